@@ -1,0 +1,624 @@
+using BlobCache.Protocol.Gossip;
+
+namespace BlobCache.Mesh.Membership;
+
+/// <summary>
+/// One member's SWIM failure detector and gossip, with the Lifeguard refinements, as a state machine.
+/// The host calls <see cref="Start"/>, then <see cref="Receive"/> for each decoded message and <see cref="Tick"/>
+/// whenever <see cref="NextDue"/> has come, always passing the current time; after each call it sends
+/// <see cref="Outbox"/> and reads <see cref="Events"/>, and clears both. Nothing here reads a clock, touches I/O or
+/// depends on hash-table order: the same seed and the same calls give the same outputs, bit for bit.
+/// </summary>
+public sealed class SwimNode
+{
+    private readonly MeshConfig _config;
+    private readonly MemberDirectory _directory;
+    private readonly DeterministicRandom _random;
+    private readonly BroadcastQueue _broadcasts = new();
+    private readonly Awareness _awareness;
+    private readonly PriorityQueue<Timer, (long Due, long Order)> _timers = new();
+    private readonly Dictionary<int, Suspicion> _suspicions = [];
+    private readonly Dictionary<uint, Relay> _relays = [];
+    private readonly Dictionary<uint, int> _reconnects = [];
+    private readonly List<int> _scratchMembers = [];
+    private readonly long _probeInterval, _probeTimeout, _gossipInterval, _pushPullInterval, _joinRetryInterval, _reconnectInterval;
+    private MemberTable _table = new();
+    private MemberMeta _selfMeta;
+    private int _selfMetaHandle;
+    private uint _incarnation;
+    private uint _seq;
+    private long _timerOrder;
+    private Probe? _probe;
+    private string[] _seeds = [];
+    private bool _started, _joined, _leaving;
+    private int _viewVersion;
+
+    // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
+    private int _roundPos, _roundSize, _roundCapacity;
+    private ulong _roundOffset, _roundStride;
+
+    public SwimNode(MeshConfig config, MemberMeta self, MemberDirectory directory, ulong seed)
+    {
+        config.Validate();
+        _config = config;
+        _directory = directory;
+        _random = new DeterministicRandom(seed);
+        _awareness = new Awareness(config.Lifeguard ? config.AwarenessMaxMultiplier : 1);
+        _selfMeta = self;
+        Self = directory.GetOrAdd(self.Id);
+        _selfMetaHandle = directory.Intern(self);
+        _probeInterval = Micros.From(config.ProbeInterval);
+        _probeTimeout = Micros.From(config.ProbeTimeout);
+        _gossipInterval = Micros.From(config.GossipInterval);
+        _pushPullInterval = Micros.From(config.PushPullInterval);
+        _joinRetryInterval = Micros.From(config.JoinRetryInterval);
+        _reconnectInterval = Micros.From(config.ReconnectInterval);
+    }
+
+    /// <summary>This node's index in the directory.</summary>
+    public int Self { get; }
+
+    public string Id => _selfMeta.Id;
+
+    public MemberMeta Meta => _selfMeta;
+
+    public uint Incarnation => _incarnation;
+
+    public MemberDirectory Directory => _directory;
+
+    /// <summary>This node's view. Read it; never write it.</summary>
+    public MemberTable View => _table;
+
+    /// <summary>Changes whenever any member's state, incarnation or metadata changes in this view.</summary>
+    public int ViewVersion => _viewVersion;
+
+    public bool Joined => _joined;
+
+    public bool Leaving => _leaving;
+
+    /// <summary>Lifeguard's local health score (0 = healthy).</summary>
+    public int HealthScore => _awareness.Score;
+
+    /// <summary>Messages to send, in order. The host sends and clears them after every call.</summary>
+    public List<Outbound> Outbox { get; } = [];
+
+    /// <summary>What changed, in order. The host reads and clears them after every call.</summary>
+    public List<MemberEvent> Events { get; } = [];
+
+    /// <summary>Rumours still waiting to be sent.</summary>
+    public int PendingBroadcasts => _broadcasts.Count;
+
+    /// <summary>When the host must call <see cref="Tick"/> next (long.MaxValue when nothing is scheduled).</summary>
+    public long NextDue => _timers.TryPeek(out _, out var p) ? p.Due : long.MaxValue;
+
+    /// <summary>True once the leave rumour has gone out at least once (then the host may stop).</summary>
+    public bool LeaveSent => _leaving && (!_broadcasts.Contains(Self) || _broadcasts.TransmitsOf(Self) > 0);
+
+    public MemberState StateOf(int member) => _table.StateOf(member);
+
+    public MemberMeta? MetaOf(int member)
+    {
+        MemberEntry e = _table[member];
+        return e.Meta == 0 ? null : _directory.MetaOf(e.Meta);
+    }
+
+    /// <summary>Begins: adds itself as alive and pushes its state to every seed address that is not its own.</summary>
+    public void Start(long now, IReadOnlyList<string> seedAddresses)
+    {
+        if (_started) throw new InvalidOperationException("already started");
+        _started = true;
+        SetEntry(Self, new MemberEntry { Incarnation = _incarnation, Meta = _selfMetaHandle, State = MemberState.Alive });
+        _seeds = seedAddresses.Where(s => !string.Equals(s, _selfMeta.GossipAddress, StringComparison.Ordinal)).ToArray();
+        // Random phases keep a fleet started at one instant from probing in lock-step.
+        Schedule(now + _random.NextInt64(_probeInterval), TimerKind.Probe);
+        Schedule(now + _random.NextInt64(_gossipInterval), TimerKind.Gossip);
+        Schedule(now + PushPullPeriod() / 2 + _random.NextInt64(Math.Max(1, PushPullPeriod() / 2)), TimerKind.PushPull);
+        Schedule(now + _reconnectInterval / 2 + _random.NextInt64(Math.Max(1, _reconnectInterval / 2)), TimerKind.Reconnect);
+        if (_seeds.Length == 0)
+        {
+            _joined = true;
+            return;
+        }
+        SendJoin(now);
+    }
+
+    /// <summary>Announces a graceful leave. Keep driving the node until <see cref="LeaveSent"/> (or a deadline), then stop.</summary>
+    public void Leave(long now)
+    {
+        if (_leaving) return;
+        _leaving = true;
+        HandleDead(now, new MemberUpdate(UpdateKind.Dead, Id, _incarnation, Id, null));
+        SendGossipRound(now);
+    }
+
+    /// <summary>Publishes new metadata (weight, endpoints) under a new incarnation.</summary>
+    public void UpdateMeta(long now, MemberMeta meta)
+    {
+        if (!string.Equals(meta.Id, _selfMeta.Id, StringComparison.Ordinal)) throw new ArgumentException("a node cannot change its id", nameof(meta));
+        _selfMeta = meta;
+        _selfMetaHandle = _directory.Intern(meta);
+        _incarnation++;
+        AnnounceSelf(now);
+    }
+
+    /// <summary>Handles one decoded message. Messages about unknown members or stale incarnations change nothing.</summary>
+    public void Receive(long now, GossipMessage message)
+    {
+        if (!_started) return;
+        switch (message)
+        {
+            case Ping ping: OnPing(now, ping); break;
+            case IndirectPing ip: OnIndirectPing(now, ip); break;
+            case Ack ack: OnAck(now, ack); break;
+            case Nack nack: OnNack(nack); break;
+            case PushPull pp: OnPushPull(now, pp); break;
+            case Gossip: break;
+        }
+        ApplyUpdates(now, message.Updates);
+    }
+
+    /// <summary>Runs every timer due at or before <paramref name="now"/>.</summary>
+    public void Tick(long now)
+    {
+        while (_timers.TryPeek(out Timer timer, out var p) && p.Due <= now)
+        {
+            _timers.Dequeue();
+            switch (timer.Kind)
+            {
+                case TimerKind.Probe: OnProbeTimer(now); break;
+                case TimerKind.IndirectProbe: OnIndirectProbeTimer(now, (uint)timer.Arg); break;
+                case TimerKind.Gossip:
+                    SendGossipRound(now);
+                    Schedule(now + _gossipInterval, TimerKind.Gossip);
+                    break;
+                case TimerKind.PushPull: OnPushPullTimer(now); break;
+                case TimerKind.JoinRetry: OnJoinRetry(now); break;
+                case TimerKind.Reconnect: OnReconnectTimer(now); break;
+                case TimerKind.Suspicion: OnSuspicionTimer(now, timer.Arg, timer.Generation); break;
+                case TimerKind.RelayNack: OnRelayTimer((uint)timer.Arg); break;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- probing
+
+    private void OnProbeTimer(long now)
+    {
+        ConcludeProbe(now);
+        long period = _config.Lifeguard ? _awareness.Scale(_probeInterval) : _probeInterval;
+        Schedule(now + period, TimerKind.Probe);
+        if (_leaving) return;
+        int target = NextProbeTarget();
+        if (target < 0) return;
+        uint seq = ++_seq;
+        _probe = new Probe(target, seq, _table[target].Incarnation);
+        MemberMeta meta = MetaOf(target)!;
+        Send(target, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress, Updates = new List<MemberUpdate>() });
+        Schedule(now + _probeTimeout, TimerKind.IndirectProbe, (int)seq);
+    }
+
+    private void OnIndirectProbeTimer(long now, uint seq)
+    {
+        if (_probe is not { } probe || probe.Seq != seq || probe.Acked) return;
+        MemberMeta target = MetaOf(probe.Target)!;
+        _scratchMembers.Clear();
+        PickRandomLive(_config.IndirectChecks, probe.Target, _scratchMembers);
+        foreach (int via in _scratchMembers)
+        {
+            Send(via, MetaOf(via)!.GossipAddress, new IndirectPing
+            {
+                SourceId = Id,
+                Seq = seq,
+                TargetId = target.Id,
+                TargetAddress = target.GossipAddress,
+                SourceAddress = _selfMeta.GossipAddress,
+                WantNack = _config.Lifeguard,
+                Updates = new List<MemberUpdate>(),
+            });
+        }
+        probe.ExpectedNacks = _config.Lifeguard ? _scratchMembers.Count : 0;
+    }
+
+    /// <summary>End of a protocol period: an unanswered probe makes the target suspect (SWIM) and may lower our own health (Lifeguard).</summary>
+    private void ConcludeProbe(long now)
+    {
+        if (_probe is not { } probe) return;
+        _probe = null;
+        if (probe.Acked) return;
+        if (probe.ExpectedNacks > 0)
+        {
+            if (probe.Nacks < probe.ExpectedNacks) _awareness.Apply(probe.ExpectedNacks - probe.Nacks);
+        }
+        else
+        {
+            _awareness.Apply(1);
+        }
+        MemberEntry e = _table[probe.Target];
+        if (!e.IsLive || e.Incarnation != probe.Incarnation) return;
+        HandleSuspect(now, new MemberUpdate(UpdateKind.Suspect, _directory.IdOf(probe.Target), e.Incarnation, Id, null));
+    }
+
+    private int NextProbeTarget()
+    {
+        // Bounded: two full rounds at most, then give up until the next period.
+        for (int steps = 0; steps < 2 * Math.Max(_roundCapacity, 1) + _directory.Count + 2; steps++)
+        {
+            if (_roundPos >= _roundCapacity)
+            {
+                _roundSize = _directory.Count;
+                _roundCapacity = (int)Math.Max(1, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_roundSize));
+                _roundOffset = _random.NextUInt64();
+                _roundStride = _random.NextUInt64() | 1;
+                _roundPos = 0;
+            }
+            int candidate = (int)((_roundOffset + (ulong)_roundPos * _roundStride) & (ulong)(_roundCapacity - 1));
+            _roundPos++;
+            if (candidate >= _roundSize || candidate == Self) continue;
+            if (_table[candidate].IsLive) return candidate;
+        }
+        return -1;
+    }
+
+    private void OnPing(long now, Ping ping)
+    {
+        if (!string.Equals(ping.TargetId, Id, StringComparison.Ordinal)) return;
+        int to = _directory.TryGet(ping.SourceId, out int idx) ? idx : -1;
+        Send(to, ping.SourceAddress, new Ack { SourceId = Id, Seq = ping.Seq, Updates = new List<MemberUpdate>() });
+    }
+
+    private void OnIndirectPing(long now, IndirectPing ip)
+    {
+        if (string.Equals(ip.TargetId, Id, StringComparison.Ordinal))
+        {
+            // Asked to probe ourselves: answer the requester directly.
+            Send(_directory.TryGet(ip.SourceId, out int s) ? s : -1, ip.SourceAddress, new Ack { SourceId = Id, Seq = ip.Seq, Updates = new List<MemberUpdate>() });
+            return;
+        }
+        uint seq = ++_seq;
+        _relays[seq] = new Relay(ip.Seq, ip.SourceId, ip.SourceAddress, ip.WantNack);
+        int target = _directory.TryGet(ip.TargetId, out int t) ? t : -1;
+        Send(target, ip.TargetAddress, new Ping { SourceId = Id, Seq = seq, TargetId = ip.TargetId, SourceAddress = _selfMeta.GossipAddress, Updates = new List<MemberUpdate>() });
+        // Lifeguard: the nack goes out before the requester's own deadline so it can tell "target silent" from "I am cut off".
+        Schedule(now + _probeTimeout * 8 / 10, TimerKind.RelayNack, (int)seq);
+    }
+
+    private void OnAck(long now, Ack ack)
+    {
+        if (_probe is { } probe && probe.Seq == ack.Seq)
+        {
+            if (!probe.Acked)
+            {
+                probe.Acked = true;
+                _awareness.Apply(-1);
+            }
+            return;
+        }
+        if (_reconnects.Remove(ack.Seq, out int revived))
+        {
+            // A member we think dead answered: exchange full state so both sides learn the truth.
+            MemberMeta? meta = MetaOf(revived);
+            if (meta is not null) Send(revived, meta.GossipAddress, MakePushPull(join: false, reply: false));
+            return;
+        }
+        if (_relays.Remove(ack.Seq, out Relay? relay))
+        {
+            int to = _directory.TryGet(relay.SourceId, out int s) ? s : -1;
+            Send(to, relay.SourceAddress, new Ack { SourceId = Id, Seq = relay.Seq, Updates = new List<MemberUpdate>() });
+        }
+    }
+
+    private void OnNack(Nack nack)
+    {
+        if (_probe is { } probe && probe.Seq == nack.Seq) probe.Nacks++;
+    }
+
+    private void OnRelayTimer(uint seq)
+    {
+        if (!_relays.Remove(seq, out Relay? relay) || !relay.WantNack) return;
+        int to = _directory.TryGet(relay.SourceId, out int s) ? s : -1;
+        Send(to, relay.SourceAddress, new Nack { SourceId = Id, Seq = relay.Seq, Updates = new List<MemberUpdate>() });
+    }
+
+    // ---------------------------------------------------------------- gossip and anti-entropy
+
+    private void SendGossipRound(long now)
+    {
+        if (_broadcasts.Count == 0) return;
+        _scratchMembers.Clear();
+        PickRandomLive(_config.GossipNodes, -1, _scratchMembers);
+        foreach (int member in _scratchMembers)
+        {
+            if (_broadcasts.Count == 0) break;
+            var message = new Gossip { SourceId = Id, Updates = new List<MemberUpdate>() };
+            Send(member, MetaOf(member)!.GossipAddress, message);
+            if (message.Updates.Count == 0) Outbox.RemoveAt(Outbox.Count - 1);
+        }
+    }
+
+    private long PushPullPeriod()
+    {
+        int n = Math.Max(_table.LiveCount, 1);
+        if (n <= 32) return _pushPullInterval;
+        // Scale with the cluster (as memberlist does) so total anti-entropy traffic stays flat as N grows.
+        int multiplier = (int)Math.Ceiling(Math.Log2(n) - Math.Log2(32)) + 1;
+        return _pushPullInterval * multiplier;
+    }
+
+    private void OnPushPullTimer(long now)
+    {
+        Schedule(now + PushPullPeriod(), TimerKind.PushPull);
+        if (_leaving) return;
+        _scratchMembers.Clear();
+        PickRandomLive(1, -1, _scratchMembers);
+        if (_scratchMembers.Count == 0) return;
+        int peer = _scratchMembers[0];
+        Send(peer, MetaOf(peer)!.GossipAddress, MakePushPull(join: false, reply: false));
+    }
+
+    private void OnReconnectTimer(long now)
+    {
+        Schedule(now + _reconnectInterval, TimerKind.Reconnect);
+        _reconnects.Clear(); // an unanswered reconnect ping from last round is simply forgotten
+        if (_leaving || _table.DeadCount == 0) return;
+        int size = _directory.Count;
+        int start = _random.Next(size);
+        for (int i = 0; i < size; i++)
+        {
+            int c = (start + i) % size;
+            if (c == Self || _table.StateOf(c) != MemberState.Dead) continue;
+            uint seq = ++_seq;
+            _reconnects[seq] = c;
+            MemberMeta meta = MetaOf(c)!;
+            Send(c, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress, Updates = new List<MemberUpdate>() });
+            return;
+        }
+    }
+
+    private void SendJoin(long now)
+    {
+        foreach (string seed in _seeds) Send(-1, seed, MakePushPull(join: true, reply: false));
+        Schedule(now + _joinRetryInterval, TimerKind.JoinRetry);
+    }
+
+    private void OnJoinRetry(long now)
+    {
+        if (_joined || _leaving) return;
+        Events.Add(new MemberEvent(now, MemberEventKind.JoinRetry, Self, _incarnation));
+        SendJoin(now);
+    }
+
+    private PushPull MakePushPull(bool join, bool reply)
+    {
+        var members = new List<MemberRecord>(_table.KnownCount);
+        int count = _directory.Count;
+        for (int i = 0; i < count; i++)
+        {
+            MemberEntry e = _table[i];
+            if (e.State == MemberState.None) continue;
+            members.Add(new MemberRecord(_directory.MetaOf(e.Meta), e.Incarnation, e.State));
+        }
+        return new PushPull { SourceId = Id, SourceAddress = _selfMeta.GossipAddress, Join = join, IsReply = reply, Members = members };
+    }
+
+    private void OnPushPull(long now, PushPull pp)
+    {
+        if (pp.IsReply && !_joined)
+        {
+            _joined = true;
+            Events.Add(new MemberEvent(now, MemberEventKind.JoinedMesh, Self, _incarnation));
+        }
+        foreach (MemberRecord r in pp.Members)
+        {
+            switch (r.State)
+            {
+                case MemberState.Alive:
+                    HandleAlive(now, new MemberUpdate(UpdateKind.Alive, r.Meta.Id, r.Incarnation, pp.SourceId, r.Meta));
+                    break;
+                case MemberState.Left:
+                    HandleDead(now, new MemberUpdate(UpdateKind.Dead, r.Meta.Id, r.Incarnation, r.Meta.Id, null));
+                    break;
+                case MemberState.Suspect:
+                case MemberState.Dead:
+                    // A remote "dead" only makes us suspect: we want our own timer to decide (memberlist's rule).
+                    HandleSuspect(now, new MemberUpdate(UpdateKind.Suspect, r.Meta.Id, r.Incarnation, pp.SourceId, null));
+                    break;
+            }
+        }
+        if (!pp.IsReply)
+        {
+            // Reply after merging, so the answer already carries any refutation the merge caused
+            // (after a healed partition that is what lets the two sides accept each other in one round trip).
+            int to = _directory.TryGet(pp.SourceId, out int s) ? s : -1;
+            Outbox.Add(new Outbound(to, pp.SourceAddress, MakePushPull(join: false, reply: true)));
+        }
+    }
+
+    // ---------------------------------------------------------------- rumours
+
+    private void ApplyUpdates(long now, IReadOnlyList<MemberUpdate> updates)
+    {
+        for (int i = 0; i < updates.Count; i++)
+        {
+            MemberUpdate u = updates[i];
+            switch (u.Kind)
+            {
+                case UpdateKind.Alive: HandleAlive(now, u); break;
+                case UpdateKind.Suspect: HandleSuspect(now, u); break;
+                case UpdateKind.Dead: HandleDead(now, u); break;
+            }
+        }
+    }
+
+    private void HandleAlive(long now, MemberUpdate u)
+    {
+        if (u.Meta is null || !string.Equals(u.Meta.Id, u.MemberId, StringComparison.Ordinal)) return;
+        int member = _directory.GetOrAdd(u.MemberId);
+        if (member == Self)
+        {
+            // Someone believes an incarnation of ours newer than ours (we restarted): outbid it.
+            if (u.Incarnation > _incarnation && !_leaving) Refute(now, u.Incarnation);
+            return;
+        }
+        MemberEntry e = _table[member];
+        if (e.State != MemberState.None && u.Incarnation <= e.Incarnation) return;
+        int meta = _directory.Intern(u.Meta);
+        MemberState old = e.State;
+        SetEntry(member, new MemberEntry { Incarnation = u.Incarnation, Meta = meta, State = MemberState.Alive });
+        CancelSuspicion(member);
+        _broadcasts.Enqueue(member, u with { From = Id });
+        MemberEventKind kind = old switch
+        {
+            MemberState.None or MemberState.Dead or MemberState.Left => MemberEventKind.Joined,
+            MemberState.Suspect => MemberEventKind.Recovered,
+            _ => MemberEventKind.Updated,
+        };
+        if (kind != MemberEventKind.Updated || meta != e.Meta) Events.Add(new MemberEvent(now, kind, member, u.Incarnation));
+    }
+
+    private void HandleSuspect(long now, MemberUpdate u)
+    {
+        if (!_directory.TryGet(u.MemberId, out int member)) return;
+        MemberEntry e = _table[member];
+        if (e.State == MemberState.None || u.Incarnation < e.Incarnation) return;
+        if (member == Self)
+        {
+            if (!_leaving) Refute(now, u.Incarnation);
+            return;
+        }
+        int from = _directory.GetOrAdd(u.From);
+        if (e.State == MemberState.Suspect)
+        {
+            // Independent confirmations shorten the timer (Lifeguard) and are worth passing on.
+            if (_suspicions.TryGetValue(member, out Suspicion? s) && s.Incarnation == u.Incarnation && _config.Lifeguard && s.Confirm(from))
+            {
+                Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
+                _broadcasts.Enqueue(member, u);
+            }
+            if (u.Incarnation == e.Incarnation) return;
+        }
+        else if (e.State != MemberState.Alive) return;
+
+        SetEntry(member, e with { Incarnation = u.Incarnation, State = MemberState.Suspect });
+        _broadcasts.Enqueue(member, u);
+        Events.Add(new MemberEvent(now, MemberEventKind.Suspect, member, u.Incarnation));
+        StartSuspicion(now, member, u.Incarnation, from);
+    }
+
+    private void HandleDead(long now, MemberUpdate u)
+    {
+        if (!_directory.TryGet(u.MemberId, out int member)) return;
+        MemberEntry e = _table[member];
+        if (e.State is MemberState.None or MemberState.Dead or MemberState.Left || u.Incarnation < e.Incarnation) return;
+        bool left = string.Equals(u.From, u.MemberId, StringComparison.Ordinal);
+        if (member == Self && !_leaving)
+        {
+            Refute(now, u.Incarnation);
+            return;
+        }
+        SetEntry(member, e with { Incarnation = u.Incarnation, State = left ? MemberState.Left : MemberState.Dead });
+        CancelSuspicion(member);
+        _broadcasts.Enqueue(member, u);
+        Events.Add(new MemberEvent(now, left ? MemberEventKind.Left : MemberEventKind.Dead, member, u.Incarnation));
+    }
+
+    /// <summary>Someone thinks we are suspect or dead: take a higher incarnation and say we are alive (and count it against our own health).</summary>
+    private void Refute(long now, uint accused)
+    {
+        _incarnation = Math.Max(_incarnation, accused) + 1;
+        _awareness.Apply(1);
+        AnnounceSelf(now);
+    }
+
+    private void AnnounceSelf(long now)
+    {
+        SetEntry(Self, new MemberEntry { Incarnation = _incarnation, Meta = _selfMetaHandle, State = MemberState.Alive });
+        _broadcasts.Enqueue(Self, new MemberUpdate(UpdateKind.Alive, Id, _incarnation, Id, _selfMeta));
+    }
+
+    // ---------------------------------------------------------------- suspicion timers
+
+    private void StartSuspicion(long now, int member, uint incarnation, int from)
+    {
+        int n = Math.Max(_table.LiveCount, 1);
+        long min = (long)(_config.SuspicionMult * Math.Max(1.0, Math.Log10(n)) * _probeInterval);
+        long max = _config.Lifeguard ? _config.SuspicionMaxTimeoutMult * min : min;
+        // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
+        int k = _config.SuspicionMult - 2;
+        if (n - 2 < k) k = 0;
+        var s = new Suspicion(member, incarnation, from, k, min, max, now);
+        _suspicions[member] = s;
+        Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
+    }
+
+    private void CancelSuspicion(int member) => _suspicions.Remove(member);
+
+    private void OnSuspicionTimer(long now, int member, int generation)
+    {
+        if (!_suspicions.TryGetValue(member, out Suspicion? s) || s.Generation != generation) return;
+        _suspicions.Remove(member);
+        MemberEntry e = _table[member];
+        if (e.State != MemberState.Suspect || e.Incarnation != s.Incarnation) return;
+        HandleDead(now, new MemberUpdate(UpdateKind.Dead, _directory.IdOf(member), e.Incarnation, Id, null));
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void SetEntry(int member, MemberEntry entry)
+    {
+        _table.Set(member, entry);
+        _viewVersion++;
+    }
+
+    private int RetransmitLimit() => _config.RetransmitMult * (int)Math.Ceiling(Math.Log10(_table.LiveCount + 1.0));
+
+    /// <summary>Queues a message with as many rumours piggy-backed as fit the packet budget (push-pull carries none).</summary>
+    private void Send(int toMember, string toAddress, GossipMessage message)
+    {
+        if (message.Updates is List<MemberUpdate> updates && message is not PushPull)
+        {
+            int room = GossipCodecSizes.Room(message, _config.MaxPacketBytes);
+            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), updates);
+        }
+        Outbox.Add(new Outbound(toMember, toAddress, message));
+    }
+
+    /// <summary>Up to <paramref name="count"/> distinct live members other than self and <paramref name="exclude"/>, chosen at random.</summary>
+    private void PickRandomLive(int count, int exclude, List<int> into)
+    {
+        int size = _directory.Count;
+        int available = _table.LiveCount - 1 - (exclude >= 0 && _table[exclude].IsLive ? 1 : 0);
+        count = Math.Min(count, available);
+        if (count <= 0) return;
+        // Random tries first (cheap when most known members are live), then a bounded scan from a random point.
+        for (int tries = 0; tries < count * 8 && into.Count < count; tries++)
+        {
+            int c = _random.Next(size);
+            if (c != Self && c != exclude && _table[c].IsLive && !into.Contains(c)) into.Add(c);
+        }
+        int start = _random.Next(size);
+        for (int i = 0; i < size && into.Count < count; i++)
+        {
+            int c = (start + i) % size;
+            if (c != Self && c != exclude && _table[c].IsLive && !into.Contains(c)) into.Add(c);
+        }
+    }
+
+    private void Schedule(long due, TimerKind kind, int arg = 0, int generation = 0) =>
+        _timers.Enqueue(new Timer(kind, arg, generation), (due, ++_timerOrder));
+
+    private enum TimerKind : byte { Probe, IndirectProbe, Gossip, PushPull, JoinRetry, Suspicion, RelayNack, Reconnect }
+
+    private readonly record struct Timer(TimerKind Kind, int Arg, int Generation);
+
+    private sealed class Probe(int target, uint seq, uint incarnation)
+    {
+        public readonly int Target = target;
+        public readonly uint Seq = seq;
+        public readonly uint Incarnation = incarnation;
+        public bool Acked;
+        public int ExpectedNacks;
+        public int Nacks;
+    }
+
+    private sealed record Relay(uint Seq, string SourceId, string SourceAddress, bool WantNack);
+}

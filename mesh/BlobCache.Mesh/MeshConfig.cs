@@ -1,0 +1,81 @@
+namespace BlobCache.Mesh;
+
+/// <summary>
+/// Every membership knob in one place, with defaults for a data-centre LAN (memberlist's LAN profile,
+/// which the SWIM and Lifeguard papers evaluated). Times are <see cref="TimeSpan"/> here and microseconds inside.
+/// </summary>
+public sealed record MeshConfig
+{
+    /// <summary>One probe per interval (SWIM's protocol period). Scaled by the local health multiplier.</summary>
+    public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long to wait for a direct ack before asking others to probe (indirect probe).</summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How many members are asked to probe indirectly (SWIM's k).</summary>
+    public int IndirectChecks { get; init; } = 3;
+
+    /// <summary>λ: each rumour is sent about λ·log10(N+1) times (rounded up).</summary>
+    public int RetransmitMult { get; init; } = 4;
+
+    /// <summary>α: the minimum suspicion timeout is α·max(1, log10(N))·ProbeInterval.</summary>
+    public int SuspicionMult { get; init; } = 4;
+
+    /// <summary>β: a fresh suspicion starts at β times the minimum and shrinks with independent confirmations.</summary>
+    public int SuspicionMaxTimeoutMult { get; init; } = 6;
+
+    /// <summary>How often queued rumours are pushed to a few random members.</summary>
+    public TimeSpan GossipInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How many random members get each gossip round.</summary>
+    public int GossipNodes { get; init; } = 3;
+
+    /// <summary>Base anti-entropy interval; scaled up with the cluster size beyond 32 members (as memberlist does).</summary>
+    public TimeSpan PushPullInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How often to ping one random dead (not left) member; if it answers, push-pull with it. This is how the two
+    /// sides of a healed partition find each other again: gossip only goes to members believed live.
+    /// </summary>
+    public TimeSpan ReconnectInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long to wait for a seed's answer before trying the seeds again.</summary>
+    public TimeSpan JoinRetryInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Lifeguard: local health multiplier bound; timeouts stretch up to this factor. 1 disables it.</summary>
+    public int AwarenessMaxMultiplier { get; init; } = 8;
+
+    /// <summary>
+    /// Lifeguard on (default): local health multiplier, nacks on indirect probes, and suspicion timeouts that shrink
+    /// with confirmations. Off: plain SWIM with a fixed suspicion timeout, kept so the simulator can compare.
+    /// </summary>
+    public bool Lifeguard { get; init; } = true;
+
+    /// <summary>Budget for one gossip datagram, headers and piggy-backed rumours included.</summary>
+    public int MaxPacketBytes { get; init; } = 1400;
+
+    public static MeshConfig Default { get; } = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        static void Positive(TimeSpan t, string name)
+        {
+            if (t <= TimeSpan.Zero) throw new ArgumentException($"{name} must be positive, got {t}", name);
+        }
+        Positive(ProbeInterval, nameof(ProbeInterval));
+        Positive(ProbeTimeout, nameof(ProbeTimeout));
+        Positive(GossipInterval, nameof(GossipInterval));
+        Positive(PushPullInterval, nameof(PushPullInterval));
+        Positive(JoinRetryInterval, nameof(JoinRetryInterval));
+        Positive(ReconnectInterval, nameof(ReconnectInterval));
+        if (ProbeTimeout >= ProbeInterval) throw new ArgumentException("ProbeTimeout must be shorter than ProbeInterval", nameof(ProbeTimeout));
+        if (IndirectChecks < 0) throw new ArgumentException("IndirectChecks must be ≥ 0", nameof(IndirectChecks));
+        if (RetransmitMult < 1) throw new ArgumentException("RetransmitMult must be ≥ 1", nameof(RetransmitMult));
+        if (SuspicionMult < 1) throw new ArgumentException("SuspicionMult must be ≥ 1", nameof(SuspicionMult));
+        if (SuspicionMaxTimeoutMult < 1) throw new ArgumentException("SuspicionMaxTimeoutMult must be ≥ 1", nameof(SuspicionMaxTimeoutMult));
+        if (GossipNodes < 0) throw new ArgumentException("GossipNodes must be ≥ 0", nameof(GossipNodes));
+        if (AwarenessMaxMultiplier < 1) throw new ArgumentException("AwarenessMaxMultiplier must be ≥ 1", nameof(AwarenessMaxMultiplier));
+        if (MaxPacketBytes < 512) throw new ArgumentException("MaxPacketBytes must be ≥ 512", nameof(MaxPacketBytes));
+    }
+}

@@ -1,0 +1,265 @@
+using BlobCache.Mesh;
+using BlobCache.Mesh.Membership;
+using BlobCache.Protocol.Gossip;
+
+namespace BlobCache.Sim.Engine;
+
+/// <summary>
+/// A whole mesh in one process: real <see cref="SwimNode"/>s exchanging real encoded packets over a simulated
+/// network in virtual time. One seed drives everything (per-node generators are derived from it), events are
+/// ordered by (time, sequence), and nothing reads a clock, so the same seed and script give the same run.
+/// </summary>
+public sealed class SimCluster
+{
+    private readonly PriorityQueue<SimEvent, (long Time, long Seq)> _queue = new();
+    private readonly List<SimNode> _nodes = [];
+    private readonly Dictionary<string, int> _byAddress = new(StringComparer.Ordinal);
+    private readonly DeterministicRandom _random;
+    private readonly ulong _seed;
+    private long _seq;
+
+    public SimCluster(ulong seed, MeshConfig? config = null, NetworkModel? network = null)
+    {
+        _seed = seed;
+        _random = new DeterministicRandom(DeterministicRandom.Derive(seed, ulong.MaxValue));
+        Config = config ?? MeshConfig.Default;
+        Network = network ?? new NetworkModel();
+    }
+
+    public MeshConfig Config { get; }
+    public NetworkModel Network { get; }
+    /// <summary>Shared by every node, so equal views use equal member indexes.</summary>
+    public MemberDirectory Directory { get; } = new();
+    public long Now { get; private set; }
+    public TraceDigest Digest { get; } = new();
+    public IReadOnlyList<SimNode> Nodes => _nodes;
+    /// <summary>Every membership event, in order, when <see cref="KeepEventLog"/> is on.</summary>
+    public List<(int Node, MemberEvent Event)> EventLog { get; } = [];
+    public bool KeepEventLog { get; set; } = true;
+    /// <summary>Encode and decode every packet with the real codec (default). Off: pass message objects, count measured sizes.</summary>
+    public bool WireEncoding { get; set; } = true;
+    public long MessagesDelivered { get; private set; }
+    public long MessagesDropped { get; private set; }
+    public long PacketsRejected { get; private set; }
+    /// <summary>Called for each membership event as it happens.</summary>
+    public Action<int, MemberEvent>? OnEvent { get; set; }
+
+    public static string AddressOf(int node) => $"10.{node >> 16 & 255}.{node >> 8 & 255}.{node & 255}:7946";
+
+    /// <summary>Adds a node and starts it at the current time, joining through <paramref name="seeds"/> (sim node numbers).</summary>
+    public int AddNode(int region = 0, int zone = 0, IEnumerable<int>? seeds = null, ushort weight = 100, string? id = null)
+    {
+        int index = _nodes.Count;
+        string address = AddressOf(index);
+        var meta = new MemberMeta(id ?? $"node-{index}", address, "", "", $"region-{region}", $"zone-{region}-{zone}", weight, 1);
+        var swim = new SwimNode(Config, meta, Directory, DeterministicRandom.Derive(_seed, (ulong)index));
+        var node = new SimNode(index, new SimNodeInfo(region, zone), swim);
+        _nodes.Add(node);
+        _byAddress[address] = index;
+        Network.EnsureNodes(index + 1);
+        swim.Start(Now, (seeds ?? []).Select(AddressOf).ToArray());
+        AfterCall(node);
+        return index;
+    }
+
+    /// <summary>Stops a node at once, silently (kill -9).</summary>
+    public void Crash(int node)
+    {
+        _nodes[node].Crashed = true;
+        _nodes[node].DownSince = Now;
+    }
+
+    /// <summary>Starts a graceful leave; the node keeps running until its leave rumour went out, then stops.</summary>
+    public void Leave(int node)
+    {
+        SimNode n = _nodes[node];
+        n.Swim.Leave(Now);
+        AfterCall(n);
+    }
+
+    /// <summary>Freezes a node (a CPU stall): it handles nothing until <paramref name="until"/>, then catches up.</summary>
+    public void Stall(int node, long until) => _nodes[node].StalledUntil = Math.Max(_nodes[node].StalledUntil, until);
+
+    /// <summary>Hands a raw datagram to a node as if it came off the network; returns whether the codec accepted it.</summary>
+    public bool InjectPacket(int node, ReadOnlyMemory<byte> packet)
+    {
+        if (!GossipCodec.TryDecode(packet, WireLimits.Default, out GossipMessage? message, out _))
+        {
+            PacketsRejected++;
+            return false;
+        }
+        SimNode n = _nodes[node];
+        n.Swim.Receive(Now, message);
+        AfterCall(n);
+        return true;
+    }
+
+    /// <summary>Runs events until virtual time <paramref name="until"/>.</summary>
+    public void RunUntil(long until)
+    {
+        while (_queue.TryPeek(out _, out var p) && p.Time <= until)
+        {
+            SimEvent e = _queue.Dequeue();
+            Now = p.Time;
+            Dispatch(e);
+        }
+        Now = Math.Max(Now, until);
+    }
+
+    public void RunFor(TimeSpan duration) => RunUntil(Now + Micros.From(duration));
+
+    /// <summary>Runs until <paramref name="condition"/> holds (checked every <paramref name="checkEvery"/>) or <paramref name="limit"/> passes; returns whether it held.</summary>
+    public bool RunUntil(Func<bool> condition, TimeSpan limit, TimeSpan? checkEvery = null)
+    {
+        long deadline = Now + Micros.From(limit);
+        long step = Micros.From(checkEvery ?? TimeSpan.FromMilliseconds(100));
+        while (!condition())
+        {
+            if (Now >= deadline) return false;
+            RunUntil(Math.Min(deadline, Now + step));
+        }
+        return true;
+    }
+
+    /// <summary>Nodes that are running (not crashed, not gone after leaving).</summary>
+    public IEnumerable<SimNode> Running => _nodes.Where(n => n.IsRunning);
+
+    /// <summary>True when every running node sees exactly the running nodes as alive and everyone else as dead or left.</summary>
+    public bool IsConverged()
+    {
+        var running = _nodes.Where(n => n.IsRunning).ToList();
+        foreach (SimNode viewer in running)
+        {
+            MemberTable view = viewer.Swim.View;
+            if (view.AliveCount != running.Count || view.SuspectCount != 0) return false;
+            foreach (SimNode other in running)
+                if (view.StateOf(other.Swim.Self) != MemberState.Alive) return false;
+        }
+        return true;
+    }
+
+    /// <summary>True when every running node marks <paramref name="node"/> dead or left.</summary>
+    public bool EveryoneSeesDown(int node)
+    {
+        int member = _nodes[node].Swim.Self;
+        return _nodes.Where(n => n.IsRunning).All(n => n.Swim.StateOf(member) is MemberState.Dead or MemberState.Left);
+    }
+
+    private void Dispatch(SimEvent e)
+    {
+        SimNode node = _nodes[e.Node];
+        if (node.Crashed) return;
+        if (node.StalledUntil > Now)
+        {
+            // A stalled process handles nothing; the work waits for the stall to end, in arrival order.
+            Enqueue(node.StalledUntil, e);
+            return;
+        }
+        switch (e.Kind)
+        {
+            case SimEventKind.Wake:
+                if (e.Time != node.ScheduledWake) return; // superseded by an earlier wake
+                node.ScheduledWake = long.MaxValue;
+                node.Swim.Tick(Now);
+                break;
+            case SimEventKind.Deliver:
+                GossipMessage? message = e.Message;
+                if (message is null)
+                {
+                    if (!GossipCodec.TryDecode(e.Packet, WireLimits.Default, out message, out _))
+                    {
+                        PacketsRejected++;
+                        return;
+                    }
+                }
+                node.MessagesReceived++;
+                node.Swim.Receive(Now, message);
+                break;
+        }
+        AfterCall(node);
+    }
+
+    /// <summary>After any call into a node: send its outbox, log its events, and make sure it wakes when its next timer is due.</summary>
+    private void AfterCall(SimNode node)
+    {
+        SwimNode swim = node.Swim;
+        foreach (Outbound o in swim.Outbox) Transmit(node, o);
+        swim.Outbox.Clear();
+        foreach (MemberEvent ev in swim.Events)
+        {
+            Digest.Add(ev.At);
+            Digest.Add(node.Index);
+            Digest.Add((long)ev.Kind << 32 | (uint)ev.Member);
+            Digest.Add(ev.Incarnation);
+            if (KeepEventLog) EventLog.Add((node.Index, ev));
+            OnEvent?.Invoke(node.Index, ev);
+        }
+        swim.Events.Clear();
+        if (swim.Leaving && swim.LeaveSent && !node.Gone)
+        {
+            node.Gone = true;
+            node.DownSince = Now;
+            return;
+        }
+        long due = swim.NextDue;
+        if (due < node.ScheduledWake)
+        {
+            node.ScheduledWake = due;
+            Enqueue(Math.Max(due, Now), new SimEvent(SimEventKind.Wake, node.Index, due, null, default));
+        }
+    }
+
+    private void Transmit(SimNode from, Outbound o)
+    {
+        int to = _byAddress.TryGetValue(o.ToAddress, out int a) ? a : -1;
+        int size;
+        ReadOnlyMemory<byte> packet = default;
+        GossipMessage? message = null;
+        if (WireEncoding)
+        {
+            byte[] bytes = GossipCodec.Encode(o.Message);
+            packet = bytes;
+            size = bytes.Length;
+        }
+        else
+        {
+            message = o.Message;
+            size = GossipCodec.Measure(o.Message);
+        }
+        from.MessagesSent++;
+        from.BytesSent += size;
+        if (to < 0 || !Network.CanReach(from.Index, to) || (Network.Loss > 0 && _random.NextDouble() < Network.Loss))
+        {
+            MessagesDropped++;
+            return;
+        }
+        SimNode target = _nodes[to];
+        long latency = Network.Latency(from.Info, target.Info, _random);
+        MessagesDelivered++;
+        Enqueue(Now + latency, new SimEvent(SimEventKind.Deliver, to, Now + latency, message, packet));
+    }
+
+    private void Enqueue(long time, SimEvent e) => _queue.Enqueue(e, (time, ++_seq));
+}
+
+public enum SimEventKind : byte { Wake, Deliver }
+
+public readonly record struct SimEvent(SimEventKind Kind, int Node, long Time, GossipMessage? Message, ReadOnlyMemory<byte> Packet);
+
+/// <summary>One simulated process: a real <see cref="SwimNode"/> plus what the simulator knows about it.</summary>
+public sealed class SimNode(int index, SimNodeInfo info, SwimNode swim)
+{
+    public int Index { get; } = index;
+    public SimNodeInfo Info { get; } = info;
+    public SwimNode Swim { get; } = swim;
+    public bool Crashed { get; set; }
+    /// <summary>Left gracefully and stopped.</summary>
+    public bool Gone { get; set; }
+    public long DownSince { get; set; } = -1;
+    public long StalledUntil { get; set; }
+    public long ScheduledWake { get; set; } = long.MaxValue;
+    public long MessagesSent { get; set; }
+    public long MessagesReceived { get; set; }
+    public long BytesSent { get; set; }
+    public bool IsRunning => !Crashed && !Gone;
+}

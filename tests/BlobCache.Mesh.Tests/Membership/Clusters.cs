@@ -1,0 +1,38 @@
+using BlobCache.Mesh;
+using BlobCache.Mesh.Membership;
+using BlobCache.Sim.Engine;
+
+namespace BlobCache.Mesh.Tests.Membership;
+
+/// <summary>Builds whole clusters on the simulated network for tests.</summary>
+internal static class Clusters
+{
+    /// <summary>Config for tests: LAN defaults, but anti-entropy and reconnect often enough to matter within a test's minutes.</summary>
+    public static MeshConfig Fast { get; } = MeshConfig.Default with
+    {
+        PushPullInterval = TimeSpan.FromSeconds(5),
+        ReconnectInterval = TimeSpan.FromSeconds(3),
+    };
+
+    /// <summary>Starts <paramref name="count"/> nodes over three zones, each joining through node 0, and waits until every view is exact.</summary>
+    public static SimCluster Converged(int count, ulong seed, MeshConfig? config = null, NetworkModel? network = null)
+    {
+        var cluster = new SimCluster(seed, config ?? Fast, network);
+        cluster.AddNode();
+        for (int i = 1; i < count; i++)
+        {
+            cluster.AddNode(0, i % 3, [0]);
+            cluster.RunFor(TimeSpan.FromMilliseconds(5));
+        }
+        Assert.True(cluster.RunUntil(cluster.IsConverged, TimeSpan.FromSeconds(180)),
+            $"{count} nodes did not converge within 180 virtual seconds");
+        return cluster;
+    }
+
+    public static int CountEvents(SimCluster cluster, MemberEventKind kind, Func<int, bool>? aboutMember = null) =>
+        cluster.EventLog.Count(e => e.Event.Kind == kind && (aboutMember?.Invoke(e.Event.Member) ?? true));
+
+    /// <summary>Longest suspicion a cluster of <paramref name="n"/> can run before declaring a member dead.</summary>
+    public static TimeSpan MaxSuspicion(MeshConfig config, int n) =>
+        config.ProbeInterval * (config.SuspicionMult * Math.Max(1.0, Math.Log10(n)) * config.SuspicionMaxTimeoutMult);
+}

@@ -1,0 +1,129 @@
+using BlobCache.Mesh.Membership;
+using BlobCache.Protocol.Gossip;
+
+namespace BlobCache.Mesh.Tests.Membership;
+
+public class BroadcastQueueTests
+{
+    private static MemberUpdate Suspect(string id, uint inc = 1) => new(UpdateKind.Suspect, id, inc, "accuser", null);
+
+    [Fact]
+    public void Least_sent_rumours_go_first_and_retire_at_the_retransmit_limit()
+    {
+        var queue = new BroadcastQueue();
+        queue.Enqueue(1, Suspect("a"));
+        var first = new List<MemberUpdate>();
+        queue.Take(10_000, retransmitLimit: 3, first);
+        queue.Enqueue(2, Suspect("b"));
+
+        // "b" has never been sent, "a" once: a budget for one rumour takes "b".
+        var taken = new List<MemberUpdate>();
+        int oneRumour = GossipCodec.MeasureUpdate(Suspect("b")) + 1;
+        queue.Take(oneRumour, 3, taken);
+        Assert.Equal("b", Assert.Single(taken).MemberId);
+
+        for (int i = 0; i < 5; i++) queue.Take(10_000, 3, taken);
+        Assert.Equal(0, queue.Count);
+        Assert.Equal(3, taken.Count(u => u.MemberId == "a") + first.Count);
+        Assert.Equal(3, taken.Count(u => u.MemberId == "b"));
+    }
+
+    [Fact]
+    public void A_newer_rumour_about_a_member_replaces_the_older_one()
+    {
+        var queue = new BroadcastQueue();
+        queue.Enqueue(1, Suspect("a", 1));
+        queue.Enqueue(1, new MemberUpdate(UpdateKind.Dead, "a", 1, "accuser", null));
+        var taken = new List<MemberUpdate>();
+        queue.Take(10_000, 5, taken);
+        Assert.Equal(UpdateKind.Dead, Assert.Single(taken).Kind);
+    }
+
+    [Fact]
+    public void Nothing_beyond_the_byte_budget_is_taken()
+    {
+        var queue = new BroadcastQueue();
+        for (int i = 0; i < 200; i++) queue.Enqueue(i, Suspect($"member-{i:D4}"));
+        var taken = new List<MemberUpdate>();
+        queue.Take(1000, 5, taken);
+        int bytes = taken.Sum(u => GossipCodec.MeasureUpdate(u));
+        Assert.InRange(bytes, 1000 - 2 * GossipCodec.MeasureUpdate(Suspect("member-0000")), 1000);
+        Assert.Equal(200, queue.Count); // sent once, none retired yet
+    }
+}
+
+public class SuspicionTests
+{
+    [Fact]
+    public void Timeout_starts_at_max_and_reaches_min_after_k_independent_confirmations()
+    {
+        var s = new Suspicion(member: 1, incarnation: 0, from: 10, k: 3, min: 1_000, max: 6_000, start: 0);
+        Assert.Equal(6_000, s.Due);
+        Assert.True(s.Confirm(11));
+        long afterOne = s.Due;
+        Assert.InRange(afterOne, 1_001, 5_999);
+        Assert.False(s.Confirm(11)); // the same confirmer twice counts once
+        Assert.False(s.Confirm(10)); // nor does the original accuser
+        Assert.Equal(afterOne, s.Due);
+        Assert.True(s.Confirm(12));
+        Assert.True(s.Due < afterOne);
+        Assert.True(s.Confirm(13));
+        Assert.Equal(1_000, s.Due);
+        Assert.False(s.Confirm(14)); // beyond k nothing changes
+    }
+
+    [Fact]
+    public void With_no_expected_confirmations_the_timeout_is_the_minimum()
+    {
+        var s = new Suspicion(1, 0, 10, k: 0, min: 2_000, max: 12_000, start: 500);
+        Assert.Equal(2_500, s.Due);
+    }
+}
+
+public class AwarenessTests
+{
+    [Fact]
+    public void The_score_stays_within_bounds_and_scales_timeouts()
+    {
+        var a = new Awareness(8);
+        a.Apply(-3);
+        Assert.Equal(0, a.Score);
+        Assert.Equal(500, a.Scale(500));
+        a.Apply(3);
+        Assert.Equal(2000, a.Scale(500));
+        a.Apply(100);
+        Assert.Equal(7, a.Score);
+    }
+}
+
+public class DeterministicRandomTests
+{
+    [Fact]
+    public void One_seed_gives_one_sequence_and_values_stay_in_range()
+    {
+        var a = new DeterministicRandom(5);
+        var b = new DeterministicRandom(5);
+        var c = new DeterministicRandom(6);
+        var seqA = Enumerable.Range(0, 100).Select(_ => a.NextUInt64()).ToArray();
+        Assert.Equal(seqA, Enumerable.Range(0, 100).Select(_ => b.NextUInt64()));
+        Assert.NotEqual(seqA, Enumerable.Range(0, 100).Select(_ => c.NextUInt64()));
+
+        var counts = new int[7];
+        for (int i = 0; i < 70_000; i++) counts[a.Next(7)]++;
+        Assert.All(counts, n => Assert.InRange(n, 9_000, 11_000));
+        Assert.NotEqual(DeterministicRandom.Derive(1, 1), DeterministicRandom.Derive(1, 2));
+    }
+}
+
+public class MeshConfigTests
+{
+    [Fact]
+    public void Bad_settings_are_rejected_with_the_setting_named()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (MeshConfig.Default with { ProbeTimeout = TimeSpan.FromSeconds(2) }).Validate());
+        Assert.Contains("ProbeTimeout", e.Message);
+        e = Assert.Throws<ArgumentException>(() => (MeshConfig.Default with { MaxPacketBytes = 100 }).Validate());
+        Assert.Contains("MaxPacketBytes", e.Message);
+        MeshConfig.Default.Validate();
+    }
+}
