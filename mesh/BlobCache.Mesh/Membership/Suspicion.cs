@@ -26,8 +26,11 @@ internal sealed class Suspicion
     public uint Incarnation { get; }
     public long Due { get; private set; }
 
-    /// <summary>Bumped on every reschedule so stale timer entries can be recognised.</summary>
-    public int Generation { get; private set; }
+    /// <summary>
+    /// Set by the owner, from one counter across all suspicions, on every (re)schedule: a stale timer entry of an
+    /// earlier suspicion of the same member must never match a later one.
+    /// </summary>
+    public int Generation { get; set; }
 
     public int Confirmations => _confirmers.Count - 1;
 
@@ -37,7 +40,6 @@ internal sealed class Suspicion
         if (_confirmers.Count > _k || _confirmers.Contains(from)) return false;
         _confirmers.Add(from);
         Due = _start + Timeout(Confirmations);
-        Generation++;
         return true;
     }
 

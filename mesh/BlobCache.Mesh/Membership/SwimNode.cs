@@ -28,6 +28,7 @@ public sealed class SwimNode
     private uint _incarnation;
     private uint _seq;
     private long _timerOrder;
+    private int _suspicionGeneration;
     private Probe? _probe;
     private string[] _seeds = [];
     private bool _started, _joined, _leaving;
@@ -491,6 +492,7 @@ public sealed class SwimNode
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on.
             if (_suspicions.TryGetValue(member, out Suspicion? s) && s.Incarnation == u.Incarnation && _config.Lifeguard && s.Confirm(from))
             {
+                s.Generation = ++_suspicionGeneration;
                 Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
                 _broadcasts.Enqueue(member, u);
             }
@@ -545,7 +547,7 @@ public sealed class SwimNode
         // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
-        var s = new Suspicion(member, incarnation, from, k, min, max, now);
+        var s = new Suspicion(member, incarnation, from, k, min, max, now) { Generation = ++_suspicionGeneration };
         _suspicions[member] = s;
         Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
     }

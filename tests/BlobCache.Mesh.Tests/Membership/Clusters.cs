@@ -32,6 +32,11 @@ internal static class Clusters
     public static int CountEvents(SimCluster cluster, MemberEventKind kind, Func<int, bool>? aboutMember = null) =>
         cluster.EventLog.Count(e => e.Event.Kind == kind && (aboutMember?.Invoke(e.Event.Member) ?? true));
 
+    /// <summary>The events of one kind, for an assertion message: who saw what about whom, and when.</summary>
+    public static string Describe(SimCluster cluster, MemberEventKind kind) =>
+        $"{kind} events: " + string.Join("; ", cluster.EventLog.Where(e => e.Event.Kind == kind).Take(20)
+            .Select(e => $"node {e.Node} saw {cluster.Directory.IdOf(e.Event.Member)} at {e.Event.At / 1000} ms (inc {e.Event.Incarnation})"));
+
     /// <summary>Longest suspicion a cluster of <paramref name="n"/> can run before declaring a member dead.</summary>
     public static TimeSpan MaxSuspicion(MeshConfig config, int n) =>
         config.ProbeInterval * (config.SuspicionMult * Math.Max(1.0, Math.Log10(n)) * config.SuspicionMaxTimeoutMult);

@@ -63,7 +63,7 @@ public class MemberTableTests
         for (int t = 0; t < 50; t++)
         {
             var table = new MemberTable();
-            for (int i = 0; i < 4 * MemberTable.PageSize; i++) table.Set(i, Alive((uint)(i % 3)));
+            for (int i = 0; i < 4 * MemberTable.PageSize; i++) table.Set(i, Alive((uint)i));
             if (t == 49) table.Set(10, Alive(77)); // one table differs in one page
             table.SharePages(pool);
             tables.Add(table);
