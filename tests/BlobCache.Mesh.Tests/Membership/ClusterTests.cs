@@ -136,7 +136,7 @@ public class ClusterTests
             }
         }
 
-        Assert.True(Clusters.CountEvents(cluster, MemberEventKind.Dead) == 0, Clusters.Describe(cluster, MemberEventKind.Dead)));
+        Assert.True(Clusters.CountEvents(cluster, MemberEventKind.Dead) == 0, Clusters.Describe(cluster, MemberEventKind.Dead));
         Assert.True(worstHealth > 0, "Lifeguard never noticed that the stalling node was the slow one");
         Assert.True(cluster.RunUntil(cluster.IsConverged, TimeSpan.FromSeconds(30)));
     }
