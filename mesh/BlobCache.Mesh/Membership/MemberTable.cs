@@ -2,8 +2,8 @@ using BlobCache.Protocol.Gossip;
 
 namespace BlobCache.Mesh.Membership;
 
-/// <summary>One member as one node sees it: 12 bytes, no references, so a page of them is one flat array.</summary>
-public struct MemberEntry
+/// <summary>One member as one node sees it: 12 bytes, no references, so a table of them is one flat array.</summary>
+public struct MemberEntry : IEquatable<MemberEntry>
 {
     public uint Incarnation;
     /// <summary>Handle of the member's metadata in the <see cref="MemberDirectory"/>; 0 when unknown.</summary>
@@ -11,42 +11,52 @@ public struct MemberEntry
     public MemberState State;
 
     public readonly bool IsLive => State is MemberState.Alive or MemberState.Suspect;
+
+    public readonly bool Equals(MemberEntry other) => Incarnation == other.Incarnation && Meta == other.Meta && State == other.State;
+
+    public override readonly bool Equals(object? obj) => obj is MemberEntry other && Equals(other);
+
+    public override readonly int GetHashCode() => HashCode.Combine(Incarnation, Meta, (byte)State);
+
+    public static bool operator ==(MemberEntry left, MemberEntry right) => left.Equals(right);
+
+    public static bool operator !=(MemberEntry left, MemberEntry right) => !left.Equals(right);
 }
 
 /// <summary>
-/// A node's view of the membership: entries indexed by directory index, stored in fixed-size pages that are
-/// copy-on-write. <see cref="Fork"/> shares every page; the first write to a shared page copies it. The simulator
-/// also swaps equal pages for one canonical copy (<see cref="SharePages"/>), so 100,000 nodes that agree on a
-/// region of the membership hold it once. Holds only state that every node agrees on; timers live elsewhere.
+/// A node's view of the membership, indexed by directory index: an immutable <see cref="MemberBase"/> that many
+/// views may share, plus this view's own differences from it in a small hash map. Views of one cluster agree on
+/// almost every member almost all the time, so 100,000 simulated views hold the cluster once plus their few
+/// differences; <see cref="Rebase"/> moves a view onto a newer shared base without changing what it says. A view
+/// whose differences grow large (a real node's, which starts empty) folds them into a private base of its own.
 /// </summary>
+/// <remarks>
+/// This replaced copy-on-write pages: with pages, one rumour touches one page in every view, and a wave of 1,000
+/// crashes touches every page of every view before the pages can be shared again — gigabytes at 100,000 nodes.
+/// Differences cost 16 bytes per member in flux, however the flux is spread.
+/// </remarks>
 public sealed class MemberTable
 {
-    public const int PageShift = 8;
-    public const int PageSize = 1 << PageShift;
-    private const int PageMask = PageSize - 1;
-
-    private MemberEntry[]?[] _pages;
-    private bool[] _owned;
+    private MemberBase _base;
+    private OverlayMap _overlay;
     private int _alive, _suspect, _dead, _left;
 
-    public MemberTable()
+    public MemberTable() : this(MemberBase.Empty, default, 0, 0, 0, 0)
     {
-        _pages = [];
-        _owned = [];
     }
 
-    private MemberTable(MemberEntry[]?[] pages, int alive, int suspect, int dead, int left)
+    private MemberTable(MemberBase @base, OverlayMap overlay, int alive, int suspect, int dead, int left)
     {
-        _pages = pages;
-        _owned = new bool[pages.Length];
+        _base = @base;
+        _overlay = overlay;
         _alive = alive;
         _suspect = suspect;
         _dead = dead;
         _left = left;
     }
 
-    /// <summary>One past the highest index any page covers.</summary>
-    public int Capacity => _pages.Length << PageShift;
+    /// <summary>Differences beyond which a view folds them into a private base (int.MaxValue: never, as the simulator wants).</summary>
+    public int CompactThreshold { get; set; } = 4096;
 
     public int AliveCount => _alive;
     public int SuspectCount => _suspect;
@@ -59,74 +69,58 @@ public sealed class MemberTable
     /// <summary>Every member this view has ever heard of (dead and left ones are kept as tombstones).</summary>
     public int KnownCount => _alive + _suspect + _dead + _left;
 
-    public MemberEntry this[int index]
-    {
-        get
-        {
-            int page = index >> PageShift;
-            if ((uint)page >= (uint)_pages.Length) return default;
-            MemberEntry[]? entries = _pages[page];
-            return entries is null ? default : entries[index & PageMask];
-        }
-    }
+    /// <summary>Entries this view holds privately (where it differs from its base).</summary>
+    public int DifferenceCount => _overlay.Count;
+
+    public MemberBase Base => _base;
+
+    public MemberEntry this[int index] => _overlay.TryGet(index, out MemberEntry e) ? e : _base[index];
 
     public MemberState StateOf(int index) => this[index].State;
 
     public void Set(int index, MemberEntry entry)
     {
-        if (index < 0) throw new ArgumentOutOfRangeException(nameof(index));
-        int page = index >> PageShift;
-        if (page >= _pages.Length) Grow(page + 1);
-        MemberEntry[]? entries = _pages[page];
-        if (entries is null)
-        {
-            entries = new MemberEntry[PageSize];
-            _pages[page] = entries;
-            _owned[page] = true;
-        }
-        else if (!_owned[page])
-        {
-            entries = (MemberEntry[])entries.Clone();
-            _pages[page] = entries;
-            _owned[page] = true;
-        }
-        ref MemberEntry slot = ref entries[index & PageMask];
-        Count(slot.State, -1);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        MemberEntry old = this[index];
+        Count(old.State, -1);
         Count(entry.State, +1);
-        slot = entry;
+        if (entry == _base[index]) _overlay.Remove(index);
+        else _overlay.Set(index, entry);
+        if (_overlay.Count > CompactThreshold && _overlay.Count > _base.Length / 8) Compact();
     }
 
-    /// <summary>A copy that shares every page with this table until either side writes to it.</summary>
-    public MemberTable Fork()
+    /// <summary>A copy that shares this view's base; only the differences are copied.</summary>
+    public MemberTable Fork() => new(_base, _overlay.Clone(), _alive, _suspect, _dead, _left) { CompactThreshold = CompactThreshold };
+
+    /// <summary>This view as a flat base, for others to share.</summary>
+    public MemberBase Snapshot()
     {
-        Array.Clear(_owned);
-        return new MemberTable((MemberEntry[]?[])_pages.Clone(), _alive, _suspect, _dead, _left);
+        if (_overlay.Count == 0) return _base;
+        int length = Math.Max(_base.Length, _overlay.MaxKey + 1);
+        var entries = new MemberEntry[length];
+        _base.CopyTo(entries);
+        _overlay.CopyTo(entries);
+        return new MemberBase(entries);
     }
 
     /// <summary>
-    /// Replaces each page with an equal canonical page from <paramref name="pool"/> (adding this table's pages
-    /// to the pool when new). Changes no entry; only how many copies of equal pages exist in memory.
+    /// Moves this view onto <paramref name="newBase"/> without changing any entry: members where the new base
+    /// differs from the old one (listed in <paramref name="changed"/>) keep this view's value as a difference, and
+    /// differences the new base already holds are dropped.
     /// </summary>
-    public void SharePages(PagePool pool)
+    public void Rebase(MemberBase newBase, ReadOnlySpan<int> changed)
     {
-        for (int i = 0; i < _pages.Length; i++)
-        {
-            MemberEntry[]? entries = _pages[i];
-            if (entries is null || !_owned[i]) continue;
-            _pages[i] = pool.Canonical(entries);
-            _owned[i] = false;
-        }
+        foreach (int i in changed)
+            if (!_overlay.Contains(i) && _base[i] != newBase[i]) _overlay.Set(i, _base[i]);
+        _base = newBase;
+        _overlay.RemoveWhere(static (i, e, b) => b[i] == e, newBase);
     }
 
-    /// <summary>True when both tables hold the same page object at <paramref name="page"/> (so the same entries).</summary>
-    public bool SharesPage(MemberTable other, int page) =>
-        page < _pages.Length && page < other._pages.Length && ReferenceEquals(_pages[page], other._pages[page]);
-
-    private void Grow(int pages)
+    /// <summary>Folds the differences into a private base.</summary>
+    public void Compact()
     {
-        int size = Math.Max(pages, Math.Max(4, _pages.Length * 2));
-        Array.Resize(ref _pages, size);
-        Array.Resize(ref _owned, size);
+        _base = Snapshot();
+        _overlay = default;
     }
 
     private void Count(MemberState state, int delta)
@@ -141,54 +135,28 @@ public sealed class MemberTable
     }
 }
 
-/// <summary>Canonical copies of member-table pages, found by content, so equal pages are held once.</summary>
-public sealed class PagePool
+/// <summary>An immutable flat array of member entries, shared by the views that are based on it.</summary>
+public sealed class MemberBase
 {
-    private readonly Dictionary<PageKey, MemberEntry[]> _pages = [];
+    private readonly MemberEntry[] _entries;
 
-    public int Count => _pages.Count;
+    public MemberBase(MemberEntry[] entries) => _entries = entries;
 
-    public MemberEntry[] Canonical(MemberEntry[] page)
+    public static MemberBase Empty { get; } = new([]);
+
+    public int Length => _entries.Length;
+
+    public MemberEntry this[int index] => (uint)index < (uint)_entries.Length ? _entries[index] : default;
+
+    public void CopyTo(Span<MemberEntry> destination) => _entries.CopyTo(destination);
+
+    /// <summary>Indexes whose entries differ between two bases.</summary>
+    public static List<int> Differences(MemberBase a, MemberBase b)
     {
-        var key = new PageKey(page);
-        if (_pages.TryGetValue(key, out MemberEntry[]? existing)) return existing;
-        _pages.Add(key, page);
-        return page;
-    }
-
-    /// <summary>Forgets every page (tables keep theirs): call between phases so stale pages can be collected.</summary>
-    public void Clear() => _pages.Clear();
-
-    private readonly struct PageKey(MemberEntry[] page) : IEquatable<PageKey>
-    {
-        private readonly MemberEntry[] _page = page;
-        private readonly int _hash = HashOf(page);
-
-        private static int HashOf(MemberEntry[] page)
-        {
-            var h = new HashCode();
-            foreach (MemberEntry e in page)
-            {
-                h.Add(e.Incarnation);
-                h.Add(e.Meta);
-                h.Add((byte)e.State);
-            }
-            return h.ToHashCode();
-        }
-
-        public bool Equals(PageKey other)
-        {
-            if (_hash != other._hash) return false;
-            for (int i = 0; i < _page.Length; i++)
-            {
-                MemberEntry a = _page[i], b = other._page[i];
-                if (a.Incarnation != b.Incarnation || a.Meta != b.Meta || a.State != b.State) return false;
-            }
-            return true;
-        }
-
-        public override bool Equals(object? obj) => obj is PageKey other && Equals(other);
-
-        public override int GetHashCode() => _hash;
+        var changed = new List<int>();
+        int n = Math.Max(a.Length, b.Length);
+        for (int i = 0; i < n; i++)
+            if (a[i] != b[i]) changed.Add(i);
+        return changed;
     }
 }

@@ -21,6 +21,7 @@ public sealed class SwimNode
     private readonly Dictionary<uint, Relay> _relays = [];
     private readonly Dictionary<uint, int> _reconnects = [];
     private readonly List<int> _scratchMembers = [];
+    private readonly List<MemberUpdate> _scratchUpdates = [];
     private readonly long _probeInterval, _probeTimeout, _gossipInterval, _pushPullInterval, _joinRetryInterval, _reconnectInterval;
     private MemberTable _table = new();
     private MemberMeta _selfMeta;
@@ -123,6 +124,32 @@ public sealed class SwimNode
         SendJoin(now);
     }
 
+    /// <summary>
+    /// Begins as a member of an already converged mesh whose membership is <paramref name="view"/> (which must list
+    /// this node as alive with its metadata). The view is forked, so thousands of nodes started from one table share
+    /// its pages until they write. This is how the simulator starts 100,000 nodes without 100,000 joins; a real
+    /// node always joins through <see cref="Start"/>.
+    /// </summary>
+    public void StartConverged(long now, MemberTable view)
+    {
+        if (_started) throw new InvalidOperationException("already started");
+        MemberEntry self = view[Self];
+        if (self.State != MemberState.Alive || self.Meta != _selfMetaHandle)
+            throw new ArgumentException("the view must list this node as alive with its own metadata", nameof(view));
+        _started = true;
+        _joined = true;
+        _incarnation = self.Incarnation;
+        _table = view.Fork();
+        _viewVersion++;
+        Schedule(now + _random.NextInt64(_probeInterval), TimerKind.Probe);
+        Schedule(now + _random.NextInt64(_gossipInterval), TimerKind.Gossip);
+        Schedule(now + _random.NextInt64(Math.Max(1, PushPullPeriod())), TimerKind.PushPull);
+        Schedule(now + _random.NextInt64(Math.Max(1, _reconnectInterval)), TimerKind.Reconnect);
+    }
+
+    /// <summary>Moves this view onto a newer shared base (see <see cref="MemberTable.Rebase"/>); changes no state.</summary>
+    public void RebaseView(MemberBase newBase, ReadOnlySpan<int> changed) => _table.Rebase(newBase, changed);
+
     /// <summary>Announces a graceful leave. Keep driving the node until <see cref="LeaveSent"/> (or a deadline), then stop.</summary>
     public void Leave(long now)
     {
@@ -194,7 +221,7 @@ public sealed class SwimNode
         uint seq = ++_seq;
         _probe = new Probe(target, seq, _table[target].Incarnation);
         MemberMeta meta = MetaOf(target)!;
-        Send(target, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress, Updates = new List<MemberUpdate>() });
+        Send(target, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress });
         Schedule(now + _probeTimeout, TimerKind.IndirectProbe, (int)seq);
     }
 
@@ -214,7 +241,6 @@ public sealed class SwimNode
                 TargetAddress = target.GossipAddress,
                 SourceAddress = _selfMeta.GossipAddress,
                 WantNack = _config.Lifeguard,
-                Updates = new List<MemberUpdate>(),
             });
         }
         probe.ExpectedNacks = _config.Lifeguard ? _scratchMembers.Count : 0;
@@ -264,7 +290,7 @@ public sealed class SwimNode
     {
         if (!string.Equals(ping.TargetId, Id, StringComparison.Ordinal)) return;
         int to = _directory.TryGet(ping.SourceId, out int idx) ? idx : -1;
-        Send(to, ping.SourceAddress, new Ack { SourceId = Id, Seq = ping.Seq, Updates = new List<MemberUpdate>() });
+        Send(to, ping.SourceAddress, new Ack { SourceId = Id, Seq = ping.Seq });
     }
 
     private void OnIndirectPing(long now, IndirectPing ip)
@@ -272,13 +298,13 @@ public sealed class SwimNode
         if (string.Equals(ip.TargetId, Id, StringComparison.Ordinal))
         {
             // Asked to probe ourselves: answer the requester directly.
-            Send(_directory.TryGet(ip.SourceId, out int s) ? s : -1, ip.SourceAddress, new Ack { SourceId = Id, Seq = ip.Seq, Updates = new List<MemberUpdate>() });
+            Send(_directory.TryGet(ip.SourceId, out int s) ? s : -1, ip.SourceAddress, new Ack { SourceId = Id, Seq = ip.Seq });
             return;
         }
         uint seq = ++_seq;
         _relays[seq] = new Relay(ip.Seq, ip.SourceId, ip.SourceAddress, ip.WantNack);
         int target = _directory.TryGet(ip.TargetId, out int t) ? t : -1;
-        Send(target, ip.TargetAddress, new Ping { SourceId = Id, Seq = seq, TargetId = ip.TargetId, SourceAddress = _selfMeta.GossipAddress, Updates = new List<MemberUpdate>() });
+        Send(target, ip.TargetAddress, new Ping { SourceId = Id, Seq = seq, TargetId = ip.TargetId, SourceAddress = _selfMeta.GossipAddress });
         // Lifeguard: the nack goes out before the requester's own deadline so it can tell "target silent" from "I am cut off".
         Schedule(now + _probeTimeout * 8 / 10, TimerKind.RelayNack, (int)seq);
     }
@@ -304,7 +330,7 @@ public sealed class SwimNode
         if (_relays.Remove(ack.Seq, out Relay? relay))
         {
             int to = _directory.TryGet(relay.SourceId, out int s) ? s : -1;
-            Send(to, relay.SourceAddress, new Ack { SourceId = Id, Seq = relay.Seq, Updates = new List<MemberUpdate>() });
+            Send(to, relay.SourceAddress, new Ack { SourceId = Id, Seq = relay.Seq });
         }
     }
 
@@ -317,7 +343,7 @@ public sealed class SwimNode
     {
         if (!_relays.Remove(seq, out Relay? relay) || !relay.WantNack) return;
         int to = _directory.TryGet(relay.SourceId, out int s) ? s : -1;
-        Send(to, relay.SourceAddress, new Nack { SourceId = Id, Seq = relay.Seq, Updates = new List<MemberUpdate>() });
+        Send(to, relay.SourceAddress, new Nack { SourceId = Id, Seq = relay.Seq });
     }
 
     // ---------------------------------------------------------------- gossip and anti-entropy
@@ -330,7 +356,7 @@ public sealed class SwimNode
         foreach (int member in _scratchMembers)
         {
             if (_broadcasts.Count == 0) break;
-            var message = new Gossip { SourceId = Id, Updates = new List<MemberUpdate>() };
+            var message = new Gossip { SourceId = Id };
             Send(member, MetaOf(member)!.GossipAddress, message);
             if (message.Updates.Count == 0) Outbox.RemoveAt(Outbox.Count - 1);
         }
@@ -370,7 +396,7 @@ public sealed class SwimNode
             uint seq = ++_seq;
             _reconnects[seq] = c;
             MemberMeta meta = MetaOf(c)!;
-            Send(c, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress, Updates = new List<MemberUpdate>() });
+            Send(c, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress });
             return;
         }
     }
@@ -576,10 +602,13 @@ public sealed class SwimNode
     /// <summary>Queues a message with as many rumours piggy-backed as fit the packet budget (push-pull carries none).</summary>
     private void Send(int toMember, string toAddress, GossipMessage message)
     {
-        if (message.Updates is List<MemberUpdate> updates && message is not PushPull)
+        if (message is not PushPull && _broadcasts.Count > 0)
         {
             int room = GossipCodecSizes.Room(message, _config.MaxPacketBytes);
-            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), updates);
+            _scratchUpdates.Clear();
+            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), _scratchUpdates);
+            // One exact-size array per packet: the list is reused, so a packet costs no resizing.
+            if (_scratchUpdates.Count > 0) message.Updates = _scratchUpdates.ToArray();
         }
         Outbox.Add(new Outbound(toMember, toAddress, message));
     }

@@ -22,7 +22,8 @@ public abstract class GossipMessage
     /// <summary>Id of the member that sent this message.</summary>
     public required string SourceId { get; init; }
 
-    public IReadOnlyList<MemberUpdate> Updates { get; init; } = [];
+    /// <summary>Settable so a sender can fill a message's spare room with rumours after measuring it.</summary>
+    public IReadOnlyList<MemberUpdate> Updates { get; set; } = [];
 }
 
 /// <summary>Direct probe. Carries the target's id so a new process on an old address does not answer for the old one.</summary>

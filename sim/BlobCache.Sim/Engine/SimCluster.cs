@@ -16,6 +16,7 @@ public sealed class SimCluster
     private readonly Dictionary<string, int> _byAddress = new(StringComparer.Ordinal);
     private readonly DeterministicRandom _random;
     private readonly ulong _seed;
+    private MemberBase? _sharedBase;
     private long _seq;
 
     public SimCluster(ulong seed, MeshConfig? config = null, NetworkModel? network = null)
@@ -37,7 +38,7 @@ public sealed class SimCluster
     public List<(int Node, MemberEvent Event)> EventLog { get; } = [];
     public bool KeepEventLog { get; set; } = true;
     /// <summary>Encode and decode every packet with the real codec (default). Off: pass message objects, count measured sizes.</summary>
-    public bool WireEncoding { get; set; } = true;
+    public bool WireEncoding { get; set; } = false;
     public long MessagesDelivered { get; private set; }
     public long MessagesDropped { get; private set; }
     public long PacketsRejected { get; private set; }
@@ -49,6 +50,59 @@ public sealed class SimCluster
     /// <summary>Adds a node and starts it at the current time, joining through <paramref name="seeds"/> (sim node numbers).</summary>
     public int AddNode(int region = 0, int zone = 0, IEnumerable<int>? seeds = null, ushort weight = 100, string? id = null)
     {
+        SimNode node = CreateNode(region, zone, weight, id);
+        node.Swim.Start(Now, (seeds ?? []).Select(AddressOf).ToArray());
+        AfterCall(node);
+        return node.Index;
+    }
+
+    /// <summary>
+    /// Adds <paramref name="count"/> nodes that start as an already converged mesh (every view lists every node as
+    /// alive), spread round-robin over regions and zones. The views are forks of one table, so they share memory.
+    /// </summary>
+    public void Bootstrap(int count, int regions = 1, int zonesPerRegion = 3, ushort weight = 100)
+    {
+        if (count < 1 || regions < 1 || zonesPerRegion < 1) throw new ArgumentOutOfRangeException(nameof(count), "count, regions and zones must be positive");
+        if (_nodes.Count > 0) throw new InvalidOperationException("Bootstrap starts a new cluster; add later nodes with AddNode");
+        int first = 0;
+        var view = new MemberTable { CompactThreshold = int.MaxValue };
+        for (int i = 0; i < count; i++)
+        {
+            int region = i % regions;
+            SimNode node = CreateNode(region, i / regions % zonesPerRegion, weight, null);
+            view.Set(node.Swim.Self, new MemberEntry { Incarnation = 0, Meta = Directory.Intern(node.Swim.Meta), State = BlobCache.Protocol.Gossip.MemberState.Alive });
+        }
+        view.Compact();
+        _sharedBase = view.Base;
+        for (int i = first; i < _nodes.Count; i++)
+        {
+            SimNode node = _nodes[i];
+            node.Swim.StartConverged(Now, view);
+            AfterCall(node);
+        }
+    }
+
+    /// <summary>
+    /// Moves every view that shares the bootstrap base onto a fresh base taken from one running node's view, so each
+    /// holds only where it differs from that node. Changes no view; call it now and then in big runs to bound memory.
+    /// </summary>
+    public void RebaseViews()
+    {
+        if (_sharedBase is null) return;
+        SimNode? reference = _nodes.FirstOrDefault(n => n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase));
+        if (reference is null) return;
+        MemberBase next = reference.Swim.View.Snapshot();
+        List<int> changed = MemberBase.Differences(_sharedBase, next);
+        foreach (SimNode n in _nodes)
+            if (n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase)) n.Swim.RebaseView(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
+        _sharedBase = next;
+    }
+
+    /// <summary>Sum over running nodes of the entries each holds privately: the memory the shared base does not cover.</summary>
+    public long ViewDifferences => _nodes.Where(n => n.IsRunning).Sum(n => (long)n.Swim.View.DifferenceCount);
+
+    private SimNode CreateNode(int region, int zone, ushort weight, string? id)
+    {
         int index = _nodes.Count;
         string address = AddressOf(index);
         var meta = new MemberMeta(id ?? $"node-{index}", address, "", "", $"region-{region}", $"zone-{region}-{zone}", weight, 1);
@@ -57,9 +111,7 @@ public sealed class SimCluster
         _nodes.Add(node);
         _byAddress[address] = index;
         Network.EnsureNodes(index + 1);
-        swim.Start(Now, (seeds ?? []).Select(AddressOf).ToArray());
-        AfterCall(node);
-        return index;
+        return node;
     }
 
     /// <summary>Stops a node at once, silently (kill -9).</summary>

@@ -30,53 +30,93 @@ public class MemberTableTests
     }
 
     [Fact]
-    public void A_fork_shares_pages_until_one_side_writes_then_copies_only_that_page()
+    public void A_fork_shares_the_base_and_each_side_keeps_its_own_differences()
     {
         var original = new MemberTable();
-        for (int i = 0; i < 3 * MemberTable.PageSize; i++) original.Set(i, Alive((uint)i));
+        for (int i = 0; i < 3000; i++) original.Set(i, Alive((uint)i));
+        original.Compact();
+        Assert.Equal(0, original.DifferenceCount);
 
         MemberTable fork = original.Fork();
-        Assert.True(fork.SharesPage(original, 0));
-        Assert.True(fork.SharesPage(original, 2));
+        Assert.Same(original.Base, fork.Base);
+        fork.Set(1005, Alive(999) with { State = MemberState.Suspect });
 
-        fork.Set(MemberTable.PageSize + 5, Alive(999) with { State = MemberState.Suspect });
-
-        Assert.True(fork.SharesPage(original, 0));
-        Assert.False(fork.SharesPage(original, 1));
-        Assert.True(fork.SharesPage(original, 2));
-        Assert.Equal(MemberState.Alive, original.StateOf(MemberTable.PageSize + 5));
-        Assert.Equal((uint)(MemberTable.PageSize + 5), original[MemberTable.PageSize + 5].Incarnation);
-        Assert.Equal(MemberState.Suspect, fork.StateOf(MemberTable.PageSize + 5));
+        Assert.Same(original.Base, fork.Base);
+        Assert.Equal(1, fork.DifferenceCount);
+        Assert.Equal(MemberState.Alive, original.StateOf(1005));
+        Assert.Equal(1005u, original[1005].Incarnation);
+        Assert.Equal(MemberState.Suspect, fork.StateOf(1005));
         Assert.Equal(1, fork.SuspectCount);
         Assert.Equal(0, original.SuspectCount);
 
         // Writing to the original after the fork must not leak into the fork either.
         original.Set(2, Alive(7) with { State = MemberState.Dead });
         Assert.Equal(MemberState.Alive, fork.StateOf(2));
+
+        // Writing back the base's value removes the difference.
+        fork.Set(1005, Alive(1005));
+        Assert.Equal(0, fork.DifferenceCount);
     }
 
     [Fact]
-    public void Equal_pages_of_separately_built_tables_are_held_once_after_sharing()
+    public void Rebase_changes_no_entry_and_drops_differences_the_new_base_holds()
     {
-        var pool = new PagePool();
-        var tables = new List<MemberTable>();
-        for (int t = 0; t < 50; t++)
+        var seedTable = new MemberTable { CompactThreshold = int.MaxValue };
+        for (int i = 0; i < 2000; i++) seedTable.Set(i, Alive());
+        seedTable.Compact();
+        var random = new DeterministicRandom(5);
+        var views = new List<MemberTable>();
+        for (int v = 0; v < 20; v++)
         {
-            var table = new MemberTable();
-            for (int i = 0; i < 4 * MemberTable.PageSize; i++) table.Set(i, Alive((uint)i));
-            if (t == 49) table.Set(10, Alive(77)); // one table differs in one page
-            table.SharePages(pool);
-            tables.Add(table);
+            MemberTable view = seedTable.Fork();
+            // Everyone learns that members 0..49 died; each view also has a few private changes.
+            for (int i = 0; i < 50; i++) view.Set(i, Alive() with { State = MemberState.Dead });
+            for (int k = 0; k < 5; k++) view.Set(random.Next(2000), Alive((uint)(v + 1)) with { State = MemberState.Suspect });
+            views.Add(view);
         }
+        MemberEntry[][] before = views.Select(v => Enumerable.Range(0, 2100).Select(i => v[i]).ToArray()).ToArray();
+        int[] counts = views.Select(v => v.KnownCount * 1000 + v.SuspectCount).ToArray();
 
-        Assert.Equal(5, pool.Count); // 4 common pages + 1 variant of page 0
-        Assert.True(tables[0].SharesPage(tables[48], 0));
-        Assert.False(tables[0].SharesPage(tables[49], 0));
-        Assert.True(tables[0].SharesPage(tables[49], 1));
+        MemberBase next = views[0].Snapshot();
+        List<int> changed = MemberBase.Differences(seedTable.Base, next);
+        foreach (MemberTable view in views) view.Rebase(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
 
-        // A shared page is copy-on-write: writing through one table leaves the others alone.
-        tables[3].Set(1, Alive(5) with { State = MemberState.Dead });
-        Assert.Equal(MemberState.Alive, tables[4].StateOf(1));
-        Assert.Equal(MemberState.Dead, tables[3].StateOf(1));
+        for (int v = 0; v < views.Count; v++)
+        {
+            Assert.Equal(before[v], Enumerable.Range(0, 2100).Select(i => views[v][i]).ToArray());
+            Assert.Equal(counts[v], views[v].KnownCount * 1000 + views[v].SuspectCount);
+            // The 50 shared deaths are in the base now; only the private suspicions (and view 0's, in reverse) remain.
+            Assert.InRange(views[v].DifferenceCount, 0, 10);
+        }
+        Assert.Equal(0, views[0].DifferenceCount);
+    }
+
+    [Fact]
+    public void A_view_folds_many_differences_into_a_private_base()
+    {
+        var table = new MemberTable { CompactThreshold = 100 };
+        for (int i = 0; i < 1000; i++) table.Set(i, Alive((uint)i));
+        Assert.True(table.DifferenceCount <= 100);
+        Assert.True(table.Base.Length >= 900);
+        for (int i = 0; i < 1000; i++) Assert.Equal((uint)i, table[i].Incarnation);
+        Assert.Equal(1000, table.AliveCount);
+    }
+
+    [Fact]
+    public void Overlay_survives_heavy_insert_and_delete_against_a_reference()
+    {
+        var table = new MemberTable { CompactThreshold = int.MaxValue };
+        var reference = new Dictionary<int, MemberEntry>();
+        var random = new DeterministicRandom(11);
+        for (int step = 0; step < 50_000; step++)
+        {
+            int index = random.Next(300);
+            MemberEntry entry = random.Next(3) == 0 ? default : Alive((uint)random.Next(4));
+            table.Set(index, entry);
+            reference[index] = entry;
+        }
+        foreach ((int index, MemberEntry entry) in reference) Assert.Equal(entry, table[index]);
+        Assert.Equal(reference.Values.Count(e => e.State == MemberState.Alive), table.AliveCount);
+        Assert.Equal(reference.Values.Count(e => e.State != MemberState.None), table.DifferenceCount);
     }
 }
