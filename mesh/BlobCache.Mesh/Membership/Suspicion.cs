@@ -23,6 +23,9 @@ internal sealed class Suspicion
     }
 
     public int Member { get; }
+
+    /// <summary>Position in the owner's list of suspicions.</summary>
+    public int ListIndex { get; set; }
     public uint Incarnation { get; }
     public long Due { get; private set; }
 

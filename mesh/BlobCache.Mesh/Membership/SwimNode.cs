@@ -18,6 +18,8 @@ public sealed class SwimNode
     private readonly Awareness _awareness;
     private readonly PriorityQueue<Timer, (long Due, long Order)> _timers = new();
     private readonly Dictionary<int, Suspicion> _suspicions = [];
+    // The same suspicions in a list, so one can be picked at random in O(1).
+    private readonly List<Suspicion> _suspicionList = [];
     private readonly Dictionary<uint, Relay> _relays = [];
     private readonly Dictionary<uint, int> _reconnects = [];
     private readonly List<int> _scratchMembers = [];
@@ -173,6 +175,8 @@ public sealed class SwimNode
     public void Receive(long now, GossipMessage message)
     {
         if (!_started) return;
+        // Rumours first: a ping that tells us we are suspected gets an ack that already carries our refutation.
+        ApplyUpdates(now, message.Updates);
         switch (message)
         {
             case Ping ping: OnPing(now, ping); break;
@@ -182,7 +186,6 @@ public sealed class SwimNode
             case PushPull pp: OnPushPull(now, pp); break;
             case Gossip: break;
         }
-        ApplyUpdates(now, message.Updates);
     }
 
     /// <summary>Runs every timer due at or before <paramref name="now"/>.</summary>
@@ -216,12 +219,22 @@ public sealed class SwimNode
         long period = _config.Lifeguard ? _awareness.Scale(_probeInterval) : _probeInterval;
         Schedule(now + period, TimerKind.Probe);
         if (_leaving) return;
-        int target = NextProbeTarget();
+        // Every other period, probe a member we suspect (when there is one): if it is alive after all, its answer
+        // carries the refutation we may have missed, and the buddy suspicion below tells it that it must refute.
+        int target = _config.Lifeguard && _suspicionList.Count > 0 && _random.Next(2) == 0
+            ? _suspicionList[_random.Next(_suspicionList.Count)].Member
+            : NextProbeTarget();
         if (target < 0) return;
         uint seq = ++_seq;
         _probe = new Probe(target, seq, _table[target].Incarnation);
         MemberMeta meta = MetaOf(target)!;
-        Send(target, meta.GossipAddress, new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress });
+        var ping = new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress };
+        if (_table[target].State == MemberState.Suspect && _config.Lifeguard)
+        {
+            // Lifeguard's buddy system: tell a suspect directly, so it can refute even if the rumour never reached it.
+            ping.Updates = [new MemberUpdate(UpdateKind.Suspect, meta.Id, _table[target].Incarnation, Id, null)];
+        }
+        Send(target, meta.GossipAddress, ping);
         Schedule(now + _probeTimeout, TimerKind.IndirectProbe, (int)seq);
     }
 
@@ -261,7 +274,8 @@ public sealed class SwimNode
             _awareness.Apply(1);
         }
         MemberEntry e = _table[probe.Target];
-        if (!e.IsLive || e.Incarnation != probe.Incarnation) return;
+        // A suspect that stays silent is no news: our own silence is not an independent confirmation.
+        if (e.State != MemberState.Alive || e.Incarnation != probe.Incarnation) return;
         HandleSuspect(now, new MemberUpdate(UpdateKind.Suspect, _directory.IdOf(probe.Target), e.Incarnation, Id, null));
     }
 
@@ -505,13 +519,13 @@ public sealed class SwimNode
     private void HandleSuspect(long now, MemberUpdate u)
     {
         if (!_directory.TryGet(u.MemberId, out int member)) return;
-        MemberEntry e = _table[member];
-        if (e.State == MemberState.None || u.Incarnation < e.Incarnation) return;
         if (member == Self)
         {
-            if (!_leaving) Refute(now, u.Incarnation);
+            if (!_leaving) RefuteOrReassert(now, u.Incarnation);
             return;
         }
+        MemberEntry e = _table[member];
+        if (e.State == MemberState.None || u.Incarnation < e.Incarnation) return;
         int from = _directory.GetOrAdd(u.From);
         if (e.State == MemberState.Suspect)
         {
@@ -535,18 +549,29 @@ public sealed class SwimNode
     private void HandleDead(long now, MemberUpdate u)
     {
         if (!_directory.TryGet(u.MemberId, out int member)) return;
+        if (member == Self && !_leaving)
+        {
+            RefuteOrReassert(now, u.Incarnation);
+            return;
+        }
         MemberEntry e = _table[member];
         if (e.State is MemberState.None or MemberState.Dead or MemberState.Left || u.Incarnation < e.Incarnation) return;
         bool left = string.Equals(u.From, u.MemberId, StringComparison.Ordinal);
-        if (member == Self && !_leaving)
-        {
-            Refute(now, u.Incarnation);
-            return;
-        }
         SetEntry(member, e with { Incarnation = u.Incarnation, State = left ? MemberState.Left : MemberState.Dead });
         CancelSuspicion(member);
         _broadcasts.Enqueue(member, u);
         Events.Add(new MemberEvent(now, left ? MemberEventKind.Left : MemberEventKind.Dead, member, u.Incarnation));
+    }
+
+    /// <summary>
+    /// A rumour says we are suspect or dead. About our current incarnation: refute it. About an older one: whoever
+    /// still spreads it missed our refutation, so say we are alive again at the current incarnation (unless that
+    /// is still queued) — a refutation that some member never heard otherwise ends as a false death.
+    /// </summary>
+    private void RefuteOrReassert(long now, uint accused)
+    {
+        if (accused >= _incarnation) Refute(now, accused);
+        else if (!_broadcasts.Contains(Self)) AnnounceSelf(now);
     }
 
     /// <summary>Someone thinks we are suspect or dead: take a higher incarnation and say we are alive (and count it against our own health).</summary>
@@ -574,16 +599,26 @@ public sealed class SwimNode
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
         var s = new Suspicion(member, incarnation, from, k, min, max, now) { Generation = ++_suspicionGeneration };
+        CancelSuspicion(member);
         _suspicions[member] = s;
+        s.ListIndex = _suspicionList.Count;
+        _suspicionList.Add(s);
         Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
     }
 
-    private void CancelSuspicion(int member) => _suspicions.Remove(member);
+    private void CancelSuspicion(int member)
+    {
+        if (!_suspicions.Remove(member, out Suspicion? s)) return;
+        Suspicion last = _suspicionList[^1];
+        _suspicionList[s.ListIndex] = last;
+        last.ListIndex = s.ListIndex;
+        _suspicionList.RemoveAt(_suspicionList.Count - 1);
+    }
 
     private void OnSuspicionTimer(long now, int member, int generation)
     {
         if (!_suspicions.TryGetValue(member, out Suspicion? s) || s.Generation != generation) return;
-        _suspicions.Remove(member);
+        CancelSuspicion(member);
         MemberEntry e = _table[member];
         if (e.State != MemberState.Suspect || e.Incarnation != s.Incarnation) return;
         HandleDead(now, new MemberUpdate(UpdateKind.Dead, _directory.IdOf(member), e.Incarnation, Id, null));
@@ -604,8 +639,16 @@ public sealed class SwimNode
     {
         if (message is not PushPull && _broadcasts.Count > 0)
         {
+            // Updates the caller put in first (the buddy system's suspicion) stay first and use up room.
+            IReadOnlyList<MemberUpdate> first = message.Updates;
+            message.Updates = [];
             int room = GossipCodecSizes.Room(message, _config.MaxPacketBytes);
             _scratchUpdates.Clear();
+            foreach (MemberUpdate u in first)
+            {
+                room -= GossipCodecSizes.Update(u);
+                _scratchUpdates.Add(u);
+            }
             _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), _scratchUpdates);
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
             if (_scratchUpdates.Count > 0) message.Updates = _scratchUpdates.ToArray();

@@ -38,10 +38,12 @@ public sealed class SimCluster
     public List<(int Node, MemberEvent Event)> EventLog { get; } = [];
     public bool KeepEventLog { get; set; } = true;
     /// <summary>Encode and decode every packet with the real codec (default). Off: pass message objects, count measured sizes.</summary>
-    public bool WireEncoding { get; set; } = false;
+    public bool WireEncoding { get; set; } = true;
     public long MessagesDelivered { get; private set; }
     public long MessagesDropped { get; private set; }
     public long PacketsRejected { get; private set; }
+    /// <summary>Called with each message as it is handed to a node (after decoding), for tests and traces.</summary>
+    public Action<int, GossipMessage>? OnDeliver { get; set; }
     /// <summary>Called for each membership event as it happens.</summary>
     public Action<int, MemberEvent>? OnEvent { get; set; }
 
@@ -225,6 +227,7 @@ public sealed class SimCluster
                     }
                 }
                 node.MessagesReceived++;
+                OnDeliver?.Invoke(node.Index, message);
                 node.Swim.Receive(Now, message);
                 break;
         }
