@@ -5,7 +5,7 @@ namespace BlobCache.Mesh.Membership;
 /// <summary>
 /// Interns member ids and metadata as small integers, so member tables hold fixed-size structs instead of strings.
 /// A real node has one of its own; the simulator gives every virtual node the same one, so equal views use
-/// equal indexes and can share table pages. Indexes are handed out in first-seen order and never reused.
+/// equal indexes and can share a table base. Indexes are handed out in first-seen order and never reused.
 /// Not thread-safe: the host drives the mesh from one loop.
 /// </summary>
 public sealed class MemberDirectory
