@@ -37,6 +37,9 @@ internal sealed class Suspicion
 
     public int Confirmations => _confirmers.Count - 1;
 
+    /// <summary>False once further confirmations could not shorten the timer.</summary>
+    public bool WantsConfirmations => _confirmers.Count <= _k;
+
     /// <summary>Adds a confirmation from a member not heard from yet; true when it was new (worth re-gossiping).</summary>
     public bool Confirm(int from)
     {
