@@ -1,53 +1,105 @@
-using System.Diagnostics;
 using System.Globalization;
-using BlobCache.Mesh;
-using BlobCache.Mesh.Membership;
-using BlobCache.Sim.Engine;
+using BlobCache.Sim.Scenarios;
+using static System.FormattableString;
 
 namespace BlobCache.Sim;
 
 /// <summary>
-/// blobcache-sim: runs the real mesh code on a simulated network. With no flags it bootstraps a small mesh,
-/// crashes 1% of it, has one node leave, and reports what every node saw.
+/// blobcache-sim: runs the real mesh code for a scenario on a simulated network in virtual time and writes a
+/// report. With no flags it runs the crash scenario on 500 nodes.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         SimOptions options;
+        Scenario scenario;
         try
         {
             options = SimOptions.Parse(args);
+            if (options.Help)
+            {
+                Console.WriteLine(SimOptions.Usage);
+                return 0;
+            }
+            if (options.List)
+            {
+                foreach (string name in Scenario.BuiltIn) Console.WriteLine($"{name,-18} {Scenario.Load(name).Description}");
+                return 0;
+            }
+            scenario = options.Apply(Scenario.Load(options.Scenario));
+            scenario.Validate();
         }
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"blobcache-sim: {e.Message}");
-            Console.Error.WriteLine(SimOptions.Usage);
+            Console.Error.WriteLine("run with --help for the flags");
             return 2;
         }
-        if (options.Help)
+
+        string outDir = options.Out ?? Path.Combine("out", $"sim-{scenario.Name}");
+        Console.WriteLine($"blobcache-sim: scenario {scenario.Name}, {scenario.Nodes:N0} nodes in {scenario.Regions} region(s), seed {options.Seed}, {scenario.Duration:F0} virtual s, Lifeguard {(scenario.Lifeguard ? "on" : "off")}");
+        if (scenario.Description.Length > 0) Console.WriteLine($"  {scenario.Description}");
+        SimReport report = new ScenarioRunner(scenario, options.Seed, Console.Out).Run();
+        report.WriteTo(outDir);
+
+        Console.WriteLine();
+        Console.WriteLine(Summary(report));
+        Console.WriteLine($"  report: {Path.Combine(outDir, "report.md")} (and report.json, *.svg)");
+        return Invariants.Check(scenario, report) is { Count: > 0 } broken
+            ? Fail(broken)
+            : 0;
+    }
+
+    private static int Fail(List<string> broken)
+    {
+        foreach (string b in broken) Console.WriteLine($"  INVARIANT BROKEN: {b}");
+        return 1;
+    }
+
+    public static string Summary(SimReport r)
+    {
+        var s = new System.Text.StringBuilder();
+        s.AppendLine(Invariant($"  views exact: {(r.ConvergenceSeconds < 0 ? "never" : Invariant($"at {r.ConvergenceSeconds:F1} s"))}, at end {(r.ViewsExactAtEnd ? "yes" : "no")}"));
+        s.AppendLine(Invariant($"  crashes known everywhere: {r.Crashes - r.CrashesUndetected}/{r.Crashes}, detection p50 {r.DetectionPercentile(0.5):F1} s, p99 {r.DetectionPercentile(0.99):F1} s, max {(r.Detection.Count == 0 ? 0 : r.Detection[^1]):F1} s (bound {r.SuspicionBoundSeconds:F1} s)"));
+        s.AppendLine(Invariant($"  false positives: {r.FalsePositives}; deaths across partitions: {r.PartitionDeathEvents}"));
+        s.AppendLine(Invariant($"  gossip per node: {r.MsgsPerNodePerSecMean:F1} msgs/s (max {r.MsgsPerNodePerSecMax:F1}), {r.BytesPerNodePerSecMean / 1024:F2} KiB/s (max {r.BytesPerNodePerSecMax / 1024:F2})"));
+        s.AppendLine(Invariant($"  placement: max/mean load {r.PlacementMaxOverMeanLoad:F3}, keys moved {r.PlacementMovedFractionOnChurn:P2} for {r.PlacementMembersChangedFraction:P2} of members changed"));
+        if (r.Data is { } d)
         {
-            Console.WriteLine(SimOptions.Usage);
-            return 0;
+            string completion = d.CompletionSeconds < 0 ? "not finished" : Invariant($"{d.CompletionSeconds:F1} s");
+            string ideal = double.IsNaN(d.IdealSeconds) ? "" : Invariant($" (ideal {d.IdealSeconds:F1} s)");
+            s.AppendLine(Invariant($"  data ({d.Kind}): {d.ReadsDone:N0}/{d.ReadsTotal:N0} reads, Blob GETs {d.BlobGets:N0} ({d.BlobReadsPerChunkPerRegion:F3} per chunk per region), max owner queue {d.MaxOwnerConcurrency}, completion {completion}{ideal}"));
         }
-        return new DefaultScenario(options).Run(Console.Out);
+        s.Append(Invariant($"  trace digest {r.TraceDigest}; wall {r.WallSeconds:F1} s; peak memory {r.PeakRssBytes / (1024.0 * 1024):F0} MiB"));
+        return s.ToString();
     }
 }
 
 public sealed record SimOptions
 {
-    public int Nodes { get; init; } = 200;
+    public string Scenario { get; init; } = "crash";
+    public int? Nodes { get; init; }
+    public int? Regions { get; init; }
     public ulong Seed { get; init; } = 1;
-    public int DurationSeconds { get; init; } = 60;
-    public double Loss { get; init; }
+    public double? Duration { get; init; }
+    public bool? Lifeguard { get; init; }
+    public string? Out { get; init; }
     public bool Help { get; init; }
+    public bool List { get; init; }
 
     public const string Usage = """
-        usage: blobcache-sim [--nodes N] [--seed S] [--duration SECONDS] [--loss FRACTION]
-          --nodes      virtual nodes (default 200)
+        usage: blobcache-sim [--scenario NAME|FILE] [--nodes N] [--regions R] [--seed S] [--duration SECONDS]
+                             [--lifeguard on|off] [--out DIR] [--list]
+          --scenario   a built-in scenario (see --list) or a scenario JSON file (default: crash)
+          --nodes      virtual nodes (default: the scenario's; 500 for crash)
+          --regions    regions the nodes are spread over (default: the scenario's)
           --seed       seed of the whole run; the same seed gives the same run (default 1)
-          --duration   virtual seconds to run after the crash (default 60)
-          --loss       probability that a packet is lost, 0..0.5 (default 0)
+          --duration   virtual seconds to run (default: the scenario's)
+          --lifeguard  on (default) or off, to compare with plain SWIM
+          --out        where report.json, report.md and the charts go (default out/sim-NAME)
+          --list       list the built-in scenarios
+        Exit code: 0 when the scenario's invariants hold, 1 when one broke, 2 on bad input.
         """;
 
     public static SimOptions Parse(string[] args)
@@ -57,94 +109,39 @@ public sealed record SimOptions
         {
             string flag = args[i];
             if (flag is "-h" or "--help") return o with { Help = true };
+            if (flag == "--list") return o with { List = true };
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value");
             o = flag switch
             {
-                "--nodes" => o with { Nodes = ParseInt(flag, Value(), 2, 200_000) },
+                "--scenario" => o with { Scenario = Value() },
+                "--nodes" => o with { Nodes = ParseInt(flag, Value(), 2, 1_000_000) },
+                "--regions" => o with { Regions = ParseInt(flag, Value(), 1, 16) },
                 "--seed" => o with { Seed = ulong.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong s) ? s : throw new ArgumentException($"{flag} must be a non-negative integer") },
-                "--duration" => o with { DurationSeconds = ParseInt(flag, Value(), 1, 86_400) },
-                "--loss" => o with { Loss = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double l) && l is >= 0 and <= 0.5 ? l : throw new ArgumentException($"{flag} must be a number from 0 to 0.5") },
+                "--duration" => o with { Duration = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d > 0 && d <= 86_400 ? d : throw new ArgumentException($"{flag} must be a number of seconds from 0 to 86400") },
+                "--lifeguard" => o with { Lifeguard = Value() switch { "on" => true, "off" => false, var v => throw new ArgumentException($"{flag} must be on or off, got '{v}'") } },
+                "--out" => o with { Out = Value() },
                 _ => throw new ArgumentException($"unknown flag '{flag}'"),
             };
         }
         return o;
     }
 
+    /// <summary>The scenario with this run's overrides; step times beyond a shortened run are dropped.</summary>
+    public Scenario Apply(Scenario s)
+    {
+        double duration = Duration ?? s.Duration;
+        return s with
+        {
+            Nodes = Nodes ?? s.Nodes,
+            Regions = Regions ?? s.Regions,
+            Duration = duration,
+            Lifeguard = Lifeguard ?? s.Lifeguard,
+            Steps = s.Steps.Where(st => st.At < duration).Select(st => st.Until > duration ? st with { Until = duration } : st).ToList(),
+        };
+    }
+
     private static int ParseInt(string flag, string value, int min, int max) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max
             ? n
             : throw new ArgumentException($"{flag} must be an integer from {min} to {max}, got '{value}'");
-}
-
-/// <summary>Bootstrap, converge, crash 1%, one graceful leave; print what happened.</summary>
-public sealed class DefaultScenario(SimOptions options)
-{
-    public int Run(TextWriter output)
-    {
-        var wall = Stopwatch.StartNew();
-        var cluster = new SimCluster(options.Seed) { KeepEventLog = false };
-        var detected = new Dictionary<int, long>();
-        var crashedMembers = new HashSet<int>();
-        int falseDeaths = 0;
-        cluster.OnEvent = (node, e) =>
-        {
-            if (e.Kind == MemberEventKind.Dead && !crashedMembers.Contains(e.Member)) falseDeaths++;
-        };
-
-        output.WriteLine($"blobcache-sim: {options.Nodes} nodes, seed {options.Seed}, 3 zones, loss {options.Loss:P1}");
-        cluster.AddNode();
-        for (int i = 1; i < options.Nodes; i++)
-        {
-            cluster.AddNode(0, i % 3, [0]);
-            cluster.RunFor(TimeSpan.FromMilliseconds(5));
-        }
-        cluster.Network.Loss = options.Loss;
-        bool converged = cluster.RunUntil(cluster.IsConverged, TimeSpan.FromMinutes(10), TimeSpan.FromMilliseconds(250));
-        double convergedAt = Micros.ToSeconds(cluster.Now);
-        output.WriteLine($"  bootstrap: {(converged ? "every view exact" : "NOT converged")} at t={convergedAt:F1}s (virtual)");
-
-        int crashes = Math.Max(1, options.Nodes / 100);
-        long crashAt = cluster.Now;
-        var random = new DeterministicRandom(DeterministicRandom.Derive(options.Seed, 7));
-        var victims = new List<int>();
-        while (victims.Count < crashes)
-        {
-            int v = 1 + random.Next(options.Nodes - 1);
-            if (!victims.Contains(v)) victims.Add(v);
-        }
-        foreach (int v in victims)
-        {
-            crashedMembers.Add(cluster.Nodes[v].Swim.Self);
-            cluster.Crash(v);
-        }
-        int leaver = Enumerable.Range(1, options.Nodes - 1).First(i => !victims.Contains(i));
-        cluster.Leave(leaver);
-        output.WriteLine($"  t={convergedAt:F1}s: crashed {crashes} node(s), node {leaver} leaves gracefully");
-
-        long end = crashAt + options.DurationSeconds * Micros.PerSecond;
-        while (cluster.Now < end)
-        {
-            cluster.RunUntil(Math.Min(end, cluster.Now + Micros.PerSecond));
-            foreach (int v in victims)
-                if (!detected.ContainsKey(v) && cluster.EveryoneSeesDown(v)) detected[v] = cluster.Now - crashAt;
-            if (cluster.Now % (10 * Micros.PerSecond) == 0)
-                output.WriteLine($"  t={Micros.ToSeconds(cluster.Now):F0}s: crashes known everywhere {detected.Count}/{crashes}, wall {wall.Elapsed.TotalSeconds:F1}s");
-        }
-
-        var running = cluster.Running.ToList();
-        double seconds = Micros.ToSeconds(cluster.Now);
-        double msgs = running.Average(n => n.MessagesSent) / seconds;
-        double bytes = running.Average(n => n.BytesSent) / seconds;
-        var times = detected.Values.Select(Micros.ToSeconds).Order().ToList();
-        output.WriteLine();
-        output.WriteLine($"  crashes detected by every live node: {detected.Count}/{crashes}" +
-            (times.Count > 0 ? $" (after {times[times.Count / 2]:F1}s median, {times[^1]:F1}s max)" : ""));
-        output.WriteLine($"  graceful leave seen as left by every node: {cluster.Running.All(n => n.Swim.StateOf(cluster.Nodes[leaver].Swim.Self) == BlobCache.Protocol.Gossip.MemberState.Left)}");
-        output.WriteLine($"  false deaths (live nodes declared dead): {falseDeaths}");
-        output.WriteLine($"  gossip per node: {msgs:F1} msgs/s, {bytes / 1024:F2} KiB/s sent");
-        output.WriteLine($"  views exact at the end: {cluster.IsConverged()}");
-        output.WriteLine($"  trace digest {cluster.Digest}, {cluster.MessagesDelivered} packets, wall {wall.Elapsed.TotalSeconds:F1}s");
-        bool ok = converged && detected.Count == crashes && falseDeaths == 0;
-        return ok ? 0 : 1;
-    }
 }

@@ -1,0 +1,397 @@
+using System.Collections;
+using BlobCache.Mesh;
+using BlobCache.Mesh.Membership;
+using BlobCache.Mesh.Placement;
+using BlobCache.Sim.Engine;
+
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>
+/// The data plane of a simulation: nodes read chunks through the mesh — own cache, then the chunk's owner in the
+/// region (the real <see cref="RegionPlacement"/> over a live view), then an owner in a pooled region, then Blob —
+/// with single-flight on owners, transfer times from NIC bandwidth and latency, and an owner that sends later
+/// requesters to peers already holding the chunk once it has <see cref="DataWorkload.OwnerConcurrency"/> transfers
+/// queued. Runs in the same virtual time as the membership, interleaved event by event.
+/// </summary>
+public sealed class DataSimulation
+{
+    private readonly DataWorkload _w;
+    private readonly SimCluster _cluster;
+    private readonly int _regions;
+    private readonly DeterministicRandom _random;
+    private readonly PriorityQueue<DataEvent, (long, long)> _queue = new();
+    private readonly long _chunkBytes, _transferMicros, _blobMicros, _ownerTimeout;
+    private readonly Dictionary<long, List<(int Reader, Source Source)>> _waiters = []; // (node, chunk) → readers waiting at that owner
+    private readonly List<int>[] _holders; // a bounded sample of nodes holding each chunk
+    private readonly ulong[] _chunkKeys;
+    private NodeData[] _nodes = [];
+    private long _seq;
+    private PlacementMap _placement = PlacementMap.Empty;
+    private int[] _memberToNode = [];
+    private int _placementVersion = -1;
+    private long _placementAt = -1;
+    private int _phase;
+    private int[] _order = [];
+    private readonly long _start;
+    private long _finishedAt = -1;
+    private readonly long[] _bytes = new long[4];
+
+    public DataSimulation(DataWorkload workload, SimCluster cluster, int regions, ulong seed)
+    {
+        _w = workload;
+        _cluster = cluster;
+        _regions = regions;
+        _random = new DeterministicRandom(DeterministicRandom.Derive(seed, 0xDA7A));
+        _chunkBytes = (long)workload.ChunkMiB << 20;
+        _transferMicros = (long)(_chunkBytes * 8 / (workload.NicGbps * 1e9) * Micros.PerSecond);
+        _blobMicros = (long)(workload.BlobLatencyMs * Micros.PerMillisecond + _chunkBytes * 8 / (workload.BlobGbps * 1e9) * Micros.PerSecond);
+        _ownerTimeout = Micros.PerSecond;
+        _holders = new List<int>[workload.Chunks];
+        _chunkKeys = new ulong[workload.Chunks];
+        ulong blob = StableHash.BlobKey("dataset", workload.Kind == "stampede" ? "model.safetensors" : "shards");
+        for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(blob, c);
+        _start = Micros.From(TimeSpan.FromSeconds(workload.Start));
+        Enqueue(_start, new DataEvent(DataEventKind.StartPhase, 0, 0, 0, Source.Local));
+    }
+
+    public long ReadsDone { get; private set; }
+    public long ReadsTotal { get; private set; }
+    public long BlobGets { get; private set; }
+    public int MaxOwnerConcurrency { get; private set; }
+    public long OwnerTimeouts { get; private set; }
+    public long Redirects { get; private set; }
+
+    /// <summary>Advances both planes to <paramref name="until"/>, in time order.</summary>
+    public void RunUntil(long until)
+    {
+        while (_queue.TryPeek(out _, out var p) && p.Item1 <= until)
+        {
+            _cluster.RunUntil(p.Item1);
+            DataEvent e = _queue.Dequeue();
+            Handle(e);
+        }
+        _cluster.RunUntil(until);
+    }
+
+    private void Handle(DataEvent e)
+    {
+        switch (e.Kind)
+        {
+            case DataEventKind.StartPhase: StartPhase(); break;
+            case DataEventKind.NextRead: NextRead(e.Node); break;
+            case DataEventKind.BlobDone: Fetched(e.Node, e.Chunk, e.Source); break;
+            case DataEventKind.SendDone: _nodes[e.Node].Outstanding--; break;
+            case DataEventKind.Arrive: Arrived(e.Node, e.Chunk, e.Peer, e.Source); break;
+            case DataEventKind.OwnerTimeout: StartFetch(e.Node, e.Chunk, e.Node, Source.Blob, allowRemote: false); break;
+        }
+    }
+
+    // ---------------------------------------------------------------- who reads what
+
+    private void StartPhase()
+    {
+        RefreshPlacement(force: true);
+        if (_nodes.Length < _cluster.Nodes.Count) Array.Resize(ref _nodes, _cluster.Nodes.Count);
+        _order = Permutation(_w.Chunks);
+        var readersByRegion = new List<int>[_regions];
+        for (int r = 0; r < _regions; r++) readersByRegion[r] = [];
+        foreach (SimNode n in _cluster.Nodes)
+            if (n.IsRunning && ReadsInPhase(n.Info.Region)) readersByRegion[n.Info.Region].Add(n.Index);
+        foreach (List<int> readers in readersByRegion)
+        {
+            for (int k = 0; k < readers.Count; k++)
+            {
+                int node = readers[k];
+                _nodes[node] ??= new NodeData(_w.Chunks);
+                NodeData d = _nodes[node];
+                // Sharded: the k-th reader of a region reads every readers.Count-th chunk of this phase's order.
+                d.Position = _w.Kind == "stampede" ? 0 : k;
+                d.Stride = _w.Kind == "stampede" ? 1 : readers.Count;
+                int reads = d.Position >= _w.Chunks ? 0 : (_w.Chunks - 1 - d.Position) / d.Stride + 1;
+                ReadsTotal += reads;
+                for (int i = 0; i < _w.ReaderConcurrency; i++) Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node, 0, 0, Source.Local));
+            }
+        }
+    }
+
+    /// <summary>Epoch: everyone, twice (second order reshuffled). Stampede: everyone, once. Pooled: region 0, then the others.</summary>
+    private bool ReadsInPhase(int region) => _w.Kind switch
+    {
+        "pooled" => _phase == 0 ? region == 0 : region != 0,
+        _ => true,
+    };
+
+    private int Phases => _w.Kind == "stampede" ? 1 : 2;
+
+    private void NextRead(int node)
+    {
+        NodeData d = _nodes[node];
+        if (!_cluster.Nodes[node].IsRunning || d.Position >= _w.Chunks) return;
+        int chunk = _order[d.Position];
+        d.Position += d.Stride;
+        d.Reading++;
+        if (d.Has(chunk))
+        {
+            _bytes[(int)Source.Local] += _chunkBytes;
+            Complete(node);
+            return;
+        }
+        RefreshPlacement(force: false);
+        int region = _cluster.Nodes[node].Info.Region;
+        int owner = OwnerIn(region, chunk);
+        if (owner < 0 || owner == node)
+        {
+            StartFetch(node, chunk, node, Source.Blob, allowRemote: true);
+            return;
+        }
+        if (!_cluster.Nodes[owner].IsRunning)
+        {
+            // The view still lists a dead owner: the request times out, then the reader goes to Blob itself.
+            OwnerTimeouts++;
+            Enqueue(_cluster.Now + _ownerTimeout, new DataEvent(DataEventKind.OwnerTimeout, node, chunk, 0, Source.Blob));
+            return;
+        }
+        Serve(owner, node, chunk);
+    }
+
+    private void Complete(int node)
+    {
+        ReadsDone++;
+        _nodes[node].Reading--;
+        Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node, 0, 0, Source.Local));
+        if (ReadsDone == ReadsTotal)
+        {
+            _phase++;
+            if (_phase < Phases) Enqueue(_cluster.Now, new DataEvent(DataEventKind.StartPhase, 0, 0, 0, Source.Local));
+            else _finishedAt = _cluster.Now;
+        }
+    }
+
+    // ---------------------------------------------------------------- owners
+
+    /// <summary>An owner asked for a chunk: send it if held (or hand the requester to a holder when busy); otherwise fetch once for all waiters.</summary>
+    private void Serve(int owner, int reader, int chunk)
+    {
+        NodeData o = _nodes[owner] ??= new NodeData(_w.Chunks);
+        if (o.Has(chunk))
+        {
+            Send(owner, reader, chunk, Source.Peer);
+            return;
+        }
+        StartFetch(owner, chunk, reader, Source.Peer, allowRemote: true);
+    }
+
+    private void StartFetch(int node, int chunk, int reader, Source source, bool allowRemote)
+    {
+        long key = (long)node << 32 | (uint)chunk;
+        if (_waiters.TryGetValue(key, out var waiting))
+        {
+            waiting.Add((reader, source)); // single-flight: one fetch per (node, chunk)
+            return;
+        }
+        _waiters[key] = [(reader, source)];
+        if (allowRemote && _w.Kind == "pooled")
+        {
+            int region = _cluster.Nodes[node].Info.Region;
+            for (int r = 0; r < _regions; r++)
+            {
+                if (r == region) continue;
+                int remote = OwnerIn(r, chunk);
+                if (remote >= 0 && _cluster.Nodes[remote].IsRunning && _nodes[remote] is { } rd && rd.Has(chunk))
+                {
+                    Transfer(remote, node, chunk, Source.PeerRemoteRegion);
+                    return;
+                }
+            }
+        }
+        BlobGets++;
+        Enqueue(_cluster.Now + _blobMicros, new DataEvent(DataEventKind.BlobDone, node, chunk, 0, Source.Blob));
+    }
+
+    /// <summary>A node now holds a chunk it fetched (from Blob or another region): keep it, then serve everyone who waited.</summary>
+    private void Fetched(int node, int chunk, Source how)
+    {
+        NodeData d = _nodes[node] ??= new NodeData(_w.Chunks);
+        d.Add(chunk);
+        AddHolder(chunk, node);
+        long key = (long)node << 32 | (uint)chunk;
+        if (!_waiters.Remove(key, out var waiting)) return;
+        foreach ((int reader, Source _) in waiting)
+        {
+            if (reader == node)
+            {
+                _bytes[(int)how] += _chunkBytes;
+                Complete(node);
+            }
+            else
+            {
+                Send(node, reader, chunk, how == Source.Blob ? Source.Blob : how);
+            }
+        }
+    }
+
+    private void Send(int from, int to, int chunk, Source source)
+    {
+        NodeData s = _nodes[from];
+        if (s.Outstanding >= _w.OwnerConcurrency && _holders[chunk] is { Count: > 0 } holders)
+        {
+            // Busy owner: pick the less loaded of two random holders (never the requester itself).
+            int best = -1;
+            for (int i = 0; i < 2; i++)
+            {
+                int h = holders[_random.Next(holders.Count)];
+                if (h == to || h == from || !_cluster.Nodes[h].IsRunning) continue;
+                if (best < 0 || _nodes[h].Outstanding < _nodes[best].Outstanding) best = h;
+            }
+            if (best >= 0 && _nodes[best].Outstanding < s.Outstanding)
+            {
+                Redirects++;
+                from = best;
+                if (source == Source.Blob) source = Source.Peer;
+            }
+        }
+        Transfer(from, to, chunk, source);
+    }
+
+    /// <summary>Moves one chunk: it waits for the sender's NIC and the receiver's, then takes size/bandwidth plus latency.</summary>
+    private void Transfer(int from, int to, int chunk, Source source)
+    {
+        NodeData s = _nodes[from], r = _nodes[to] ??= new NodeData(_w.Chunks);
+        long start = Math.Max(_cluster.Now, Math.Max(s.EgressFree, r.IngressFree));
+        long done = start + _transferMicros;
+        s.EgressFree = done;
+        r.IngressFree = done;
+        s.Outstanding++;
+        MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Outstanding);
+        long latency = _cluster.Network.Latency(_cluster.Nodes[from].Info, _cluster.Nodes[to].Info, _random);
+        Enqueue(done, new DataEvent(DataEventKind.SendDone, from, chunk, 0, source));
+        Enqueue(done + latency, new DataEvent(DataEventKind.Arrive, to, chunk, from, source));
+    }
+
+    private void Arrived(int node, int chunk, int from, Source source)
+    {
+        NodeData d = _nodes[node];
+        d.Add(chunk);
+        AddHolder(chunk, node);
+        long key = (long)node << 32 | (uint)chunk;
+        if (_waiters.ContainsKey(key))
+        {
+            Fetched(node, chunk, source); // an owner's fetch from another region: serve its waiters
+            return;
+        }
+        _bytes[(int)source] += _chunkBytes;
+        Complete(node);
+    }
+
+    private void AddHolder(int chunk, int node)
+    {
+        List<int> holders = _holders[chunk] ??= [];
+        if (holders.Count < 64) holders.Add(node);
+        else holders[_random.Next(64)] = node; // a bounded, fresh sample
+    }
+
+    // ---------------------------------------------------------------- placement
+
+    private int OwnerIn(int region, int chunk)
+    {
+        int member = _placement.ForRegion($"region-{region}").Owner(_chunkKeys[chunk]);
+        return member < 0 || member >= _memberToNode.Length ? -1 : _memberToNode[member];
+    }
+
+    /// <summary>Placement from one running node's view, rebuilt when that view changed (at most once a virtual second).</summary>
+    private void RefreshPlacement(bool force)
+    {
+        if (!force && _cluster.Now - _placementAt < Micros.PerSecond) return;
+        SimNode? reference = _cluster.Nodes.FirstOrDefault(n => n.IsRunning);
+        if (reference is null) return;
+        if (!force && reference.Swim.ViewVersion == _placementVersion) return;
+        _placementAt = _cluster.Now;
+        _placementVersion = reference.Swim.ViewVersion;
+        _placement = ViewPlacement.Build(reference.Swim.View, reference.Swim.Directory);
+        _memberToNode = new int[_cluster.Directory.Count];
+        Array.Fill(_memberToNode, -1);
+        foreach (SimNode n in _cluster.Nodes)
+            if (n.IsRunning) _memberToNode[n.Swim.Self] = n.Index;
+        if (_nodes.Length < _cluster.Nodes.Count) Array.Resize(ref _nodes, _cluster.Nodes.Count);
+    }
+
+    private int[] Permutation(int n)
+    {
+        int[] p = Enumerable.Range(0, n).ToArray();
+        for (int i = n - 1; i > 0; i--)
+        {
+            int j = _random.Next(i + 1);
+            (p[i], p[j]) = (p[j], p[i]);
+        }
+        return p;
+    }
+
+    private void Enqueue(long at, DataEvent e) => _queue.Enqueue(e, (at, ++_seq));
+
+    public DataReport Report()
+    {
+        int readingRegions = _w.Kind == "pooled" ? 1 : _regions;
+        double idealSeconds = _w.Kind == "stampede"
+            ? _w.Chunks * (double)_transferMicros / Micros.PerSecond
+            : double.NaN;
+        return new DataReport
+        {
+            Kind = _w.Kind,
+            BlobGets = BlobGets,
+            UniqueChunks = _w.Chunks,
+            BlobReadsPerChunkPerRegion = BlobGets / (double)(_w.Chunks * readingRegions),
+            BytesLocal = _bytes[(int)Source.Local],
+            BytesPeer = _bytes[(int)Source.Peer],
+            BytesPeerRemoteRegion = _bytes[(int)Source.PeerRemoteRegion],
+            BytesBlob = _bytes[(int)Source.Blob],
+            MaxOwnerConcurrency = MaxOwnerConcurrency,
+            OwnerConcurrencyLimit = _w.OwnerConcurrency,
+            Redirects = Redirects,
+            OwnerTimeouts = OwnerTimeouts,
+            ReadsDone = ReadsDone,
+            ReadsTotal = ReadsTotal,
+            CompletionSeconds = _finishedAt < 0 ? -1 : Micros.ToSeconds(_finishedAt - _start),
+            IdealSeconds = idealSeconds,
+        };
+    }
+
+    private enum DataEventKind : byte { StartPhase, NextRead, BlobDone, SendDone, Arrive, OwnerTimeout }
+
+    private readonly record struct DataEvent(DataEventKind Kind, int Node, int Chunk, int Peer, Source Source);
+
+    /// <summary>Where a read's bytes came from, from the reader's point of view: own cache, a peer in its region, another region, or Blob.</summary>
+    public enum Source : byte { Local, Peer, PeerRemoteRegion, Blob }
+
+    /// <summary>Per-node data-plane state: which chunks it holds (a bit per chunk), its read cursor and its NIC.</summary>
+    private sealed class NodeData(int chunks)
+    {
+        private readonly BitArray _held = new(chunks);
+        public int Position, Stride = 1, Reading, Outstanding;
+        public long EgressFree, IngressFree;
+
+        public bool Has(int chunk) => _held[chunk];
+
+        public void Add(int chunk) => _held[chunk] = true;
+    }
+}
+
+/// <summary>What the data plane did.</summary>
+public sealed record DataReport
+{
+    public required string Kind { get; init; }
+    public long BlobGets { get; init; }
+    public long UniqueChunks { get; init; }
+    public double BlobReadsPerChunkPerRegion { get; init; }
+    public long BytesLocal { get; init; }
+    public long BytesPeer { get; init; }
+    public long BytesPeerRemoteRegion { get; init; }
+    public long BytesBlob { get; init; }
+    public int MaxOwnerConcurrency { get; init; }
+    public int OwnerConcurrencyLimit { get; init; }
+    public long Redirects { get; init; }
+    public long OwnerTimeouts { get; init; }
+    public long ReadsDone { get; init; }
+    public long ReadsTotal { get; init; }
+    public double CompletionSeconds { get; init; }
+    public double IdealSeconds { get; init; }
+}

@@ -1,0 +1,32 @@
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>What must hold after a run, whatever the seed: the properties CI asserts on small runs.</summary>
+public static class Invariants
+{
+    /// <summary>Every broken invariant, in words (empty when all hold).</summary>
+    public static List<string> Check(Scenario scenario, SimReport r)
+    {
+        var broken = new List<string>();
+        void Require(bool ok, string what)
+        {
+            if (!ok) broken.Add(what);
+        }
+        Require(r.CrashesUndetected == 0, $"{r.CrashesUndetected} of {r.Crashes} crashes were not known everywhere by the end");
+        if (scenario.Lifeguard)
+            Require(r.FalsePositives == 0, $"{r.FalsePositives} running members were declared dead");
+        bool partitionHealed = scenario.Steps.Any(s => s.Action == "heal") || !scenario.Steps.Any(s => s.Action == "partition");
+        if (partitionHealed && scenario.Lifeguard)
+            Require(r.ViewsExactAtEnd, "not every running view was exact at the end");
+        if (r.Detection.Count > 0)
+            Require(r.Detection[^1] <= r.SuspicionBoundSeconds, $"slowest detection {r.Detection[^1]:F1} s exceeds the configured bound {r.SuspicionBoundSeconds:F1} s");
+        if (r.Data is { } d)
+        {
+            Require(d.ReadsDone == d.ReadsTotal, $"only {d.ReadsDone} of {d.ReadsTotal} reads finished");
+            if (d.OwnerTimeouts == 0)
+                Require(Math.Abs(d.BlobReadsPerChunkPerRegion - 1.0) < 1e-9, $"Blob reads per chunk per region is {d.BlobReadsPerChunkPerRegion:F3}, not 1.0");
+            if (d.Kind == "stampede")
+                Require(d.MaxOwnerConcurrency <= 4 * d.OwnerConcurrencyLimit, $"an owner had {d.MaxOwnerConcurrency} transfers queued (limit {d.OwnerConcurrencyLimit})");
+        }
+        return broken;
+    }
+}

@@ -1,0 +1,157 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>
+/// What a simulation run does, as read from a scenario file (sim/scenarios/NAME.json): how many nodes in how many
+/// regions, how they start, what happens to them and when, and what they read. Command-line flags override the
+/// size, seed and duration.
+/// </summary>
+public sealed record Scenario
+{
+    public required string Name { get; init; }
+    public string Description { get; init; } = "";
+    public int Nodes { get; init; } = 1000;
+    public int Regions { get; init; } = 1;
+    public int ZonesPerRegion { get; init; } = 3;
+    /// <summary>Virtual seconds to run.</summary>
+    public double Duration { get; init; } = 60;
+    /// <summary>"converged" starts every node already knowing every other; "join" has them join through one seed.</summary>
+    public string Bootstrap { get; init; } = "converged";
+    public bool Lifeguard { get; init; } = true;
+    public List<ScenarioStep> Steps { get; init; } = [];
+    public DataWorkload? Workload { get; init; }
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>Names of the scenarios built into the simulator.</summary>
+    public static IReadOnlyList<string> BuiltIn { get; } = typeof(Scenario).Assembly.GetManifestResourceNames()
+        .Where(n => n.StartsWith("scenarios/", StringComparison.Ordinal))
+        .Select(n => n["scenarios/".Length..^".json".Length]).Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Loads a built-in scenario by name, or a scenario file by path. Throws <see cref="ArgumentException"/> with a clear message.</summary>
+    public static Scenario Load(string nameOrPath)
+    {
+        string text;
+        if (File.Exists(nameOrPath))
+        {
+            text = File.ReadAllText(nameOrPath);
+        }
+        else
+        {
+            using Stream? stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"scenarios/{nameOrPath}.json");
+            if (stream is null)
+                throw new ArgumentException($"no scenario '{nameOrPath}': not a file, and the built-in ones are {string.Join(", ", BuiltIn)}");
+            text = new StreamReader(stream).ReadToEnd();
+        }
+        Scenario scenario;
+        try
+        {
+            scenario = JsonSerializer.Deserialize<Scenario>(text, Json) ?? throw new ArgumentException($"scenario '{nameOrPath}' is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"scenario '{nameOrPath}' is not valid: {e.Message}");
+        }
+        scenario.Validate();
+        return scenario;
+    }
+
+    public void Validate()
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException(message);
+        }
+        Check(Nodes is >= 2 and <= 1_000_000, $"nodes must be 2..1000000, got {Nodes}");
+        Check(Regions is >= 1 and <= 16 && Regions <= Nodes, $"regions must be 1..16 and at most nodes, got {Regions}");
+        Check(ZonesPerRegion is >= 1 and <= 16, $"zones_per_region must be 1..16, got {ZonesPerRegion}");
+        Check(Duration is > 0 and <= 86_400, $"duration must be 0..86400 seconds, got {Duration}");
+        Check(Bootstrap is "converged" or "join", $"bootstrap must be 'converged' or 'join', got '{Bootstrap}'");
+        foreach (ScenarioStep step in Steps) step.Validate(this);
+        Workload?.Validate();
+    }
+}
+
+/// <summary>One thing that happens during a run. Which fields matter depends on <see cref="Action"/>.</summary>
+public sealed record ScenarioStep
+{
+    /// <summary>Virtual second at which the step starts.</summary>
+    public double At { get; init; }
+    /// <summary>crash, leave, join, restart, partition, heal, loss, stall, churn.</summary>
+    public required string Action { get; init; }
+    /// <summary>Share of the nodes the step applies to (crash, leave, restart, stall, churn per second).</summary>
+    public double Fraction { get; init; }
+    /// <summary>A fixed number of nodes instead of a fraction (crash, leave, join).</summary>
+    public int Count { get; init; }
+    /// <summary>Region to cut off (partition).</summary>
+    public int Region { get; init; }
+    /// <summary>Packet loss probability (loss).</summary>
+    public double Value { get; init; }
+    /// <summary>Until when a continuing step runs (stall, churn, restart), in virtual seconds.</summary>
+    public double Until { get; init; }
+    /// <summary>Cycle length of stalls, and how long each stall lasts (stall); batch interval (restart).</summary>
+    public double Period { get; init; } = 2.5;
+    public double Stall { get; init; } = 1.5;
+
+    private static readonly string[] Actions = ["crash", "leave", "join", "restart", "partition", "heal", "loss", "stall", "churn"];
+
+    public void Validate(Scenario scenario)
+    {
+        void Check(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException($"step '{Action}' at {At}s: {message}");
+        }
+        Check(Actions.Contains(Action), $"unknown action; use one of {string.Join(", ", Actions)}");
+        Check(At >= 0 && At <= scenario.Duration, "at must lie within the run");
+        Check(Fraction is >= 0 and <= 1, "fraction must be 0..1");
+        Check(Count >= 0, "count must not be negative");
+        Check(Value is >= 0 and <= 0.9, "value (loss) must be 0..0.9");
+        Check(Region >= 0 && Region < scenario.Regions, $"region must be 0..{scenario.Regions - 1}");
+        Check(Period > 0 && Stall >= 0 && Stall < Period, "stall must be shorter than period");
+        if (Action is "stall" or "churn" or "restart") Check(Until > At, "until must come after at");
+    }
+}
+
+/// <summary>Chunks that nodes read through the mesh.</summary>
+public sealed record DataWorkload
+{
+    /// <summary>epoch (each node reads its shards, twice, reshuffled), stampede (every node reads the same model), pooled (one region re-reads what another cached).</summary>
+    public required string Kind { get; init; }
+    /// <summary>Virtual second at which reading starts.</summary>
+    public double Start { get; init; } = 1;
+    /// <summary>Chunks in the dataset (epoch, pooled) or the model (stampede).</summary>
+    public int Chunks { get; init; } = 4096;
+    public int ChunkMiB { get; init; } = 4;
+    /// <summary>NIC bandwidth of every node, gigabits per second.</summary>
+    public double NicGbps { get; init; } = 25;
+    /// <summary>Bandwidth of one Blob GET, gigabits per second, and its first-byte latency.</summary>
+    public double BlobGbps { get; init; } = 0.5;
+    public double BlobLatencyMs { get; init; } = 30;
+    /// <summary>Most transfers an owner serves at once; later requesters are sent to peers that already hold the chunk.</summary>
+    public int OwnerConcurrency { get; init; } = 8;
+    /// <summary>Chunks each node reads at once.</summary>
+    public int ReaderConcurrency { get; init; } = 8;
+
+    public void Validate()
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException($"workload: {message}");
+        }
+        Check(Kind is "epoch" or "stampede" or "pooled", $"kind must be epoch, stampede or pooled, got '{Kind}'");
+        Check(Chunks is >= 1 and <= 10_000_000, "chunks must be 1..10000000");
+        Check(ChunkMiB is >= 1 and <= 256, "chunk_mib must be 1..256");
+        Check(NicGbps > 0 && BlobGbps > 0 && BlobLatencyMs >= 0, "bandwidths must be positive");
+        Check(OwnerConcurrency >= 1 && ReaderConcurrency >= 1, "concurrency limits must be at least 1");
+        Check(Start >= 0, "start must not be negative");
+    }
+}

@@ -1,0 +1,342 @@
+using System.Diagnostics;
+using BlobCache.Mesh;
+using BlobCache.Mesh.Membership;
+using BlobCache.Mesh.Placement;
+using BlobCache.Sim.Engine;
+
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>
+/// Runs one scenario on a <see cref="SimCluster"/>: starts the nodes, applies each step at its virtual time, runs
+/// the data workload if there is one, and measures what the mesh did. Cheap bookkeeping only (counts fed by
+/// membership events), so it scales with the cluster.
+/// </summary>
+public sealed class ScenarioRunner
+{
+    private readonly Scenario _scenario;
+    private readonly ulong _seed;
+    private readonly TextWriter? _progress;
+    private readonly SimCluster _cluster;
+    private readonly DeterministicRandom _random;
+    private readonly Dictionary<int, (long At, int Node)> _downAt = []; // member → when its process crashed, and which one
+    private readonly HashSet<int> _restarted = [];
+    private readonly Dictionary<int, long> _lastDeadSeen = [];
+    private readonly HashSet<int> _falselyDeclared = [];
+    private readonly List<int> _stalling = [];
+    private readonly List<TimePoint> _timeline = [];
+    private long _falseDeathEvents, _partitionDeathEvents;
+    private bool _partitioned;
+    private double _convergedAt = -1;
+
+    public ScenarioRunner(Scenario scenario, ulong seed, TextWriter? progress = null)
+    {
+        _scenario = scenario;
+        _seed = seed;
+        _progress = progress;
+        MeshConfig config = MeshConfig.Default with { Lifeguard = scenario.Lifeguard };
+        _cluster = new SimCluster(seed, config)
+        {
+            KeepEventLog = false,
+            // Encoding every packet costs more than the rest of a big run; small runs check the real bytes.
+            WireEncoding = scenario.Nodes <= 2_000,
+        };
+        _random = new DeterministicRandom(DeterministicRandom.Derive(seed, 0x5CE4A210));
+        _cluster.OnEvent = OnEvent;
+    }
+
+    public SimCluster Cluster => _cluster;
+
+    public SimReport Run()
+    {
+        var wall = Stopwatch.StartNew();
+        long end = Micros.From(TimeSpan.FromSeconds(_scenario.Duration));
+        StartNodes();
+        (PlacementMap startPlacement, HashSet<int> startMembers) = ReferencePlacement();
+        DataSimulation? data = _scenario.Workload is { } w ? new DataSimulation(w, _cluster, _scenario.Regions, _seed) : null;
+
+        var steps = _scenario.Steps.OrderBy(s => s.At).ToList();
+        int nextStep = 0;
+        long lastPrint = 0;
+        for (long second = 0; _cluster.Now < end; second++)
+        {
+            long target = Math.Min(end, (second + 1) * Micros.PerSecond);
+            while (nextStep < steps.Count && Micros.From(TimeSpan.FromSeconds(steps[nextStep].At)) <= _cluster.Now)
+                Apply(steps[nextStep++]);
+            ContinueSteps(steps);
+            if (data is not null) data.RunUntil(target);
+            else _cluster.RunUntil(target);
+            if (_cluster.Nodes.Count > 5_000 && second % 5 == 4) _cluster.RebaseViews();
+            Sample();
+            if (_progress is not null && wall.ElapsedMilliseconds - lastPrint > 2_000)
+            {
+                lastPrint = wall.ElapsedMilliseconds;
+                _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB" +
+                    (data is null ? "" : $"  reads done {data.ReadsDone}/{data.ReadsTotal}"));
+            }
+        }
+        return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);
+    }
+
+    /// <summary>Placement as one running node sees it, and the members it places.</summary>
+    private (PlacementMap Map, HashSet<int> Members) ReferencePlacement()
+    {
+        SimNode? reference = _cluster.Nodes.FirstOrDefault(n => n.IsRunning);
+        if (reference is null) return (PlacementMap.Empty, []);
+        var members = new HashSet<int>();
+        for (int i = 0; i < _cluster.Directory.Count; i++)
+            if (reference.Swim.View[i].IsLive) members.Add(i);
+        return (ViewPlacement.Build(reference.Swim.View, _cluster.Directory), members);
+    }
+
+    /// <summary>Keys per member at the end (÷ the region's mean), and the share of keys whose owner changed since the start.</summary>
+    private (List<double> Load, double Moved, double MembersChanged) PlacementStats(PlacementMap start, HashSet<int> startMembers)
+    {
+        (PlacementMap end, HashSet<int> endMembers) = ReferencePlacement();
+        int keys = (int)Math.Min(1_000_000, 200L * _scenario.Nodes);
+        long moved = 0, total = 0;
+        var load = new List<double>();
+        foreach (string region in end.Regions.Order(StringComparer.Ordinal))
+        {
+            RegionPlacement before = start.ForRegion(region), after = end.ForRegion(region);
+            var counts = new Dictionary<int, int>();
+            for (int k = 0; k < keys; k++)
+            {
+                ulong key = BlobCache.Mesh.Placement.StableHash.Mix(0x10AD, (ulong)k);
+                int owner = after.Owner(key);
+                counts[owner] = counts.GetValueOrDefault(owner) + 1;
+                if (before.Owner(key) != owner) moved++;
+                total++;
+            }
+            double mean = keys / (double)Math.Max(1, after.Count);
+            foreach (int member in counts.Keys.Order()) load.Add(counts[member] / mean);
+        }
+        int changed = startMembers.Count(m => !endMembers.Contains(m)) + endMembers.Count(m => !startMembers.Contains(m));
+        return (load, total == 0 ? 0 : moved / (double)total, startMembers.Count == 0 ? 0 : changed / (double)startMembers.Count);
+    }
+
+    private void StartNodes()
+    {
+        if (_scenario.Bootstrap == "converged")
+        {
+            _cluster.Bootstrap(_scenario.Nodes, _scenario.Regions, _scenario.ZonesPerRegion);
+            _convergedAt = 0;
+            return;
+        }
+        _cluster.AddNode();
+        for (int i = 1; i < _scenario.Nodes; i++)
+        {
+            _cluster.AddNode(i % _scenario.Regions, i / _scenario.Regions % _scenario.ZonesPerRegion, [0]);
+            _cluster.RunFor(TimeSpan.FromMilliseconds(2));
+        }
+    }
+
+    private void Apply(ScenarioStep step)
+    {
+        switch (step.Action)
+        {
+            case "crash":
+                foreach (int n in PickRunning(step)) Crash(n);
+                break;
+            case "leave":
+                foreach (int n in PickRunning(step)) _cluster.Leave(n);
+                break;
+            case "join":
+                for (int i = 0; i < Math.Max(step.Count, (int)(step.Fraction * _scenario.Nodes)); i++) Join();
+                break;
+            case "partition":
+                _cluster.Network.Partition(_cluster.Nodes.Where(n => n.Info.Region == step.Region).Select(n => n.Index));
+                _partitioned = true;
+                break;
+            case "heal":
+                _cluster.Network.Heal();
+                _partitioned = false;
+                break;
+            case "loss":
+                _cluster.Network.Loss = step.Value;
+                break;
+            case "stall":
+                _stalling.AddRange(PickRunning(step));
+                break;
+            case "churn":
+            case "restart":
+                break; // per-second, in ContinueSteps
+        }
+    }
+
+    /// <summary>Steps that act every second (or every period) while they last.</summary>
+    private void ContinueSteps(List<ScenarioStep> steps)
+    {
+        double now = Micros.ToSeconds(_cluster.Now);
+        foreach (ScenarioStep step in steps)
+        {
+            if (now < step.At || now >= step.Until) continue;
+            switch (step.Action)
+            {
+                case "stall":
+                    // A stall of `stall` seconds at the start of every `period`.
+                    if ((now - step.At) % step.Period < 1e-9 || Math.Floor((now - step.At) / step.Period) != Math.Floor((now - step.At - 1) / step.Period))
+                        foreach (int n in _stalling)
+                            if (_cluster.Nodes[n].IsRunning) _cluster.Stall(n, _cluster.Now + Micros.From(TimeSpan.FromSeconds(step.Stall)));
+                    break;
+                case "churn":
+                    int count = Math.Max(1, (int)Math.Round(step.Fraction * _scenario.Nodes));
+                    foreach (int n in PickRunning(new ScenarioStep { Action = "crash", Count = count })) Crash(n);
+                    for (int i = 0; i < count; i++) Join();
+                    break;
+                case "restart":
+                    // Rolling restart: a batch every period; each restarted node comes back as a new process with its old id.
+                    if (Math.Floor((now - step.At) / step.Period) != Math.Floor((now - step.At - 1) / step.Period) || now - step.At < 1)
+                    {
+                        foreach (int n in PickRunning(step))
+                        {
+                            string id = _cluster.Nodes[n].Swim.Id;
+                            var info = _cluster.Nodes[n].Info;
+                            Crash(n);
+                            _downAt.Remove(_cluster.Nodes[n].Swim.Self); // it comes back: not a crash to detect
+                            _restarted.Add(_cluster.Nodes[n].Swim.Self);
+                            _cluster.AddNode(info.Region, info.Zone, [RandomRunning()], id: id);
+                        }
+                    }
+                    break;
+            }
+        }
+    }
+
+    private void Crash(int node)
+    {
+        _cluster.Crash(node);
+        _downAt[_cluster.Nodes[node].Swim.Self] = (_cluster.Now, node);
+    }
+
+    private void Join()
+    {
+        int region = _random.Next(_scenario.Regions);
+        _cluster.AddNode(region, _random.Next(_scenario.ZonesPerRegion), [RandomRunning()]);
+    }
+
+    private int RandomRunning()
+    {
+        for (int tries = 0; tries < 1000; tries++)
+        {
+            int n = _random.Next(_cluster.Nodes.Count);
+            if (_cluster.Nodes[n].IsRunning) return n;
+        }
+        return _cluster.Nodes.First(n => n.IsRunning).Index;
+    }
+
+    private List<int> PickRunning(ScenarioStep step)
+    {
+        int want = step.Count > 0 ? step.Count : (int)Math.Round(step.Fraction * _scenario.Nodes);
+        var picked = new List<int>(want);
+        var seen = new HashSet<int>();
+        int running = RunningCount();
+        want = Math.Min(want, running - 1); // never stop the whole mesh
+        for (int tries = 0; picked.Count < want && tries < want * 20 + 100; tries++)
+        {
+            int n = _random.Next(_cluster.Nodes.Count);
+            if (_cluster.Nodes[n].IsRunning && seen.Add(n)) picked.Add(n);
+        }
+        return picked;
+    }
+
+    private int RunningCount() => _cluster.Nodes.Count(n => n.IsRunning);
+
+    private void OnEvent(int node, MemberEvent e)
+    {
+        if (e.Kind != MemberEventKind.Dead) return;
+        if (_downAt.ContainsKey(e.Member))
+        {
+            _lastDeadSeen[e.Member] = e.At;
+            return;
+        }
+        if (_restarted.Contains(e.Member)) return; // the old process of a restarted member: a true death
+        if (_partitioned) _partitionDeathEvents++;
+        else
+        {
+            _falseDeathEvents++;
+            _falselyDeclared.Add(e.Member);
+        }
+    }
+
+    /// <summary>Once a second: how many running nodes hold an exact view (counts only, so O(N)).</summary>
+    private void Sample()
+    {
+        int running = 0, exact = 0;
+        long msgs = 0;
+        int down = _cluster.Nodes.Count(n => !n.IsRunning);
+        foreach (SimNode n in _cluster.Nodes)
+        {
+            if (!n.IsRunning) continue;
+            running++;
+            msgs += n.MessagesSent;
+            MemberTable v = n.Swim.View;
+            if (v.SuspectCount == 0 && v.AliveCount == _cluster.Nodes.Count - down) exact++;
+        }
+        double t = Micros.ToSeconds(_cluster.Now);
+        _timeline.Add(new TimePoint(t, running, running == 0 ? 0 : exact / (double)running, msgs));
+        if (exact == running && _convergedAt < 0) _convergedAt = t;
+    }
+
+    private SimReport BuildReport(double wallSeconds, DataSimulation? data, PlacementMap startPlacement, HashSet<int> startMembers)
+    {
+        (List<double> load, double moved, double membersChanged) = PlacementStats(startPlacement, startMembers);
+        double seconds = Micros.ToSeconds(_cluster.Now);
+        var running = _cluster.Nodes.Where(n => n.IsRunning).ToList();
+        var detection = new List<double>();
+        int undetected = 0;
+        foreach ((int member, (long at, int node)) in _downAt)
+        {
+            if (_cluster.EveryoneSeesDown(node) && _lastDeadSeen.TryGetValue(member, out long seen)) detection.Add(Micros.ToSeconds(seen - at));
+            else undetected++;
+        }
+        detection.Sort();
+        var msgRates = running.Select(n => n.MessagesSent / seconds).ToList();
+        var byteRates = running.Select(n => n.BytesSent / seconds).ToList();
+        int n0 = Math.Max(running.Count, 1);
+        return new SimReport
+        {
+            Scenario = _scenario.Name,
+            Nodes = _scenario.Nodes,
+            Regions = _scenario.Regions,
+            Seed = _seed,
+            Lifeguard = _scenario.Lifeguard,
+            VirtualSeconds = seconds,
+            WallSeconds = wallSeconds,
+            PeakRssBytes = Process.GetCurrentProcess().PeakWorkingSet64,
+            TraceDigest = _cluster.Digest.ToString(),
+            ConvergenceSeconds = _convergedAt,
+            Crashes = _downAt.Count,
+            CrashesUndetected = undetected,
+            Detection = detection,
+            SuspicionBoundSeconds = SuspicionBound(),
+            FalsePositives = _falselyDeclared.Count,
+            FalseDeathEvents = _falseDeathEvents,
+            PartitionDeathEvents = _partitionDeathEvents,
+            MsgsPerNodePerSecMean = msgRates.Count == 0 ? 0 : msgRates.Average(),
+            MsgsPerNodePerSecMax = msgRates.Count == 0 ? 0 : msgRates.Max(),
+            BytesPerNodePerSecMean = byteRates.Count == 0 ? 0 : byteRates.Average(),
+            BytesPerNodePerSecMax = byteRates.Count == 0 ? 0 : byteRates.Max(),
+            WireEncoding = _cluster.WireEncoding,
+            Timeline = _timeline,
+            PlacementLoad = load,
+            PlacementMaxOverMeanLoad = load.Count == 0 ? 0 : load.Max(),
+            PlacementMovedFractionOnChurn = moved,
+            PlacementMembersChangedFraction = membersChanged,
+            Data = data?.Report(),
+            ViewsExactAtEnd = _timeline.Count > 0 && _timeline[^1].ExactViews >= 1.0 && n0 > 0,
+        };
+    }
+
+    /// <summary>What the configuration predicts for detection: one probe period to notice, the longest suspicion, a few gossip rounds to spread.</summary>
+    private double SuspicionBound()
+    {
+        MeshConfig c = _cluster.Config;
+        double n = Math.Max(_scenario.Nodes, 1);
+        double min = c.SuspicionMult * Math.Max(1, Math.Log10(n)) * c.ProbeInterval.TotalSeconds;
+        double max = c.Lifeguard ? c.SuspicionMaxTimeoutMult * min : min;
+        return c.ProbeInterval.TotalSeconds * c.AwarenessMaxMultiplier + max + 10 * c.GossipInterval.TotalSeconds * Math.Ceiling(Math.Log10(n + 1));
+    }
+}
+
+/// <summary>One sample of the run, once a virtual second.</summary>
+public readonly record struct TimePoint(double Seconds, int Running, double ExactViews, long MessagesSent);

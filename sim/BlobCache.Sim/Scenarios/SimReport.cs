@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using BlobCache.Sim.Reports;
+
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>Everything a run measured, and how it is written: report.json (the contract), report.md and SVG charts.</summary>
+public sealed record SimReport
+{
+    public required string Scenario { get; init; }
+    public int Nodes { get; init; }
+    public int Regions { get; init; }
+    public ulong Seed { get; init; }
+    public bool Lifeguard { get; init; }
+    public double VirtualSeconds { get; init; }
+    public double WallSeconds { get; init; }
+    public long PeakRssBytes { get; init; }
+    public required string TraceDigest { get; init; }
+    public bool WireEncoding { get; init; }
+    /// <summary>Virtual second at which every running view was first exact; -1 if never.</summary>
+    public double ConvergenceSeconds { get; init; }
+    public bool ViewsExactAtEnd { get; init; }
+    public int Crashes { get; init; }
+    public int CrashesUndetected { get; init; }
+    /// <summary>Per crash: seconds until every running node marked it dead, sorted.</summary>
+    public IReadOnlyList<double> Detection { get; init; } = [];
+    public double SuspicionBoundSeconds { get; init; }
+    /// <summary>Running members that someone declared dead while the network was whole.</summary>
+    public int FalsePositives { get; init; }
+    public long FalseDeathEvents { get; init; }
+    /// <summary>Deaths declared across a partition (expected: each side loses the other).</summary>
+    public long PartitionDeathEvents { get; init; }
+    public double MsgsPerNodePerSecMean { get; init; }
+    public double MsgsPerNodePerSecMax { get; init; }
+    public double BytesPerNodePerSecMean { get; init; }
+    public double BytesPerNodePerSecMax { get; init; }
+    public double PlacementMaxOverMeanLoad { get; init; }
+    public double PlacementMovedFractionOnChurn { get; init; }
+    public double PlacementMembersChangedFraction { get; init; }
+    public IReadOnlyList<double> PlacementLoad { get; init; } = [];
+    public IReadOnlyList<TimePoint> Timeline { get; init; } = [];
+    public DataReport? Data { get; init; }
+
+    public double DetectionPercentile(double p) =>
+        Detection.Count == 0 ? 0 : Detection[Math.Clamp((int)Math.Ceiling(p * Detection.Count) - 1, 0, Detection.Count - 1)];
+
+    public void WriteTo(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "report.json"), Json());
+        File.WriteAllText(Path.Combine(directory, "report.md"), Markdown());
+        var seconds = Timeline.Select(t => t.Seconds).ToList();
+        File.WriteAllText(Path.Combine(directory, "convergence.svg"), SvgChart.Line(
+            $"{Scenario}: running nodes whose view is exact", "virtual seconds", "share of running nodes", seconds, Timeline.Select(t => t.ExactViews).ToList(), 1.0));
+        (string[] dl, double[] dc) = SvgChart.Histogram(Detection, 20, "0.#");
+        File.WriteAllText(Path.Combine(directory, "detection.svg"), SvgChart.Bars(
+            $"{Scenario}: crash → known dead everywhere ({Detection.Count} crashes)", "seconds", "crashes", dl, dc));
+        (string[] ll, double[] lc) = SvgChart.Histogram(PlacementLoad, 24, "0.###");
+        File.WriteAllText(Path.Combine(directory, "load.svg"), SvgChart.Bars(
+            $"{Scenario}: keys per node ÷ mean, final placement", "load ÷ mean", "nodes", ll, lc));
+        if (Data is { } d)
+        {
+            File.WriteAllText(Path.Combine(directory, "bytes-by-source.svg"), SvgChart.Bars(
+                $"{Scenario}: bytes read, by where they came from", "source", "GiB",
+                ["local", "peer", "peer (other region)", "blob"],
+                [d.BytesLocal / (double)(1L << 30), d.BytesPeer / (double)(1L << 30), d.BytesPeerRemoteRegion / (double)(1L << 30), d.BytesBlob / (double)(1L << 30)]));
+        }
+    }
+
+    public string Json()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("scenario", Scenario);
+            w.WriteNumber("nodes", Nodes);
+            w.WriteNumber("regions", Regions);
+            w.WriteNumber("seed", Seed);
+            w.WriteBoolean("lifeguard", Lifeguard);
+            w.WriteNumber("virtual_seconds", Round(VirtualSeconds));
+            w.WriteNumber("wall_seconds", Round(WallSeconds));
+            w.WriteNumber("peak_rss_bytes", PeakRssBytes);
+            w.WriteString("trace_digest", TraceDigest);
+            w.WriteBoolean("wire_encoding", WireEncoding);
+            w.WriteStartObject("membership");
+            w.WriteNumber("convergence_seconds", Round(ConvergenceSeconds));
+            w.WriteBoolean("views_exact_at_end", ViewsExactAtEnd);
+            w.WriteNumber("crashes", Crashes);
+            w.WriteNumber("crashes_undetected", CrashesUndetected);
+            w.WriteStartObject("detection_seconds");
+            w.WriteNumber("p50", Round(DetectionPercentile(0.5)));
+            w.WriteNumber("p99", Round(DetectionPercentile(0.99)));
+            w.WriteNumber("max", Round(Detection.Count == 0 ? 0 : Detection[^1]));
+            w.WriteNumber("predicted_bound", Round(SuspicionBoundSeconds));
+            w.WriteEndObject();
+            w.WriteNumber("false_positives", FalsePositives);
+            w.WriteNumber("false_death_events", FalseDeathEvents);
+            w.WriteNumber("partition_death_events", PartitionDeathEvents);
+            Pair(w, "msgs_per_node_per_sec", MsgsPerNodePerSecMean, MsgsPerNodePerSecMax);
+            Pair(w, "bytes_per_node_per_sec", BytesPerNodePerSecMean, BytesPerNodePerSecMax);
+            w.WriteEndObject();
+            w.WriteStartObject("placement");
+            w.WriteNumber("max_over_mean_load", Round(PlacementMaxOverMeanLoad));
+            w.WriteNumber("moved_fraction_on_churn", Round(PlacementMovedFractionOnChurn));
+            w.WriteNumber("members_changed_fraction", Round(PlacementMembersChangedFraction));
+            w.WriteEndObject();
+            w.WriteStartObject("data");
+            DataReport d = Data ?? new DataReport { Kind = "none" };
+            w.WriteString("kind", d.Kind);
+            w.WriteNumber("blob_gets", d.BlobGets);
+            w.WriteNumber("unique_chunks", d.UniqueChunks);
+            w.WriteNumber("blob_reads_per_chunk_per_region", Round(d.BlobReadsPerChunkPerRegion));
+            w.WriteStartObject("bytes_by_source");
+            w.WriteNumber("local", d.BytesLocal);
+            w.WriteNumber("peer", d.BytesPeer);
+            w.WriteNumber("peer_remote_region", d.BytesPeerRemoteRegion);
+            w.WriteNumber("blob", d.BytesBlob);
+            w.WriteEndObject();
+            w.WriteNumber("max_owner_concurrency", d.MaxOwnerConcurrency);
+            w.WriteNumber("owner_concurrency_limit", d.OwnerConcurrencyLimit);
+            w.WriteNumber("redirects", d.Redirects);
+            w.WriteNumber("owner_timeouts", d.OwnerTimeouts);
+            w.WriteNumber("reads_done", d.ReadsDone);
+            w.WriteNumber("reads_total", d.ReadsTotal);
+            w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
+            if (!double.IsNaN(d.IdealSeconds)) w.WriteNumber("ideal_seconds", Round(d.IdealSeconds));
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+
+    public string Markdown()
+    {
+        var md = new StringBuilder();
+        string I(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+        md.AppendLine(I($"# Simulation: {Scenario}"));
+        md.AppendLine();
+        md.AppendLine(I($"{Nodes:N0} nodes in {Regions} region(s), seed {Seed}, Lifeguard {(Lifeguard ? "on" : "off")}; {VirtualSeconds:F0} virtual seconds in {WallSeconds:F1} s of wall time, peak memory {PeakRssBytes / (1024.0 * 1024 * 1024):F2} GiB. Trace digest `{TraceDigest}` (equal seeds give equal digests). Packets {(WireEncoding ? "went through the real codec" : "were passed as objects and sized by the codec")}."));
+        md.AppendLine();
+        md.AppendLine("## Membership");
+        md.AppendLine();
+        md.AppendLine("| measure | value |");
+        md.AppendLine("|---|---|");
+        md.AppendLine(I($"| every running view exact at | {(ConvergenceSeconds < 0 ? "never" : $"{ConvergenceSeconds:F1} s")} |"));
+        md.AppendLine(I($"| views exact at the end | {(ViewsExactAtEnd ? "yes" : "no")} |"));
+        md.AppendLine(I($"| crashes detected everywhere | {Crashes - CrashesUndetected} of {Crashes} |"));
+        md.AppendLine(I($"| detection p50 / p99 / max | {DetectionPercentile(0.5):F1} / {DetectionPercentile(0.99):F1} / {(Detection.Count == 0 ? 0 : Detection[^1]):F1} s (configuration predicts ≤ {SuspicionBoundSeconds:F1} s) |"));
+        md.AppendLine(I($"| false positives (running members declared dead) | {FalsePositives} ({FalseDeathEvents} events) |"));
+        md.AppendLine(I($"| deaths declared across a partition | {PartitionDeathEvents} |"));
+        md.AppendLine(I($"| gossip messages per node per second, mean / max | {MsgsPerNodePerSecMean:F1} / {MsgsPerNodePerSecMax:F1} |"));
+        md.AppendLine(I($"| gossip bytes per node per second, mean / max | {BytesPerNodePerSecMean:F0} / {BytesPerNodePerSecMax:F0} |"));
+        md.AppendLine();
+        md.AppendLine("![convergence](convergence.svg) ![detection](detection.svg)");
+        md.AppendLine();
+        md.AppendLine("## Placement");
+        md.AppendLine();
+        md.AppendLine(I($"Keys per node, max ÷ mean: {PlacementMaxOverMeanLoad:F3}. Keys that changed owner between the start and the end: {PlacementMovedFractionOnChurn:P2}, while {PlacementMembersChangedFraction:P2} of the members changed."));
+        md.AppendLine();
+        md.AppendLine("![load](load.svg)");
+        if (Data is { } d)
+        {
+            md.AppendLine();
+            md.AppendLine(I($"## Data: {d.Kind}"));
+            md.AppendLine();
+            md.AppendLine("| measure | value |");
+            md.AppendLine("|---|---|");
+            md.AppendLine(I($"| reads done | {d.ReadsDone:N0} of {d.ReadsTotal:N0} |"));
+            md.AppendLine(I($"| Blob GETs | {d.BlobGets:N0} for {d.UniqueChunks:N0} chunks ({d.BlobReadsPerChunkPerRegion:F3} per chunk per reading region) |"));
+            md.AppendLine(I($"| bytes: local / peer / other region / Blob | {GiB(d.BytesLocal)} / {GiB(d.BytesPeer)} / {GiB(d.BytesPeerRemoteRegion)} / {GiB(d.BytesBlob)} GiB |"));
+            md.AppendLine(I($"| most transfers queued on one node | {d.MaxOwnerConcurrency} (limit before redirecting {d.OwnerConcurrencyLimit}; {d.Redirects:N0} redirects) |"));
+            md.AppendLine(I($"| requests to a dead owner (timed out, then Blob) | {d.OwnerTimeouts:N0} |"));
+            md.AppendLine(I($"| completion | {(d.CompletionSeconds < 0 ? "not finished" : $"{d.CompletionSeconds:F1} s")}{(double.IsNaN(d.IdealSeconds) ? "" : $" (NIC-bound ideal {d.IdealSeconds:F1} s)")} |"));
+            md.AppendLine();
+            md.AppendLine("![bytes by source](bytes-by-source.svg)");
+        }
+        return md.ToString();
+    }
+
+    private static string GiB(long bytes) => (bytes / (double)(1L << 30)).ToString("F1", CultureInfo.InvariantCulture);
+
+    private static double Round(double v) => double.IsFinite(v) ? Math.Round(v, 4) : -1;
+
+    private static void Pair(Utf8JsonWriter w, string name, double mean, double max)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("mean", Round(mean));
+        w.WriteNumber("max", Round(max));
+        w.WriteEndObject();
+    }
+}
