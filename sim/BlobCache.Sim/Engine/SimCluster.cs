@@ -192,11 +192,11 @@ public sealed class SimCluster
         return true;
     }
 
-    /// <summary>True when every running node marks <paramref name="node"/> dead or left.</summary>
+    /// <summary>True when no running node lists <paramref name="node"/> as alive or suspect (nodes that joined after it went down may never have heard of it).</summary>
     public bool EveryoneSeesDown(int node)
     {
         int member = _nodes[node].Swim.Self;
-        return _nodes.Where(n => n.IsRunning).All(n => n.Swim.StateOf(member) is MemberState.Dead or MemberState.Left);
+        return _nodes.Where(n => n.IsRunning).All(n => !n.Swim.View[member].IsLive);
     }
 
     private void Dispatch(SimEvent e)

@@ -23,6 +23,8 @@ public sealed class DataSimulation
     private readonly long _chunkBytes, _transferMicros, _blobMicros, _ownerTimeout;
     private readonly Dictionary<long, List<(int Reader, Source Source)>> _waiters = []; // (node, chunk) → readers waiting at that owner
     private readonly List<int>[] _holders; // a bounded sample of nodes holding each chunk
+    private readonly Queue<(int Reader, Source Source)>?[] _pending; // requesters waiting for a free sender, per chunk
+    private readonly Dictionary<int, List<int>> _pendingChunksOf = []; // node → chunks with requesters waiting for it
     private readonly ulong[] _chunkKeys;
     private NodeData[] _nodes = [];
     private long _seq;
@@ -42,11 +44,12 @@ public sealed class DataSimulation
         _cluster = cluster;
         _regions = regions;
         _random = new DeterministicRandom(DeterministicRandom.Derive(seed, 0xDA7A));
-        _chunkBytes = (long)workload.ChunkMiB << 20;
+        _chunkBytes = (long)workload.ChunkMib << 20;
         _transferMicros = (long)(_chunkBytes * 8 / (workload.NicGbps * 1e9) * Micros.PerSecond);
         _blobMicros = (long)(workload.BlobLatencyMs * Micros.PerMillisecond + _chunkBytes * 8 / (workload.BlobGbps * 1e9) * Micros.PerSecond);
         _ownerTimeout = Micros.PerSecond;
         _holders = new List<int>[workload.Chunks];
+        _pending = new Queue<(int, Source)>?[workload.Chunks];
         _chunkKeys = new ulong[workload.Chunks];
         ulong blob = StableHash.BlobKey("dataset", workload.Kind == "stampede" ? "model.safetensors" : "shards");
         for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(blob, c);
@@ -80,7 +83,16 @@ public sealed class DataSimulation
             case DataEventKind.StartPhase: StartPhase(); break;
             case DataEventKind.NextRead: NextRead(e.Node); break;
             case DataEventKind.BlobDone: Fetched(e.Node, e.Chunk, e.Source); break;
-            case DataEventKind.SendDone: _nodes[e.Node].Outstanding--; break;
+            case DataEventKind.SendDone:
+                _nodes[e.Node].Outstanding--;
+                Dispatch(e.Chunk, e.Node);
+                if (_pendingChunksOf.TryGetValue(e.Node, out List<int>? chunks))
+                {
+                    for (int i = 0; i < chunks.Count && _nodes[e.Node].Outstanding < _w.OwnerConcurrency; i++) Dispatch(chunks[i], e.Node);
+                    chunks.RemoveAll(c => _pending[c] is not { Count: > 0 });
+                    if (chunks.Count == 0) _pendingChunksOf.Remove(e.Node);
+                }
+                break;
             case DataEventKind.Arrive: Arrived(e.Node, e.Chunk, e.Peer, e.Source); break;
             case DataEventKind.OwnerTimeout: StartFetch(e.Node, e.Chunk, e.Node, Source.Blob, allowRemote: false); break;
         }
@@ -230,41 +242,75 @@ public sealed class DataSimulation
         }
     }
 
+    /// <summary>
+    /// Sends a chunk to a requester from <paramref name="from"/> if it has a free transfer slot, else from a peer that
+    /// already holds the chunk and has one; when nobody has, the request waits for the next free slot or new holder.
+    /// So no node ever has more than <see cref="DataWorkload.OwnerConcurrency"/> transfers queued, and every
+    /// finished transfer adds a server: a stampede spreads as a tree instead of queueing on the owner.
+    /// </summary>
     private void Send(int from, int to, int chunk, Source source)
     {
-        NodeData s = _nodes[from];
-        if (s.Outstanding >= _w.OwnerConcurrency && _holders[chunk] is { Count: > 0 } holders)
+        int sender = PickSender(from, to, chunk);
+        if (sender < 0)
         {
-            // Busy owner: pick the less loaded of two random holders (never the requester itself).
-            int best = -1;
-            for (int i = 0; i < 2; i++)
-            {
-                int h = holders[_random.Next(holders.Count)];
-                if (h == to || h == from || !_cluster.Nodes[h].IsRunning) continue;
-                if (best < 0 || _nodes[h].Outstanding < _nodes[best].Outstanding) best = h;
-            }
-            if (best >= 0 && _nodes[best].Outstanding < s.Outstanding)
-            {
-                Redirects++;
-                from = best;
-                if (source == Source.Blob) source = Source.Peer;
-            }
+            (_pending[chunk] ??= new Queue<(int, Source)>()).Enqueue((to, source));
+            // Remember at the intended sender too: its next free slot, whatever chunk it finished, serves these.
+            if (!_pendingChunksOf.TryGetValue(from, out List<int>? chunks)) _pendingChunksOf[from] = chunks = [];
+            if (!chunks.Contains(chunk)) chunks.Add(chunk);
+            return;
         }
-        Transfer(from, to, chunk, source);
+        if (sender != from)
+        {
+            Redirects++;
+            source = Source.Peer;
+        }
+        Transfer(sender, to, chunk, source);
     }
 
-    /// <summary>Moves one chunk: it waits for the sender's NIC and the receiver's, then takes size/bandwidth plus latency.</summary>
+    private int PickSender(int preferred, int to, int chunk)
+    {
+        if (preferred != to && _cluster.Nodes[preferred].IsRunning && _nodes[preferred] is { } p && p.Has(chunk) && p.Outstanding < _w.OwnerConcurrency)
+            return preferred;
+        if (_holders[chunk] is not { Count: > 0 } holders) return -1;
+        for (int i = 0; i < 4; i++)
+        {
+            int h = holders[_random.Next(holders.Count)];
+            if (h != to && _cluster.Nodes[h].IsRunning && _nodes[h].Outstanding < _w.OwnerConcurrency) return h;
+        }
+        return -1;
+    }
+
+    /// <summary>A slot freed up on, or a new copy arrived at, <paramref name="node"/>: serve waiting requesters of the chunk.</summary>
+    private void Dispatch(int chunk, int node)
+    {
+        if (_pending[chunk] is not { Count: > 0 } waiting) return;
+        while (waiting.Count > 0)
+        {
+            (int reader, Source source) = waiting.Peek();
+            int sender = PickSender(node, reader, chunk);
+            if (sender < 0) return;
+            waiting.Dequeue();
+            if (sender != node) Redirects++;
+            Transfer(sender, reader, chunk, sender == node ? source : Source.Peer);
+        }
+    }
+
+    /// <summary>
+    /// Moves one chunk: the sender's NIC sends its queue one chunk at a time (size/bandwidth each), the receiver's
+    /// NIC takes one at a time too, and the bytes arrive a latency later. The two queues are separate, so a busy
+    /// receiver never holds a sender's NIC idle.
+    /// </summary>
     private void Transfer(int from, int to, int chunk, Source source)
     {
         NodeData s = _nodes[from], r = _nodes[to] ??= new NodeData(_w.Chunks);
-        long start = Math.Max(_cluster.Now, Math.Max(s.EgressFree, r.IngressFree));
-        long done = start + _transferMicros;
-        s.EgressFree = done;
-        r.IngressFree = done;
+        long sent = Math.Max(_cluster.Now, s.EgressFree) + _transferMicros;
+        s.EgressFree = sent;
+        r.IngressFree = Math.Max(r.IngressFree + _transferMicros, sent);
+        long done = r.IngressFree;
         s.Outstanding++;
         MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Outstanding);
         long latency = _cluster.Network.Latency(_cluster.Nodes[from].Info, _cluster.Nodes[to].Info, _random);
-        Enqueue(done, new DataEvent(DataEventKind.SendDone, from, chunk, 0, source));
+        Enqueue(sent, new DataEvent(DataEventKind.SendDone, from, chunk, 0, source));
         Enqueue(done + latency, new DataEvent(DataEventKind.Arrive, to, chunk, from, source));
     }
 
@@ -281,6 +327,7 @@ public sealed class DataSimulation
         }
         _bytes[(int)source] += _chunkBytes;
         Complete(node);
+        Dispatch(chunk, node);
     }
 
     private void AddHolder(int chunk, int node)

@@ -130,7 +130,7 @@ public sealed record DataWorkload
     public double Start { get; init; } = 1;
     /// <summary>Chunks in the dataset (epoch, pooled) or the model (stampede).</summary>
     public int Chunks { get; init; } = 4096;
-    public int ChunkMiB { get; init; } = 4;
+    public int ChunkMib { get; init; } = 4;
     /// <summary>NIC bandwidth of every node, gigabits per second.</summary>
     public double NicGbps { get; init; } = 25;
     /// <summary>Bandwidth of one Blob GET, gigabits per second, and its first-byte latency.</summary>
@@ -149,7 +149,7 @@ public sealed record DataWorkload
         }
         Check(Kind is "epoch" or "stampede" or "pooled", $"kind must be epoch, stampede or pooled, got '{Kind}'");
         Check(Chunks is >= 1 and <= 10_000_000, "chunks must be 1..10000000");
-        Check(ChunkMiB is >= 1 and <= 256, "chunk_mib must be 1..256");
+        Check(ChunkMib is >= 1 and <= 256, "chunk_mib must be 1..256");
         Check(NicGbps > 0 && BlobGbps > 0 && BlobLatencyMs >= 0, "bandwidths must be positive");
         Check(OwnerConcurrency >= 1 && ReaderConcurrency >= 1, "concurrency limits must be at least 1");
         Check(Start >= 0, "start must not be negative");

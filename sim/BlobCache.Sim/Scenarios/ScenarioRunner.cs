@@ -25,7 +25,7 @@ public sealed class ScenarioRunner
     private readonly List<int> _stalling = [];
     private readonly List<TimePoint> _timeline = [];
     private long _falseDeathEvents, _partitionDeathEvents;
-    private bool _partitioned;
+    private bool _partitioned, _healing;
     private double _convergedAt = -1;
 
     public ScenarioRunner(Scenario scenario, ulong seed, TextWriter? progress = null)
@@ -73,6 +73,12 @@ public sealed class ScenarioRunner
                 _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB" +
                     (data is null ? "" : $"  reads done {data.ReadsDone}/{data.ReadsTotal}"));
             }
+        }
+        if (data is not null)
+        {
+            DataReport d = data.Report();
+            foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.Redirects, d.OwnerTimeouts, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
+                _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);
     }
@@ -149,7 +155,7 @@ public sealed class ScenarioRunner
                 break;
             case "heal":
                 _cluster.Network.Heal();
-                _partitioned = false;
+                _healing = true; // deaths count as partition-caused until the views agree again
                 break;
             case "loss":
                 _cluster.Network.Loss = step.Value;
@@ -273,8 +279,12 @@ public sealed class ScenarioRunner
             if (v.SuspectCount == 0 && v.AliveCount == _cluster.Nodes.Count - down) exact++;
         }
         double t = Micros.ToSeconds(_cluster.Now);
+        // The digest covers traffic as well as membership events, so runs without events still differ by seed.
+        _cluster.Digest.Add(msgs);
+        _cluster.Digest.Add(exact);
         _timeline.Add(new TimePoint(t, running, running == 0 ? 0 : exact / (double)running, msgs));
         if (exact == running && _convergedAt < 0) _convergedAt = t;
+        if (exact == running && _healing) _healing = _partitioned = false;
     }
 
     private SimReport BuildReport(double wallSeconds, DataSimulation? data, PlacementMap startPlacement, HashSet<int> startMembers)

@@ -1,0 +1,112 @@
+using System.Text.Json;
+using BlobCache.Sim.Scenarios;
+
+namespace BlobCache.Sim.Tests;
+
+/// <summary>Every built-in scenario, shrunk to CI size, must keep its invariants; equal seeds must give equal runs.</summary>
+public class ScenarioTests
+{
+    /// <summary>A built-in scenario at a size CI can afford: at most 2,000 nodes and a few seconds of wall time.</summary>
+    private static Scenario Small(string name, int nodes, double? duration = null)
+    {
+        Scenario s = Scenario.Load(name);
+        var options = new SimOptions { Nodes = nodes, Duration = duration };
+        return options.Apply(s);
+    }
+
+    [Theory]
+    [InlineData("steady", 300, 30.0)]
+    [InlineData("crash", 400, 60.0)]
+    [InlineData("churn", 300, null)]
+    [InlineData("rolling-restart", 300, null)]
+    [InlineData("region-partition", 300, null)]
+    [InlineData("lossy", 200, 60.0)]
+    [InlineData("slow-nodes", 200, null)]
+    [InlineData("epoch", 200, 60.0)]
+    [InlineData("stampede", 200, 120.0)]
+    [InlineData("pooled-regions", 150, 120.0)]
+    public void Built_in_scenarios_keep_their_invariants(string name, int nodes, double? duration)
+    {
+        Scenario scenario = Small(name, nodes, duration);
+        SimReport report = new ScenarioRunner(scenario, seed: 3).Run();
+
+        List<string> broken = Invariants.Check(scenario, report);
+        Assert.True(broken.Count == 0, string.Join("; ", broken));
+        Assert.True(report.WireEncoding, "small runs must push every packet through the real codec");
+    }
+
+    [Fact]
+    public void Crashes_are_detected_everywhere_within_the_predicted_bound()
+    {
+        SimReport report = new ScenarioRunner(Small("crash", 500), seed: 5).Run();
+        Assert.Equal(5, report.Crashes);
+        Assert.Equal(0, report.CrashesUndetected);
+        Assert.Equal(5, report.Detection.Count);
+        Assert.All(report.Detection, d => Assert.InRange(d, 0.5, report.SuspicionBoundSeconds));
+    }
+
+    [Fact]
+    public void Epoch_reads_each_chunk_from_blob_once_per_region_and_the_second_epoch_from_peers()
+    {
+        SimReport report = new ScenarioRunner(Small("epoch", 200, 60), seed: 4).Run();
+        DataReport d = Assert.IsType<DataReport>(report.Data);
+        Assert.Equal(d.UniqueChunks, d.BlobGets);
+        Assert.Equal(d.ReadsTotal, d.ReadsDone);
+        Assert.True(d.BytesPeer + d.BytesLocal >= d.BytesBlob, "the second epoch should come from the mesh");
+    }
+
+    [Fact]
+    public void Pooled_regions_read_from_the_other_region_instead_of_blob()
+    {
+        SimReport report = new ScenarioRunner(Small("pooled-regions", 150, 120), seed: 4).Run();
+        DataReport d = Assert.IsType<DataReport>(report.Data);
+        Assert.Equal(d.UniqueChunks, d.BlobGets);
+        Assert.True(d.BytesPeerRemoteRegion > 0);
+    }
+
+    [Fact]
+    public void One_seed_gives_one_trace_digest_and_another_seed_a_different_one()
+    {
+        Scenario s = Small("crash", 200, 40);
+        string a = new ScenarioRunner(s, seed: 11).Run().TraceDigest;
+        string b = new ScenarioRunner(s, seed: 11).Run().TraceDigest;
+        string c = new ScenarioRunner(s, seed: 12).Run().TraceDigest;
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+    }
+
+    [Fact]
+    public void Report_json_has_the_contract_keys()
+    {
+        SimReport report = new ScenarioRunner(Small("epoch", 100, 40), seed: 1).Run();
+        string dir = Path.Combine(Path.GetTempPath(), $"blobcache-sim-test-{Guid.NewGuid():N}");
+        try
+        {
+            report.WriteTo(dir);
+            using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            JsonElement root = json.RootElement;
+            foreach (string key in new[] { "nodes", "regions", "seed", "virtual_seconds", "wall_seconds", "peak_rss_bytes", "trace_digest" })
+                Assert.True(root.TryGetProperty(key, out _), key);
+            JsonElement m = root.GetProperty("membership");
+            Assert.True(m.GetProperty("convergence_seconds").ValueKind == JsonValueKind.Number);
+            foreach (string p in new[] { "p50", "p99", "max" }) Assert.True(m.GetProperty("detection_seconds").TryGetProperty(p, out _), p);
+            Assert.True(m.TryGetProperty("false_positives", out _));
+            Assert.True(m.GetProperty("msgs_per_node_per_sec").TryGetProperty("mean", out _));
+            Assert.True(m.GetProperty("bytes_per_node_per_sec").TryGetProperty("max", out _));
+            JsonElement pl = root.GetProperty("placement");
+            Assert.True(pl.GetProperty("max_over_mean_load").GetDouble() >= 1.0);
+            Assert.True(pl.TryGetProperty("moved_fraction_on_churn", out _));
+            JsonElement d = root.GetProperty("data");
+            foreach (string k in new[] { "blob_gets", "unique_chunks", "blob_reads_per_chunk_per_region", "max_owner_concurrency", "completion_seconds" })
+                Assert.True(d.TryGetProperty(k, out _), k);
+            foreach (string k in new[] { "local", "peer", "peer_remote_region", "blob" })
+                Assert.True(d.GetProperty("bytes_by_source").TryGetProperty(k, out _), k);
+            foreach (string chart in new[] { "convergence.svg", "detection.svg", "load.svg", "bytes-by-source.svg", "report.md" })
+                Assert.True(new FileInfo(Path.Combine(dir, chart)).Length > 200, chart);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
