@@ -3,32 +3,43 @@ using BlobCache.Protocol.Gossip;
 namespace BlobCache.Mesh.Membership;
 
 /// <summary>
-/// Rumours waiting to be piggy-backed. Each is sent up to a retransmit limit (λ·log10(N+1)); the least-sent
-/// (newest first among equals) go first, and a newer rumour about a member replaces the older one.
+/// Rumours waiting to be piggy-backed. Each is sent up to a retransmit limit (λ·log10(N+1)); the least-sent go
+/// first (the most recently queued first among equals), and a newer rumour about a member replaces the older one.
 /// </summary>
+/// <remarks>
+/// Rumours live in one array of structs, bucketed by how often they were sent, with a member → slot map; no
+/// object per rumour and no tree, because in a wave of crashes every node holds thousands of them (and the
+/// simulator holds 100,000 nodes). Filling a packet stops after a run of rumours that do not fit, instead of
+/// scanning the whole queue for a small one.
+/// </remarks>
 public sealed class BroadcastQueue
 {
-    private readonly SortedSet<Item> _items = new(ItemOrder.Instance);
-    private readonly Dictionary<int, Item> _byMember = [];
-    private readonly List<Item> _scratch = [];
-    private long _nextId;
+    private const int GiveUpAfterMisses = 8;
+    private Slot[] _slots = new Slot[8];
+    private readonly Stack<int> _free = new();
+    private readonly Dictionary<int, int> _byMember = [];
+    private readonly List<List<int>> _buckets = [];  // transmits → slot indexes, oldest first
+    private readonly List<int> _taken = [];
+    private int _count, _highWater;
 
-    public int Count => _items.Count;
+    public int Count => _count;
 
     /// <summary>Queues a rumour about <paramref name="member"/>, dropping any older one about the same member.</summary>
     public void Enqueue(int member, MemberUpdate update)
     {
-        if (_byMember.Remove(member, out Item? old)) _items.Remove(old);
-        var item = new Item(member, update, GossipCodecSizes.Update(update), ++_nextId);
-        _items.Add(item);
-        _byMember.Add(member, item);
+        if (_byMember.TryGetValue(member, out int old)) Retire(old);
+        int slot = _free.Count > 0 ? _free.Pop() : Grow();
+        _slots[slot] = new Slot { Member = member, Update = update, Size = GossipCodecSizes.Update(update), Transmits = 0, Live = true };
+        _byMember[member] = slot;
+        Bucket(0).Add(slot);
+        _count++;
     }
 
     /// <summary>True when a rumour about <paramref name="member"/> is still queued.</summary>
     public bool Contains(int member) => _byMember.ContainsKey(member);
 
     /// <summary>How many times the queued rumour about <paramref name="member"/> has been sent (0 when none).</summary>
-    public int TransmitsOf(int member) => _byMember.TryGetValue(member, out Item? item) ? item.Transmits : 0;
+    public int TransmitsOf(int member) => _byMember.TryGetValue(member, out int slot) ? _slots[slot].Transmits : 0;
 
     /// <summary>
     /// Appends as many rumours as fit in <paramref name="budgetBytes"/> to <paramref name="into"/>, counts a
@@ -36,44 +47,87 @@ public sealed class BroadcastQueue
     /// </summary>
     public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into)
     {
-        if (_items.Count == 0 || budgetBytes <= 0) return;
-        _scratch.Clear();
-        int used = 0;
-        foreach (Item item in _items)
+        if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
+        _taken.Clear();
+        int used = 0, misses = 0;
+        for (int t = 0; t < _buckets.Count && misses < GiveUpAfterMisses; t++)
         {
-            if (used + item.Size > budgetBytes) continue;
-            used += item.Size;
-            _scratch.Add(item);
-            if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) break;
+            List<int> bucket = _buckets[t];
+            for (int i = bucket.Count - 1; i >= 0 && misses < GiveUpAfterMisses; i--)
+            {
+                int slot = bucket[i];
+                ref Slot s = ref _slots[slot];
+                if (!s.Live || s.Transmits != t) continue; // stale entry of a replaced or moved rumour
+                if (used + s.Size > budgetBytes)
+                {
+                    misses++;
+                    continue;
+                }
+                used += s.Size;
+                misses = 0;
+                _taken.Add(slot);
+                if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
+            }
         }
-        foreach (Item item in _scratch)
+        foreach (int slot in _taken)
         {
-            into.Add(item.Update);
-            _items.Remove(item);
-            item.Transmits++;
-            if (item.Transmits >= retransmitLimit) _byMember.Remove(item.Member);
-            else _items.Add(item);
+            ref Slot s = ref _slots[slot];
+            into.Add(s.Update);
+            s.Transmits++;
+            if (s.Transmits >= retransmitLimit) Retire(slot);
+            else Bucket(s.Transmits).Add(slot);
+        }
+        Compact();
+    }
+
+    private void Retire(int slot)
+    {
+        ref Slot s = ref _slots[slot];
+        _byMember.Remove(s.Member);
+        s.Live = false;
+        s.Update = default;
+        _count--;
+        // The slot is reused only after its stale bucket entries are gone (see Compact).
+        s.PendingFree = true;
+    }
+
+    /// <summary>Drops stale entries from the buckets and frees retired slots, once stale entries dominate.</summary>
+    private void Compact()
+    {
+        int entries = 0;
+        foreach (List<int> b in _buckets) entries += b.Count;
+        if (entries < 64 || entries < 2 * _count) return;
+        for (int t = 0; t < _buckets.Count; t++)
+        {
+            int transmits = t;
+            _buckets[t].RemoveAll(slot => !_slots[slot].Live || _slots[slot].Transmits != transmits);
+        }
+        for (int i = 0; i < _highWater; i++)
+        {
+            if (!_slots[i].PendingFree) continue;
+            _slots[i].PendingFree = false;
+            _free.Push(i);
         }
     }
 
-    private sealed class Item(int member, MemberUpdate update, int size, long id)
+    private List<int> Bucket(int transmits)
     {
-        public readonly int Member = member;
-        public readonly MemberUpdate Update = update;
-        public readonly int Size = size;
-        public readonly long Id = id;
+        while (_buckets.Count <= transmits) _buckets.Add([]);
+        return _buckets[transmits];
+    }
+
+    private int Grow()
+    {
+        if (_highWater == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
+        return _highWater++;
+    }
+
+    private struct Slot
+    {
+        public MemberUpdate Update;
+        public int Member;
+        public int Size;
         public int Transmits;
-    }
-
-    private sealed class ItemOrder : IComparer<Item>
-    {
-        public static readonly ItemOrder Instance = new();
-
-        public int Compare(Item? x, Item? y)
-        {
-            if (ReferenceEquals(x, y)) return 0;
-            int c = x!.Transmits.CompareTo(y!.Transmits);
-            return c != 0 ? c : y.Id.CompareTo(x.Id); // newer first
-        }
+        public bool Live, PendingFree;
     }
 }

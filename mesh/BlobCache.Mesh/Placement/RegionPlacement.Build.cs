@@ -81,8 +81,11 @@ public sealed partial class RegionPlacement
     {
         int shift = 64 - homeBits;
         int homes = 1 << homeBits;
-        var table = new ulong[homes + sorted.Length + 1];
+        // First pass only measures, so the table is allocated once at its final size (it may be huge-paged).
         int used = 0;
+        foreach (ulong entry in sorted) used = Math.Max(used, (int)(entry >> shift)) + 1;
+        ulong[] table = LargeTable.Allocate(Math.Max(used, homes) + 1);
+        used = 0;
         foreach (ulong entry in sorted)
         {
             int slot = Math.Max(used, (int)(entry >> shift));
@@ -91,8 +94,7 @@ public sealed partial class RegionPlacement
         }
         // Probes homed past the last entry must see the end marker, wherever they start.
         table.AsSpan(used).Fill(EndOfTable);
-        int length = Math.Max(used, homes) + 1;
-        return length == table.Length ? table : table[..length];
+        return table;
     }
 
     // Members with weight > 0 in (idHash, Member) order: the ordinal order, independent of input order.
