@@ -60,7 +60,7 @@ public static class Program
     public static string Summary(SimReport r)
     {
         var s = new System.Text.StringBuilder();
-        s.AppendLine(Invariant($"  views exact: {(r.ConvergenceSeconds < 0 ? "never" : Invariant($"at {r.ConvergenceSeconds:F1} s"))}, at end {(r.ViewsExactAtEnd ? "yes" : "no")}"));
+        s.AppendLine(Invariant($"  views exact: {(r.ConvergenceSeconds < 0 ? "never" : Invariant($"at {r.ConvergenceSeconds:F1} s"))}, again {(r.ReconvergenceSeconds < 0 ? "never" : Invariant($"{r.ReconvergenceSeconds:F1} s after the last disturbance"))}, at end {(r.ViewsExactAtEnd ? "yes" : "no")}"));
         s.AppendLine(Invariant($"  crashes known everywhere: {r.Crashes - r.CrashesUndetected}/{r.Crashes}, detection p50 {r.DetectionPercentile(0.5):F1} s, p99 {r.DetectionPercentile(0.99):F1} s, max {(r.Detection.Count == 0 ? 0 : r.Detection[^1]):F1} s (bound {r.SuspicionBoundSeconds:F1} s)"));
         s.AppendLine(Invariant($"  false positives: {r.FalsePositives}; deaths across partitions: {r.PartitionDeathEvents}"));
         s.AppendLine(Invariant($"  gossip per node: {r.MsgsPerNodePerSecMean:F1} msgs/s (max {r.MsgsPerNodePerSecMax:F1}), {r.BytesPerNodePerSecMean / 1024:F2} KiB/s (max {r.BytesPerNodePerSecMax / 1024:F2})"));
@@ -84,19 +84,21 @@ public sealed record SimOptions
     public ulong Seed { get; init; } = 1;
     public double? Duration { get; init; }
     public bool? Lifeguard { get; init; }
+    public string? Bootstrap { get; init; }
     public string? Out { get; init; }
     public bool Help { get; init; }
     public bool List { get; init; }
 
     public const string Usage = """
         usage: blobcache-sim [--scenario NAME|FILE] [--nodes N] [--regions R] [--seed S] [--duration SECONDS]
-                             [--lifeguard on|off] [--out DIR] [--list]
+                             [--lifeguard on|off] [--bootstrap join|converged] [--out DIR] [--list]
           --scenario   a built-in scenario (see --list) or a scenario JSON file (default: crash)
           --nodes      virtual nodes (default: the scenario's; 500 for crash)
           --regions    regions the nodes are spread over (default: the scenario's)
           --seed       seed of the whole run; the same seed gives the same run (default 1)
           --duration   virtual seconds to run (default: the scenario's)
           --lifeguard  on (default) or off, to compare with plain SWIM
+          --bootstrap  converged (default: start as one mesh) or join (every node joins through node 0)
           --out        where report.json, report.md and the charts go (default out/sim-NAME)
           --list       list the built-in scenarios
         Exit code: 0 when the scenario's invariants hold, 1 when one broke, 2 on bad input.
@@ -120,6 +122,7 @@ public sealed record SimOptions
                 "--duration" => o with { Duration = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d > 0 && d <= 86_400 ? d : throw new ArgumentException($"{flag} must be a number of seconds from 0 to 86400") },
                 "--lifeguard" => o with { Lifeguard = Value() switch { "on" => true, "off" => false, var v => throw new ArgumentException($"{flag} must be on or off, got '{v}'") } },
                 "--out" => o with { Out = Value() },
+                "--bootstrap" => o with { Bootstrap = OneOf(flag, Value(), "join", "converged") },
                 _ => throw new ArgumentException($"unknown flag '{flag}'"),
             };
         }
@@ -136,9 +139,13 @@ public sealed record SimOptions
             Regions = Regions ?? s.Regions,
             Duration = duration,
             Lifeguard = Lifeguard ?? s.Lifeguard,
+            Bootstrap = Bootstrap ?? s.Bootstrap,
             Steps = s.Steps.Where(st => st.At < duration).Select(st => st.Until > duration ? st with { Until = duration } : st).ToList(),
         };
     }
+
+    private static string OneOf(string flag, string value, params string[] allowed) =>
+        allowed.Contains(value) ? value : throw new ArgumentException($"{flag} must be {string.Join(" or ", allowed)}, got '{value}'");
 
     private static int ParseInt(string flag, string value, int min, int max) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= min && n <= max

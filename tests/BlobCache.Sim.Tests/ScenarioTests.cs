@@ -36,6 +36,23 @@ public class ScenarioTests
     }
 
     [Fact]
+    public void Nodes_joining_through_one_seed_converge_and_the_report_says_when()
+    {
+        Scenario scenario = new SimOptions { Nodes = 300, Duration = 60, Bootstrap = "join" }.Apply(Scenario.Load("steady"));
+        SimReport report = new ScenarioRunner(scenario, seed: 2).Run();
+        Assert.InRange(report.ConvergenceSeconds, 0.5, 60);
+        Assert.True(report.ViewsExactAtEnd);
+        Assert.Empty(Invariants.Check(scenario, report));
+    }
+
+    [Fact]
+    public void After_a_crash_the_views_become_exact_again_and_the_report_says_how_soon()
+    {
+        SimReport report = new ScenarioRunner(Small("crash", 300), seed: 8).Run();
+        Assert.InRange(report.ReconvergenceSeconds, report.Detection[^1] - 1, 50);
+    }
+
+    [Fact]
     public void Crashes_are_detected_everywhere_within_the_predicted_bound()
     {
         SimReport report = new ScenarioRunner(Small("crash", 500), seed: 5).Run();

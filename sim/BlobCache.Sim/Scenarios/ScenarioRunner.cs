@@ -27,6 +27,7 @@ public sealed class ScenarioRunner
     private long _falseDeathEvents, _partitionDeathEvents;
     private bool _partitioned, _healing;
     private double _convergedAt = -1;
+    private double _lastDisturbance = -1, _reconvergedAfter = -1;
 
     public ScenarioRunner(Scenario scenario, ulong seed, TextWriter? progress = null)
     {
@@ -138,6 +139,7 @@ public sealed class ScenarioRunner
 
     private void Apply(ScenarioStep step)
     {
+        Disturbed();
         switch (step.Action)
         {
             case "crash":
@@ -208,8 +210,15 @@ public sealed class ScenarioRunner
         }
     }
 
+    private void Disturbed()
+    {
+        _lastDisturbance = Micros.ToSeconds(_cluster.Now);
+        _reconvergedAfter = -1;
+    }
+
     private void Crash(int node)
     {
+        Disturbed();
         _cluster.Crash(node);
         _downAt[_cluster.Nodes[node].Swim.Self] = (_cluster.Now, node);
     }
@@ -284,6 +293,7 @@ public sealed class ScenarioRunner
         _cluster.Digest.Add(exact);
         _timeline.Add(new TimePoint(t, running, running == 0 ? 0 : exact / (double)running, msgs));
         if (exact == running && _convergedAt < 0) _convergedAt = t;
+        if (exact == running && _lastDisturbance >= 0 && _reconvergedAfter < 0) _reconvergedAfter = t - _lastDisturbance;
         if (exact == running && _healing) _healing = _partitioned = false;
     }
 
@@ -315,6 +325,7 @@ public sealed class ScenarioRunner
             PeakRssBytes = Process.GetCurrentProcess().PeakWorkingSet64,
             TraceDigest = _cluster.Digest.ToString(),
             ConvergenceSeconds = _convergedAt,
+            ReconvergenceSeconds = _reconvergedAfter,
             Crashes = _downAt.Count,
             CrashesUndetected = undetected,
             Detection = detection,

@@ -20,6 +20,8 @@ public sealed record SimReport
     public bool WireEncoding { get; init; }
     /// <summary>Virtual second at which every running view was first exact; -1 if never.</summary>
     public double ConvergenceSeconds { get; init; }
+    /// <summary>Seconds from the last disturbance (step, crash, join) until every running view was exact again; -1 if not.</summary>
+    public double ReconvergenceSeconds { get; init; }
     public bool ViewsExactAtEnd { get; init; }
     public int Crashes { get; init; }
     public int CrashesUndetected { get; init; }
@@ -86,6 +88,7 @@ public sealed record SimReport
             w.WriteBoolean("wire_encoding", WireEncoding);
             w.WriteStartObject("membership");
             w.WriteNumber("convergence_seconds", Round(ConvergenceSeconds));
+            w.WriteNumber("reconvergence_seconds", Round(ReconvergenceSeconds));
             w.WriteBoolean("views_exact_at_end", ViewsExactAtEnd);
             w.WriteNumber("crashes", Crashes);
             w.WriteNumber("crashes_undetected", CrashesUndetected);
@@ -145,6 +148,7 @@ public sealed record SimReport
         md.AppendLine("| measure | value |");
         md.AppendLine("|---|---|");
         md.AppendLine(I($"| every running view exact at | {(ConvergenceSeconds < 0 ? "never" : $"{ConvergenceSeconds:F1} s")} |"));
+        md.AppendLine(I($"| exact again after the last disturbance | {(ReconvergenceSeconds < 0 ? "no" : $"{ReconvergenceSeconds:F1} s later")} |"));
         md.AppendLine(I($"| views exact at the end | {(ViewsExactAtEnd ? "yes" : "no")} |"));
         md.AppendLine(I($"| crashes detected everywhere | {Crashes - CrashesUndetected} of {Crashes} |"));
         md.AppendLine(I($"| detection p50 / p99 / max | {DetectionPercentile(0.5):F1} / {DetectionPercentile(0.99):F1} / {(Detection.Count == 0 ? 0 : Detection[^1]):F1} s (configuration predicts ≤ {SuspicionBoundSeconds:F1} s) |"));
