@@ -38,14 +38,14 @@ public struct MemberEntry : IEquatable<MemberEntry>
 public sealed class MemberTable
 {
     private MemberBase _base;
-    private OverlayMap _overlay;
+    private IntMap<MemberEntry> _overlay;
     private int _alive, _suspect, _dead, _left;
 
     public MemberTable() : this(MemberBase.Empty, default, 0, 0, 0, 0)
     {
     }
 
-    private MemberTable(MemberBase @base, OverlayMap overlay, int alive, int suspect, int dead, int left)
+    private MemberTable(MemberBase @base, IntMap<MemberEntry> overlay, int alive, int suspect, int dead, int left)
     {
         _base = @base;
         _overlay = overlay;

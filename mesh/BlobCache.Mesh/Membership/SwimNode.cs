@@ -17,13 +17,13 @@ public sealed class SwimNode
     private readonly BroadcastQueue _broadcasts = new();
     private readonly Awareness _awareness;
     private readonly PriorityQueue<Timer, (long Due, long Order)> _timers = new();
-    private readonly Dictionary<int, Suspicion> _suspicions = [];
-    // The same suspicions in a list, so one can be picked at random in O(1).
-    private readonly List<Suspicion> _suspicionList = [];
+    private readonly SuspicionSet _suspicions;
     private readonly Dictionary<uint, Relay> _relays = [];
     private readonly Dictionary<uint, int> _reconnects = [];
-    private readonly List<int> _scratchMembers = [];
-    private readonly List<MemberUpdate> _scratchUpdates = [];
+    // Scratch lists shared by every node on a thread: a node's call never runs another node's code, and the
+    // simulator holds 100,000 nodes that would otherwise each keep their own.
+    [ThreadStatic] private static List<int>? t_scratchMembers;
+    [ThreadStatic] private static List<MemberUpdate>? t_scratchUpdates;
     private readonly long _probeInterval, _probeTimeout, _gossipInterval, _pushPullInterval, _joinRetryInterval, _reconnectInterval;
     private MemberTable _table = new();
     private MemberMeta _selfMeta;
@@ -48,6 +48,7 @@ public sealed class SwimNode
         _directory = directory;
         _random = new DeterministicRandom(seed);
         _awareness = new Awareness(config.Lifeguard ? config.AwarenessMaxMultiplier : 1);
+        _suspicions = new SuspicionSet(Math.Max(0, config.SuspicionMult - 2));
         _selfMeta = self;
         Self = directory.GetOrAdd(self.Id);
         _selfMetaHandle = directory.Intern(self);
@@ -221,8 +222,8 @@ public sealed class SwimNode
         if (_leaving) return;
         // Every other period, probe a member we suspect (when there is one): if it is alive after all, its answer
         // carries the refutation we may have missed, and the buddy suspicion below tells it that it must refute.
-        int target = _config.Lifeguard && _suspicionList.Count > 0 && _random.Next(2) == 0
-            ? _suspicionList[_random.Next(_suspicionList.Count)].Member
+        int target = _config.Lifeguard && _suspicions.Count > 0 && _random.Next(2) == 0
+            ? _suspicions.MemberAt(_random.Next(_suspicions.Count))
             : NextProbeTarget();
         if (target < 0) return;
         uint seq = ++_seq;
@@ -242,9 +243,9 @@ public sealed class SwimNode
     {
         if (_probe is not { } probe || probe.Seq != seq || probe.Acked) return;
         MemberMeta target = MetaOf(probe.Target)!;
-        _scratchMembers.Clear();
-        PickRandomLive(_config.IndirectChecks, probe.Target, _scratchMembers);
-        foreach (int via in _scratchMembers)
+        ScratchMembers.Clear();
+        PickRandomLive(_config.IndirectChecks, probe.Target, ScratchMembers);
+        foreach (int via in ScratchMembers)
         {
             Send(via, MetaOf(via)!.GossipAddress, new IndirectPing
             {
@@ -256,7 +257,7 @@ public sealed class SwimNode
                 WantNack = _config.Lifeguard,
             });
         }
-        probe.ExpectedNacks = _config.Lifeguard ? _scratchMembers.Count : 0;
+        probe.ExpectedNacks = _config.Lifeguard ? ScratchMembers.Count : 0;
     }
 
     /// <summary>End of a protocol period: an unanswered probe makes the target suspect (SWIM) and may lower our own health (Lifeguard).</summary>
@@ -365,9 +366,9 @@ public sealed class SwimNode
     private void SendGossipRound(long now)
     {
         if (_broadcasts.Count == 0) return;
-        _scratchMembers.Clear();
-        PickRandomLive(_config.GossipNodes, -1, _scratchMembers);
-        foreach (int member in _scratchMembers)
+        ScratchMembers.Clear();
+        PickRandomLive(_config.GossipNodes, -1, ScratchMembers);
+        foreach (int member in ScratchMembers)
         {
             if (_broadcasts.Count == 0) break;
             var message = new Gossip { SourceId = Id };
@@ -391,10 +392,10 @@ public sealed class SwimNode
     {
         Schedule(now + PushPullPeriod(), TimerKind.PushPull);
         if (_leaving) return;
-        _scratchMembers.Clear();
-        PickRandomLive(1, -1, _scratchMembers);
-        if (_scratchMembers.Count == 0) return;
-        int peer = _scratchMembers[0];
+        ScratchMembers.Clear();
+        PickRandomLive(1, -1, ScratchMembers);
+        if (ScratchMembers.Count == 0) return;
+        int peer = ScratchMembers[0];
         Send(peer, MetaOf(peer)!.GossipAddress, MakePushPull(join: false, reply: false));
     }
 
@@ -532,12 +533,12 @@ public sealed class SwimNode
         {
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on. Most copies of a
             // rumour arrive after the timer has all the confirmations it counts: those end here, cheaply.
-            if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.TryGetValue(member, out Suspicion? open) && open.WantsConfirmations)) return;
+            if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.WantsConfirmations(member))) return;
             int confirmer = _directory.GetOrAdd(u.From);
-            if (_suspicions.TryGetValue(member, out Suspicion? s) && s.Incarnation == u.Incarnation && _config.Lifeguard && s.Confirm(confirmer))
+            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt, out _) && suspectedAt == u.Incarnation
+                && _suspicions.Confirm(member, confirmer, ++_suspicionGeneration, out long due))
             {
-                s.Generation = ++_suspicionGeneration;
-                Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
+                Schedule(due, TimerKind.Suspicion, member, _suspicionGeneration);
                 _broadcasts.Enqueue(member, u);
             }
             if (u.Incarnation == e.Incarnation) return;
@@ -602,29 +603,18 @@ public sealed class SwimNode
         // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
-        var s = new Suspicion(member, incarnation, from, k, min, max, now) { Generation = ++_suspicionGeneration };
-        CancelSuspicion(member);
-        _suspicions[member] = s;
-        s.ListIndex = _suspicionList.Count;
-        _suspicionList.Add(s);
-        Schedule(s.Due, TimerKind.Suspicion, member, s.Generation);
+        long due = _suspicions.Start(member, incarnation, from, k, min, max, now, ++_suspicionGeneration);
+        Schedule(due, TimerKind.Suspicion, member, _suspicionGeneration);
     }
 
-    private void CancelSuspicion(int member)
-    {
-        if (!_suspicions.Remove(member, out Suspicion? s)) return;
-        Suspicion last = _suspicionList[^1];
-        _suspicionList[s.ListIndex] = last;
-        last.ListIndex = s.ListIndex;
-        _suspicionList.RemoveAt(_suspicionList.Count - 1);
-    }
+    private void CancelSuspicion(int member) => _suspicions.Remove(member);
 
     private void OnSuspicionTimer(long now, int member, int generation)
     {
-        if (!_suspicions.TryGetValue(member, out Suspicion? s) || s.Generation != generation) return;
+        if (!_suspicions.TryGet(member, out uint incarnation, out int current) || current != generation) return;
         CancelSuspicion(member);
         MemberEntry e = _table[member];
-        if (e.State != MemberState.Suspect || e.Incarnation != s.Incarnation) return;
+        if (e.State != MemberState.Suspect || e.Incarnation != incarnation) return;
         HandleDead(now, new MemberUpdate(UpdateKind.Dead, _directory.IdOf(member), e.Incarnation, Id, null));
     }
 
@@ -647,15 +637,15 @@ public sealed class SwimNode
             IReadOnlyList<MemberUpdate> first = message.Updates;
             message.Updates = [];
             int room = GossipCodecSizes.Room(message, _config.MaxPacketBytes);
-            _scratchUpdates.Clear();
+            ScratchUpdates.Clear();
             foreach (MemberUpdate u in first)
             {
                 room -= GossipCodecSizes.Update(u);
-                _scratchUpdates.Add(u);
+                ScratchUpdates.Add(u);
             }
-            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), _scratchUpdates);
+            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), ScratchUpdates);
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
-            if (_scratchUpdates.Count > 0) message.Updates = _scratchUpdates.ToArray();
+            if (ScratchUpdates.Count > 0) message.Updates = ScratchUpdates.ToArray();
         }
         Outbox.Add(new Outbound(toMember, toAddress, message));
     }
@@ -680,6 +670,10 @@ public sealed class SwimNode
             if (c != Self && c != exclude && _table[c].IsLive && !into.Contains(c)) into.Add(c);
         }
     }
+
+    private static List<int> ScratchMembers => t_scratchMembers ??= [];
+
+    private static List<MemberUpdate> ScratchUpdates => t_scratchUpdates ??= [];
 
     private void Schedule(long due, TimerKind kind, int arg = 0, int generation = 0) =>
         _timers.Enqueue(new Timer(kind, arg, generation), (due, ++_timerOrder));

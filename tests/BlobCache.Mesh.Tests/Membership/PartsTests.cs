@@ -57,26 +57,51 @@ public class SuspicionTests
     [Fact]
     public void Timeout_starts_at_max_and_reaches_min_after_k_independent_confirmations()
     {
-        var s = new Suspicion(member: 1, incarnation: 0, from: 10, k: 3, min: 1_000, max: 6_000, start: 0);
-        Assert.Equal(6_000, s.Due);
-        Assert.True(s.Confirm(11));
-        long afterOne = s.Due;
+        var set = new SuspicionSet(maxConfirmations: 3);
+        long due = set.Start(member: 1, incarnation: 0, accuser: 10, k: 3, min: 1_000, max: 6_000, now: 0, generation: 1);
+        Assert.Equal(6_000, due);
+        Assert.True(set.Confirm(1, 11, generation: 2, out long afterOne));
         Assert.InRange(afterOne, 1_001, 5_999);
-        Assert.False(s.Confirm(11)); // the same confirmer twice counts once
-        Assert.False(s.Confirm(10)); // nor does the original accuser
-        Assert.Equal(afterOne, s.Due);
-        Assert.True(s.Confirm(12));
-        Assert.True(s.Due < afterOne);
-        Assert.True(s.Confirm(13));
-        Assert.Equal(1_000, s.Due);
-        Assert.False(s.Confirm(14)); // beyond k nothing changes
+        Assert.False(set.Confirm(1, 11, 3, out _)); // the same confirmer twice counts once
+        Assert.False(set.Confirm(1, 10, 3, out _)); // nor does the original accuser
+        Assert.True(set.TryGet(1, out uint incarnation, out int generation));
+        Assert.Equal((0u, 2), (incarnation, generation));
+        Assert.True(set.Confirm(1, 12, 4, out long afterTwo));
+        Assert.True(afterTwo < afterOne);
+        Assert.True(set.WantsConfirmations(1));
+        Assert.True(set.Confirm(1, 13, 5, out long afterThree));
+        Assert.Equal(1_000, afterThree);
+        Assert.False(set.WantsConfirmations(1));
+        Assert.False(set.Confirm(1, 14, 6, out _)); // beyond k nothing changes
     }
 
     [Fact]
     public void With_no_expected_confirmations_the_timeout_is_the_minimum()
     {
-        var s = new Suspicion(1, 0, 10, k: 0, min: 2_000, max: 12_000, start: 500);
-        Assert.Equal(2_500, s.Due);
+        var set = new SuspicionSet(2);
+        Assert.Equal(2_500, set.Start(1, 0, 10, k: 0, min: 2_000, max: 12_000, now: 500, generation: 1));
+    }
+
+    [Fact]
+    public void Removing_keeps_the_others_intact_and_reachable()
+    {
+        var set = new SuspicionSet(2);
+        for (int m = 0; m < 100; m++) set.Start(m, (uint)m, accuser: 1000 + m, k: 2, min: 10, max: 60, now: m, generation: m);
+        for (int m = 0; m < 100; m += 3) set.Remove(m);
+        Assert.Equal(100 - 34, set.Count);
+        var seen = new HashSet<int>();
+        for (int i = 0; i < set.Count; i++) seen.Add(set.MemberAt(i));
+        for (int m = 0; m < 100; m++)
+        {
+            Assert.Equal(m % 3 != 0, set.TryGet(m, out uint incarnation, out _));
+            Assert.Equal(m % 3 != 0, seen.Contains(m));
+            if (m % 3 != 0)
+            {
+                Assert.Equal((uint)m, incarnation);
+                Assert.False(set.Confirm(m, 1000 + m, 0, out _)); // its own accuser, kept with it when it moved
+                Assert.True(set.Confirm(m, 5, 0, out _));
+            }
+        }
     }
 }
 

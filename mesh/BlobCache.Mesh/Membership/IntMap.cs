@@ -1,20 +1,20 @@
 namespace BlobCache.Mesh.Membership;
 
 /// <summary>
-/// Member index → entry, open addressing with linear probing: two flat arrays and no per-entry objects, because
-/// the simulator holds one of these per node. Deletion shifts later entries back, so there are no tombstones.
+/// Member index → value, open addressing with linear probing: two flat arrays and no per-entry objects, because
+/// the simulator holds several of these per node. Deletion shifts later entries back, so there are no tombstones.
 /// A mutable struct: keep it in a field and call it through the field.
 /// </summary>
-internal struct OverlayMap
+internal struct IntMap<TValue> where TValue : struct
 {
     private const int Empty = -1;
     private int[]? _keys;
-    private MemberEntry[]? _values;
+    private TValue[]? _values;
     private int _count;
 
     public readonly int Count => _count;
 
-    public readonly bool TryGet(int key, out MemberEntry value)
+    public readonly bool TryGet(int key, out TValue value)
     {
         if (_count > 0)
         {
@@ -37,7 +37,7 @@ internal struct OverlayMap
 
     public readonly bool Contains(int key) => TryGet(key, out _);
 
-    public void Set(int key, MemberEntry value)
+    public void Set(int key, TValue value)
     {
         if (_keys is null || (_count + 1) * 10 > _keys.Length * 7) Grow();
         int[] keys = _keys!;
@@ -56,7 +56,7 @@ internal struct OverlayMap
     {
         if (_count == 0) return;
         int[] keys = _keys!;
-        MemberEntry[] values = _values!;
+        TValue[] values = _values!;
         int mask = keys.Length - 1;
         int slot = Home(key, mask);
         while (keys[slot] != key)
@@ -80,20 +80,20 @@ internal struct OverlayMap
     }
 
     /// <summary>Keeps only the entries for which <paramref name="drop"/> is false, in freshly sized arrays.</summary>
-    public void RemoveWhere<TState>(Func<int, MemberEntry, TState, bool> drop, TState state)
+    public void RemoveWhere<TState>(Func<int, TValue, TState, bool> drop, TState state)
     {
         if (_count == 0) return;
         int[] keys = _keys!;
-        MemberEntry[] values = _values!;
-        OverlayMap kept = default;
+        TValue[] values = _values!;
+        IntMap<TValue> kept = default;
         for (int i = 0; i < keys.Length; i++)
             if (keys[i] != Empty && !drop(keys[i], values[i], state)) kept.Set(keys[i], values[i]);
         this = kept;
     }
 
-    public readonly OverlayMap Clone() => _count == 0
+    public readonly IntMap<TValue> Clone() => _count == 0
         ? default
-        : new OverlayMap { _keys = (int[])_keys!.Clone(), _values = (MemberEntry[])_values!.Clone(), _count = _count };
+        : new IntMap<TValue> { _keys = (int[])_keys!.Clone(), _values = (TValue[])_values!.Clone(), _count = _count };
 
     public readonly int MaxKey
     {
@@ -106,7 +106,7 @@ internal struct OverlayMap
     }
 
     /// <summary>Writes every entry into <paramref name="destination"/> at its key.</summary>
-    public readonly void CopyTo(Span<MemberEntry> destination)
+    public readonly void CopyTo(Span<TValue> destination)
     {
         if (_keys is null) return;
         for (int i = 0; i < _keys.Length; i++)
@@ -123,10 +123,10 @@ internal struct OverlayMap
     {
         int capacity = _keys is null ? 8 : _keys.Length * 2;
         int[]? oldKeys = _keys;
-        MemberEntry[]? oldValues = _values;
+        TValue[]? oldValues = _values;
         _keys = new int[capacity];
         Array.Fill(_keys, Empty);
-        _values = new MemberEntry[capacity];
+        _values = new TValue[capacity];
         _count = 0;
         if (oldKeys is null) return;
         for (int i = 0; i < oldKeys.Length; i++)
