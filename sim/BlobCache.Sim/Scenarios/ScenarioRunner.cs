@@ -96,7 +96,7 @@ public sealed class ScenarioRunner
     }
 
     /// <summary>Keys per member at the end (÷ the region's mean), and the share of keys whose owner changed since the start.</summary>
-    private (List<double> Load, double Moved, double MembersChanged) PlacementStats(PlacementMap start, HashSet<int> startMembers)
+    private (List<double> Load, double Moved, double MembersChanged, int KeysPerNode) PlacementStats(PlacementMap start, HashSet<int> startMembers)
     {
         (PlacementMap end, HashSet<int> endMembers) = ReferencePlacement();
         int keys = (int)Math.Min(1_000_000, 200L * _scenario.Nodes);
@@ -118,7 +118,8 @@ public sealed class ScenarioRunner
             foreach (int member in counts.Keys.Order()) load.Add(counts[member] / mean);
         }
         int changed = startMembers.Count(m => !endMembers.Contains(m)) + endMembers.Count(m => !startMembers.Contains(m));
-        return (load, total == 0 ? 0 : moved / (double)total, startMembers.Count == 0 ? 0 : changed / (double)startMembers.Count);
+        int perNode = keys / Math.Max(1, _scenario.Nodes / Math.Max(1, _scenario.Regions));
+        return (load, total == 0 ? 0 : moved / (double)total, startMembers.Count == 0 ? 0 : changed / (double)startMembers.Count, perNode);
     }
 
     private void StartNodes()
@@ -299,7 +300,7 @@ public sealed class ScenarioRunner
 
     private SimReport BuildReport(double wallSeconds, DataSimulation? data, PlacementMap startPlacement, HashSet<int> startMembers)
     {
-        (List<double> load, double moved, double membersChanged) = PlacementStats(startPlacement, startMembers);
+        (List<double> load, double moved, double membersChanged, int keysPerNode) = PlacementStats(startPlacement, startMembers);
         double seconds = Micros.ToSeconds(_cluster.Now);
         var running = _cluster.Nodes.Where(n => n.IsRunning).ToList();
         var detection = new List<double>();
@@ -343,6 +344,8 @@ public sealed class ScenarioRunner
             PlacementMaxOverMeanLoad = load.Count == 0 ? 0 : load.Max(),
             PlacementMovedFractionOnChurn = moved,
             PlacementMembersChangedFraction = membersChanged,
+            PlacementKeysPerNode = keysPerNode,
+            Disturbed = _lastDisturbance >= 0,
             Data = data?.Report(),
             ViewsExactAtEnd = _timeline.Count > 0 && _timeline[^1].ExactViews >= 1.0 && n0 > 0,
         };

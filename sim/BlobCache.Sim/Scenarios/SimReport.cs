@@ -40,6 +40,9 @@ public sealed record SimReport
     public double PlacementMaxOverMeanLoad { get; init; }
     public double PlacementMovedFractionOnChurn { get; init; }
     public double PlacementMembersChangedFraction { get; init; }
+    /// <summary>Sampled keys per node behind the load figures: max ÷ mean includes their Poisson noise.</summary>
+    public int PlacementKeysPerNode { get; init; }
+    public bool Disturbed { get; init; }
     public IReadOnlyList<double> PlacementLoad { get; init; } = [];
     public IReadOnlyList<TimePoint> Timeline { get; init; } = [];
     public DataReport? Data { get; init; }
@@ -108,6 +111,7 @@ public sealed record SimReport
             w.WriteNumber("max_over_mean_load", Round(PlacementMaxOverMeanLoad));
             w.WriteNumber("moved_fraction_on_churn", Round(PlacementMovedFractionOnChurn));
             w.WriteNumber("members_changed_fraction", Round(PlacementMembersChangedFraction));
+            w.WriteNumber("sampled_keys_per_node", PlacementKeysPerNode);
             w.WriteEndObject();
             w.WriteStartObject("data");
             DataReport d = Data ?? new DataReport { Kind = "none" };
@@ -148,7 +152,7 @@ public sealed record SimReport
         md.AppendLine("| measure | value |");
         md.AppendLine("|---|---|");
         md.AppendLine(I($"| every running view exact at | {(ConvergenceSeconds < 0 ? "never" : $"{ConvergenceSeconds:F1} s")} |"));
-        md.AppendLine(I($"| exact again after the last disturbance | {(ReconvergenceSeconds < 0 ? "no" : $"{ReconvergenceSeconds:F1} s later")} |"));
+        md.AppendLine(I($"| exact again after the last disturbance | {(!Disturbed ? "no disturbance" : ReconvergenceSeconds < 0 ? "no" : $"{ReconvergenceSeconds:F1} s later")} |"));
         md.AppendLine(I($"| views exact at the end | {(ViewsExactAtEnd ? "yes" : "no")} |"));
         md.AppendLine(I($"| crashes detected everywhere | {Crashes - CrashesUndetected} of {Crashes} |"));
         md.AppendLine(I($"| detection p50 / p99 / max | {DetectionPercentile(0.5):F1} / {DetectionPercentile(0.99):F1} / {(Detection.Count == 0 ? 0 : Detection[^1]):F1} s (configuration predicts ≤ {SuspicionBoundSeconds:F1} s) |"));
@@ -161,7 +165,7 @@ public sealed record SimReport
         md.AppendLine();
         md.AppendLine("## Placement");
         md.AppendLine();
-        md.AppendLine(I($"Keys per node, max ÷ mean: {PlacementMaxOverMeanLoad:F3}. Keys that changed owner between the start and the end: {PlacementMovedFractionOnChurn:P2}, while {PlacementMembersChangedFraction:P2} of the members changed."));
+        md.AppendLine(I($"Keys per node, max ÷ mean: {PlacementMaxOverMeanLoad:F3} (from {PlacementKeysPerNode} sampled keys per node, so it includes their sampling noise). Keys that changed owner between the start and the end: {PlacementMovedFractionOnChurn:P2}, while {PlacementMembersChangedFraction:P2} of the members changed."));
         md.AppendLine();
         md.AppendLine("![load](load.svg)");
         if (Data is { } d)
