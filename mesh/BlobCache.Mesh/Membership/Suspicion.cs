@@ -66,6 +66,12 @@ internal sealed class SuspicionSet
         return false;
     }
 
+    /// <summary>When the suspicion of <paramref name="member"/> is due now, given its confirmations (long.MaxValue when none is open).</summary>
+    public long DueOf(int member) => _indexOf.TryGet(member, out int index) ? Due(_entries[index]) : long.MaxValue;
+
+    /// <summary>The earliest the suspicion can ever be due: its start plus the minimum timeout.</summary>
+    public long EarliestOf(int member) => _indexOf.TryGet(member, out int index) ? _entries[index].Start + _entries[index].Min : long.MaxValue;
+
     /// <summary>False once further confirmations could not shorten the timer (or there is no such suspicion).</summary>
     public bool WantsConfirmations(int member) =>
         _indexOf.TryGet(member, out int index) && _entries[index].Confirmers <= _entries[index].K;

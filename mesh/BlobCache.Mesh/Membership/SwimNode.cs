@@ -535,11 +535,16 @@ public sealed class SwimNode
             // rumour arrive after the timer has all the confirmations it counts: those end here, cheaply.
             if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.WantsConfirmations(member))) return;
             int confirmer = _directory.GetOrAdd(u.From);
-            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt, out _) && suspectedAt == u.Incarnation
-                && _suspicions.Confirm(member, confirmer, ++_suspicionGeneration, out long due))
+            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt, out int generation) && suspectedAt == u.Incarnation)
             {
-                Schedule(due, TimerKind.Suspicion, member, _suspicionGeneration);
-                _broadcasts.Enqueue(member, u);
+                // Before the earliest possible expiry the pending check will see the shorter timeout by itself;
+                // only a confirmation after it needs a timer of its own.
+                bool checkPending = now < _suspicions.EarliestOf(member);
+                if (_suspicions.Confirm(member, confirmer, checkPending ? generation : ++_suspicionGeneration, out long due))
+                {
+                    if (!checkPending) Schedule(due, TimerKind.Suspicion, member, _suspicionGeneration);
+                    _broadcasts.Enqueue(member, u);
+                }
             }
             if (u.Incarnation == e.Incarnation) return;
         }
@@ -603,8 +608,10 @@ public sealed class SwimNode
         // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
-        long due = _suspicions.Start(member, incarnation, from, k, min, max, now, ++_suspicionGeneration);
-        Schedule(due, TimerKind.Suspicion, member, _suspicionGeneration);
+        // One timer entry per suspicion where possible: check at the earliest possible expiry, and from there
+        // wait for whatever the confirmations have left (a wave of crashes means thousands of these per node).
+        _suspicions.Start(member, incarnation, from, k, min, max, now, ++_suspicionGeneration);
+        Schedule(now + min, TimerKind.Suspicion, member, _suspicionGeneration);
     }
 
     private void CancelSuspicion(int member) => _suspicions.Remove(member);
@@ -612,6 +619,12 @@ public sealed class SwimNode
     private void OnSuspicionTimer(long now, int member, int generation)
     {
         if (!_suspicions.TryGet(member, out uint incarnation, out int current) || current != generation) return;
+        long due = _suspicions.DueOf(member);
+        if (due > now)
+        {
+            Schedule(due, TimerKind.Suspicion, member, generation);
+            return;
+        }
         CancelSuspicion(member);
         MemberEntry e = _table[member];
         if (e.State != MemberState.Suspect || e.Incarnation != incarnation) return;
