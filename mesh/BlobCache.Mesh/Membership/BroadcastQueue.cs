@@ -100,7 +100,10 @@ public sealed class BroadcastQueue
         for (int t = 0; t < _buckets.Count; t++)
         {
             int transmits = t;
-            _buckets[t].RemoveAll(slot => !_slots[slot].Live || _slots[slot].Transmits != transmits);
+            List<int> bucket = _buckets[t];
+            bucket.RemoveAll(slot => !_slots[slot].Live || _slots[slot].Transmits != transmits);
+            // A burst of rumours grew the lists; give the memory back once it has passed.
+            if (bucket.Capacity > 4 * bucket.Count + 16) bucket.Capacity = bucket.Count;
         }
         for (int i = 0; i < _highWater; i++)
         {
