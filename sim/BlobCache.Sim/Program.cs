@@ -40,8 +40,27 @@ public static class Program
         string outDir = options.Out ?? Path.Combine("out", $"sim-{scenario.Name}");
         Console.WriteLine($"blobcache-sim: scenario {scenario.Name}, {scenario.Nodes:N0} nodes in {scenario.Regions} region(s), seed {options.Seed}, {scenario.Duration:F0} virtual s, Lifeguard {(scenario.Lifeguard ? "on" : "off")}");
         if (scenario.Description.Length > 0) Console.WriteLine($"  {scenario.Description}");
+        try
+        {
+            // Fail on an unusable output directory before the run, not after it.
+            Directory.CreateDirectory(outDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"blobcache-sim: cannot write the report to '{outDir}': {e.Message}");
+            return 2;
+        }
         SimReport report = new ScenarioRunner(scenario, options.Seed, Console.Out).Run();
-        report.WriteTo(outDir);
+        try
+        {
+            report.WriteTo(outDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"blobcache-sim: the run finished but the report could not be written to '{outDir}': {e.Message}");
+            Console.WriteLine(Summary(report));
+            return 2;
+        }
 
         Console.WriteLine();
         Console.WriteLine(Summary(report));

@@ -43,7 +43,14 @@ public sealed record Scenario
         string text;
         if (File.Exists(nameOrPath))
         {
-            text = File.ReadAllText(nameOrPath);
+            try
+            {
+                text = File.ReadAllText(nameOrPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"cannot read scenario file '{nameOrPath}': {e.Message}");
+            }
         }
         else
         {
