@@ -25,7 +25,7 @@ public static class Invariants
             if (d.OwnerTimeouts == 0)
                 Require(Math.Abs(d.BlobReadsPerChunkPerRegion - 1.0) < 1e-9, $"Blob reads per chunk per region is {d.BlobReadsPerChunkPerRegion:F3}, not 1.0");
             if (d.Kind == "stampede")
-                Require(d.MaxOwnerConcurrency <= 4 * d.OwnerConcurrencyLimit, $"an owner had {d.MaxOwnerConcurrency} transfers queued (limit {d.OwnerConcurrencyLimit})");
+                Require(d.MaxOwnerConcurrency <= d.OwnerConcurrencyLimit, $"a node had {d.MaxOwnerConcurrency} transfers queued (limit {d.OwnerConcurrencyLimit})");
         }
         return broken;
     }
