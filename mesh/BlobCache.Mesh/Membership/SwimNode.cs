@@ -130,7 +130,7 @@ public sealed class SwimNode
     /// <summary>
     /// Begins as a member of an already converged mesh whose membership is <paramref name="view"/> (which must list
     /// this node as alive with its metadata). The view is forked, so thousands of nodes started from one table share
-    /// its pages until they write. This is how the simulator starts 100,000 nodes without 100,000 joins; a real
+    /// its base and each holds only its own differences. This is how the simulator starts 100,000 nodes without 100,000 joins; a real
     /// node always joins through <see cref="Start"/>.
     /// </summary>
     public void StartConverged(long now, MemberTable view)
