@@ -7,12 +7,13 @@ namespace BlobCache.Mesh.Membership;
 /// first (the most recently queued first among equals), and a newer rumour about a member replaces the older one.
 /// </summary>
 /// <remarks>
-/// Rumours live in one array of structs, bucketed by how often they were sent, with a member → slot map; no
-/// object per rumour and no tree, because in a wave of crashes every node holds thousands of them (and the
-/// simulator holds 100,000 nodes). Filling a packet stops after a run of rumours that do not fit, instead of
-/// scanning the whole queue for a small one.
+/// Rumours live in one array of reference-free structs (member, accuser and metadata as directory handles),
+/// bucketed by how often they were sent, with a member → slot map; no object per rumour and no tree, because in
+/// a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
+/// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours
+/// that do not fit, instead of scanning the whole queue for a small one.
 /// </remarks>
-public sealed class BroadcastQueue
+public sealed class BroadcastQueue(MemberDirectory directory)
 {
     private const int GiveUpAfterMisses = 8;
     private Slot[] _slots = new Slot[8];
@@ -25,11 +26,25 @@ public sealed class BroadcastQueue
     public int Count => _count;
 
     /// <summary>Queues a rumour about <paramref name="member"/>, dropping any older one about the same member.</summary>
-    public void Enqueue(int member, MemberUpdate update)
+    public void Enqueue(int member, in MemberUpdate update) =>
+        Enqueue(member, update, update.Meta is null ? 0 : directory.Intern(update.Meta));
+
+    /// <summary>As <see cref="Enqueue(int, in MemberUpdate)"/>, for a caller that already holds the metadata's handle.</summary>
+    public void Enqueue(int member, in MemberUpdate update, int metaHandle)
     {
         if (_byMember.TryGetValue(member, out int old)) Retire(old);
         int slot = _free.Count > 0 ? _free.Pop() : Grow();
-        _slots[slot] = new Slot { Member = member, Update = update, Size = GossipCodecSizes.Update(update), Transmits = 0, Live = true };
+        _slots[slot] = new Slot
+        {
+            Member = member,
+            From = update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From),
+            Meta = metaHandle,
+            Incarnation = update.Incarnation,
+            Kind = update.Kind,
+            Size = (ushort)GossipCodecSizes.Update(update),
+            Transmits = 0,
+            Live = true,
+        };
         _byMember[member] = slot;
         Bucket(0).Add(slot);
         _count++;
@@ -48,6 +63,7 @@ public sealed class BroadcastQueue
     public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into)
     {
         if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
+        retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
         _taken.Clear();
         int used = 0, misses = 0;
         for (int t = 0; t < _buckets.Count && misses < GiveUpAfterMisses; t++)
@@ -72,7 +88,7 @@ public sealed class BroadcastQueue
         foreach (int slot in _taken)
         {
             ref Slot s = ref _slots[slot];
-            into.Add(s.Update);
+            into.Add(new MemberUpdate(s.Kind, directory.IdOf(s.Member), s.Incarnation, s.From < 0 ? "" : directory.IdOf(s.From), s.Meta == 0 ? null : directory.MetaOf(s.Meta)));
             s.Transmits++;
             if (s.Transmits >= retransmitLimit) Retire(slot);
             else Bucket(s.Transmits).Add(slot);
@@ -85,7 +101,6 @@ public sealed class BroadcastQueue
         ref Slot s = ref _slots[slot];
         _byMember.Remove(s.Member);
         s.Live = false;
-        s.Update = default;
         _count--;
         // The slot is reused only after its stale bucket entries are gone (see Compact).
         s.PendingFree = true;
@@ -127,10 +142,11 @@ public sealed class BroadcastQueue
 
     private struct Slot
     {
-        public MemberUpdate Update;
-        public int Member;
-        public int Size;
-        public int Transmits;
+        public int Member, From, Meta;
+        public uint Incarnation;
+        public UpdateKind Kind;
+        public byte Transmits; // bounded by the retransmit limit, far below 255
+        public ushort Size;
         public bool Live, PendingFree;
     }
 }

@@ -14,7 +14,7 @@ public sealed class SwimNode
     private readonly MeshConfig _config;
     private readonly MemberDirectory _directory;
     private readonly DeterministicRandom _random;
-    private readonly BroadcastQueue _broadcasts = new();
+    private readonly BroadcastQueue _broadcasts;
     private readonly Awareness _awareness;
     private readonly PriorityQueue<Timer, (long Due, long Order)> _timers = new();
     private readonly SuspicionSet _suspicions;
@@ -49,6 +49,7 @@ public sealed class SwimNode
         _random = new DeterministicRandom(seed);
         _awareness = new Awareness(config.Lifeguard ? config.AwarenessMaxMultiplier : 1);
         _suspicions = new SuspicionSet(Math.Max(0, config.SuspicionMult - 2));
+        _broadcasts = new BroadcastQueue(directory);
         _selfMeta = self;
         Self = directory.GetOrAdd(self.Id);
         _selfMetaHandle = directory.Intern(self);
@@ -509,7 +510,7 @@ public sealed class SwimNode
         MemberState old = e.State;
         SetEntry(member, new MemberEntry { Incarnation = u.Incarnation, Meta = meta, State = MemberState.Alive });
         CancelSuspicion(member);
-        _broadcasts.Enqueue(member, u with { From = Id });
+        _broadcasts.Enqueue(member, u with { From = Id }, meta);
         MemberEventKind kind = old switch
         {
             MemberState.None or MemberState.Dead or MemberState.Left => MemberEventKind.Joined,
@@ -595,7 +596,7 @@ public sealed class SwimNode
     private void AnnounceSelf(long now)
     {
         SetEntry(Self, new MemberEntry { Incarnation = _incarnation, Meta = _selfMetaHandle, State = MemberState.Alive });
-        _broadcasts.Enqueue(Self, new MemberUpdate(UpdateKind.Alive, Id, _incarnation, Id, _selfMeta));
+        _broadcasts.Enqueue(Self, new MemberUpdate(UpdateKind.Alive, Id, _incarnation, Id, _selfMeta), _selfMetaHandle);
     }
 
     // ---------------------------------------------------------------- suspicion timers

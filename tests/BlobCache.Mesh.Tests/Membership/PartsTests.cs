@@ -7,10 +7,19 @@ public class BroadcastQueueTests
 {
     private static MemberUpdate Suspect(string id, uint inc = 1) => new(UpdateKind.Suspect, id, inc, "accuser", null);
 
+    /// <summary>A queue whose directory knows "a" as member 1 and "b" as member 2 (and member-0000.. after them).</summary>
+    private static BroadcastQueue NewQueue()
+    {
+        var directory = new MemberDirectory();
+        foreach (string id in new[] { "zero", "a", "b", "accuser" }) directory.GetOrAdd(id);
+        for (int i = 0; i < 200; i++) directory.GetOrAdd($"member-{i:D4}");
+        return new BroadcastQueue(directory);
+    }
+
     [Fact]
     public void Least_sent_rumours_go_first_and_retire_at_the_retransmit_limit()
     {
-        var queue = new BroadcastQueue();
+        var queue = NewQueue();
         queue.Enqueue(1, Suspect("a"));
         var first = new List<MemberUpdate>();
         queue.Take(10_000, retransmitLimit: 3, first);
@@ -31,7 +40,7 @@ public class BroadcastQueueTests
     [Fact]
     public void A_newer_rumour_about_a_member_replaces_the_older_one()
     {
-        var queue = new BroadcastQueue();
+        var queue = NewQueue();
         queue.Enqueue(1, Suspect("a", 1));
         queue.Enqueue(1, new MemberUpdate(UpdateKind.Dead, "a", 1, "accuser", null));
         var taken = new List<MemberUpdate>();
@@ -42,8 +51,8 @@ public class BroadcastQueueTests
     [Fact]
     public void Nothing_beyond_the_byte_budget_is_taken()
     {
-        var queue = new BroadcastQueue();
-        for (int i = 0; i < 200; i++) queue.Enqueue(i, Suspect($"member-{i:D4}"));
+        var queue = NewQueue();
+        for (int i = 0; i < 200; i++) queue.Enqueue(4 + i, Suspect($"member-{i:D4}"));
         var taken = new List<MemberUpdate>();
         queue.Take(1000, 5, taken);
         int bytes = taken.Sum(u => GossipCodec.MeasureUpdate(u));
