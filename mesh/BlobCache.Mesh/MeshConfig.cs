@@ -56,6 +56,16 @@ public sealed record MeshConfig
 
     public static MeshConfig Default { get; } = new();
 
+    /// <summary>
+    /// Suspicion timeout bounds, in microseconds, in a mesh of <paramref name="liveMembers"/>:
+    /// min = SuspicionMult·max(1, log10 N)·ProbeInterval, and (under Lifeguard) SuspicionMaxTimeoutMult·min to start from.
+    /// </summary>
+    public (long Min, long Max) SuspicionTimeouts(int liveMembers)
+    {
+        long min = (long)(SuspicionMult * Math.Max(1.0, Math.Log10(Math.Max(liveMembers, 1))) * Micros.From(ProbeInterval));
+        return (min, Lifeguard ? SuspicionMaxTimeoutMult * min : min);
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public void Validate()
     {

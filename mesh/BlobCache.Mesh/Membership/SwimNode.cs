@@ -604,8 +604,7 @@ public sealed class SwimNode
     private void StartSuspicion(long now, int member, uint incarnation, int from)
     {
         int n = Math.Max(_table.LiveCount, 1);
-        long min = (long)(_config.SuspicionMult * Math.Max(1.0, Math.Log10(n)) * _probeInterval);
-        long max = _config.Lifeguard ? _config.SuspicionMaxTimeoutMult * min : min;
+        (long min, long max) = _config.SuspicionTimeouts(n);
         // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;

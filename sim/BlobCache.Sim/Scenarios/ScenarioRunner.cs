@@ -356,8 +356,7 @@ public sealed class ScenarioRunner
     {
         MeshConfig c = _cluster.Config;
         double n = Math.Max(_scenario.Nodes, 1);
-        double min = c.SuspicionMult * Math.Max(1, Math.Log10(n)) * c.ProbeInterval.TotalSeconds;
-        double max = c.Lifeguard ? c.SuspicionMaxTimeoutMult * min : min;
+        double max = Micros.ToSeconds(c.SuspicionTimeouts(_scenario.Nodes).Max);
         return c.ProbeInterval.TotalSeconds * c.AwarenessMaxMultiplier + max + 10 * c.GossipInterval.TotalSeconds * Math.Ceiling(Math.Log10(n + 1));
     }
 }

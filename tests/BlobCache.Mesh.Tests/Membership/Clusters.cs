@@ -38,6 +38,5 @@ internal static class Clusters
             .Select(e => $"node {e.Node} saw {cluster.Directory.IdOf(e.Event.Member)} at {e.Event.At / 1000} ms (inc {e.Event.Incarnation})"));
 
     /// <summary>Longest suspicion a cluster of <paramref name="n"/> can run before declaring a member dead.</summary>
-    public static TimeSpan MaxSuspicion(MeshConfig config, int n) =>
-        config.ProbeInterval * (config.SuspicionMult * Math.Max(1.0, Math.Log10(n)) * config.SuspicionMaxTimeoutMult);
+    public static TimeSpan MaxSuspicion(MeshConfig config, int n) => Micros.ToTimeSpan(config.SuspicionTimeouts(n).Max);
 }
