@@ -150,7 +150,7 @@ public sealed class ScenarioRunner
                 foreach (int n in PickRunning(step)) _cluster.Leave(n);
                 break;
             case "join":
-                for (int i = 0; i < Math.Max(step.Count, (int)(step.Fraction * _scenario.Nodes)); i++) Join();
+                for (int joins = NodesNamedBy(step), i = 0; i < joins; i++) Join();
                 break;
             case "partition":
                 _cluster.Network.Partition(_cluster.Nodes.Where(n => n.Info.Region == step.Region).Select(n => n.Index));
@@ -183,18 +183,18 @@ public sealed class ScenarioRunner
             {
                 case "stall":
                     // A stall of `stall` seconds at the start of every `period`.
-                    if ((now - step.At) % step.Period < 1e-9 || Math.Floor((now - step.At) / step.Period) != Math.Floor((now - step.At - 1) / step.Period))
+                    if (PeriodBeganThisSecond(step, now))
                         foreach (int n in _stalling)
                             if (_cluster.Nodes[n].IsRunning) _cluster.Stall(n, _cluster.Now + Micros.From(TimeSpan.FromSeconds(step.Stall)));
                     break;
                 case "churn":
-                    int count = Math.Max(1, (int)Math.Round(step.Fraction * _scenario.Nodes));
+                    int count = Math.Max(1, NodesNamedBy(step));
                     foreach (int n in PickRunning(new ScenarioStep { Action = "crash", Count = count })) Crash(n);
                     for (int i = 0; i < count; i++) Join();
                     break;
                 case "restart":
                     // Rolling restart: a batch every period; each restarted node comes back as a new process with its old id.
-                    if (Math.Floor((now - step.At) / step.Period) != Math.Floor((now - step.At - 1) / step.Period) || now - step.At < 1)
+                    if (PeriodBeganThisSecond(step, now))
                     {
                         foreach (int n in PickRunning(step))
                         {
@@ -216,6 +216,13 @@ public sealed class ScenarioRunner
         _lastDisturbance = Micros.ToSeconds(_cluster.Now);
         _reconvergedAfter = -1;
     }
+
+    /// <summary>True once per period of a continuing step: when a new period started within the last virtual second.</summary>
+    private static bool PeriodBeganThisSecond(ScenarioStep step, double now) =>
+        Math.Floor((now - step.At) / step.Period) != Math.Floor((now - step.At - 1) / step.Period);
+
+    /// <summary>How many nodes a step names: its count, else its fraction of the scenario's nodes.</summary>
+    private int NodesNamedBy(ScenarioStep step) => step.Count > 0 ? step.Count : (int)Math.Round(step.Fraction * _scenario.Nodes);
 
     private void Crash(int node)
     {
@@ -242,11 +249,9 @@ public sealed class ScenarioRunner
 
     private List<int> PickRunning(ScenarioStep step)
     {
-        int want = step.Count > 0 ? step.Count : (int)Math.Round(step.Fraction * _scenario.Nodes);
-        var picked = new List<int>(want);
+        int want = Math.Min(NodesNamedBy(step), RunningCount() - 1); // never stop the whole mesh
+        var picked = new List<int>(Math.Max(want, 0));
         var seen = new HashSet<int>();
-        int running = RunningCount();
-        want = Math.Min(want, running - 1); // never stop the whole mesh
         for (int tries = 0; picked.Count < want && tries < want * 20 + 100; tries++)
         {
             int n = _random.Next(_cluster.Nodes.Count);
@@ -313,7 +318,6 @@ public sealed class ScenarioRunner
         detection.Sort();
         var msgRates = running.Select(n => n.MessagesSent / seconds).ToList();
         var byteRates = running.Select(n => n.BytesSent / seconds).ToList();
-        int n0 = Math.Max(running.Count, 1);
         return new SimReport
         {
             Scenario = _scenario.Name,
@@ -347,7 +351,7 @@ public sealed class ScenarioRunner
             PlacementKeysPerNode = keysPerNode,
             Disturbed = _lastDisturbance >= 0,
             Data = data?.Report(),
-            ViewsExactAtEnd = _timeline.Count > 0 && _timeline[^1].ExactViews >= 1.0 && n0 > 0,
+            ViewsExactAtEnd = _timeline.Count > 0 && _timeline[^1].ExactViews >= 1.0,
         };
     }
 
