@@ -21,7 +21,7 @@ public sealed class DataSimulation
     private readonly DeterministicRandom _random;
     private readonly PriorityQueue<DataEvent, (long, long)> _queue = new();
     private readonly long _chunkBytes, _transferMicros, _blobMicros, _ownerTimeout;
-    private readonly Dictionary<long, List<(int Reader, Source Source)>> _waiters = []; // (node, chunk) → readers waiting at that owner
+    private readonly Dictionary<long, List<int>> _waiters = []; // (node, chunk) → readers waiting for that node's fetch
     private readonly List<int>[] _holders; // a bounded sample of nodes holding each chunk
     private readonly Queue<(int Reader, Source Source)>?[] _pending; // requesters waiting for a free sender, per chunk
     private readonly Dictionary<int, List<int>> _pendingChunksOf = []; // node → chunks with requesters waiting for it
@@ -54,7 +54,7 @@ public sealed class DataSimulation
         ulong blob = StableHash.BlobKey("dataset", workload.Kind == "stampede" ? "model.safetensors" : "shards");
         for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(blob, c);
         _start = Micros.From(TimeSpan.FromSeconds(workload.Start));
-        Enqueue(_start, new DataEvent(DataEventKind.StartPhase, 0, 0, 0, Source.Local));
+        Enqueue(_start, new DataEvent(DataEventKind.StartPhase, 0, 0, Source.Local));
     }
 
     public long ReadsDone { get; private set; }
@@ -93,8 +93,8 @@ public sealed class DataSimulation
                     if (chunks.Count == 0) _pendingChunksOf.Remove(e.Node);
                 }
                 break;
-            case DataEventKind.Arrive: Arrived(e.Node, e.Chunk, e.Peer, e.Source); break;
-            case DataEventKind.OwnerTimeout: StartFetch(e.Node, e.Chunk, e.Node, Source.Blob, allowRemote: false); break;
+            case DataEventKind.Arrive: Arrived(e.Node, e.Chunk, e.Source); break;
+            case DataEventKind.OwnerTimeout: StartFetch(e.Node, e.Chunk, e.Node, allowRemote: false); break;
         }
     }
 
@@ -121,7 +121,7 @@ public sealed class DataSimulation
                 d.Stride = _w.Kind == "stampede" ? 1 : readers.Count;
                 int reads = d.Position >= _w.Chunks ? 0 : (_w.Chunks - 1 - d.Position) / d.Stride + 1;
                 ReadsTotal += reads;
-                for (int i = 0; i < _w.ReaderConcurrency; i++) Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node, 0, 0, Source.Local));
+                for (int i = 0; i < _w.ReaderConcurrency; i++) Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node, 0, Source.Local));
             }
         }
     }
@@ -153,14 +153,14 @@ public sealed class DataSimulation
         int owner = OwnerIn(region, chunk);
         if (owner < 0 || owner == node)
         {
-            StartFetch(node, chunk, node, Source.Blob, allowRemote: true);
+            StartFetch(node, chunk, node, allowRemote: true);
             return;
         }
         if (!_cluster.Nodes[owner].IsRunning)
         {
             // The view still lists a dead owner: the request times out, then the reader goes to Blob itself.
             OwnerTimeouts++;
-            Enqueue(_cluster.Now + _ownerTimeout, new DataEvent(DataEventKind.OwnerTimeout, node, chunk, 0, Source.Blob));
+            Enqueue(_cluster.Now + _ownerTimeout, new DataEvent(DataEventKind.OwnerTimeout, node, chunk, Source.Blob));
             return;
         }
         Serve(owner, node, chunk);
@@ -170,11 +170,11 @@ public sealed class DataSimulation
     {
         ReadsDone++;
         _nodes[node].Reading--;
-        Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node, 0, 0, Source.Local));
+        Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node, 0, Source.Local));
         if (ReadsDone == ReadsTotal)
         {
             _phase++;
-            if (_phase < Phases) Enqueue(_cluster.Now, new DataEvent(DataEventKind.StartPhase, 0, 0, 0, Source.Local));
+            if (_phase < Phases) Enqueue(_cluster.Now, new DataEvent(DataEventKind.StartPhase, 0, 0, Source.Local));
             else _finishedAt = _cluster.Now;
         }
     }
@@ -190,18 +190,18 @@ public sealed class DataSimulation
             Send(owner, reader, chunk, Source.Peer);
             return;
         }
-        StartFetch(owner, chunk, reader, Source.Peer, allowRemote: true);
+        StartFetch(owner, chunk, reader, allowRemote: true);
     }
 
-    private void StartFetch(int node, int chunk, int reader, Source source, bool allowRemote)
+    private void StartFetch(int node, int chunk, int reader, bool allowRemote)
     {
         long key = (long)node << 32 | (uint)chunk;
-        if (_waiters.TryGetValue(key, out var waiting))
+        if (_waiters.TryGetValue(key, out List<int>? waiting))
         {
-            waiting.Add((reader, source)); // single-flight: one fetch per (node, chunk)
+            waiting.Add(reader); // single-flight: one fetch per (node, chunk)
             return;
         }
-        _waiters[key] = [(reader, source)];
+        _waiters[key] = [reader];
         if (allowRemote && _w.Kind == "pooled")
         {
             int region = _cluster.Nodes[node].Info.Region;
@@ -217,7 +217,7 @@ public sealed class DataSimulation
             }
         }
         BlobGets++;
-        Enqueue(_cluster.Now + _blobMicros, new DataEvent(DataEventKind.BlobDone, node, chunk, 0, Source.Blob));
+        Enqueue(_cluster.Now + _blobMicros, new DataEvent(DataEventKind.BlobDone, node, chunk, Source.Blob));
     }
 
     /// <summary>A node now holds a chunk it fetched (from Blob or another region): keep it, then serve everyone who waited.</summary>
@@ -227,8 +227,8 @@ public sealed class DataSimulation
         d.Add(chunk);
         AddHolder(chunk, node);
         long key = (long)node << 32 | (uint)chunk;
-        if (!_waiters.Remove(key, out var waiting)) return;
-        foreach ((int reader, Source _) in waiting)
+        if (!_waiters.Remove(key, out List<int>? waiting)) return;
+        foreach (int reader in waiting)
         {
             if (reader == node)
             {
@@ -237,7 +237,7 @@ public sealed class DataSimulation
             }
             else
             {
-                Send(node, reader, chunk, how == Source.Blob ? Source.Blob : how);
+                Send(node, reader, chunk, how);
             }
         }
     }
@@ -250,21 +250,25 @@ public sealed class DataSimulation
     /// </summary>
     private void Send(int from, int to, int chunk, Source source)
     {
-        int sender = PickSender(from, to, chunk);
-        if (sender < 0)
-        {
-            (_pending[chunk] ??= new Queue<(int, Source)>()).Enqueue((to, source));
-            // Remember at the intended sender too: its next free slot, whatever chunk it finished, serves these.
-            if (!_pendingChunksOf.TryGetValue(from, out List<int>? chunks)) _pendingChunksOf[from] = chunks = [];
-            if (!chunks.Contains(chunk)) chunks.Add(chunk);
-            return;
-        }
-        if (sender != from)
+        if (TrySend(from, to, chunk, source)) return;
+        (_pending[chunk] ??= new Queue<(int, Source)>()).Enqueue((to, source));
+        // Remember at the intended sender too: its next free slot, whatever chunk it finished, serves these.
+        if (!_pendingChunksOf.TryGetValue(from, out List<int>? chunks)) _pendingChunksOf[from] = chunks = [];
+        if (!chunks.Contains(chunk)) chunks.Add(chunk);
+    }
+
+    /// <summary>Starts the transfer from <paramref name="preferred"/> or a holder with a free slot; false when there is none.</summary>
+    private bool TrySend(int preferred, int to, int chunk, Source source)
+    {
+        int sender = PickSender(preferred, to, chunk);
+        if (sender < 0) return false;
+        if (sender != preferred)
         {
             Redirects++;
             source = Source.Peer;
         }
         Transfer(sender, to, chunk, source);
+        return true;
     }
 
     private int PickSender(int preferred, int to, int chunk)
@@ -284,15 +288,8 @@ public sealed class DataSimulation
     private void Dispatch(int chunk, int node)
     {
         if (_pending[chunk] is not { Count: > 0 } waiting) return;
-        while (waiting.Count > 0)
-        {
-            (int reader, Source source) = waiting.Peek();
-            int sender = PickSender(node, reader, chunk);
-            if (sender < 0) return;
+        while (waiting.Count > 0 && TrySend(node, waiting.Peek().Reader, chunk, waiting.Peek().Source))
             waiting.Dequeue();
-            if (sender != node) Redirects++;
-            Transfer(sender, reader, chunk, sender == node ? source : Source.Peer);
-        }
     }
 
     /// <summary>
@@ -310,21 +307,19 @@ public sealed class DataSimulation
         s.Outstanding++;
         MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Outstanding);
         long latency = _cluster.Network.Latency(_cluster.Nodes[from].Info, _cluster.Nodes[to].Info, _random);
-        Enqueue(sent, new DataEvent(DataEventKind.SendDone, from, chunk, 0, source));
-        Enqueue(done + latency, new DataEvent(DataEventKind.Arrive, to, chunk, from, source));
+        Enqueue(sent, new DataEvent(DataEventKind.SendDone, from, chunk, source));
+        Enqueue(done + latency, new DataEvent(DataEventKind.Arrive, to, chunk, source));
     }
 
-    private void Arrived(int node, int chunk, int from, Source source)
+    private void Arrived(int node, int chunk, Source source)
     {
-        NodeData d = _nodes[node];
-        d.Add(chunk);
-        AddHolder(chunk, node);
-        long key = (long)node << 32 | (uint)chunk;
-        if (_waiters.ContainsKey(key))
+        if (_waiters.ContainsKey((long)node << 32 | (uint)chunk))
         {
-            Fetched(node, chunk, source); // an owner's fetch from another region: serve its waiters
+            Fetched(node, chunk, source); // an owner's fetch from another region: keep it and serve its waiters
             return;
         }
+        _nodes[node].Add(chunk);
+        AddHolder(chunk, node);
         _bytes[(int)source] += _chunkBytes;
         Complete(node);
         Dispatch(chunk, node);
@@ -404,7 +399,7 @@ public sealed class DataSimulation
 
     private enum DataEventKind : byte { StartPhase, NextRead, BlobDone, SendDone, Arrive, OwnerTimeout }
 
-    private readonly record struct DataEvent(DataEventKind Kind, int Node, int Chunk, int Peer, Source Source);
+    private readonly record struct DataEvent(DataEventKind Kind, int Node, int Chunk, Source Source);
 
     /// <summary>Where a read's bytes came from, from the reader's point of view: own cache, a peer in its region, another region, or Blob.</summary>
     public enum Source : byte { Local, Peer, PeerRemoteRegion, Blob }
