@@ -17,11 +17,11 @@ internal static class LargeTable
     {
         long bytes = (long)length * sizeof(ulong);
         if (bytes < 4L * HugePage || !OperatingSystem.IsLinux()) return new ulong[length];
+        // On the pinned object heap, so its address never changes and needs no handle.
         ulong[] table = GC.AllocateUninitializedArray<ulong>(length, pinned: true);
-        GCHandle pin = GCHandle.Alloc(table, GCHandleType.Pinned);
         try
         {
-            long start = pin.AddrOfPinnedObject();
+            long start = Marshal.UnsafeAddrOfPinnedArrayElement(table, 0);
             long first = (start + HugePage - 1) & ~(long)(HugePage - 1);
             long end = (start + bytes) & ~(long)(HugePage - 1);
             if (end > first) _ = Madvise((nint)first, (nuint)(end - first), MadviseHugePage);
@@ -29,10 +29,6 @@ internal static class LargeTable
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             // No libc madvise here: the table works the same, only slower.
-        }
-        finally
-        {
-            pin.Free();
         }
         return table;
     }

@@ -66,7 +66,6 @@ public sealed class SimCluster
     {
         if (count < 1 || regions < 1 || zonesPerRegion < 1) throw new ArgumentOutOfRangeException(nameof(count), "count, regions and zones must be positive");
         if (_nodes.Count > 0) throw new InvalidOperationException("Bootstrap starts a new cluster; add later nodes with AddNode");
-        int first = 0;
         var view = new MemberTable { CompactThreshold = int.MaxValue };
         for (int i = 0; i < count; i++)
         {
@@ -76,9 +75,8 @@ public sealed class SimCluster
         }
         view.Compact();
         _sharedBase = view.Base;
-        for (int i = first; i < _nodes.Count; i++)
+        foreach (SimNode node in _nodes)
         {
-            SimNode node = _nodes[i];
             node.Swim.StartConverged(Now, view);
             AfterCall(node);
         }
