@@ -1,3 +1,51 @@
-// The sidecar node is built in its own issue; until then the command says so plainly.
-Console.Error.WriteLine("blobcache: the sidecar node is not built yet; run the simulator: dotnet run -c Release --project sim/BlobCache.Sim");
-return 2;
+using BlobCache.Node.Cli;
+using BlobCache.Node.Config;
+using BlobCache.Node.Hosting;
+
+// blobcache: the sidecar node. `run` serves; the other commands talk to a running node.
+string command = args.Length > 0 ? args[0] : "help";
+string[] rest = args.Length > 0 ? args[1..] : [];
+try
+{
+    switch (command)
+    {
+        case "run":
+        {
+            if (rest.Contains("--help")) return Usage(0);
+            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
+            NodeOptions options = OptionParser.Parse(rest, environment);
+            return await NodeHost.RunAsync(options, rest);
+        }
+        case "demo":
+            return await DemoCommand.RunAsync(rest);
+        case "status":
+            return await StatusCommand.RunAsync(rest);
+        case "help" or "--help" or "-h":
+            return Usage(0);
+        default:
+            Console.Error.WriteLine($"blobcache: unknown command '{command}'");
+            return Usage(2);
+    }
+}
+catch (OptionException e)
+{
+    Console.Error.WriteLine($"blobcache: {e.Message}");
+    return 2;
+}
+
+static int Usage(int code)
+{
+    TextWriter w = code == 0 ? Console.Out : Console.Error;
+    w.WriteLine("""
+        usage: blobcache COMMAND [options]
+
+          demo     start Azurite (or a built-in origin) and a local mesh of 3 nodes, read a dataset twice through it
+          run      serve the local Blob endpoint and join the mesh
+          status   print the members a running node sees and its hit ratios (--http-port P, --host H)
+
+        options of run (each also as BLOBCACHE_* environment variable or in a --config JSON file):
+        """);
+    w.WriteLine(OptionParser.Help());
+    return code;
+}

@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Azure.Storage.Blobs;
+using BlobCache.Node.Hosting;
+using BlobCache.Node.Origin;
+
+namespace BlobCache.Node.Cli;
+
+/// <summary>
+/// <c>blobcache demo</c>, the quick start: starts Azurite (or uses the built-in sample origin when Azurite is not
+/// installed), a local mesh of real node processes, and reads a sample dataset through it for two epochs (the second
+/// with the shards reassigned), checking every byte and printing throughput, Blob GETs and where bytes came from.
+/// </summary>
+public static class DemoCommand
+{
+    private const int Blobs = 16;
+    private const long BlobBytes = 16L * 1024 * 1024;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        int nodes = 3;
+        string mode = "auto";
+        for (int i = 0; i < args.Length; i++)
+        {
+            string? value = i + 1 < args.Length ? args[i + 1] : null;
+            if (args[i] == "--nodes" && int.TryParse(value, CultureInfo.InvariantCulture, out nodes) && nodes is >= 1 and <= 16) i++;
+            else if (args[i] == "--origin" && value is "auto" or "azurite" or "sample") { mode = value; i++; }
+            else
+            {
+                Console.Error.WriteLine($"blobcache demo: bad option '{args[i]}' (--nodes 1..16, --origin auto|azurite|sample)");
+                return 2;
+            }
+        }
+        string? azuriteExe = mode == "sample" ? null : FindAzurite();
+        if (mode == "azurite" && azuriteExe is null)
+        {
+            Console.Error.WriteLine("blobcache demo: Azurite is not installed; run `npm install --prefix tools/azurite` from the repository root");
+            return 2;
+        }
+
+        var cleanup = new List<Process>();
+        string? azuriteDir = null;
+        try
+        {
+            string origin;
+            Dictionary<string, string> expected;
+            string container;
+            if (azuriteExe is not null)
+            {
+                int port = FreePort();
+                azuriteDir = Directory.CreateTempSubdirectory("blobcache-demo-azurite-").FullName;
+                Console.WriteLine($"starting Azurite on 127.0.0.1:{port}");
+                cleanup.Add(Start(azuriteExe, quiet: true, ["--blobHost", "127.0.0.1", "--blobPort", Str(port), "--location", azuriteDir, "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"]));
+                await WaitAsync(async () =>
+                {
+                    using var tcp = new TcpClient();
+                    await tcp.ConnectAsync(IPAddress.Loopback, port).ConfigureAwait(false);
+                    return true;
+                }, "Azurite").ConfigureAwait(false);
+                origin = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+                container = SampleOrigin.Container;
+                Console.WriteLine($"uploading {Blobs} blobs of {BlobBytes >> 20} MiB to Azurite");
+                expected = await UploadAsync(new BlobServiceClient(origin), container).ConfigureAwait(false);
+            }
+            else
+            {
+                Console.WriteLine("Azurite is not installed here: using the built-in sample origin (--origin sample)");
+                origin = "sample";
+                container = SampleOrigin.Container;
+                expected = SampleHashes();
+            }
+
+            var ports = Enumerable.Range(0, nodes).Select(_ => (Http: FreePort(), Grpc: FreePort(), Gossip: FreePort(), Udp: FreePort())).ToArray();
+            for (int i = 0; i < nodes; i++)
+            {
+                var a = new List<string> { "run", "--node-id", $"demo-{i}", "--http-port", Str(ports[i].Http), "--grpc-port", Str(ports[i].Grpc),
+                    "--gossip-port", Str(ports[i].Gossip), "--udp-port", Str(ports[i].Udp), "--origin", origin, "--insecure", "--memory-mb", "512", "--log-level", "Warning" };
+                if (i > 0) a.AddRange(["--seeds", $"127.0.0.1:{ports[0].Gossip}"]);
+                cleanup.Add(StartSelf(a));
+            }
+            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
+            for (int i = 0; i < nodes; i++)
+            {
+                int p = ports[i].Http;
+                await WaitAsync(async () => (await http.GetAsync($"http://127.0.0.1:{p}/readyz").ConfigureAwait(false)).IsSuccessStatusCode, $"node demo-{i}").ConfigureAwait(false);
+            }
+            await WaitAsync(async () =>
+            {
+                foreach (var p in ports)
+                {
+                    StatusReport? s = await http.GetFromJsonAsync($"http://127.0.0.1:{p.Http}/status", StatusJson.Default.StatusReport).ConfigureAwait(false);
+                    if (s?.LiveMembers != nodes) return false;
+                }
+                return true;
+            }, "the mesh to form").ConfigureAwait(false);
+            Console.WriteLine($"mesh of {nodes} nodes is up; each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
+
+            bool allGood = true;
+            long previousGets = 0;
+            for (int epoch = 1; epoch <= 2; epoch++)
+            {
+                var sw = Stopwatch.StartNew();
+                int bad = 0;
+                await Parallel.ForEachAsync(Enumerable.Range(0, Blobs), new ParallelOptions { MaxDegreeOfParallelism = nodes * 2 }, async (b, ct) =>
+                {
+                    int node = (b + epoch - 1) % nodes; // epoch 2 hands every shard to another node
+                    string name = SampleOrigin.BlobName(b);
+                    byte[] body = await http.GetByteArrayAsync($"http://127.0.0.1:{ports[node].Http}/devstoreaccount1/{container}/{name}", ct).ConfigureAwait(false);
+                    if (Convert.ToHexStringLower(SHA256.HashData(body)) != expected[name]) Interlocked.Increment(ref bad);
+                }).ConfigureAwait(false);
+                double seconds = sw.Elapsed.TotalSeconds;
+                var reports = new List<StatusReport>();
+                foreach (var p in ports) reports.Add((await http.GetFromJsonAsync($"http://127.0.0.1:{p.Http}/status", StatusJson.Default.StatusReport).ConfigureAwait(false))!);
+                long gets = reports.Sum(r => r.BlobGets);
+                var bytes = reports.SelectMany(r => r.BytesBySource).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
+                var reads = reports.SelectMany(r => r.ReadsBySource).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
+                long totalReads = reads.Values.Sum();
+                Console.WriteLine($"epoch {epoch}: {Blobs * BlobBytes / 1048576.0 / seconds,7:F0} MiB/s, {seconds:F2} s, Blob GETs this epoch {gets - previousGets} " +
+                    $"(chunks in the dataset: {Blobs * BlobBytes / (4 << 20)}), wrong blobs {bad}");
+                Console.WriteLine("  chunk reads so far by source: " + string.Join(", ", reads.Select(kv =>
+                    $"{kv.Key} {(totalReads == 0 ? 0 : (double)kv.Value / totalReads),0:P0} ({bytes[kv.Key] / 1048576.0:F0} MiB)")));
+                previousGets = gets;
+                allGood &= bad == 0;
+            }
+            Console.WriteLine(allGood ? "every byte matched the origin" : "SOME BLOBS HAD WRONG BYTES");
+            return allGood ? 0 : 1;
+        }
+        finally
+        {
+            foreach (Process p in cleanup)
+            {
+                try
+                {
+                    if (!p.HasExited) p.Kill(entireProcessTree: true);
+                    await p.WaitForExitAsync().ConfigureAwait(false);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+                p.Dispose();
+            }
+            if (azuriteDir is not null)
+            {
+                try
+                {
+                    Directory.Delete(azuriteDir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
+
+    private static async Task<Dictionary<string, string>> UploadAsync(BlobServiceClient client, string container)
+    {
+        BlobContainerClient c = client.GetBlobContainerClient(container);
+        await c.CreateIfNotExistsAsync().ConfigureAwait(false);
+        var hashes = new Dictionary<string, string>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, Blobs), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, ct) =>
+        {
+            byte[] data = new byte[BlobBytes];
+            SampleOrigin.Fill(i, 0, data);
+            await c.GetBlobClient(SampleOrigin.BlobName(i)).UploadAsync(new BinaryData(data), overwrite: true, ct).ConfigureAwait(false);
+            lock (hashes) hashes[SampleOrigin.BlobName(i)] = Convert.ToHexStringLower(SHA256.HashData(data));
+        }).ConfigureAwait(false);
+        return hashes;
+    }
+
+    private static Dictionary<string, string> SampleHashes()
+    {
+        var hashes = new Dictionary<string, string>();
+        byte[] data = new byte[BlobBytes];
+        for (int i = 0; i < Blobs; i++)
+        {
+            SampleOrigin.Fill(i, 0, data);
+            hashes[SampleOrigin.BlobName(i)] = Convert.ToHexStringLower(SHA256.HashData(data));
+        }
+        return hashes;
+    }
+
+    /// <summary>Azurite from BLOBCACHE_AZURITE, or tools/azurite in this directory or one above it.</summary>
+    public static string? FindAzurite()
+    {
+        string? configured = Environment.GetEnvironmentVariable("BLOBCACHE_AZURITE");
+        if (!string.IsNullOrEmpty(configured)) return File.Exists(configured) ? configured : null;
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
+            {
+                string candidate = Path.Combine(dir, "tools", "azurite", "node_modules", ".bin", "azurite-blob");
+                if (File.Exists(candidate)) return candidate;
+            }
+        }
+        return null;
+    }
+
+    private static Process StartSelf(IEnumerable<string> args)
+    {
+        string host = Environment.ProcessPath ?? "dotnet";
+        string dll = typeof(DemoCommand).Assembly.Location;
+        bool viaDotnet = Path.GetFileNameWithoutExtension(host) == "dotnet";
+        return Start(host, quiet: false, viaDotnet ? args.Prepend(dll).Prepend("exec") : args);
+    }
+
+    private static Process Start(string file, bool quiet, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = quiet, RedirectStandardError = quiet };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        Process p = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + file);
+        if (quiet)
+        {
+            // Drain, or a chatty child blocks on a full pipe.
+            p.OutputDataReceived += static (_, _) => { };
+            p.ErrorDataReceived += static (_, _) => { };
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+        }
+        return p;
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            try
+            {
+                if (await condition().ConfigureAwait(false)) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TaskCanceledException)
+            {
+            }
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        throw new TimeoutException($"{what} did not come up within 60 s");
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static string Str(int n) => n.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,54 @@
+namespace BlobCache.Node.Config;
+
+/// <summary>Which transport carries chunks between peers.</summary>
+public enum PeerTransport { Grpc, Udp }
+
+/// <summary>
+/// Every setting of a node, with its default. Each can come from a flag (<c>--http-port</c>), an environment
+/// variable (<c>BLOBCACHE_HTTP_PORT</c>) or a JSON config file (<c>"http_port"</c>); flags win over the
+/// environment, which wins over the file.
+/// </summary>
+public sealed record NodeOptions
+{
+    /// <summary>Azurite's well-known development account, so a node started with no flags has an origin.</summary>
+    public const string DevelopmentOrigin =
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;";
+
+    public string NodeId { get; init; } = Environment.MachineName + "-" + Environment.ProcessId;
+    public string Region { get; init; } = "local";
+    public string Zone { get; init; } = "local-1";
+    /// <summary>Address the local endpoint (and gRPC, gossip) bind to. Loopback by default.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>Address peers use to reach this node; the bind address unless it is a wildcard.</summary>
+    public string? AdvertiseHost { get; init; }
+    public int HttpPort { get; init; } = 7480;
+    public int GrpcPort { get; init; } = 7481;
+    public int GossipPort { get; init; } = 7946;
+    /// <summary>UDP port of the LiteNetLib chunk transport.</summary>
+    public int UdpPort { get; init; } = 7482;
+    public IReadOnlyList<string> Seeds { get; init; } = [];
+    public string Origin { get; init; } = DevelopmentOrigin;
+    public string? CacheDir { get; init; }
+    public int MemoryMb { get; init; } = 1024;
+    public int DiskMb { get; init; } = 10240;
+    public int ChunkSizeMb { get; init; } = 4;
+    public double MetadataTtlSeconds { get; init; } = 5;
+    public IReadOnlyList<string> PooledRegions { get; init; } = [];
+    public PeerTransport PeerTransport { get; init; } = PeerTransport.Grpc;
+    /// <summary>How long a peer has to answer a chunk request; a dead or hung peer costs this, then the next owner, then Blob.</summary>
+    public int PeerTimeoutMs { get; init; } = 2000;
+    /// <summary>How long a peer that answered may take to deliver the chunk (it may be filling it from Blob).</summary>
+    public int PeerTransferTimeoutMs { get; init; } = 60_000;
+    /// <summary>Chunks fetched ahead of a sequential reader.</summary>
+    public int ReadAheadChunks { get; init; } = 2;
+    /// <summary>How many owners in the region are tried before Blob.</summary>
+    public int OwnersToTry { get; init; } = 2;
+    public int Weight { get; init; } = 100;
+    public bool Insecure { get; init; }
+    public string LogLevel { get; init; } = "Information";
+
+    public int ChunkSize => ChunkSizeMb * 1024 * 1024;
+    public string Advertised => AdvertiseHost ?? (Host is "0.0.0.0" or "::" or "*" ? "127.0.0.1" : Host);
+}

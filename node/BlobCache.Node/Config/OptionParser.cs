@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace BlobCache.Node.Config;
+
+/// <summary>A bad flag, environment variable or config value: the message names it, in one line.</summary>
+public sealed class OptionException(string message) : Exception(message);
+
+/// <summary>
+/// Reads <see cref="NodeOptions"/> from a JSON file (<c>--config</c>), then <c>BLOBCACHE_*</c> environment
+/// variables, then flags. One table lists every option once, so the three sources cannot drift apart.
+/// </summary>
+public static class OptionParser
+{
+    private sealed record Spec(string Name, string Help, Func<NodeOptions, string, string, NodeOptions> Apply, bool IsSwitch = false)
+    {
+        public string Env => "BLOBCACHE_" + Name.Replace('-', '_').ToUpperInvariant();
+        public string JsonKey => Name.Replace('-', '_');
+    }
+
+    private static readonly Spec[] Specs =
+    [
+        new("node-id", "unique id of this node (default: host name and pid)", (o, v, s) => o with { NodeId = Name(v, s) }),
+        new("region", "region name (placement groups owners by region)", (o, v, s) => o with { Region = Name(v, s) }),
+        new("zone", "zone within the region", (o, v, s) => o with { Zone = Name(v, s) }),
+        new("host", "address to bind (default 127.0.0.1)", (o, v, s) => o with { Host = NonEmpty(v, s) }),
+        new("advertise-host", "address peers use to reach this node (default: the bind address)", (o, v, s) => o with { AdvertiseHost = NonEmpty(v, s) }),
+        new("http-port", "local Blob endpoint, /metrics, /healthz, /readyz", (o, v, s) => o with { HttpPort = Port(v, s) }),
+        new("grpc-port", "peer chunk transfer over gRPC", (o, v, s) => o with { GrpcPort = Port(v, s) }),
+        new("gossip-port", "membership gossip (UDP)", (o, v, s) => o with { GossipPort = Port(v, s) }),
+        new("udp-port", "peer chunk transfer over UDP (LiteNetLib)", (o, v, s) => o with { UdpPort = Port(v, s) }),
+        new("seeds", "gossip addresses host:port,... of nodes to join through", (o, v, s) => o with { Seeds = Endpoints(v, s) }),
+        new("origin", "Blob connection string, container SAS URL, account URL, or sample (built-in generated blobs); default: Azurite's dev account", (o, v, s) => o with { Origin = NonEmpty(v, s) }),
+        new("cache-dir", "directory of the disk tier (default: none, memory only)", (o, v, s) => o with { CacheDir = NonEmpty(v, s) }),
+        new("memory-mb", "memory tier capacity", (o, v, s) => o with { MemoryMb = Int(v, s, 0, 1 << 20) }),
+        new("disk-mb", "disk tier capacity", (o, v, s) => o with { DiskMb = Int(v, s, 0, int.MaxValue) }),
+        new("chunk-size-mb", "chunk size (1..64)", (o, v, s) => o with { ChunkSizeMb = Int(v, s, 1, 64) }),
+        new("metadata-ttl-seconds", "how long a blob's ETag and length are trusted; 0 = always revalidate", (o, v, s) => o with { MetadataTtlSeconds = Double(v, s, 0, 3600) }),
+        new("pooled-regions", "other regions whose owners may serve chunks, r1,r2", (o, v, s) => o with { PooledRegions = List(v).Select(r => Name(r, s)).ToArray() }),
+        new("peer-transport", "grpc (default) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
+        new("peer-timeout-ms", "how long a peer has to answer before the next owner or Blob", (o, v, s) => o with { PeerTimeoutMs = Int(v, s, 10, 600_000) }),
+        new("peer-transfer-timeout-ms", "how long an answering peer may take to deliver a chunk", (o, v, s) => o with { PeerTransferTimeoutMs = Int(v, s, 100, 3_600_000) }),
+        new("read-ahead-chunks", "chunks fetched ahead of a sequential reader (0 = off)", (o, v, s) => o with { ReadAheadChunks = Int(v, s, 0, 64) }),
+        new("owners-to-try", "owners in the region tried before Blob", (o, v, s) => o with { OwnersToTry = Int(v, s, 1, 8) }),
+        new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
+        new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
+        new("insecure", "no peer authentication (local development)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
+    ];
+
+    /// <summary>Help text: one line per option.</summary>
+    public static string Help() => string.Join('\n', Specs.Select(s =>
+        $"  --{s.Name}{(s.IsSwitch ? "" : " VALUE"),-7} {s.Help} [{s.Env}]")) +
+        "\n  --config FILE         JSON file with any of the above (snake_case keys)";
+
+    /// <summary>Builds options from file, environment and flags. Throws <see cref="OptionException"/> naming the bad input.</summary>
+    public static NodeOptions Parse(IReadOnlyList<string> args, IReadOnlyDictionary<string, string?> environment)
+    {
+        var options = new NodeOptions();
+        string? configFile = FlagValue(args, "config") ?? environment.GetValueOrDefault("BLOBCACHE_CONFIG");
+        if (configFile is not null) options = ApplyFile(options, configFile);
+        foreach (Spec spec in Specs)
+        {
+            if (environment.TryGetValue(spec.Env, out string? value) && !string.IsNullOrEmpty(value))
+                options = spec.Apply(options, value, spec.Env);
+        }
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal)) throw new OptionException($"unexpected argument '{arg}' (options start with --)");
+            string name = arg[2..];
+            string? inline = null;
+            int eq = name.IndexOf('=', StringComparison.Ordinal);
+            if (eq >= 0) (name, inline) = (name[..eq], name[(eq + 1)..]);
+            if (name == "config")
+            {
+                if (inline is null) i++;
+                continue;
+            }
+            Spec spec = Specs.FirstOrDefault(s => s.Name == name) ?? throw new OptionException($"unknown option --{name} (see --help)");
+            string value;
+            if (inline is not null) value = inline;
+            else if (spec.IsSwitch) value = "true";
+            else if (i + 1 < args.Count) value = args[++i];
+            else throw new OptionException($"--{name} needs a value");
+            options = spec.Apply(options, value, "--" + name);
+        }
+        return options;
+    }
+
+    private static string? FlagValue(IReadOnlyList<string> args, string name)
+    {
+        for (int i = 0; i < args.Count; i++)
+        {
+            if (args[i] == "--" + name) return i + 1 < args.Count ? args[i + 1] : throw new OptionException($"--{name} needs a value");
+            if (args[i].StartsWith("--" + name + "=", StringComparison.Ordinal)) return args[i][(name.Length + 3)..];
+        }
+        return null;
+    }
+
+    private static NodeOptions ApplyFile(NodeOptions options, string path)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            throw new OptionException($"config file {path}: {e.Message}");
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new OptionException($"config file {path}: expected a JSON object");
+            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+            {
+                Spec spec = Specs.FirstOrDefault(s => s.JsonKey == p.Name) ?? throw new OptionException($"config file {path}: unknown key \"{p.Name}\"");
+                string value = p.Value.ValueKind switch
+                {
+                    JsonValueKind.String => p.Value.GetString()!,
+                    JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => p.Value.GetRawText(),
+                    JsonValueKind.Array => string.Join(',', p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText())),
+                    _ => throw new OptionException($"config file {path}: \"{p.Name}\" has an unsupported value"),
+                };
+                options = spec.Apply(options, value, $"config file {path}: \"{p.Name}\"");
+            }
+        }
+        return options;
+    }
+
+    private static string NonEmpty(string v, string source) =>
+        string.IsNullOrWhiteSpace(v) ? throw new OptionException($"{source} must not be empty") : v.Trim();
+
+    // Names travel in gossip and metrics labels: keep them printable and short.
+    private static string Name(string v, string source)
+    {
+        v = NonEmpty(v, source);
+        if (v.Length > 128 || v.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c == ','))
+            throw new OptionException($"{source}: '{v}' is not a valid name (1-128 characters, no spaces or commas)");
+        return v;
+    }
+
+    private static int Port(string v, string source) => Int(v, source, 0, 65535);
+
+    private static int Int(string v, string source, int min, int max)
+    {
+        if (!int.TryParse(v.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+            throw new OptionException($"{source}: '{v}' is not a whole number from {min} to {max}");
+        return n;
+    }
+
+    private static double Double(string v, string source, double min, double max)
+    {
+        if (!double.TryParse(v.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double n) || !(n >= min && n <= max))
+            throw new OptionException($"{source}: '{v}' is not a number from {min} to {max}");
+        return n;
+    }
+
+    private static bool Bool(string v, string source) => v.Trim().ToLowerInvariant() switch
+    {
+        "true" or "1" or "yes" => true,
+        "false" or "0" or "no" => false,
+        _ => throw new OptionException($"{source}: '{v}' is not true or false"),
+    };
+
+    private static PeerTransport Transport(string v, string source) => v.Trim().ToLowerInvariant() switch
+    {
+        "grpc" => PeerTransport.Grpc,
+        "udp" => PeerTransport.Udp,
+        _ => throw new OptionException($"{source}: '{v}' is not grpc or udp"),
+    };
+
+    private static string Level(string v, string source) =>
+        Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(v.Trim(), ignoreCase: true, out var level)
+            ? level.ToString()
+            : throw new OptionException($"{source}: '{v}' is not a log level (Trace, Debug, Information, Warning, Error)");
+
+    private static string[] List(string v) =>
+        v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string[] Endpoints(string v, string source)
+    {
+        string[] items = List(v);
+        foreach (string item in items)
+        {
+            int colon = item.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(item.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+                throw new OptionException($"{source}: '{item}' is not host:port");
+        }
+        return items;
+    }
+}

@@ -1,0 +1,324 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using BlobCache.Node.Origin;
+using BlobCache.Node.Reading;
+using BlobCache.Store;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace BlobCache.Node.Endpoint;
+
+/// <summary>
+/// The subset of the Blob REST API that readers use, path-style (<c>/{account}/{container}/{blob}</c>): Get Blob
+/// with ranges, Get Blob Properties, Get Container Properties and List Blobs. Blob reads go through the mesh;
+/// listings and container properties pass through to the origin.
+/// </summary>
+public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, ILogger<BlobEndpoint> logger)
+{
+    private const int MaxTrackedReaders = 4096;
+    // Where each blob's last read ended, to spot sequential readers and read ahead for them.
+    private readonly ConcurrentDictionary<(string, string, string), long> _lastEnd = new();
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        HttpRequest request = context.Request;
+        bool isHead = HttpMethods.IsHead(request.Method);
+        if (!isHead && !HttpMethods.IsGet(request.Method))
+        {
+            await BlobErrors.WriteAsync(context, 405, "UnsupportedHttpVerb", $"BlobCache serves reads only; {request.Method} is not supported").ConfigureAwait(false);
+            return;
+        }
+        if (!TrySplit(context, out string account, out string container, out string? blob))
+        {
+            await BlobErrors.WriteAsync(context, 400, "InvalidUri", "expected /{account}/{container}[/{blob}]").ConfigureAwait(false);
+            return;
+        }
+        if (!string.Equals(account, origin.AccountName, StringComparison.Ordinal))
+        {
+            await BlobErrors.WriteAsync(context, 404, "ResourceNotFound", $"this node caches account '{origin.AccountName}', not '{account}'").ConfigureAwait(false);
+            return;
+        }
+        if (!BlobNames.IsValidContainer(container))
+        {
+            await BlobErrors.WriteAsync(context, 400, "InvalidResourceName", $"'{container}' is not a valid container name").ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            if (blob is null)
+            {
+                await HandleContainerAsync(context, account, container, isHead).ConfigureAwait(false);
+                return;
+            }
+            if (!BlobNames.IsValidBlob(blob))
+            {
+                await BlobErrors.WriteAsync(context, 400, "InvalidResourceName", "the blob name is not valid").ConfigureAwait(false);
+                return;
+            }
+            await HandleBlobAsync(context, container, blob, isHead).ConfigureAwait(false);
+        }
+        catch (OriginException e)
+        {
+            logger.LogWarning("origin failed for {Path}: {Status} {Code} {Message}", request.Path, e.Status, e.Code, e.Message);
+            await BlobErrors.WriteAsync(context, e.Status is >= 400 and < 600 ? e.Status : 502, e.Code, e.Message).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // the reader went away
+        }
+    }
+
+    // Splits the raw target so an encoded '/' or '%' in a blob name is decoded exactly once.
+    private static bool TrySplit(HttpContext context, out string account, out string container, out string? blob)
+    {
+        account = container = "";
+        blob = null;
+        string raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        int q = raw.IndexOf('?', StringComparison.Ordinal);
+        ReadOnlySpan<char> path = q >= 0 ? raw.AsSpan(0, q) : raw.AsSpan();
+        if (path.IsEmpty || path[0] != '/') return false;
+        path = path[1..];
+        int s1 = path.IndexOf('/');
+        if (s1 <= 0) return false;
+        account = Uri.UnescapeDataString(path[..s1].ToString());
+        path = path[(s1 + 1)..];
+        int s2 = path.IndexOf('/');
+        if (s2 < 0)
+        {
+            container = Uri.UnescapeDataString(path.ToString());
+            return container.Length > 0;
+        }
+        container = Uri.UnescapeDataString(path[..s2].ToString());
+        string rest = path[(s2 + 1)..].ToString();
+        if (rest.Length == 0) return container.Length > 0;
+        blob = Uri.UnescapeDataString(rest);
+        return container.Length > 0;
+    }
+
+    private async Task HandleContainerAsync(HttpContext context, string account, string container, bool isHead)
+    {
+        IQueryCollection query = context.Request.Query;
+        if (!string.Equals(query["restype"], "container", StringComparison.Ordinal))
+        {
+            await BlobErrors.WriteAsync(context, 400, "InvalidQueryParameterValue", "a container request needs restype=container").ConfigureAwait(false);
+            return;
+        }
+        CancellationToken ct = context.RequestAborted;
+        if (string.Equals(query["comp"], "list", StringComparison.Ordinal))
+        {
+            int? max = null;
+            if (query.TryGetValue("maxresults", out var m))
+            {
+                if (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 5000)
+                {
+                    await BlobErrors.WriteAsync(context, 400, "OutOfRangeQueryParameterValue", "maxresults must be from 1 to 5000").ConfigureAwait(false);
+                    return;
+                }
+                max = n;
+            }
+            string? prefix = Optional(query["prefix"]), delimiter = Optional(query["delimiter"]), marker = Optional(query["marker"]);
+            ListPage? page = await origin.ListAsync(container, prefix, delimiter, marker, max, ct).ConfigureAwait(false);
+            if (page is null)
+            {
+                await BlobErrors.WriteAsync(context, 404, "ContainerNotFound", "the container does not exist").ConfigureAwait(false);
+                return;
+            }
+            string service = $"{context.Request.Scheme}://{context.Request.Host}/{account}/";
+            byte[] xml = ListBlobsXml.Write(service, container, prefix, marker, max, delimiter, page);
+            BlobHeaders.Common(context);
+            context.Response.ContentType = "application/xml";
+            context.Response.ContentLength = xml.Length;
+            if (!isHead) await context.Response.Body.WriteAsync(xml, ct).ConfigureAwait(false);
+            return;
+        }
+        ContainerInfo? info = await origin.GetContainerAsync(container, ct).ConfigureAwait(false);
+        if (info is null)
+        {
+            await BlobErrors.WriteAsync(context, 404, "ContainerNotFound", "the container does not exist").ConfigureAwait(false);
+            return;
+        }
+        BlobHeaders.Common(context);
+        var h = context.Response.Headers;
+        h.ETag = info.ETag;
+        h.LastModified = info.LastModified.UtcDateTime.ToString("R", CultureInfo.InvariantCulture);
+        h["x-ms-lease-status"] = "unlocked";
+        h["x-ms-lease-state"] = "available";
+        h["x-ms-has-immutability-policy"] = "false";
+        h["x-ms-has-legal-hold"] = "false";
+        context.Response.ContentLength = 0;
+    }
+
+    private static string? Optional(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    private async Task HandleBlobAsync(HttpContext context, string container, string blob, bool isHead)
+    {
+        CancellationToken ct = context.RequestAborted;
+        HttpRequest request = context.Request;
+        string? ifMatch = Optional(request.Headers.IfMatch.ToString());
+        string? ifNoneMatch = Optional(request.Headers.IfNoneMatch.ToString());
+        // At most two passes: the second after learning that a cached ETag was stale.
+        for (int pass = 0; pass < 2; pass++)
+        {
+            BlobInfo? info = await metadata.GetAsync(container, blob, ct).ConfigureAwait(false);
+            if (info is null)
+            {
+                await BlobErrors.WriteAsync(context, 404, "BlobNotFound", "The specified blob does not exist.").ConfigureAwait(false);
+                return;
+            }
+            if (ifMatch is not null && ifMatch != "*" && !ETagListContains(ifMatch, info.ETag))
+            {
+                if (pass == 0)
+                {
+                    metadata.Invalidate(container, blob); // the reader may know a newer version than our cache
+                    continue;
+                }
+                await BlobErrors.WriteAsync(context, 412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.").ConfigureAwait(false);
+                return;
+            }
+            if (ifNoneMatch is not null && (ifNoneMatch == "*" || ETagListContains(ifNoneMatch, info.ETag)))
+            {
+                BlobHeaders.Common(context);
+                context.Response.StatusCode = 304;
+                context.Response.Headers.ETag = info.ETag;
+                return;
+            }
+            if (isHead)
+            {
+                WriteBlobHeaders(context, info);
+                context.Response.ContentLength = info.Length;
+                return;
+            }
+            ByteRange range = ByteRange.Resolve(request.Headers["x-ms-range"].ToString(), request.Headers.Range.ToString(), info.Length);
+            switch (range.Kind)
+            {
+                case RangeKind.Invalid:
+                    await BlobErrors.WriteAsync(context, 400, "InvalidHeaderValue", "the range header is not bytes=a-b, bytes=a- or bytes=-n").ConfigureAwait(false);
+                    return;
+                case RangeKind.Unsatisfiable:
+                    await BlobErrors.WriteAsync(context, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.", $"bytes */{info.Length}").ConfigureAwait(false);
+                    return;
+            }
+            try
+            {
+                await SendBytesAsync(context, container, blob, info, range, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (BlobChangedException) when (!context.Response.HasStarted && pass == 0)
+            {
+                metadata.Invalidate(container, blob); // overwritten since we looked: start over with the new version
+            }
+            catch (BlobChangedException e)
+            {
+                metadata.Invalidate(container, blob);
+                logger.LogWarning("{Blob} changed while being read: {Message}", blob, e.Message);
+                await BlobErrors.WriteAsync(context, 412, "ConditionNotMet", "The blob changed while it was being read; read it again.").ConfigureAwait(false);
+                return;
+            }
+        }
+        await BlobErrors.WriteAsync(context, 412, "ConditionNotMet", "The blob keeps changing; read it again.").ConfigureAwait(false);
+    }
+
+    private static bool ETagListContains(string header, string etag)
+    {
+        foreach (string part in header.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            string p = part.StartsWith("W/", StringComparison.Ordinal) ? part[2..] : part;
+            if (p == etag || p.Trim('"') == etag.Trim('"')) return true;
+        }
+        return false;
+    }
+
+    private static void WriteBlobHeaders(HttpContext context, BlobInfo info)
+    {
+        BlobHeaders.Common(context);
+        var h = context.Response.Headers;
+        h.ETag = info.ETag;
+        h.LastModified = info.LastModified.UtcDateTime.ToString("R", CultureInfo.InvariantCulture);
+        h.AcceptRanges = "bytes";
+        h.ContentType = info.ContentType;
+        h["x-ms-blob-type"] = "BlockBlob";
+        h["x-ms-creation-time"] = h.LastModified;
+        h["x-ms-lease-status"] = "unlocked";
+        h["x-ms-lease-state"] = "available";
+        h["x-ms-server-encrypted"] = "true";
+        if (info.ContentMd5 is { Length: > 0 } md5) h["x-ms-blob-content-md5"] = Convert.ToBase64String(md5);
+    }
+
+    private async Task SendBytesAsync(HttpContext context, string container, string blob, BlobInfo info, ByteRange range, CancellationToken ct)
+    {
+        HttpResponse response = context.Response;
+        long chunkSize = reader.ChunkSize;
+        string account = origin.AccountName;
+        long first = range.Start / chunkSize;
+        long last = range.Length == 0 ? first - 1 : range.End / chunkSize;
+        // Hold the first chunk before sending headers, so a failure can still be a proper error.
+        (ChunkBuffer Chunk, Telemetry.ReadSource Source)? held = null;
+        if (last >= first)
+        {
+            held = await reader.GetAsync(new ChunkId(account, container, blob, info.ETag, first), info.Length, ct).ConfigureAwait(false);
+        }
+        try
+        {
+            WriteBlobHeaders(context, info);
+            if (range.Kind == RangeKind.Partial)
+            {
+                response.StatusCode = 206;
+                response.Headers.ContentRange = $"bytes {range.Start}-{range.End}/{info.Length}";
+            }
+            else if (info.ContentMd5 is { Length: > 0 } md5)
+            {
+                response.Headers.ContentMD5 = Convert.ToBase64String(md5);
+            }
+            response.ContentLength = range.Length;
+            bool sequential = IsSequential(container, blob, info.ETag, range);
+            for (long index = first; index <= last; index++)
+            {
+                ChunkBuffer chunk;
+                if (held is { } h)
+                {
+                    chunk = h.Chunk;
+                    held = null;
+                }
+                else
+                {
+                    chunk = (await reader.GetAsync(new ChunkId(account, container, blob, info.ETag, index), info.Length, ct).ConfigureAwait(false)).Chunk;
+                }
+                try
+                {
+                    long chunkStart = index * chunkSize;
+                    int from = (int)Math.Max(0, range.Start - chunkStart);
+                    int to = (int)Math.Min(chunk.Length, range.End + 1 - chunkStart);
+                    if (sequential) ReadAhead(account, container, blob, info, index);
+                    await response.Body.WriteAsync(chunk.Memory[from..to], ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    chunk.Release();
+                }
+            }
+        }
+        finally
+        {
+            held?.Chunk.Release();
+        }
+    }
+
+    private bool IsSequential(string container, string blob, string etag, ByteRange range)
+    {
+        var key = (container, blob, etag);
+        long end = range.Start + range.Length;
+        bool sequential = range.Kind == RangeKind.Whole
+            || (_lastEnd.TryGetValue(key, out long previous) && range.Start >= previous && range.Start - previous <= 2L * reader.ChunkSize);
+        if (_lastEnd.Count >= MaxTrackedReaders) _lastEnd.Clear();
+        _lastEnd[key] = end;
+        return sequential || range.Start == 0;
+    }
+
+    private void ReadAhead(string account, string container, string blob, BlobInfo info, long index)
+    {
+        long chunks = (info.Length + reader.ChunkSize - 1) / reader.ChunkSize;
+        for (long next = index + 1; next <= index + reader.ReadAheadChunks && next < chunks; next++)
+            reader.Prefetch(new ChunkId(account, container, blob, info.ETag, next), info.Length);
+    }
+}

@@ -1,0 +1,47 @@
+using System.Security;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+
+namespace BlobCache.Node.Endpoint;
+
+/// <summary>Blob-style error answers: the status, an <c>x-ms-error-code</c> header and an XML body, as Azure SDKs expect.</summary>
+public static class BlobErrors
+{
+    public static Task WriteAsync(HttpContext context, int status, string code, string message, string? contentRange = null)
+    {
+        HttpResponse response = context.Response;
+        if (response.HasStarted)
+        {
+            // Headers are gone: the only honest signal left is a broken connection, never bytes of the wrong length.
+            context.Abort();
+            return Task.CompletedTask;
+        }
+        response.Clear();
+        response.StatusCode = status;
+        response.Headers["x-ms-error-code"] = code;
+        if (contentRange is not null) response.Headers.ContentRange = contentRange;
+        BlobHeaders.Common(context);
+        if (HttpMethods.IsHead(context.Request.Method)) return Task.CompletedTask;
+        string body = $"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{SecurityElement.Escape(message)}\nRequestId:{response.Headers["x-ms-request-id"]}\nTime:{DateTime.UtcNow:O}</Message></Error>";
+        response.ContentType = "application/xml";
+        byte[] bytes = Encoding.UTF8.GetBytes(body);
+        response.ContentLength = bytes.Length;
+        return response.Body.WriteAsync(bytes).AsTask();
+    }
+}
+
+/// <summary>Headers every Blob response carries.</summary>
+public static class BlobHeaders
+{
+    public const string Version = "2025-01-05";
+
+    public static void Common(HttpContext context)
+    {
+        var h = context.Response.Headers;
+        h["x-ms-request-id"] = context.TraceIdentifier;
+        h["x-ms-version"] = context.Request.Headers.TryGetValue("x-ms-version", out var v) && v.Count > 0 ? v.ToString() : Version;
+        if (context.Request.Headers.TryGetValue("x-ms-client-request-id", out var c)) h["x-ms-client-request-id"] = c;
+        h.Date = DateTime.UtcNow.ToString("R");
+        h.Server = "BlobCache";
+    }
+}

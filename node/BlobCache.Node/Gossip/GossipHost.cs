@@ -1,0 +1,251 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using BlobCache.Mesh;
+using BlobCache.Mesh.Membership;
+using BlobCache.Mesh.Placement;
+using BlobCache.Node.Config;
+using BlobCache.Protocol.Gossip;
+using Microsoft.Extensions.Logging;
+
+namespace BlobCache.Node.Gossip;
+
+/// <summary>
+/// Hosts the mesh's <see cref="SwimNode"/> on a real UDP socket and a real clock: decodes datagrams into
+/// <see cref="SwimNode.Receive"/>, runs <see cref="SwimNode.Tick"/> when timers are due, sends the outbox, and
+/// publishes a <see cref="MeshSnapshot"/> when membership changes. One lock serialises every call into the node,
+/// which is a single-threaded state machine.
+/// </summary>
+public sealed class GossipHost : IMeshView, IAsyncDisposable
+{
+    private static readonly TimeSpan SnapshotDebounce = TimeSpan.FromMilliseconds(100);
+    private readonly NodeOptions _options;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly MemberDirectory _directory = new();
+    private readonly SwimNode _node;
+    private readonly Socket _socket;
+    private readonly ArrayBufferWriter<byte> _encodeBuffer = new(2048);
+    private readonly Dictionary<string, EndPoint?> _addresses = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly long _epoch = Stopwatch.GetTimestamp();
+    private Task _receiveLoop = Task.CompletedTask, _timerLoop = Task.CompletedTask;
+    private volatile MeshSnapshot _current;
+    private bool _dirty = true;
+    private long _lastSnapshot = long.MinValue;
+    private int _version;
+    private long _dropped, _received, _sent;
+
+    public GossipHost(NodeOptions options, ILogger logger, MeshConfig? config = null)
+    {
+        _options = options;
+        _logger = logger;
+        string host = options.Advertised;
+        Self = new MemberMeta(options.NodeId, $"{host}:{options.GossipPort}", $"{host}:{options.GrpcPort}", $"{host}:{options.UdpPort}",
+            options.Region, options.Zone, (ushort)options.Weight, 1);
+        ulong seed = StableHash.Of(options.NodeId) ^ (ulong)Stopwatch.GetTimestamp();
+        _node = new SwimNode(config ?? MeshConfig.Default, Self, _directory, seed);
+        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        _current = new MeshSnapshot(0, options.Region, PlacementMap.Empty, [], [], 0);
+    }
+
+    public MemberMeta Self { get; }
+    public MeshSnapshot Current => _current;
+    public bool Joined { get { lock (_gate) return _node.Joined; } }
+    public long DroppedPackets => Interlocked.Read(ref _dropped);
+    public long ReceivedPackets => Interlocked.Read(ref _received);
+    public long SentPackets => Interlocked.Read(ref _sent);
+
+    private long Now => (long)Stopwatch.GetElapsedTime(_epoch).TotalMicroseconds;
+
+    /// <summary>Binds the gossip port and joins through the seeds. Throws <see cref="SocketException"/> when the port is taken.</summary>
+    public void Start()
+    {
+        _socket.Bind(new IPEndPoint(IPAddress.Parse(BindAddress(_options.Host)), _options.GossipPort));
+        lock (_gate)
+        {
+            _node.Start(Now, _options.Seeds);
+            FlushLocked();
+            PublishLocked(force: true);
+        }
+        _receiveLoop = Task.Run(ReceiveLoop);
+        _timerLoop = Task.Run(TimerLoop);
+        _logger.LogInformation("gossip on udp {Address} as {Id} in {Region}/{Zone}, seeds: {Seeds}",
+            Self.GossipAddress, Self.Id, Self.Region, Self.Zone, _options.Seeds.Count == 0 ? "none (first node)" : string.Join(",", _options.Seeds));
+    }
+
+    internal static string BindAddress(string host) => host is "*" or "::" ? "0.0.0.0" : IPAddress.TryParse(host, out _) ? host : "0.0.0.0";
+
+    private async Task ReceiveLoop()
+    {
+        byte[] buffer = new byte[65536];
+        EndPoint any = new IPEndPoint(IPAddress.Any, 0);
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveFromResult r;
+            try
+            {
+                r = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                continue; // an ICMP "port unreachable" from a dead peer, or an oversized datagram
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            Interlocked.Increment(ref _received);
+            if (!GossipCodec.TryDecode(buffer.AsMemory(0, r.ReceivedBytes), WireLimits.Default, out GossipMessage? message, out string? error))
+            {
+                long dropped = Interlocked.Increment(ref _dropped);
+                if (dropped <= 10 || dropped % 1000 == 0) _logger.LogWarning("dropped a gossip packet from {From}: {Error} ({Dropped} so far)", r.RemoteEndPoint, error, dropped);
+                continue;
+            }
+            lock (_gate)
+            {
+                _node.Receive(Now, message);
+                FlushLocked();
+            }
+        }
+    }
+
+    private async Task TimerLoop()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                lock (_gate)
+                {
+                    long now = Now;
+                    if (_node.NextDue <= now) _node.Tick(now);
+                    FlushLocked();
+                    PublishLocked(force: false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void FlushLocked()
+    {
+        foreach (Outbound o in _node.Outbox)
+        {
+            EndPoint? to = Resolve(o.ToAddress);
+            if (to is null) continue;
+            _encodeBuffer.ResetWrittenCount();
+            GossipCodec.Encode(o.Message, _encodeBuffer);
+            try
+            {
+                _socket.SendTo(_encodeBuffer.WrittenSpan, SocketFlags.None, to);
+                Interlocked.Increment(ref _sent);
+            }
+            catch (SocketException e)
+            {
+                _logger.LogDebug("gossip send to {To} failed: {Error}", o.ToAddress, e.SocketErrorCode);
+            }
+        }
+        _node.Outbox.Clear();
+        foreach (MemberEvent e in _node.Events)
+        {
+            _dirty = true;
+            string id = e.Member >= 0 && e.Member < _directory.Count ? _directory.IdOf(e.Member) : "?";
+            LogLevel level = e.Kind is MemberEventKind.Dead or MemberEventKind.Suspect or MemberEventKind.JoinRetry ? LogLevel.Warning : LogLevel.Information;
+            _logger.Log(level, "member {Member} {Event} (incarnation {Incarnation})", id, e.Kind, e.Incarnation);
+        }
+        _node.Events.Clear();
+    }
+
+    private EndPoint? Resolve(string address)
+    {
+        if (_addresses.TryGetValue(address, out EndPoint? cached)) return cached;
+        EndPoint? endpoint = null;
+        int colon = address.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(address.AsSpan(colon + 1), out int port))
+        {
+            string host = address[..colon];
+            if (IPAddress.TryParse(host, out IPAddress? ip)) endpoint = new IPEndPoint(ip, port);
+            else
+            {
+                try
+                {
+                    IPAddress? first = Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork);
+                    if (first is not null) endpoint = new IPEndPoint(first, port);
+                }
+                catch (SocketException e)
+                {
+                    _logger.LogWarning("cannot resolve gossip address {Address}: {Error}", address, e.Message);
+                    return null; // not cached: DNS may answer later (a headless Service filling up)
+                }
+            }
+        }
+        if (endpoint is null) _logger.LogWarning("bad gossip address {Address}", address);
+        _addresses[address] = endpoint;
+        return endpoint;
+    }
+
+    private void PublishLocked(bool force)
+    {
+        if (!_dirty && !force) return;
+        long now = Now;
+        if (!force && now - _lastSnapshot < Micros.From(SnapshotDebounce)) return;
+        _dirty = false;
+        _lastSnapshot = now;
+        int count = _directory.Count;
+        var metas = new MemberMeta?[count];
+        var members = new List<MemberStatus>(count);
+        for (int i = 0; i < count; i++)
+        {
+            MemberMeta? meta = _node.MetaOf(i);
+            metas[i] = meta;
+            MemberState state = _node.StateOf(i);
+            if (meta is null || state == MemberState.None) continue;
+            members.Add(new MemberStatus(meta.Id, meta.Region, meta.Zone, state, _node.View[i].Incarnation, meta.GossipAddress));
+        }
+        members.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
+        _current = new MeshSnapshot(_node.Self, _options.Region, ViewPlacement.Build(_node.View, _directory), metas, members, ++_version);
+    }
+
+    /// <summary>Announces a graceful leave and keeps gossiping until the news is out or the deadline passes.</summary>
+    public async Task LeaveAsync(TimeSpan deadline)
+    {
+        lock (_gate)
+        {
+            _node.Leave(Now);
+            FlushLocked();
+        }
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < deadline)
+        {
+            lock (_gate)
+            {
+                if (_node.LeaveSent) break;
+            }
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+        _logger.LogInformation("left the mesh after {Ms} ms", sw.ElapsedMilliseconds);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _socket.Dispose();
+        try
+        {
+            await Task.WhenAll(_receiveLoop, _timerLoop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,36 @@
+using System.Text.Json.Serialization;
+using BlobCache.Node.Config;
+using BlobCache.Node.Gossip;
+using BlobCache.Node.Telemetry;
+using BlobCache.Store;
+
+namespace BlobCache.Node.Hosting;
+
+/// <summary>What <c>GET /status</c> answers and <c>blobcache status</c> prints.</summary>
+public sealed record StatusReport(
+    string Node, string Region, string Zone, int LiveMembers,
+    IReadOnlyList<StatusMember> Members,
+    IReadOnlyDictionary<string, long> ReadsBySource,
+    IReadOnlyDictionary<string, long> BytesBySource,
+    long BlobGets, long PeerServed, long PeerFailures,
+    long MemoryBytes, long MemoryChunks, long DiskBytes, long DiskChunks,
+    long MemoryEvictions, long DiskEvictions, long CorruptFiles,
+    long GossipPacketsDropped)
+{
+    public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics)
+    {
+        MeshSnapshot mesh = gossip.Current;
+        ChunkStoreStats s = store.Stats;
+        return new StatusReport(options.NodeId, options.Region, options.Zone, mesh.LiveCount,
+            mesh.Members.Select(m => new StatusMember(m.Id, m.Region, m.Zone, m.State.ToString().ToLowerInvariant(), m.Incarnation, m.GossipAddress)).ToArray(),
+            metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures,
+            s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles,
+            gossip.DroppedPackets);
+    }
+}
+
+public sealed record StatusMember(string Id, string Region, string Zone, string State, uint Incarnation, string Address);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(StatusReport))]
+public sealed partial class StatusJson : JsonSerializerContext;

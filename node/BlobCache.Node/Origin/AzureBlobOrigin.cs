@@ -1,0 +1,215 @@
+using Azure;
+using Azure.Identity;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace BlobCache.Node.Origin;
+
+/// <summary>
+/// Azure Blob (or Azurite) through the Azure SDK. The origin is a connection string, a container SAS URL (one
+/// container only) or a bare account URL (Azure.Identity's default credential, e.g. workload identity).
+/// </summary>
+public sealed class AzureBlobOrigin : IBlobOrigin
+{
+    private readonly BlobServiceClient? _service;
+    private readonly BlobContainerClient? _onlyContainer;
+
+    public string AccountName { get; }
+    public string Describe { get; }
+
+    private AzureBlobOrigin(BlobServiceClient? service, BlobContainerClient? onlyContainer, string describe)
+    {
+        _service = service;
+        _onlyContainer = onlyContainer;
+        AccountName = service?.AccountName ?? onlyContainer!.AccountName;
+        Describe = describe;
+    }
+
+    /// <summary>Parses the origin setting. Throws <see cref="ArgumentException"/> with a message naming what is wrong.</summary>
+    public static AzureBlobOrigin Create(string origin)
+    {
+        var options = new BlobClientOptions();
+        options.Retry.MaxRetries = 4;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(100);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(2);
+        options.Retry.Mode = Azure.Core.RetryMode.Exponential;
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        if (Uri.TryCreate(origin, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp))
+        {
+            bool hasSas = uri.Query.Contains("sig=", StringComparison.Ordinal);
+            // Azurite's path-style URLs put the account first: http://host:port/account/container.
+            string[] segments = uri.AbsolutePath.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            bool pathStyle = uri.Host is "127.0.0.1" or "localhost" || uri.IsLoopback;
+            int containerSegments = segments.Length - (pathStyle ? 1 : 0);
+            if (hasSas && containerSegments == 1)
+            {
+                var container = new BlobContainerClient(uri, options);
+                return new AzureBlobOrigin(null, container, $"container SAS {uri.GetLeftPart(UriPartial.Path)}");
+            }
+            if (containerSegments > 0) throw new ArgumentException($"origin URL {uri.GetLeftPart(UriPartial.Path)} names a container but has no SAS token (sig=...)");
+            if (hasSas) return new AzureBlobOrigin(new BlobServiceClient(uri, options), null, $"account SAS {uri.GetLeftPart(UriPartial.Path)}");
+            return new AzureBlobOrigin(new BlobServiceClient(uri, new DefaultAzureCredential(), options), null, $"account {uri.GetLeftPart(UriPartial.Path)} (default Azure credential)");
+        }
+        if (!origin.Contains('=', StringComparison.Ordinal))
+            throw new ArgumentException("origin is neither a URL nor a connection string (AccountName=...;AccountKey=...;BlobEndpoint=...)");
+        BlobServiceClient service;
+        try
+        {
+            service = new BlobServiceClient(origin, options);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+        {
+            throw new ArgumentException($"origin connection string is not valid: {e.Message}");
+        }
+        return new AzureBlobOrigin(service, null, $"connection string for {service.Uri}");
+    }
+
+    private BlobContainerClient Container(string container)
+    {
+        if (_onlyContainer is not null)
+        {
+            return string.Equals(container, _onlyContainer.Name, StringComparison.Ordinal)
+                ? _onlyContainer
+                : throw new OriginException(404, "ContainerNotFound", $"this node's origin is a SAS for container '{_onlyContainer.Name}' only");
+        }
+        return _service!.GetBlobContainerClient(container);
+    }
+
+    public async Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Response<BlobProperties> r = await Container(container).GetBlobClient(blob).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            BlobProperties p = r.Value;
+            return new BlobInfo(p.ContentLength, p.ETag.ToString(), p.LastModified, p.ContentType ?? "application/octet-stream", p.ContentHash);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+        catch (RequestFailedException e)
+        {
+            throw Wrap(e);
+        }
+    }
+
+    public async Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var options = new BlobDownloadOptions
+        {
+            Range = new Azure.HttpRange(offset, destination.Length),
+            Conditions = new BlobRequestConditions { IfMatch = new ETag(etag) },
+        };
+        try
+        {
+            Response<BlobDownloadStreamingResult> r = await Container(container).GetBlobClient(blob)
+                .DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false);
+            await using Stream body = r.Value.Content;
+            int filled = 0;
+            while (filled < destination.Length)
+            {
+                int n = await body.ReadAsync(destination[filled..], cancellationToken).ConfigureAwait(false);
+                if (n == 0) throw new OriginException(502, "ShortRead", $"{container}/{blob}: origin sent {filled} of {destination.Length} bytes at offset {offset}");
+                filled += n;
+            }
+        }
+        catch (RequestFailedException e) when (e.Status is 412 or 404)
+        {
+            throw new BlobChangedException(container, blob, etag);
+        }
+        catch (RequestFailedException e)
+        {
+            throw Wrap(e);
+        }
+    }
+
+    public async Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Response<BlobContainerProperties> r = await Container(container).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            return new ContainerInfo(r.Value.ETag.ToString(), r.Value.LastModified);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+        catch (RequestFailedException e) when (e.Status == 403 && _onlyContainer is not null)
+        {
+            // A container SAS cannot read the container's properties; answer with what we know.
+            return new ContainerInfo("\"0x0\"", DateTimeOffset.UnixEpoch);
+        }
+        catch (RequestFailedException e)
+        {
+            throw Wrap(e);
+        }
+    }
+
+    public async Task<ListPage?> ListAsync(string container, string? prefix, string? delimiter, string? marker, int? maxResults, CancellationToken cancellationToken)
+    {
+        BlobContainerClient client = Container(container);
+        try
+        {
+            var items = new List<ListedBlob>();
+            string? next = null;
+            if (string.IsNullOrEmpty(delimiter))
+            {
+                await foreach (Page<BlobItem> page in client.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, cancellationToken)
+                    .AsPages(marker, maxResults).ConfigureAwait(false))
+                {
+                    foreach (BlobItem b in page.Values) items.Add(Listed(b));
+                    next = page.ContinuationToken;
+                    break;
+                }
+            }
+            else
+            {
+                await foreach (Page<BlobHierarchyItem> page in client.GetBlobsByHierarchyAsync(BlobTraits.None, BlobStates.None, delimiter, prefix, cancellationToken)
+                    .AsPages(marker, maxResults).ConfigureAwait(false))
+                {
+                    foreach (BlobHierarchyItem h in page.Values)
+                        items.Add(h.IsPrefix ? new ListedBlob(h.Prefix, true, 0, null, null, null) : Listed(h.Blob));
+                    next = page.ContinuationToken;
+                    break;
+                }
+            }
+            return new ListPage(items, string.IsNullOrEmpty(next) ? null : next);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+        catch (RequestFailedException e)
+        {
+            throw Wrap(e);
+        }
+    }
+
+    private static ListedBlob Listed(BlobItem b) =>
+        new(b.Name, false, b.Properties.ContentLength ?? 0, b.Properties.ETag?.ToString(), b.Properties.LastModified, b.Properties.ContentType);
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_onlyContainer is not null)
+                await _onlyContainer.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, cancellationToken).AsPages(null, 1).GetAsyncEnumerator(cancellationToken).MoveNextAsync().ConfigureAwait(false);
+            else
+                await _service!.GetBlobContainersAsync(cancellationToken: cancellationToken).AsPages(null, 1).GetAsyncEnumerator(cancellationToken).MoveNextAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is RequestFailedException or IOException or HttpRequestException or OperationCanceledException or AggregateException)
+        {
+            return false;
+        }
+    }
+
+    private static OriginException Wrap(RequestFailedException e) =>
+        new(e.Status == 0 ? 502 : e.Status, string.IsNullOrEmpty(e.ErrorCode) ? "OriginError" : e.ErrorCode, $"origin: {FirstLine(e.Message)}", e);
+
+    private static string FirstLine(string s)
+    {
+        int nl = s.IndexOf('\n', StringComparison.Ordinal);
+        return (nl < 0 ? s : s[..nl]).Trim();
+    }
+}

@@ -1,0 +1,52 @@
+namespace BlobCache.Node.Origin;
+
+/// <summary>What a reader needs to know about one blob version.</summary>
+public sealed record BlobInfo(long Length, string ETag, DateTimeOffset LastModified, string ContentType, byte[]? ContentMd5);
+
+/// <summary>A container's own properties.</summary>
+public sealed record ContainerInfo(string ETag, DateTimeOffset LastModified);
+
+/// <summary>One listed blob, or (with a delimiter) one virtual directory when <see cref="IsPrefix"/>.</summary>
+public sealed record ListedBlob(string Name, bool IsPrefix, long Length, string? ETag, DateTimeOffset? LastModified, string? ContentType);
+
+/// <summary>One page of List Blobs; <see cref="NextMarker"/> is null on the last page.</summary>
+public sealed record ListPage(IReadOnlyList<ListedBlob> Items, string? NextMarker);
+
+/// <summary>The blob changed between learning its ETag and reading its bytes: the reader must start over.</summary>
+public sealed class BlobChangedException(string container, string blob, string etag)
+    : Exception($"{container}/{blob} is no longer at ETag {etag}");
+
+/// <summary>The origin refused or failed a request; status and code are Blob's own when it gave them.</summary>
+public sealed class OriginException(int status, string code, string message, Exception? inner = null) : Exception(message, inner)
+{
+    public int Status { get; } = status;
+    public string Code { get; } = code;
+}
+
+/// <summary>The Blob account the cache reads through to (Azure, Azurite, or the built-in sample origin).</summary>
+public interface IBlobOrigin
+{
+    /// <summary>The account name readers use in paths (<c>/{account}/{container}/{blob}</c>).</summary>
+    string AccountName { get; }
+
+    /// <summary>A short description for logs, without secrets.</summary>
+    string Describe { get; }
+
+    /// <summary>Null when the blob (or its container) does not exist.</summary>
+    Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Fills <paramref name="destination"/> with bytes from <paramref name="offset"/> of the blob version
+    /// <paramref name="etag"/>. Throws <see cref="BlobChangedException"/> when that version is gone.
+    /// </summary>
+    Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken);
+
+    /// <summary>Null when the container does not exist.</summary>
+    Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken);
+
+    /// <summary>One page of List Blobs, passed through to the origin. Null when the container does not exist.</summary>
+    Task<ListPage?> ListAsync(string container, string? prefix, string? delimiter, string? marker, int? maxResults, CancellationToken cancellationToken);
+
+    /// <summary>True when the origin answers (for /readyz).</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken);
+}

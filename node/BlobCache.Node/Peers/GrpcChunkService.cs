@@ -1,0 +1,70 @@
+using BlobCache.Node.Origin;
+using BlobCache.Node.Peers.Grpc;
+using BlobCache.Node.Reading;
+using BlobCache.Node.Telemetry;
+using BlobCache.Store;
+using Google.Protobuf;
+using global::Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace BlobCache.Node.Peers;
+
+/// <summary>The owner's side of a gRPC chunk transfer: the chunk as a stream of pieces straight from its pooled buffer.</summary>
+public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
+{
+    /// <summary>Piece size: large enough to keep HTTP/2 framing overhead small, small enough for the default 4 MB message limit.</summary>
+    public const int PieceBytes = 256 * 1024;
+
+    public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
+    {
+        var id = new ChunkId(request.Account, request.Container, request.Blob, request.Etag, request.Index);
+        string? invalid = PeerRequest.Validate(origin.AccountName, id, request.BlobLength, reader.ChunkSize);
+        if (invalid is not null) throw new RpcException(new Status(StatusCode.InvalidArgument, invalid));
+        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+        (ChunkBuffer Chunk, ReadSource Source)? served;
+        try
+        {
+            served = await reader.ServePeerAsync(id, request.BlobLength, request.Fill, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (BlobChangedException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+        catch (OriginException e)
+        {
+            logger.LogWarning("origin failed filling {Chunk} for {Peer}: {Message}", id, request.From, e.Message);
+            throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
+        }
+        if (served is not { } s)
+        {
+            metrics.PeerServeMiss();
+            throw new RpcException(new Status(StatusCode.NotFound, "not cached here"));
+        }
+        try
+        {
+            ChunkBuffer chunk = s.Chunk;
+            string source = s.Source switch { ReadSource.Memory => "memory", ReadSource.Disk => "disk", _ => "blob" };
+            int offset = 0;
+            do
+            {
+                int n = Math.Min(PieceBytes, chunk.Length - offset);
+                var piece = new ChunkPiece { Data = UnsafeByteOperations.UnsafeWrap(chunk.Memory.Slice(offset, n)) };
+                if (offset == 0)
+                {
+                    piece.Length = chunk.Length;
+                    piece.Checksum = chunk.Checksum;
+                    piece.Source = source;
+                }
+                // The piece is serialised before WriteAsync completes, so the wrapped buffer is not used afterwards.
+                await responseStream.WriteAsync(piece, context.CancellationToken).ConfigureAwait(false);
+                offset += n;
+            }
+            while (offset < chunk.Length);
+            metrics.PeerServed();
+        }
+        finally
+        {
+            s.Chunk.Release();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+using BlobCache.Protocol.Gossip;
+using BlobCache.Store;
+
+namespace BlobCache.Node.Peers;
+
+/// <summary>A peer refused or broke a transfer (bad checksum, short stream, error status).</summary>
+public sealed class PeerTransferException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Fetches one chunk from a peer over one of the peer transports.</summary>
+public interface IChunkPeerClient : IAsyncDisposable
+{
+    /// <summary>
+    /// The chunk with one reference for the caller, verified against the checksum the peer sent; null when the peer
+    /// does not hold it and <paramref name="fill"/> was false. Throws <see cref="PeerTransferException"/> or
+    /// <see cref="OperationCanceledException"/> (the caller's timeout) on failure.
+    /// </summary>
+    /// <paramref name="answerTimeout"/> bounds the wait for the peer's first answer (a dead peer);
+    /// <paramref name="cancellationToken"/> bounds the whole transfer (a peer filling from a slow Blob).
+    Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken);
+}

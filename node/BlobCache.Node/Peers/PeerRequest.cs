@@ -1,0 +1,20 @@
+using BlobCache.Node.Endpoint;
+using BlobCache.Store;
+
+namespace BlobCache.Node.Peers;
+
+/// <summary>Checks a peer's chunk request before anything is read for it, whatever the transport.</summary>
+public static class PeerRequest
+{
+    /// <summary>Null when valid, else why not.</summary>
+    public static string? Validate(string accountExpected, ChunkId id, long blobLength, int chunkSize)
+    {
+        if (!string.Equals(id.Account, accountExpected, StringComparison.Ordinal)) return $"account '{id.Account}' is not this mesh's";
+        if (!BlobNames.IsValidContainer(id.Container)) return "bad container name";
+        if (!BlobNames.IsValidBlob(id.Blob)) return "bad blob name";
+        if (string.IsNullOrEmpty(id.ETag) || id.ETag.Length > 256) return "bad etag";
+        if (blobLength <= 0) return "blob length must be positive";
+        if (id.Index < 0 || id.Index > (blobLength - 1) / chunkSize) return $"chunk {id.Index} is outside a {blobLength}-byte blob";
+        return null;
+    }
+}

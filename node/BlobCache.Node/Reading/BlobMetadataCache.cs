@@ -1,0 +1,48 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using BlobCache.Node.Origin;
+
+namespace BlobCache.Node.Reading;
+
+/// <summary>
+/// A blob's ETag and length, trusted for a short TTL (0 = ask the origin every time). Concurrent lookups of one
+/// blob share one origin request. An overwritten blob is seen at most one TTL late, and never mixed: chunk keys
+/// carry the ETag, and origin reads are conditional on it.
+/// </summary>
+public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl)
+{
+    private const int MaxEntries = 100_000;
+    private readonly ConcurrentDictionary<(string Container, string Blob), Entry> _entries = new();
+    private readonly ConcurrentDictionary<(string Container, string Blob), Task<BlobInfo?>> _flights = new();
+
+    private sealed record Entry(BlobInfo? Info, long Expires);
+
+    public async ValueTask<BlobInfo?> GetAsync(string container, string blob, CancellationToken cancellationToken)
+    {
+        var key = (container, blob);
+        if (ttl > TimeSpan.Zero && _entries.TryGetValue(key, out Entry? e) && Stopwatch.GetTimestamp() < e.Expires) return e.Info;
+        Task<BlobInfo?> flight = _flights.GetOrAdd(key, k => Fetch(k));
+        return await flight.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Forgets a blob (its ETag turned out stale).</summary>
+    public void Invalidate(string container, string blob) => _entries.TryRemove((container, blob), out _);
+
+    private async Task<BlobInfo?> Fetch((string Container, string Blob) key)
+    {
+        try
+        {
+            BlobInfo? info = await origin.GetBlobAsync(key.Container, key.Blob, CancellationToken.None).ConfigureAwait(false);
+            if (ttl > TimeSpan.Zero)
+            {
+                if (_entries.Count >= MaxEntries) _entries.Clear(); // bounded; a burst of misses is cheaper than unbounded growth
+                _entries[key] = new Entry(info, Stopwatch.GetTimestamp() + (long)(ttl.TotalSeconds * Stopwatch.Frequency));
+            }
+            return info;
+        }
+        finally
+        {
+            _flights.TryRemove(key, out _);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using BlobCache.Mesh.Placement;
+using BlobCache.Node.Config;
+using BlobCache.Node.Gossip;
+using BlobCache.Node.Origin;
+using BlobCache.Node.Peers;
+using BlobCache.Node.Telemetry;
+using BlobCache.Protocol.Gossip;
+using BlobCache.Store;
+using Microsoft.Extensions.Logging;
+
+namespace BlobCache.Node.Reading;
+
+/// <summary>
+/// The read path of one chunk: memory → disk → owner(s) in this region → owner in a pooled region → Blob.
+/// Concurrent reads of one chunk share one fetch (single-flight) here and on the owner, so N readers cost one Blob
+/// GET per region. A dead or slow peer costs one bounded timeout, then the next place; a read never fails because
+/// a peer did. Every chunk handed out carries one reference the caller must release.
+/// </summary>
+public sealed class ChunkReader : IDisposable
+{
+    private readonly NodeOptions _options;
+    private readonly ChunkStore _store;
+    private readonly IBlobOrigin _origin;
+    private readonly IMeshView _mesh;
+    private readonly IChunkPeerClient _peers;
+    private readonly NodeMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> _reads = new();
+    private readonly ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> _originFills = new();
+    private readonly SemaphoreSlim _prefetchSlots = new(8, 8);
+    private readonly CancellationTokenSource _shutdown = new();
+
+    private readonly record struct Filled(ChunkBuffer Chunk, ReadSource Source);
+
+    public ChunkReader(NodeOptions options, ChunkStore store, IBlobOrigin origin, IMeshView mesh, IChunkPeerClient peers, NodeMetrics metrics, ILogger logger)
+    {
+        _options = options;
+        _store = store;
+        _origin = origin;
+        _mesh = mesh;
+        _peers = peers;
+        _metrics = metrics;
+        _logger = logger;
+    }
+
+    public int ChunkSize => _options.ChunkSize;
+
+    public ChunkStore Store => _store;
+
+    public int ReadAheadChunks => _options.ReadAheadChunks;
+
+    /// <summary>Length of chunk <paramref name="index"/> of a blob of <paramref name="blobLength"/> bytes.</summary>
+    public long ChunkLength(long blobLength, long index) => Math.Min(ChunkSize, blobLength - index * ChunkSize);
+
+    /// <summary>The chunk for a local reader, from wherever it is nearest.</summary>
+    public async ValueTask<(ChunkBuffer Chunk, ReadSource Source)> GetAsync(ChunkId id, long blobLength, CancellationToken cancellationToken)
+    {
+        for (int attempt = 0; attempt < 4; attempt++)
+        {
+            if (_store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier))
+            {
+                ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
+                _metrics.Read(source, hit!.Length);
+                return (hit, source);
+            }
+            Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
+            if (f is { } got)
+            {
+                _metrics.Read(got.Source, got.Chunk.Length);
+                return (got.Chunk, got.Source);
+            }
+            // The shared result was already released (evicted between fill and our turn): look again.
+        }
+        throw new InvalidOperationException($"chunk {id} could not be held after four attempts");
+    }
+
+    /// <summary>
+    /// Serves a peer: from the store, or (when <paramref name="fill"/>) from Blob through the same single-flight as
+    /// this node's own reads. Never forwards to another peer, so disagreeing views cannot make a loop. Null when
+    /// the chunk is not here and <paramref name="fill"/> is false.
+    /// </summary>
+    public async ValueTask<(ChunkBuffer Chunk, ReadSource Source)?> ServePeerAsync(ChunkId id, long blobLength, bool fill, CancellationToken cancellationToken)
+    {
+        for (int attempt = 0; attempt < 4; attempt++)
+        {
+            if (_store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier)) return (hit!, tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk);
+            if (!fill) return null;
+            Filled? f = await JoinAsync(_originFills, id, () => ReadOriginAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
+            if (f is { } got) return (got.Chunk, got.Source);
+        }
+        throw new InvalidOperationException($"chunk {id} could not be held after four attempts");
+    }
+
+    /// <summary>Starts fetching a chunk a sequential reader will want next, unless enough prefetches are running.</summary>
+    public void Prefetch(ChunkId id, long blobLength)
+    {
+        if (_store.Contains(id) || _reads.ContainsKey(id) || !_prefetchSlots.Wait(0)) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                (ChunkBuffer chunk, _) = await GetAsync(id, blobLength, _shutdown.Token).ConfigureAwait(false);
+                chunk.Release();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _logger.LogDebug("read-ahead of {Chunk} failed: {Error}", id, e.Message);
+            }
+            finally
+            {
+                _prefetchSlots.Release();
+            }
+        });
+    }
+
+    // Joins (or starts) the one fetch of a chunk. The fetch's own reference is released once the result is in the
+    // store; a waiter that wakes after the store dropped it gets null and looks again.
+    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken)
+    {
+        var mine = new Lazy<Task<Filled>>(() => RunFlight(flights, id, fetch));
+        Lazy<Task<Filled>> flight = flights.GetOrAdd(id, mine);
+        Filled f = await flight.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return f.Chunk.TryAddRef() ? f : null;
+    }
+
+    private async Task<Filled> RunFlight(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, ChunkId id, Func<Task<Filled>> fetch)
+    {
+        await Task.Yield(); // never run the fetch inside GetOrAdd's caller
+        Filled f;
+        try
+        {
+            f = await fetch().ConfigureAwait(false);
+        }
+        catch
+        {
+            flights.TryRemove(id, out _);
+            throw;
+        }
+        _store.Put(id, f.Chunk);
+        flights.TryRemove(id, out _);
+        // Waiters already woken hold their own references; later ones find the chunk in the store.
+        _ = Task.Run(async () =>
+        {
+            await Task.Yield();
+            f.Chunk.Release();
+        });
+        return f;
+    }
+
+    private async Task<Filled> FetchAsync(ChunkId id, long blobLength)
+    {
+        MeshSnapshot mesh = _mesh.Current;
+        ulong key = id.Hash;
+        RegionPlacement region = mesh.Placement.ForRegion(mesh.Region);
+        int[] owners = new int[_options.OwnersToTry];
+        int count = region.Owners(key, owners);
+        for (int i = 0; i < count; i++)
+        {
+            if (owners[i] == mesh.Self) break; // this node is the owner: it reads Blob for the region
+            MemberMeta? peer = mesh.MetaOf(owners[i]);
+            if (peer is null) continue;
+            ChunkBuffer? chunk = await TryPeerAsync(peer, id, blobLength, fill: true, remote: false).ConfigureAwait(false);
+            if (chunk is not null) return new Filled(chunk, ReadSource.Peer);
+        }
+        foreach (string pooled in _options.PooledRegions)
+        {
+            if (pooled == mesh.Region) continue;
+            int owner = mesh.Placement.ForRegion(pooled).Owner(key);
+            MemberMeta? peer = owner >= 0 ? mesh.MetaOf(owner) : null;
+            if (peer is null) continue;
+            ChunkBuffer? chunk = await TryPeerAsync(peer, id, blobLength, fill: false, remote: true).ConfigureAwait(false);
+            if (chunk is not null) return new Filled(chunk, ReadSource.PeerRemoteRegion);
+        }
+        // The owner fill is shared with peers asking this node for the same chunk.
+        for (int attempt = 0; ; attempt++)
+        {
+            Filled? f = await JoinAsync(_originFills, id, () => ReadOriginAsync(id, blobLength), _shutdown.Token).ConfigureAwait(false);
+            if (f is { } got) return got;
+            if (_store.TryGet(id, out ChunkBuffer? hit, out _)) return new Filled(hit!, ReadSource.Blob);
+            if (attempt >= 3) throw new InvalidOperationException($"chunk {id} could not be held");
+        }
+    }
+
+    private async Task<ChunkBuffer?> TryPeerAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool remote)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+        timeout.CancelAfter(_options.PeerTransferTimeoutMs);
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            ChunkBuffer? chunk = await _peers.FetchAsync(peer, id, blobLength, fill, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), timeout.Token).ConfigureAwait(false);
+            _metrics.PeerLatency(Stopwatch.GetElapsedTime(started), remote);
+            return chunk;
+        }
+        catch (Exception e) when (e is PeerTransferException or OperationCanceledException or IOException or System.Net.Http.HttpRequestException or Grpc.Core.RpcException)
+        {
+            if (_shutdown.IsCancellationRequested) throw;
+            _metrics.PeerFailure();
+            _logger.LogWarning("peer {Peer} failed for {Chunk} after {Ms:F0} ms: {Error}; trying the next source",
+                peer.Id, id, Stopwatch.GetElapsedTime(started).TotalMilliseconds, e is OperationCanceledException ? "timed out" : e.Message);
+            return null;
+        }
+    }
+
+    private async Task<Filled> ReadOriginAsync(ChunkId id, long blobLength)
+    {
+        long offset = id.Index * ChunkSize;
+        int length = (int)ChunkLength(blobLength, id.Index);
+        if (length <= 0) throw new ArgumentOutOfRangeException(nameof(id), $"chunk {id.Index} is past the end of a {blobLength}-byte blob");
+        ChunkBuffer chunk = ChunkBuffer.Rent(length);
+        try
+        {
+            _metrics.BlobGet();
+            await _origin.ReadAsync(id.Container, id.Blob, id.ETag, offset, chunk.WritableMemory, _shutdown.Token).ConfigureAwait(false);
+            chunk.Seal();
+            return new Filled(chunk, ReadSource.Blob);
+        }
+        catch
+        {
+            chunk.Release();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _shutdown.Cancel();
+        _shutdown.Dispose();
+        _prefetchSlots.Dispose();
+    }
+}

@@ -1,0 +1,67 @@
+using System.Diagnostics.Metrics;
+
+namespace BlobCache.Node.Telemetry;
+
+/// <summary>Where a chunk read was served from.</summary>
+public enum ReadSource { Memory, Disk, Peer, PeerRemoteRegion, Blob }
+
+/// <summary>
+/// The node's counters: OpenTelemetry instruments (exported on /metrics) backed by plain fields that
+/// <c>/status</c> and the tests read directly.
+/// </summary>
+public sealed class NodeMetrics : IDisposable
+{
+    public const string MeterName = "BlobCache.Node";
+    private static readonly string[] SourceNames = ["memory", "disk", "peer", "peer_remote_region", "blob"];
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly long[] _reads = new long[SourceNames.Length];
+    private readonly long[] _bytes = new long[SourceNames.Length];
+    private long _blobGets, _peerServed, _peerServeMisses, _peerFailures, _originChanged;
+    private readonly Histogram<double> _peerLatency;
+    private readonly Counter<long> _readCounter, _byteCounter;
+
+    public NodeMetrics()
+    {
+        _readCounter = _meter.CreateCounter<long>("blobcache_chunk_reads", "{chunk}", "Chunk reads by where they were served from");
+        _byteCounter = _meter.CreateCounter<long>("blobcache_read_bytes", "By", "Bytes read by where they were served from");
+        _peerLatency = _meter.CreateHistogram<double>("blobcache_peer_fetch_duration", "s", "Time to fetch one chunk from a peer");
+        _meter.CreateObservableCounter("blobcache_blob_gets", () => Volatile.Read(ref _blobGets), "{request}", "Range GETs sent to Blob");
+        _meter.CreateObservableCounter("blobcache_peer_served", () => Volatile.Read(ref _peerServed), "{chunk}", "Chunks this node served to peers");
+        _meter.CreateObservableCounter("blobcache_peer_failures", () => Volatile.Read(ref _peerFailures), "{request}", "Peer fetches that failed or timed out");
+    }
+
+    public Meter Meter => _meter;
+
+    public void Read(ReadSource source, long bytes)
+    {
+        Interlocked.Increment(ref _reads[(int)source]);
+        Interlocked.Add(ref _bytes[(int)source], bytes);
+        var tag = new KeyValuePair<string, object?>("source", SourceNames[(int)source]);
+        _readCounter.Add(1, tag);
+        _byteCounter.Add(bytes, tag);
+    }
+
+    public void BlobGet() => Interlocked.Increment(ref _blobGets);
+    public void PeerServed() => Interlocked.Increment(ref _peerServed);
+    public void PeerServeMiss() => Interlocked.Increment(ref _peerServeMisses);
+    public void PeerFailure() => Interlocked.Increment(ref _peerFailures);
+    public void OriginChanged() => Interlocked.Increment(ref _originChanged);
+    public void PeerLatency(TimeSpan elapsed, bool remoteRegion) =>
+        _peerLatency.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("region", remoteRegion ? "remote" : "local"));
+
+    public long BlobGets => Volatile.Read(ref _blobGets);
+    public long PeerServedCount => Volatile.Read(ref _peerServed);
+    public long PeerFailures => Volatile.Read(ref _peerFailures);
+    public long ReadsFrom(ReadSource source) => Volatile.Read(ref _reads[(int)source]);
+    public long BytesFrom(ReadSource source) => Volatile.Read(ref _bytes[(int)source]);
+
+    /// <summary>Counts by source name, for /status.</summary>
+    public Dictionary<string, long> ReadsBySource() =>
+        SourceNames.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => Volatile.Read(ref _reads[p.i]));
+
+    public Dictionary<string, long> BytesBySource() =>
+        SourceNames.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => Volatile.Read(ref _bytes[p.i]));
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Azure.Storage.Blobs;
+
+namespace BlobCache.Node.Tests.Infrastructure;
+
+/// <summary>
+/// A real Azurite blob service on 127.0.0.1 for the test run. `.ci/run` installs it with npm into tools/azurite;
+/// BLOBCACHE_AZURITE may name another azurite-blob executable.
+/// </summary>
+public sealed class Azurite : IAsyncLifetime
+{
+    public const string Account = "devstoreaccount1";
+    public const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    private Process? _process;
+    private string? _dir;
+    private readonly System.Text.StringBuilder _log = new();
+
+    public int Port { get; private set; }
+    public string ConnectionString => ConnectionStringFor(Port);
+    public BlobServiceClient Client => new(ConnectionString);
+
+    public static string ConnectionStringFor(int port) =>
+        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={Key};BlobEndpoint=http://127.0.0.1:{port}/{Account};";
+
+    public static string? FindExecutable()
+    {
+        string? configured = Environment.GetEnvironmentVariable("BLOBCACHE_AZURITE");
+        if (!string.IsNullOrEmpty(configured)) return configured;
+        string local = Path.Combine(Repo.Root, "tools", "azurite", "node_modules", ".bin", "azurite-blob");
+        return File.Exists(local) ? local : null;
+    }
+
+    public async Task InitializeAsync()
+    {
+        string exe = FindExecutable() ?? throw new InvalidOperationException(
+            "Azurite is not installed: run `npm install --prefix tools/azurite azurite` from the repository root (.ci/run does), or set BLOBCACHE_AZURITE");
+        Port = Ports.Next();
+        _dir = Directory.CreateTempSubdirectory("blobcache-azurite-").FullName;
+        var psi = new ProcessStartInfo(exe)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in new[] { "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--location", _dir, "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry" })
+            psi.ArgumentList.Add(a);
+        _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + exe);
+        _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await Wait.UntilAsync(async () =>
+        {
+            if (_process.HasExited) throw new InvalidOperationException("Azurite exited: " + _log);
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
+            return true;
+        }, TimeSpan.FromSeconds(60), "Azurite to listen").ConfigureAwait(false);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().ConfigureAwait(false);
+        }
+        _process?.Dispose();
+        if (_dir is not null)
+        {
+            try
+            {
+                Directory.Delete(_dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+}

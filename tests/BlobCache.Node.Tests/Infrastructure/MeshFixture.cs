@@ -1,0 +1,48 @@
+namespace BlobCache.Node.Tests.Infrastructure;
+
+/// <summary>Azurite, a dataset in it, and helpers to start meshes of real nodes against it. One per test run.</summary>
+public sealed class MeshFixture : IAsyncLifetime
+{
+    public Azurite Azurite { get; } = new();
+    public Dataset Dataset { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await Azurite.InitializeAsync().ConfigureAwait(false);
+        Dataset = await Dataset.UploadAsync(Azurite.Client, seed: 20261125).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts <paramref name="count"/> nodes joined through the first, and waits until each sees all of them live.</summary>
+    public async Task<List<NodeProcess>> StartMeshAsync(string prefix, int count, params string[] extra)
+    {
+        var nodes = new List<NodeProcess>();
+        try
+        {
+            nodes.Add(NodeProcess.Start($"{prefix}-0", Azurite.ConnectionString, [], extra));
+            for (int i = 1; i < count; i++) nodes.Add(NodeProcess.Start($"{prefix}-{i}", Azurite.ConnectionString, [nodes[0].GossipAddress], extra));
+            foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+            await Wait.UntilAsync(async () =>
+            {
+                foreach (NodeProcess n in nodes)
+                {
+                    if ((await n.StatusAsync().ConfigureAwait(false)).LiveMembers != count) return false;
+                }
+                return true;
+            }, TimeSpan.FromSeconds(30), $"{count} nodes to see each other").ConfigureAwait(false);
+            return nodes;
+        }
+        catch
+        {
+            foreach (NodeProcess n in nodes) await n.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public Task DisposeAsync() => Azurite.DisposeAsync();
+}
+
+[CollectionDefinition(Name)]
+public sealed class MeshCollection : ICollectionFixture<MeshFixture>
+{
+    public const string Name = "real nodes and Azurite";
+}

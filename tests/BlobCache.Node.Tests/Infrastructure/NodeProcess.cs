@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using Azure.Storage.Blobs;
+using BlobCache.Node.Hosting;
+
+namespace BlobCache.Node.Tests.Infrastructure;
+
+/// <summary>One real `blobcache run` process on loopback ports of its own.</summary>
+public sealed class NodeProcess : IAsyncDisposable
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    public string Id { get; }
+    public int HttpPort { get; }
+    public int GossipPort { get; }
+    public string GossipAddress => $"127.0.0.1:{GossipPort}";
+    public string Endpoint => $"http://127.0.0.1:{HttpPort}/{Azurite.Account}";
+    public bool HasExited => _process.HasExited;
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
+    public string Log
+    {
+        get
+        {
+            lock (_log) return _log.ToString();
+        }
+    }
+
+    private NodeProcess(string id, int httpPort, int gossipPort, Process process)
+    {
+        Id = id;
+        HttpPort = httpPort;
+        GossipPort = gossipPort;
+        _process = process;
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_log) _log.AppendLine(line);
+    }
+
+    /// <summary>Starts a node (does not wait for it to be ready). <paramref name="extra"/> are more flags.</summary>
+    public static NodeProcess Start(string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
+    {
+        int http = Ports.Next(), grpc = Ports.Next(), gossip = Ports.Next(), udp = Ports.Next();
+        var args = new List<string>
+        {
+            "run", "--node-id", id, "--http-port", Str(http), "--grpc-port", Str(grpc), "--gossip-port", Str(gossip), "--udp-port", Str(udp),
+            "--origin", origin, "--insecure", "--memory-mb", "512", "--log-level", "Information",
+        };
+        if (seeds.Count > 0) args.AddRange(["--seeds", string.Join(',', seeds)]);
+        args.AddRange(extra);
+        return new NodeProcess(id, http, gossip, Launch(args, new Dictionary<string, string>()));
+    }
+
+    /// <summary>Runs blobcache with arguments and environment; the caller reads output and waits.</summary>
+    public static Process Launch(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(Repo.NodeDll);
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        foreach ((string k, string v) in environment) psi.Environment[k] = v;
+        return Process.Start(psi) ?? throw new InvalidOperationException("could not start blobcache");
+    }
+
+    private static string Str(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>An Azure SDK client whose BlobEndpoint is this node: what a training job would use.</summary>
+    public BlobServiceClient Client => new(Azurite.ConnectionStringFor(HttpPort));
+
+    public async Task<StatusReport> StatusAsync() =>
+        (await Http.GetFromJsonAsync($"http://127.0.0.1:{HttpPort}/status", StatusJson.Default.StatusReport).ConfigureAwait(false))!;
+
+    public Task<HttpResponseMessage> GetAsync(string pathAndQuery) => Http.GetAsync($"http://127.0.0.1:{HttpPort}{pathAndQuery}");
+
+    public async Task WaitReadyAsync(TimeSpan deadline)
+    {
+        await Wait.UntilAsync(async () =>
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"node {Id} exited with {_process.ExitCode}:\n{Log}");
+            using HttpResponseMessage r = await Http.GetAsync($"http://127.0.0.1:{HttpPort}/readyz").ConfigureAwait(false);
+            return r.IsSuccessStatusCode;
+        }, deadline, $"node {Id} to be ready").ConfigureAwait(false);
+    }
+
+    /// <summary>kill -9: no graceful leave.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+    }
+
+    /// <summary>SIGTERM: the node leaves the mesh gracefully and exits.</summary>
+    public async Task<int> StopAsync(TimeSpan deadline)
+    {
+        if (!_process.HasExited)
+        {
+            using var kill = Process.Start("kill", ["-TERM", Str(_process.Id)]);
+            await kill.WaitForExitAsync().ConfigureAwait(false);
+        }
+        using var cts = new CancellationTokenSource(deadline);
+        await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+        _process.Dispose();
+    }
+}

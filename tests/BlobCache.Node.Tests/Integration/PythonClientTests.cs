@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using System.Text.Json;
+using BlobCache.Node.Tests.Infrastructure;
+
+namespace BlobCache.Node.Tests.Integration;
+
+/// <summary>Debian's python3-azure-storage and python3-torch read the dataset through a real node.</summary>
+[Collection(MeshCollection.Name)]
+public sealed class PythonClientTests(MeshFixture fixture) : IAsyncLifetime
+{
+    private const string Python = "/usr/bin/python3";
+    private List<NodeProcess> _nodes = [];
+
+    public async Task InitializeAsync() => _nodes = await fixture.StartMeshAsync("py", 2);
+
+    public async Task DisposeAsync()
+    {
+        foreach (NodeProcess n in _nodes) await n.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_PyTorch_DataLoader_with_workers_reads_every_blob_byte_exact()
+    {
+        Assert.True(File.Exists(Python), "Debian's python3 is missing: apt-get install python3-azure-storage python3-torch (.ci/run does)");
+        string script = Path.Combine(AppContext.BaseDirectory, "python", "read_dataset.py");
+        var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add(Azurite.ConnectionStringFor(_nodes[1].HttpPort));
+        psi.ArgumentList.Add(Dataset.Container);
+        psi.ArgumentList.Add("4");
+        using Process process = Process.Start(psi)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(deadline.Token);
+        Assert.True(process.ExitCode == 0, $"python exited with {process.ExitCode}: {await stderr}");
+        Dictionary<string, string> hashes = JsonSerializer.Deserialize<Dictionary<string, string>>(await stdout)!;
+        Assert.Equal(fixture.Dataset.Sha256.Count, hashes.Count);
+        foreach ((string name, string sha) in fixture.Dataset.Sha256) Assert.True(hashes[name] == sha, $"{name} read by Python has wrong bytes");
+        Assert.True((await _nodes[1].StatusAsync()).ReadsBySource.Values.Sum() > 0, "the reads did not go through the node");
+    }
+}
