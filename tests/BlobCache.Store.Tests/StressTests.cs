@@ -12,7 +12,7 @@ public class StressTests
         using var dir = new TempDir();
         const long MemoryCap = 96 * 1024, DiskCap = 512 * 1024;
         using var store = new ChunkStore(new ChunkStoreOptions { MemoryBytes = MemoryCap, DiskBytes = DiskCap, Directory = dir.Path });
-        const int Threads = 4, Ops = 1500;
+        const int Threads = 4, Ops = 1000;
         int wrong = 0;
         long reads = 0;
         var threads = Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
