@@ -93,6 +93,37 @@ public sealed class GrpcChunkPeerClient(string selfId) : IChunkPeerClient
         }
     }
 
+    public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    {
+        var request = new FetchRequest
+        {
+            Account = id.Account, Container = id.Container, Blob = id.Blob, Etag = id.ETag, Index = id.Index,
+            BlobLength = blobLength, Fill = true, From = selfId, WarmOnly = true,
+        };
+        try
+        {
+            using AsyncServerStreamingCall<ChunkPiece> call = Client(peer.GrpcAddress).Fetch(request, cancellationToken: cancellationToken);
+            try
+            {
+                await call.ResponseHeadersAsync.WaitAsync(answerTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new PeerTransferException($"{peer.Id} did not answer within {answerTimeout.TotalMilliseconds:F0} ms");
+            }
+            if (!await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false)) throw new PeerTransferException($"{peer.Id} sent no answer to a warm-up");
+            return call.ResponseStream.Current.Source;
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Cancelled or StatusCode.DeadlineExceeded && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        catch (RpcException e)
+        {
+            throw new PeerTransferException($"{peer.Id}: {e.StatusCode} {e.Status.Detail}", e);
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         foreach (GrpcChannel c in _channels.Values) c.Dispose();

@@ -44,6 +44,11 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
         {
             ChunkBuffer chunk = s.Chunk;
             string source = s.Source switch { ReadSource.Memory => "memory", ReadSource.Disk => "disk", _ => "blob" };
+            if (request.WarmOnly)
+            {
+                await responseStream.WriteAsync(new ChunkPiece { Length = chunk.Length, Checksum = chunk.Checksum, Source = source }, context.CancellationToken).ConfigureAwait(false);
+                return;
+            }
             int offset = 0;
             do
             {

@@ -17,4 +17,10 @@ public interface IChunkPeerClient : IAsyncDisposable
     /// <paramref name="answerTimeout"/> bounds the wait for the peer's first answer (a dead peer);
     /// <paramref name="cancellationToken"/> bounds the whole transfer (a peer filling from a slow Blob).
     Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks <paramref name="peer"/> to load the chunk into its cache (from Blob if it lacks it) without sending the
+    /// bytes back: warm-up. Returns where the peer found it ("memory", "disk" or "blob"); throws like <see cref="FetchAsync"/>.
+    /// </summary>
+    Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken);
 }
