@@ -19,6 +19,8 @@ try
         }
         case "demo":
             return await DemoCommand.RunAsync(rest);
+        case "warm":
+            return await WarmCommand.RunAsync(rest);
         case "status":
             return await StatusCommand.RunAsync(rest);
         case "help" or "--help" or "-h":
@@ -42,6 +44,7 @@ static int Usage(int code)
 
           demo     start Azurite (or a built-in origin) and a local mesh of 3 nodes, read a dataset twice through it
           run      serve the local Blob endpoint and join the mesh
+          warm     ACCOUNT/CONTAINER[/PREFIX]: have each chunk's owner load it, with progress (--http-port P)
           status   print the members a running node sees and its hit ratios (--http-port P, --host H)
 
         options of run (each also as BLOBCACHE_* environment variable or in a --config JSON file):

@@ -80,6 +80,7 @@ public static class NodeHost
         var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         var endpoint = new BlobEndpoint(origin, metadata, reader, loggers.CreateLogger<BlobEndpoint>());
         var health = new OriginHealth(origin);
+        var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
         RegisterGauges(metrics, store, gossip);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -113,6 +114,7 @@ public static class NodeHost
             return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
         }).RequireHost(httpHost);
         app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics), StatusJson.Default.StatusReport)).RequireHost(httpHost);
+        app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireHost(httpHost);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
         app.MapFallback("{**path}", endpoint.HandleAsync).RequireHost(httpHost);
 

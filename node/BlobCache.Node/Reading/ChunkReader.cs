@@ -131,14 +131,18 @@ public sealed class ChunkReader : IDisposable
         Filled f;
         try
         {
-            f = await fetch().ConfigureAwait(false);
+            // A flight that finished between the caller's store lookup and GetOrAdd has already stored the chunk:
+            // look once more, or the chunk would be fetched (and Blob read) twice.
+            f = _store.TryGet(id, out ChunkBuffer? stored, out ChunkTier tier)
+                ? new Filled(stored!, tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk)
+                : await fetch().ConfigureAwait(false);
         }
         catch
         {
             flights.TryRemove(id, out _);
             throw;
         }
-        _store.Put(id, f.Chunk);
+        if (f.Source is not (ReadSource.Memory or ReadSource.Disk)) _store.Put(id, f.Chunk);
         flights.TryRemove(id, out _);
         // Waiters already woken hold their own references; later ones find the chunk in the store.
         _ = Task.Run(async () =>

@@ -79,8 +79,11 @@ public sealed class MeshReadTests(MeshFixture fixture) : IAsyncLifetime
             await blob.DownloadToAsync(buffer, new BlobDownloadToOptions { TransferOptions = Parallel4 });
             Assert.Equal(fixture.Dataset.Sha256[name], Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray())));
         }));
-        Assert.Equal((fixture.Dataset.Lengths[name] + ChunkSize - 1) / ChunkSize, await TotalBlobGetsAsync());
+        long expected = (fixture.Dataset.Lengths[name] + ChunkSize - 1) / ChunkSize, gets = await TotalBlobGetsAsync();
+        Assert.True(expected == gets, $"{gets} Blob GETs for {expected} chunks; warnings:\n{Warnings()}");
     }
+
+    private string Warnings() => string.Join('\n', _nodes.SelectMany(n => n.Log.Split('\n').Where(l => l.Contains("warn", StringComparison.Ordinal)).Select(l => $"{n.Id}: {l}")));
 
     [Fact]
     public async Task Ranges_properties_listing_and_errors_look_like_Blob()

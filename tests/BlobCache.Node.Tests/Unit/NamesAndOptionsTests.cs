@@ -1,0 +1,80 @@
+using BlobCache.Node.Config;
+using BlobCache.Node.Endpoint;
+
+namespace BlobCache.Node.Tests.Unit;
+
+public sealed class NamesAndOptionsTests
+{
+    [Theory]
+    [InlineData("data", true)]
+    [InlineData("a-b-c", true)]
+    [InlineData("$root", true)]
+    [InlineData("ab", false)]
+    [InlineData("Data", false)]
+    [InlineData("a--b", false)]
+    [InlineData("-ab", false)]
+    [InlineData("ab-", false)]
+    [InlineData("a_b", false)]
+    public void Container_names_follow_Blob_rules(string name, bool valid) => Assert.Equal(valid, BlobNames.IsValidContainer(name));
+
+    [Theory]
+    [InlineData("dir/file.bin", true)]
+    [InlineData("with space", true)]
+    [InlineData("", false)]
+    [InlineData("ends/", false)]
+    [InlineData("ends.", false)]
+    [InlineData("ctrl\u0001char", false)]
+    public void Blob_names_follow_Blob_rules(string name, bool valid) => Assert.Equal(valid, BlobNames.IsValidBlob(name));
+
+    private static readonly Dictionary<string, string?> NoEnv = [];
+
+    [Fact]
+    public void Defaults_serve_on_loopback_against_Azurite()
+    {
+        NodeOptions o = OptionParser.Parse([], NoEnv);
+        Assert.Equal("127.0.0.1", o.Host);
+        Assert.Equal(NodeOptions.DevelopmentOrigin, o.Origin);
+        Assert.Equal(4 << 20, o.ChunkSize);
+        Assert.Equal(5, o.MetadataTtlSeconds);
+        Assert.Equal(PeerTransport.Grpc, o.PeerTransport);
+    }
+
+    [Fact]
+    public void Flags_beat_environment_which_beats_the_config_file()
+    {
+        string file = Path.GetTempFileName();
+        File.WriteAllText(file, """{ "http_port": 1000, "grpc_port": 2000, "gossip_port": 3000, "pooled_regions": ["b", "c"] }""");
+        try
+        {
+            NodeOptions o = OptionParser.Parse(["--config", file, "--http-port=1001"],
+                new Dictionary<string, string?> { ["BLOBCACHE_HTTP_PORT"] = "1002", ["BLOBCACHE_GRPC_PORT"] = "2002" });
+            Assert.Equal(1001, o.HttpPort);
+            Assert.Equal(2002, o.GrpcPort);
+            Assert.Equal(3000, o.GossipPort);
+            Assert.Equal(["b", "c"], o.PooledRegions);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("--memory-mb", "-1")]
+    [InlineData("--metadata-ttl-seconds", "NaN")]
+    [InlineData("--region", "two words")]
+    [InlineData("--log-level", "Chatty")]
+    [InlineData("--seeds", "host:0")]
+    public void Bad_values_name_the_flag(string flag, string value)
+    {
+        OptionException e = Assert.Throws<OptionException>(() => OptionParser.Parse([flag, value], NoEnv));
+        Assert.Contains(flag, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_flag_without_its_value_is_an_error_not_a_crash()
+    {
+        OptionException e = Assert.Throws<OptionException>(() => OptionParser.Parse(["--http-port"], NoEnv));
+        Assert.Contains("--http-port", e.Message, StringComparison.Ordinal);
+    }
+}
