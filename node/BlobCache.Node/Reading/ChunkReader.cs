@@ -55,20 +55,24 @@ public sealed class ChunkReader : IDisposable
     public long ChunkLength(long blobLength, long index) => Math.Min(ChunkSize, blobLength - index * ChunkSize);
 
     /// <summary>The chunk for a local reader, from wherever it is nearest.</summary>
-    public async ValueTask<(ChunkBuffer Chunk, ReadSource Source)> GetAsync(ChunkId id, long blobLength, CancellationToken cancellationToken)
+    public ValueTask<(ChunkBuffer Chunk, ReadSource Source)> GetAsync(ChunkId id, long blobLength, CancellationToken cancellationToken) =>
+        GetAsync(id, blobLength, countRead: true, cancellationToken);
+
+    // Read-ahead does not count as a read: the reader's own read of the chunk later does.
+    private async ValueTask<(ChunkBuffer Chunk, ReadSource Source)> GetAsync(ChunkId id, long blobLength, bool countRead, CancellationToken cancellationToken)
     {
         for (int attempt = 0; attempt < 4; attempt++)
         {
             if (_store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier))
             {
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
-                _metrics.Read(source, hit!.Length);
-                return (hit, source);
+                if (countRead) _metrics.Read(source, hit!.Length);
+                return (hit!, source);
             }
             Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
             if (f is { } got)
             {
-                _metrics.Read(got.Source, got.Chunk.Length);
+                if (countRead) _metrics.Read(got.Source, got.Chunk.Length);
                 return (got.Chunk, got.Source);
             }
             // The shared result was already released (evicted between fill and our turn): look again.
@@ -101,7 +105,7 @@ public sealed class ChunkReader : IDisposable
         {
             try
             {
-                (ChunkBuffer chunk, _) = await GetAsync(id, blobLength, _shutdown.Token).ConfigureAwait(false);
+                (ChunkBuffer chunk, _) = await GetAsync(id, blobLength, countRead: false, _shutdown.Token).ConfigureAwait(false);
                 chunk.Release();
             }
             catch (Exception e) when (e is not OutOfMemoryException)

@@ -31,10 +31,23 @@ public sealed class Azurite : IAsyncLifetime
         return File.Exists(local) ? local : null;
     }
 
+    /// <summary>Installs Azurite into tools/azurite with npm (its package.json pins the version) when it is missing.</summary>
+    private static async Task<string> InstallAsync()
+    {
+        var psi = new ProcessStartInfo("npm") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { "install", "--prefix", Path.Combine(Repo.Root, "tools", "azurite"), "--no-audit", "--no-fund", "--no-package-lock" })
+            psi.ArgumentList.Add(a);
+        using Process npm = Process.Start(psi) ?? throw new InvalidOperationException("npm is not installed; Azurite cannot be installed");
+        Task<string> err = npm.StandardError.ReadToEndAsync();
+        await npm.StandardOutput.ReadToEndAsync().ConfigureAwait(false);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await npm.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+        return FindExecutable() ?? throw new InvalidOperationException($"npm install of Azurite failed ({npm.ExitCode}): {await err.ConfigureAwait(false)}");
+    }
+
     public async Task InitializeAsync()
     {
-        string exe = FindExecutable() ?? throw new InvalidOperationException(
-            "Azurite is not installed: run `npm install --prefix tools/azurite azurite` from the repository root (.ci/run does), or set BLOBCACHE_AZURITE");
+        string exe = FindExecutable() ?? await InstallAsync().ConfigureAwait(false);
         Port = Ports.Next();
         _dir = Directory.CreateTempSubdirectory("blobcache-azurite-").FullName;
         var psi = new ProcessStartInfo(exe)
