@@ -92,6 +92,9 @@ public static class NodeHost
             k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
             k.Listen(bind, options.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
             k.Limits.MaxRequestBodySize = 1024 * 1024;
+            // Kestrel pauses a response writer once this much is buffered; the 64 KiB default turns every 4 MiB
+            // chunk (HTTP or gRPC) into dozens of flush round trips.
+            k.Limits.MaxResponseBufferSize = 8 * 1024 * 1024;
             k.Limits.Http2.InitialStreamWindowSize = 4 * 1024 * 1024;
             k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
         });

@@ -12,7 +12,7 @@ public sealed record StatusReport(
     IReadOnlyList<StatusMember> Members,
     IReadOnlyDictionary<string, long> ReadsBySource,
     IReadOnlyDictionary<string, long> BytesBySource,
-    long BlobGets, long PeerServed, long PeerFailures,
+    long BlobGets, long PeerServed, long PeerFailures, int PeerServeMaxConcurrency,
     long MemoryBytes, long MemoryChunks, long DiskBytes, long DiskChunks,
     long MemoryEvictions, long DiskEvictions, long CorruptFiles,
     long GossipPacketsDropped)
@@ -23,7 +23,7 @@ public sealed record StatusReport(
         ChunkStoreStats s = store.Stats;
         return new StatusReport(options.NodeId, options.Region, options.Zone, mesh.LiveCount,
             mesh.Members.Select(m => new StatusMember(m.Id, m.Region, m.Zone, m.State.ToString().ToLowerInvariant(), m.Incarnation, m.GossipAddress)).ToArray(),
-            metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures,
+            metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures, metrics.PeerServeMaxConcurrency,
             s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles,
             gossip.DroppedPackets);
     }

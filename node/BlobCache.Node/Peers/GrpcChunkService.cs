@@ -12,10 +12,23 @@ namespace BlobCache.Node.Peers;
 /// <summary>The owner's side of a gRPC chunk transfer: the chunk as a stream of pieces straight from its pooled buffer.</summary>
 public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
 {
-    /// <summary>Piece size: large enough to keep HTTP/2 framing overhead small, small enough for the default 4 MB message limit.</summary>
-    public const int PieceBytes = 256 * 1024;
+    /// <summary>Piece size: below the large-object-heap threshold, because the receiver's protobuf parser allocates each piece.</summary>
+    public const int PieceBytes = 64 * 1024;
 
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
+    {
+        metrics.PeerServeBegan();
+        try
+        {
+            await ServeAsync(request, responseStream, context).ConfigureAwait(false);
+        }
+        finally
+        {
+            metrics.PeerServeEnded();
+        }
+    }
+
+    private async Task ServeAsync(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
         var id = new ChunkId(request.Account, request.Container, request.Blob, request.Etag, request.Index);
         string? invalid = PeerRequest.Validate(origin.AccountName, id, request.BlobLength, reader.ChunkSize);

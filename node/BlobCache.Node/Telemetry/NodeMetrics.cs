@@ -18,6 +18,7 @@ public sealed class NodeMetrics : IDisposable
     private readonly long[] _reads = new long[SourceNames.Length];
     private readonly long[] _bytes = new long[SourceNames.Length];
     private long _blobGets, _peerServed, _peerServeMisses, _peerFailures, _originChanged;
+    private int _peerServing, _peerServingMax;
     private readonly Histogram<double> _peerLatency;
     private readonly Counter<long> _readCounter, _byteCounter;
 
@@ -28,6 +29,7 @@ public sealed class NodeMetrics : IDisposable
         _peerLatency = _meter.CreateHistogram<double>("blobcache_peer_fetch_duration", "s", "Time to fetch one chunk from a peer");
         _meter.CreateObservableCounter("blobcache_blob_gets", () => Volatile.Read(ref _blobGets), "{request}", "Range GETs sent to Blob");
         _meter.CreateObservableCounter("blobcache_peer_served", () => Volatile.Read(ref _peerServed), "{chunk}", "Chunks this node served to peers");
+        _meter.CreateObservableGauge("blobcache_peer_serving", () => Volatile.Read(ref _peerServing), "{request}", "Peer requests being served now");
         _meter.CreateObservableCounter("blobcache_peer_failures", () => Volatile.Read(ref _peerFailures), "{request}", "Peer fetches that failed or timed out");
     }
 
@@ -43,6 +45,21 @@ public sealed class NodeMetrics : IDisposable
     }
 
     public void BlobGet() => Interlocked.Increment(ref _blobGets);
+
+    /// <summary>A peer request began (balance with <see cref="PeerServeEnded"/>); tracks the most served at once.</summary>
+    public void PeerServeBegan()
+    {
+        int now = Interlocked.Increment(ref _peerServing);
+        int max;
+        while (now > (max = Volatile.Read(ref _peerServingMax)) && Interlocked.CompareExchange(ref _peerServingMax, now, max) != max)
+        {
+        }
+    }
+
+    public void PeerServeEnded() => Interlocked.Decrement(ref _peerServing);
+
+    /// <summary>The most peer requests this node served at once since it started (the stampede figure).</summary>
+    public int PeerServeMaxConcurrency => Volatile.Read(ref _peerServingMax);
     public void PeerServed() => Interlocked.Increment(ref _peerServed);
     public void PeerServeMiss() => Interlocked.Increment(ref _peerServeMisses);
     public void PeerFailure() => Interlocked.Increment(ref _peerFailures);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Azure.Storage.Blobs;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Infrastructure;
 

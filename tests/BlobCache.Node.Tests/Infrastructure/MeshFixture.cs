@@ -1,3 +1,5 @@
+using BlobCache.Testing;
+
 namespace BlobCache.Node.Tests.Infrastructure;
 
 /// <summary>Azurite, a dataset in it, and helpers to start meshes of real nodes against it. One per test run.</summary>
@@ -8,7 +10,7 @@ public sealed class MeshFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        await Azurite.InitializeAsync().ConfigureAwait(false);
+        await Azurite.StartAsync().ConfigureAwait(false);
         Dataset = await Dataset.UploadAsync(Azurite.Client, seed: 20261125).ConfigureAwait(false);
     }
 
@@ -38,7 +40,7 @@ public sealed class MeshFixture : IAsyncLifetime
         }
     }
 
-    public Task DisposeAsync() => Azurite.DisposeAsync();
+    public async Task DisposeAsync() => await Azurite.DisposeAsync().ConfigureAwait(false);
 }
 
 [CollectionDefinition(Name)]

@@ -6,6 +6,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Integration;
 

@@ -3,6 +3,7 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Integration;
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Integration;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Integration;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Integration;
 

@@ -5,7 +5,7 @@ using System.Text;
 using Azure.Storage.Blobs;
 using BlobCache.Node.Hosting;
 
-namespace BlobCache.Node.Tests.Infrastructure;
+namespace BlobCache.Testing;
 
 /// <summary>One real `blobcache run` process on loopback ports of its own.</summary>
 public sealed class NodeProcess : IAsyncDisposable
@@ -17,9 +17,12 @@ public sealed class NodeProcess : IAsyncDisposable
     public string Id { get; }
     public int HttpPort { get; }
     public int GossipPort { get; }
+    public int GrpcPort { get; }
+    public int UdpPort { get; }
     public string GossipAddress => $"127.0.0.1:{GossipPort}";
     public string Endpoint => $"http://127.0.0.1:{HttpPort}/{Azurite.Account}";
     public bool HasExited => _process.HasExited;
+    public int Pid => _process.Id;
     public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
 
     public string Log
@@ -30,11 +33,13 @@ public sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    private NodeProcess(string id, int httpPort, int gossipPort, Process process)
+    private NodeProcess(string id, int httpPort, int grpcPort, int gossipPort, int udpPort, Process process)
     {
         Id = id;
         HttpPort = httpPort;
+        GrpcPort = grpcPort;
         GossipPort = gossipPort;
+        UdpPort = udpPort;
         _process = process;
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
@@ -55,11 +60,13 @@ public sealed class NodeProcess : IAsyncDisposable
         var args = new List<string>
         {
             "run", "--node-id", id, "--http-port", Str(http), "--grpc-port", Str(grpc), "--gossip-port", Str(gossip), "--udp-port", Str(udp),
-            "--origin", origin, "--insecure", "--memory-mb", "512", "--log-level", "Information",
+            "--origin", origin, "--insecure", "--log-level", "Information",
         };
         if (seeds.Count > 0) args.AddRange(["--seeds", string.Join(',', seeds)]);
+        // Tests run several nodes on one small machine: a modest memory tier unless the caller sets one.
+        if (!extra.Contains("--memory-mb")) args.AddRange(["--memory-mb", "512"]);
         args.AddRange(extra);
-        return new NodeProcess(id, http, gossip, Launch(args, new Dictionary<string, string>()));
+        return new NodeProcess(id, http, grpc, gossip, udp, Launch(args, new Dictionary<string, string>()));
     }
 
     /// <summary>Runs blobcache with arguments and environment; the caller reads output and waits.</summary>

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace BlobCache.Node.Tests.Infrastructure;
+namespace BlobCache.Testing;
 
 /// <summary>Free loopback ports, free for both TCP and UDP when asked.</summary>
 public static class Ports

@@ -2,13 +2,13 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Azure.Storage.Blobs;
 
-namespace BlobCache.Node.Tests.Infrastructure;
+namespace BlobCache.Testing;
 
 /// <summary>
 /// A real Azurite blob service on 127.0.0.1 for the test run. `.ci/run` installs it with npm into tools/azurite;
 /// BLOBCACHE_AZURITE may name another azurite-blob executable.
 /// </summary>
-public sealed class Azurite : IAsyncLifetime
+public sealed class Azurite : IAsyncDisposable
 {
     public const string Account = "devstoreaccount1";
     public const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
@@ -45,7 +45,7 @@ public sealed class Azurite : IAsyncLifetime
         return FindExecutable() ?? throw new InvalidOperationException($"npm install of Azurite failed ({npm.ExitCode}): {await err.ConfigureAwait(false)}");
     }
 
-    public async Task InitializeAsync()
+    public async Task StartAsync()
     {
         string exe = FindExecutable() ?? await InstallAsync().ConfigureAwait(false);
         Port = Ports.Next();
@@ -72,7 +72,7 @@ public sealed class Azurite : IAsyncLifetime
         }, TimeSpan.FromSeconds(60), "Azurite to listen").ConfigureAwait(false);
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (_process is { HasExited: false })
         {

@@ -1,4 +1,4 @@
-namespace BlobCache.Node.Tests.Infrastructure;
+namespace BlobCache.Testing;
 
 /// <summary>Paths inside the repository the tests run from.</summary>
 public static class Repo

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace BlobCache.Node.Tests.Infrastructure;
+namespace BlobCache.Testing;
 
 /// <summary>Waits on a condition with a deadline instead of sleeping and hoping.</summary>
 public static class Wait

@@ -1,0 +1,317 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using BlobCache.Node.Hosting;
+using BlobCache.Node.Peers;
+using BlobCache.Protocol.Gossip;
+using BlobCache.Store;
+using BlobCache.Testing;
+
+namespace BlobCache.LoadTests;
+
+/// <summary>Sizes of one benchmark run: <c>--smoke</c> (seconds, for CI) or the full run.</summary>
+public sealed record BenchSize(bool Smoke, long HitBlobBytes, TimeSpan WarmUp, TimeSpan Duration, int[] Concurrency,
+    int EpochBlobs, long EpochBlobBytes, long StampedeBytes, int StampedeNodes)
+{
+    public static BenchSize Full { get; } = new(false, 256L << 20, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10), [1, 8, 64], 64, 32L << 20, 512L << 20, 5);
+    public static BenchSize Tiny { get; } = new(true, 16L << 20, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1.5), [1, 8], 6, 8L << 20, 32L << 20, 3);
+}
+
+/// <summary>
+/// `bench`: every end-to-end figure next to its baseline, measured in this one run on this machine, printed as a
+/// table and written to results.json.
+/// </summary>
+public static class Bench
+{
+    private const string Container = "bench";
+
+    public static async Task<int> RunAsync(BenchSize size, string outDir, IReadOnlySet<string> only)
+    {
+        bool Run(string part) => only.Count == 0 || only.Contains(part);
+        var results = new JsonObject
+        {
+            ["machine"] = new JsonObject { ["cores"] = Environment.ProcessorCount, ["os"] = Environment.OSVersion.ToString(), ["network"] = "loopback" },
+            ["smoke"] = size.Smoke,
+            ["started_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+        };
+        string dataDir = Directory.CreateTempSubdirectory("blobcache-bench-").FullName;
+        await using var azurite = new Azurite();
+        Step("starting Azurite");
+        await azurite.StartAsync();
+        BlobContainerClient container = azurite.Client.GetBlobContainerClient(Container);
+        // Public read access, so the same anonymous ranged GETs measure Azurite, nginx and BlobCache alike.
+        await container.CreateIfNotExistsAsync(PublicAccessType.Blob);
+        try
+        {
+            Step($"uploading a {size.HitBlobBytes >> 20} MiB blob to Azurite and the same bytes to nginx's directory");
+            byte[] hit = Random(size.HitBlobBytes, 1);
+            await container.GetBlobClient("hit.bin").UploadAsync(new BinaryData(hit), overwrite: true);
+            Directory.CreateDirectory(Path.Combine(dataDir, Container));
+            await File.WriteAllBytesAsync(Path.Combine(dataDir, Container, "hit.bin"), hit);
+            // nginx's workers run as an unprivileged user: let them read the file (temp directories are 0700).
+            const UnixFileMode readable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(dataDir, readable);
+                File.SetUnixFileMode(Path.Combine(dataDir, Container), readable);
+                File.SetUnixFileMode(Path.Combine(dataDir, Container, "hit.bin"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            }
+            string etag = (await container.GetBlobClient("hit.bin").GetPropertiesAsync()).Value.ETag.ToString();
+            await using Nginx nginx = await Nginx.StartAsync(dataDir);
+
+            List<NodeProcess> mesh = await StartMeshAsync(azurite, "bench", 3);
+            try
+            {
+                NodeProcess node = mesh[0];
+                using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
+                Step("loading the blob into node 0 (a read through it)");
+                byte[] viaNode = await http.GetByteArrayAsync($"{node.Endpoint}/{Container}/hit.bin");
+                if (!viaNode.AsSpan().SequenceEqual(hit)) throw new InvalidOperationException("node 0 returned wrong bytes");
+                if (Run("local_hit")) await LocalHitAsync(size, results, node, nginx, azurite, hit.Length);
+                if (Run("peer_fetch")) await PeerFetchAsync(size, results, node, etag, hit.Length);
+                if (Run("epoch")) await EpochAsync(size, results, azurite, container, mesh);
+            }
+            finally
+            {
+                foreach (NodeProcess n in mesh) await n.DisposeAsync();
+            }
+            if (Run("stampede")) await StampedeAsync(size, results, azurite, container);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+        results["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+        Directory.CreateDirectory(outDir);
+        string path = Path.Combine(outDir, "results.json");
+        await File.WriteAllTextAsync(path, results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"wrote {path}");
+        return 0;
+    }
+
+    private static void Step(string what) => Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {what}");
+
+    private static byte[] Random(long length, int seed)
+    {
+        byte[] data = new byte[length];
+        new Random(seed).NextBytes(data);
+        return data;
+    }
+
+    private static async Task<List<NodeProcess>> StartMeshAsync(Azurite azurite, string prefix, int count)
+    {
+        Step($"starting {count} blobcache nodes");
+        var nodes = new List<NodeProcess>();
+        for (int i = 0; i < count; i++)
+        {
+            nodes.Add(NodeProcess.Start($"{prefix}-{i}", azurite.ConnectionString, i == 0 ? [] : [nodes[0].GossipAddress],
+                "--memory-mb", "2048", "--log-level", "Warning"));
+        }
+        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(async () =>
+        {
+            foreach (NodeProcess n in nodes)
+            {
+                if ((await n.StatusAsync()).LiveMembers != count) return false;
+            }
+            return true;
+        }, TimeSpan.FromSeconds(30), "the mesh to form");
+        return nodes;
+    }
+
+    private static async Task LocalHitAsync(BenchSize size, JsonObject results, NodeProcess node, Nginx nginx, Azurite azurite, long length)
+    {
+        var rows = new JsonArray();
+        var table = new List<LoadResult>();
+        foreach (int range in new[] { 4 << 20, 64 << 10 })
+        {
+            foreach (int c in size.Concurrency)
+            {
+                var targets = new (string Name, string Url)[]
+                {
+                    ("blobcache", $"{node.Endpoint}/{Container}/hit.bin"),
+                    ("nginx", $"http://127.0.0.1:{nginx.Port}/{Container}/hit.bin"),
+                    ("azurite", $"http://127.0.0.1:{azurite.Port}/{Azurite.Account}/{Container}/hit.bin"),
+                };
+                foreach ((string name, string url) in targets)
+                {
+                    Step($"local hit: {name}, {range >> 10} KiB ranges, {c} readers");
+                    LoadResult r = await ReadLoad.RunAsync(name, url, length, range, c, size.WarmUp, size.Duration, seed: c);
+                    table.Add(r);
+                    rows.Add(JsonSerializer.SerializeToNode(r));
+                }
+            }
+        }
+        Console.WriteLine();
+        Console.WriteLine("local hit (closed loop, random ranges of one blob; BlobCache serves it from memory)");
+        Console.WriteLine($"{"range",7} {"readers",7} {"target",-10} {"MiB/s",9} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"vs nginx",9} {"errors",6}");
+        foreach (LoadResult r in table)
+        {
+            LoadResult baseline = table.First(b => b.Target == "nginx" && b.RangeBytes == r.RangeBytes && b.Concurrency == r.Concurrency);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.RangeBytes >> 10,5}Ki {r.Concurrency,7} {r.Target,-10} {r.MiBPerSecond,9:F0} {r.RequestsPerSecond,9:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {r.P999Ms,9:F2} {r.MiBPerSecond / Math.Max(0.001, baseline.MiBPerSecond),8:P0} {r.Errors,6}"));
+        }
+        Console.WriteLine();
+        // The headline row: 4 MiB ranges at the highest concurrency measured.
+        int top = size.Concurrency.Max();
+        LoadResult Pick(string t) => table.First(r => r.Target == t && r.RangeBytes == 4 << 20 && r.Concurrency == top);
+        results["local_hit"] = new JsonObject
+        {
+            ["range_bytes"] = 4 << 20,
+            ["readers"] = top,
+            ["mib_s"] = Round(Pick("blobcache").MiBPerSecond),
+            ["nginx_mib_s"] = Round(Pick("nginx").MiBPerSecond),
+            ["azurite_mib_s"] = Round(Pick("azurite").MiBPerSecond),
+            ["p99_ms"] = Round(Pick("blobcache").P99Ms),
+            ["nginx_p99_ms"] = Round(Pick("nginx").P99Ms),
+            ["azurite_p99_ms"] = Round(Pick("azurite").P99Ms),
+            ["ratio_to_nginx"] = Round(Pick("blobcache").MiBPerSecond / Math.Max(0.001, Pick("nginx").MiBPerSecond)),
+            ["runs"] = rows,
+        };
+    }
+
+    private static async Task PeerFetchAsync(BenchSize size, JsonObject results, NodeProcess node, string etag, long length)
+    {
+        var peer = new MemberMeta(node.Id, node.GossipAddress, $"127.0.0.1:{node.GrpcPort}", $"127.0.0.1:{node.UdpPort}", "local", "local-1", 100, 1);
+        var chunks = Enumerable.Range(0, (int)(length / PeerFetch.ChunkBytes))
+            .Select(i => new ChunkId(Azurite.Account, Container, "hit.bin", etag, i)).ToList();
+        var figures = new JsonObject();
+        await using var grpc = new GrpcChunkPeerClient("bench-client");
+        Console.WriteLine("peer fetch (4 MiB chunks from a node's memory to this process, loopback)");
+        Console.WriteLine($"{"streams",7} {"raw TCP",9} {"gRPC",9} {"gRPC/TCP",9}");
+        foreach (int streams in new[] { 1, 16 })
+        {
+            Step($"peer fetch: raw TCP, {streams} streams");
+            double tcp = await PeerFetch.RawTcpAsync(streams, size.Duration);
+            Step($"peer fetch: gRPC, {streams} streams");
+            await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.WarmUp); // connections and JIT
+            double g = await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.Duration);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{streams,7} {tcp,9:F0} {g,9:F0} {g / tcp,9:P0}"));
+            figures[$"streams_{streams}"] = new JsonObject { ["raw_tcp_mib_s"] = Round(tcp), ["grpc_mib_s"] = Round(g) };
+        }
+        Console.WriteLine();
+        JsonObject best = figures["streams_16"]!.AsObject();
+        results["peer_fetch"] = new JsonObject
+        {
+            ["streams"] = 16,
+            ["grpc_mib_s"] = best["grpc_mib_s"]!.DeepClone(),
+            ["udp_mib_s"] = null,
+            ["raw_tcp_mib_s"] = best["raw_tcp_mib_s"]!.DeepClone(),
+            ["by_streams"] = figures,
+        };
+    }
+
+    private static async Task EpochAsync(BenchSize size, JsonObject results, Azurite azurite, BlobContainerClient container, List<NodeProcess> mesh)
+    {
+        Step($"uploading an epoch dataset: {size.EpochBlobs} blobs × {size.EpochBlobBytes >> 20} MiB");
+        await Parallel.ForEachAsync(Enumerable.Range(0, size.EpochBlobs), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, ct) =>
+            await container.GetBlobClient($"epoch/shard-{i:D4}.bin").UploadAsync(new BinaryData(Random(size.EpochBlobBytes, 100 + i)), overwrite: true, ct));
+        long chunks = size.EpochBlobs * ((size.EpochBlobBytes + PeerFetch.ChunkBytes - 1) / PeerFetch.ChunkBytes);
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+        var epochs = new JsonArray();
+        var before = await TotalsAsync(mesh);
+        Console.WriteLine($"epoch ({mesh.Count} nodes, {size.EpochBlobs * size.EpochBlobBytes >> 20} MiB, {chunks} chunks; epoch 2 reshuffles shards to other nodes)");
+        for (int epoch = 1; epoch <= 2; epoch++)
+        {
+            Step($"epoch {epoch}");
+            var sw = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(Enumerable.Range(0, size.EpochBlobs), new ParallelOptions { MaxDegreeOfParallelism = mesh.Count * 4 }, async (i, ct) =>
+            {
+                NodeProcess n = mesh[(i + epoch - 1) % mesh.Count];
+                using HttpResponseMessage r = await http.GetAsync($"{n.Endpoint}/{Container}/epoch/shard-{i:D4}.bin", HttpCompletionOption.ResponseHeadersRead, ct);
+                r.EnsureSuccessStatusCode();
+                await using Stream body = await r.Content.ReadAsStreamAsync(ct);
+                await body.CopyToAsync(Stream.Null, ct);
+            });
+            double seconds = sw.Elapsed.TotalSeconds;
+            var after = await TotalsAsync(mesh);
+            long gets = after.Gets - before.Gets;
+            var bytes = after.Bytes.ToDictionary(kv => kv.Key, kv => kv.Value - before.Bytes.GetValueOrDefault(kv.Key));
+            string sources = string.Join(", ", bytes.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value / 1048576.0:F0}")));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  epoch {epoch}: {seconds:F2} s, {size.EpochBlobs * size.EpochBlobBytes / 1048576.0 / seconds:F0} MiB/s, Blob GETs per chunk {gets / (double)chunks:F3}, MiB by source: {sources}"));
+            var bySource = new JsonObject();
+            foreach ((string k, long v) in bytes) bySource[k] = v;
+            epochs.Add(new JsonObject { ["epoch"] = epoch, ["seconds"] = Round(seconds), ["blob_gets"] = gets, ["blob_gets_per_chunk"] = Round(gets / (double)chunks), ["bytes_by_source"] = bySource });
+            before = after;
+        }
+        Console.WriteLine();
+        long totalGets = epochs.Sum(e => e!["blob_gets"]!.GetValue<long>());
+        results["epoch"] = new JsonObject
+        {
+            ["nodes"] = mesh.Count,
+            ["bytes"] = size.EpochBlobs * size.EpochBlobBytes,
+            ["chunks"] = chunks,
+            ["blob_gets_per_chunk"] = Round(totalGets / (double)chunks),
+            ["epochs"] = epochs,
+        };
+    }
+
+    private static async Task<(long Gets, Dictionary<string, long> Bytes)> TotalsAsync(List<NodeProcess> mesh)
+    {
+        long gets = 0;
+        var bytes = new Dictionary<string, long>();
+        foreach (NodeProcess n in mesh)
+        {
+            StatusReport s = await n.StatusAsync();
+            gets += s.BlobGets;
+            foreach ((string k, long v) in s.BytesBySource) bytes[k] = bytes.GetValueOrDefault(k) + v;
+        }
+        return (gets, bytes);
+    }
+
+    private static async Task StampedeAsync(BenchSize size, JsonObject results, Azurite azurite, BlobContainerClient container)
+    {
+        Step($"stampede: uploading one {size.StampedeBytes >> 20} MiB blob");
+        await container.GetBlobClient("stampede.bin").UploadAsync(new BinaryData(Random(size.StampedeBytes, 7)), overwrite: true);
+        List<NodeProcess> mesh = await StartMeshAsync(azurite, "stampede", size.StampedeNodes);
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+            Step($"stampede: {mesh.Count} nodes × 4 readers read it at once");
+            var sw = Stopwatch.StartNew();
+            double[] done = new double[mesh.Count * 4];
+            await Task.WhenAll(Enumerable.Range(0, mesh.Count * 4).Select(async i =>
+            {
+                using HttpResponseMessage r = await http.GetAsync($"{mesh[i % mesh.Count].Endpoint}/{Container}/stampede.bin", HttpCompletionOption.ResponseHeadersRead);
+                r.EnsureSuccessStatusCode();
+                await using Stream body = await r.Content.ReadAsStreamAsync();
+                await body.CopyToAsync(Stream.Null);
+                done[i] = sw.Elapsed.TotalSeconds;
+            }));
+            long gets = 0;
+            int maxConcurrency = 0;
+            foreach (NodeProcess n in mesh)
+            {
+                StatusReport s = await n.StatusAsync();
+                gets += s.BlobGets;
+                maxConcurrency = Math.Max(maxConcurrency, s.PeerServeMaxConcurrency);
+            }
+            long chunks = (size.StampedeBytes + PeerFetch.ChunkBytes - 1) / PeerFetch.ChunkBytes;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stampede: {mesh.Count * 4} readers of one {size.StampedeBytes >> 20} MiB blob on {mesh.Count} nodes: all done in {done.Max():F2} s (first {done.Min():F2} s), Blob GETs {gets} for {chunks} chunks, most concurrent peer requests at one owner {maxConcurrency}"));
+            Console.WriteLine();
+            results["stampede"] = new JsonObject
+            {
+                ["nodes"] = mesh.Count,
+                ["readers"] = mesh.Count * 4,
+                ["bytes"] = size.StampedeBytes,
+                ["completion_seconds"] = Round(done.Max()),
+                ["blob_gets"] = gets,
+                ["chunks"] = chunks,
+                ["max_owner_concurrency"] = maxConcurrency,
+            };
+        }
+        finally
+        {
+            foreach (NodeProcess n in mesh) await n.DisposeAsync();
+        }
+    }
+
+    private static double Round(double v) => Math.Round(v, 3);
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using BlobCache.Testing;
+
+namespace BlobCache.LoadTests;
+
+/// <summary>
+/// `load`: the load-test scenarios on real nodes: the runner checked against wrk, rising concurrency until p99
+/// passes a bound (the knee), a soak with memory and handles sampled, and reads while nodes join and leave.
+/// </summary>
+public static partial class LoadScenarios
+{
+    private const string Container = "load";
+    private const int Range = 64 * 1024;
+
+    public static async Task<int> RunAsync(bool smoke, string outDir)
+    {
+        TimeSpan step = smoke ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(10);
+        TimeSpan soak = smoke ? TimeSpan.FromSeconds(10) : TimeSpan.FromMinutes(10);
+        double p99BoundMs = 20;
+        var results = new JsonObject { ["smoke"] = smoke, ["range_bytes"] = Range };
+        await using var azurite = new Azurite();
+        await azurite.StartAsync();
+        BlobContainerClient container = azurite.Client.GetBlobContainerClient(Container);
+        await container.CreateIfNotExistsAsync(PublicAccessType.Blob);
+        long length = 64L << 20;
+        byte[] data = new byte[length];
+        new Random(3).NextBytes(data);
+        await container.GetBlobClient("blob.bin").UploadAsync(new BinaryData(data), overwrite: true);
+        var nodes = new List<NodeProcess>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+                nodes.Add(NodeProcess.Start($"load-{i}", azurite.ConnectionString, i == 0 ? [] : [nodes[0].GossipAddress], "--log-level", "Warning"));
+            foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            string url = $"{nodes[0].Endpoint}/{Container}/blob.bin";
+            using (var http = new HttpClient()) await http.GetByteArrayAsync(url); // into node 0's cache
+
+            results["wrk_check"] = await WrkCheckAsync(url, length, step);
+            results["knee"] = await KneeAsync(url, length, step, p99BoundMs, smoke ? 16 : 256);
+            results["soak"] = await SoakAsync(nodes[0], url, length, soak);
+            results["churn"] = await ChurnAsync(azurite, nodes, url, length, step);
+        }
+        finally
+        {
+            foreach (NodeProcess n in nodes) await n.DisposeAsync();
+        }
+        Directory.CreateDirectory(outDir);
+        string path = Path.Combine(outDir, "load.json");
+        await File.WriteAllTextAsync(path, results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"wrote {path}");
+        return 0;
+    }
+
+    // The same fixed range at the same concurrency, measured by this runner and by wrk: throughput within 10%.
+    private static async Task<JsonObject> WrkCheckAsync(string url, long length, TimeSpan duration)
+    {
+        const int connections = 8;
+        LoadResult ours = await ReadLoad.RunAsync("blobcache", url, length, Range, connections, TimeSpan.FromSeconds(1), duration, 1, fixedRange: true);
+        var psi = new ProcessStartInfo("wrk") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { "-t", "2", "-c", connections.ToString(CultureInfo.InvariantCulture), "-d", $"{(int)Math.Max(1, duration.TotalSeconds)}s",
+            "-H", $"Range: bytes=0-{Range - 1}", url })
+            psi.ArgumentList.Add(a);
+        using Process wrk = Process.Start(psi) ?? throw new InvalidOperationException("wrk is not installed (apt-get install wrk)");
+        string output = await wrk.StandardOutput.ReadToEndAsync();
+        await wrk.WaitForExitAsync();
+        Match m = RequestsPerSec().Match(output);
+        double wrkRps = m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        double ratio = wrkRps <= 0 ? 0 : ours.RequestsPerSecond / wrkRps;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrk check ({connections} connections, one 64 KiB range): runner {ours.RequestsPerSecond:F0} req/s, wrk {wrkRps:F0} req/s, ratio {ratio:F3} ({(Math.Abs(ratio - 1) <= 0.10 ? "within" : "OUTSIDE")} 10%)"));
+        return new JsonObject { ["connections"] = connections, ["runner_rps"] = Math.Round(ours.RequestsPerSecond), ["wrk_rps"] = Math.Round(wrkRps), ["ratio"] = Math.Round(ratio, 3) };
+    }
+
+    [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
+    private static partial Regex RequestsPerSec();
+
+    private static async Task<JsonObject> KneeAsync(string url, long length, TimeSpan step, double boundMs, int maxConcurrency)
+    {
+        var rows = new JsonArray();
+        int? knee = null;
+        Console.WriteLine($"knee: 64 KiB random ranges at rising concurrency until p99 > {boundMs} ms");
+        for (int c = 1; c <= maxConcurrency; c *= 2)
+        {
+            LoadResult r = await ReadLoad.RunAsync("blobcache", url, length, Range, c, TimeSpan.FromSeconds(0.5), step, c);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {c,4} readers: {r.RequestsPerSecond,8:F0} req/s {r.MiBPerSecond,7:F0} MiB/s p50 {r.P50Ms,6:F2} ms p99 {r.P99Ms,7:F2} ms errors {r.Errors}"));
+            rows.Add(JsonSerializer.SerializeToNode(r));
+            if (r.P99Ms > boundMs)
+            {
+                knee = c;
+                break;
+            }
+        }
+        Console.WriteLine(knee is null ? $"  no knee up to {maxConcurrency} readers" : $"  knee at {knee} readers");
+        return new JsonObject { ["p99_bound_ms"] = boundMs, ["knee_readers"] = knee, ["steps"] = rows };
+    }
+
+    // Reads for the whole soak while sampling the node's resident memory and open file descriptors.
+    private static async Task<JsonObject> SoakAsync(NodeProcess node, string url, long length, TimeSpan duration)
+    {
+        var samples = new JsonArray();
+        using var stop = new CancellationTokenSource();
+        Task<LoadResult> load = ReadLoad.RunAsync("blobcache", url, length, Range, 8, TimeSpan.Zero, duration, 5);
+        var sw = Stopwatch.StartNew();
+        TimeSpan every = TimeSpan.FromSeconds(Math.Max(1, duration.TotalSeconds / 20));
+        while (!load.IsCompleted)
+        {
+            (long rss, int fds) = Sample(node.Pid);
+            samples.Add(new JsonObject { ["seconds"] = Math.Round(sw.Elapsed.TotalSeconds, 1), ["rss_bytes"] = rss, ["fds"] = fds });
+            await Task.WhenAny(load, Task.Delay(every));
+        }
+        LoadResult r = await load;
+        long firstRss = samples.Count > 2 ? samples[samples.Count / 4]!["rss_bytes"]!.GetValue<long>() : 0;
+        long lastRss = samples.Count > 0 ? samples[^1]!["rss_bytes"]!.GetValue<long>() : 0;
+        int firstFds = samples.Count > 2 ? samples[samples.Count / 4]!["fds"]!.GetValue<int>() : 0;
+        int lastFds = samples.Count > 0 ? samples[^1]!["fds"]!.GetValue<int>() : 0;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"soak {duration.TotalSeconds:F0} s, 8 readers: {r.RequestsPerSecond:F0} req/s, p99 {r.P99Ms:F2} ms, errors {r.Errors}; node RSS {firstRss >> 20} → {lastRss >> 20} MiB, fds {firstFds} → {lastFds} (from a quarter in to the end)"));
+        return new JsonObject
+        {
+            ["seconds"] = duration.TotalSeconds, ["rps"] = Math.Round(r.RequestsPerSecond), ["p99_ms"] = Math.Round(r.P99Ms, 3), ["errors"] = r.Errors,
+            ["rss_start_bytes"] = firstRss, ["rss_end_bytes"] = lastRss, ["fds_start"] = firstFds, ["fds_end"] = lastFds, ["samples"] = samples,
+        };
+    }
+
+    private static (long Rss, int Fds) Sample(int pid)
+    {
+        long rss = 0;
+        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                rss = long.Parse(line.AsSpan(6).Trim().ToString().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        return (rss, Directory.GetFiles($"/proc/{pid}/fd").Length);
+    }
+
+    // Reads through node 0 while two more nodes join and one leaves and one is killed: reads keep succeeding.
+    private static async Task<JsonObject> ChurnAsync(Azurite azurite, List<NodeProcess> nodes, string url, long length, TimeSpan step)
+    {
+        TimeSpan duration = step * 4;
+        Task<LoadResult> load = ReadLoad.RunAsync("blobcache", url, length, Range, 8, TimeSpan.Zero, duration, 9);
+        var extra = new List<NodeProcess>();
+        var events = new JsonArray();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < 2; i++)
+        {
+            NodeProcess n = NodeProcess.Start($"load-join-{i}", azurite.ConnectionString, [nodes[0].GossipAddress], "--log-level", "Warning");
+            extra.Add(n);
+            events.Add($"{sw.Elapsed.TotalSeconds:F1}s start {n.Id}");
+        }
+        foreach (NodeProcess n in extra) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await extra[0].StopAsync(TimeSpan.FromSeconds(30));
+        events.Add($"{sw.Elapsed.TotalSeconds:F1}s graceful stop {extra[0].Id}");
+        extra[1].Kill();
+        events.Add($"{sw.Elapsed.TotalSeconds:F1}s kill -9 {extra[1].Id}");
+        LoadResult r = await load;
+        foreach (NodeProcess n in extra) await n.DisposeAsync();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"churn: 8 readers on node 0 while 2 nodes joined, 1 left and 1 was killed: {r.Requests} reads, {r.Errors} errors, p99 {r.P99Ms:F2} ms"));
+        return new JsonObject { ["reads"] = r.Requests, ["errors"] = r.Errors, ["p99_ms"] = Math.Round(r.P99Ms, 3), ["events"] = events };
+    }
+}
