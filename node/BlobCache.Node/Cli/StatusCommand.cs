@@ -9,34 +9,22 @@ public static class StatusCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        string host = "127.0.0.1";
-        int port = 7480;
-        for (int i = 0; i < args.Length; i++)
+        NodeAddress? node = NodeAddress.Parse("status", args);
+        if (node is null) return 2;
+        if (node.Rest.Count > 0)
         {
-            string? value = i + 1 < args.Length ? args[i + 1] : null;
-            switch (args[i])
-            {
-                case "--http-port" when value is not null && int.TryParse(value, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536:
-                    i++;
-                    break;
-                case "--host" when value is not null:
-                    host = value;
-                    i++;
-                    break;
-                default:
-                    Console.Error.WriteLine($"blobcache status: bad option '{args[i]}' (use --http-port P and --host H)");
-                    return 2;
-            }
+            Console.Error.WriteLine($"blobcache status: unexpected argument '{node.Rest[0]}' (use --http-port P and --host H)");
+            return 2;
         }
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         StatusReport? report;
         try
         {
-            report = await http.GetFromJsonAsync($"http://{host}:{port}/status", StatusJson.Default.StatusReport).ConfigureAwait(false);
+            report = await http.GetFromJsonAsync(node.Url("/status"), StatusJson.Default.StatusReport).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
         {
-            Console.Error.WriteLine($"blobcache status: no node answers at http://{host}:{port}/status: {e.Message}");
+            Console.Error.WriteLine($"blobcache status: no node answers at {node.Url("/status")}: {e.Message}");
             return 1;
         }
         if (report is null) return 1;

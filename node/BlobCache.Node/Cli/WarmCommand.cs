@@ -12,22 +12,15 @@ public static class WarmCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        string host = "127.0.0.1";
-        int port = 7480;
-        string? path = null;
-        for (int i = 0; i < args.Length; i++)
+        NodeAddress? node = NodeAddress.Parse("warm", args);
+        if (node is null) return 2;
+        if (node.Rest.Count != 1 || node.Rest[0].StartsWith("--", StringComparison.Ordinal))
         {
-            string? value = i + 1 < args.Length ? args[i + 1] : null;
-            if (args[i] == "--http-port" && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is > 0 and < 65536) i++;
-            else if (args[i] == "--host" && value is not null) { host = value; i++; }
-            else if (!args[i].StartsWith("--", StringComparison.Ordinal) && path is null) path = args[i];
-            else
-            {
-                Console.Error.WriteLine($"blobcache warm: bad argument '{args[i]}' (usage: blobcache warm ACCOUNT/CONTAINER[/PREFIX] [--http-port P] [--host H])");
-                return 2;
-            }
+            Console.Error.WriteLine("blobcache warm: usage: blobcache warm ACCOUNT/CONTAINER[/PREFIX] [--http-port P] [--host H]");
+            return 2;
         }
-        if (path is null || path.Split('/', 3).Length < 2)
+        string path = node.Rest[0];
+        if (path.Split('/', 3).Length < 2)
         {
             Console.Error.WriteLine("blobcache warm: name what to warm as ACCOUNT/CONTAINER[/PREFIX]");
             return 2;
@@ -36,11 +29,11 @@ public static class WarmCommand
         HttpResponseMessage response;
         try
         {
-            response = await http.PostAsync($"http://{host}:{port}/warm?path={Uri.EscapeDataString(path)}", null).ConfigureAwait(false);
+            response = await http.PostAsync(node.Url($"/warm?path={Uri.EscapeDataString(path)}"), null).ConfigureAwait(false);
         }
         catch (HttpRequestException e)
         {
-            Console.Error.WriteLine($"blobcache warm: no node answers at http://{host}:{port}: {e.Message}");
+            Console.Error.WriteLine($"blobcache warm: no node answers at {node.Url("")}: {e.Message}");
             return 1;
         }
         using (response)

@@ -33,24 +33,10 @@ public sealed class GrpcChunkPeerClient(string selfId) : IChunkPeerClient
 
     public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        var request = new FetchRequest
-        {
-            Account = id.Account, Container = id.Container, Blob = id.Blob, Etag = id.ETag, Index = id.Index,
-            BlobLength = blobLength, Fill = fill, From = selfId,
-        };
         ChunkBuffer? chunk = null;
         try
         {
-            using AsyncServerStreamingCall<ChunkPiece> call = Client(peer.GrpcAddress).Fetch(request, cancellationToken: cancellationToken);
-            try
-            {
-                // The owner sends headers before it fills: a silent peer is dead or hung, a talking one is working.
-                await call.ResponseHeadersAsync.WaitAsync(answerTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                throw new PeerTransferException($"{peer.Id} did not answer within {answerTimeout.TotalMilliseconds:F0} ms");
-            }
+            using AsyncServerStreamingCall<ChunkPiece> call = await CallAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false);
             ulong checksum = 0;
             int filled = 0;
             while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
@@ -79,13 +65,9 @@ public sealed class GrpcChunkPeerClient(string selfId) : IChunkPeerClient
         {
             return null;
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Cancelled or StatusCode.DeadlineExceeded && cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
         catch (RpcException e)
         {
-            throw new PeerTransferException($"{peer.Id}: {e.StatusCode} {e.Status.Detail}", e);
+            throw Translate(e, peer, cancellationToken);
         }
         finally
         {
@@ -95,34 +77,50 @@ public sealed class GrpcChunkPeerClient(string selfId) : IChunkPeerClient
 
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        var request = new FetchRequest
-        {
-            Account = id.Account, Container = id.Container, Blob = id.Blob, Etag = id.ETag, Index = id.Index,
-            BlobLength = blobLength, Fill = true, From = selfId, WarmOnly = true,
-        };
         try
         {
-            using AsyncServerStreamingCall<ChunkPiece> call = Client(peer.GrpcAddress).Fetch(request, cancellationToken: cancellationToken);
-            try
-            {
-                await call.ResponseHeadersAsync.WaitAsync(answerTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                throw new PeerTransferException($"{peer.Id} did not answer within {answerTimeout.TotalMilliseconds:F0} ms");
-            }
+            using AsyncServerStreamingCall<ChunkPiece> call = await CallAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
             if (!await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false)) throw new PeerTransferException($"{peer.Id} sent no answer to a warm-up");
             return call.ResponseStream.Current.Source;
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Cancelled or StatusCode.DeadlineExceeded && cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
         catch (RpcException e)
         {
-            throw new PeerTransferException($"{peer.Id}: {e.StatusCode} {e.Status.Detail}", e);
+            throw Translate(e, peer, cancellationToken);
         }
     }
+
+    // Starts the call and waits for the peer's headers: the owner sends them before it fills, so a silent peer is
+    // dead or hung, and a talking one is working.
+    private async Task<AsyncServerStreamingCall<ChunkPiece>> CallAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
+        TimeSpan answerTimeout, CancellationToken cancellationToken)
+    {
+        var request = new FetchRequest
+        {
+            Account = id.Account, Container = id.Container, Blob = id.Blob, Etag = id.ETag, Index = id.Index,
+            BlobLength = blobLength, Fill = fill, From = selfId, WarmOnly = warmOnly,
+        };
+        AsyncServerStreamingCall<ChunkPiece> call = Client(peer.GrpcAddress).Fetch(request, cancellationToken: cancellationToken);
+        try
+        {
+            await call.ResponseHeadersAsync.WaitAsync(answerTimeout, cancellationToken).ConfigureAwait(false);
+            return call;
+        }
+        catch (TimeoutException)
+        {
+            call.Dispose();
+            throw new PeerTransferException($"{peer.Id} did not answer within {answerTimeout.TotalMilliseconds:F0} ms");
+        }
+        catch
+        {
+            call.Dispose();
+            throw;
+        }
+    }
+
+    private static Exception Translate(RpcException e, MemberMeta peer, CancellationToken cancellationToken) =>
+        e.StatusCode is StatusCode.Cancelled or StatusCode.DeadlineExceeded && cancellationToken.IsCancellationRequested
+            ? new OperationCanceledException(cancellationToken)
+            : new PeerTransferException($"{peer.Id}: {e.StatusCode} {e.Status.Detail}", e);
 
     public ValueTask DisposeAsync()
     {
