@@ -76,7 +76,7 @@ public static class NodeHost
         var metrics = new NodeMetrics();
         // Both servers always run (a mesh may mix transports while it is rolled over); the client picks one.
         IChunkPeerClient peers = options.PeerTransport == PeerTransport.Udp
-            ? new UdpChunkPeerClient(options.NodeId, loggers.CreateLogger("blobcache.udp"))
+            ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"))
             : new GrpcChunkPeerClient(options.NodeId);
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
         var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"));

@@ -19,6 +19,7 @@ namespace BlobCache.Node.Peers.Udp;
 public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
 {
     private readonly string _selfId;
+    private readonly int _chunkSize;
     private readonly ILogger _logger;
     private readonly NetManager _manager;
     private readonly ConcurrentDictionary<string, ClientConnection> _connections = new(StringComparer.Ordinal);
@@ -28,9 +29,12 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
     private long _droppedFrames;
     private volatile bool _disposed;
 
-    public UdpChunkPeerClient(string selfId, ILogger logger)
+    /// <param name="chunkSize">The mesh's chunk size: an answer must announce exactly the length of the chunk asked for.</param>
+    public UdpChunkPeerClient(string selfId, int chunkSize, ILogger logger)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         _selfId = selfId;
+        _chunkSize = chunkSize;
         _logger = logger;
         _manager = new NetManager(this);
         UdpTransport.Configure(_manager);
@@ -74,7 +78,9 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
         if (string.IsNullOrEmpty(peer.UdpAddress)) throw new PeerTransferException($"{peer.Id} advertises no udp address");
         ClientConnection connection = await ConnectionAsync(peer.UdpAddress, cancellationToken).ConfigureAwait(false);
         uint requestId = (uint)Interlocked.Increment(ref _nextRequestId);
-        var transfer = new ClientTransfer(peer.Id, warmOnly, blobLength);
+        long expected = Math.Min(_chunkSize, blobLength - id.Index * _chunkSize);
+        if (expected <= 0) throw new PeerTransferException($"chunk {id.Index} is outside a {blobLength}-byte blob");
+        var transfer = new ClientTransfer(peer.Id, warmOnly, (int)expected);
         connection.Transfers[requestId] = transfer;
         try
         {
@@ -290,7 +296,7 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
     }
 
     /// <summary>One request: its answer, its chunk being assembled, and who finished it.</summary>
-    private sealed class ClientTransfer(string peerId, bool warmOnly, long blobLength)
+    private sealed class ClientTransfer(string peerId, bool warmOnly, int expectedLength)
     {
         private readonly Lock _gate = new();
         private ChunkBuffer? _buffer;
@@ -326,12 +332,13 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
                                 FailLocked($"{peerId}: {frame.Message}");
                                 return true;
                             default:
+                                // The length is known before asking: nothing is allocated from a length the peer chose.
+                                if (frame.Length != expectedLength) return Broken($"a chunk of {frame.Length} bytes, expected {expectedLength}");
                                 if (warmOnly)
                                 {
                                     Finish(new Result(null, frame.Checksum, frame.Source));
                                     return true;
                                 }
-                                if (frame.Length > blobLength) return Broken($"a chunk of {frame.Length} bytes for a {blobLength}-byte blob");
                                 _buffer = ChunkBuffer.Rent(frame.Length);
                                 _checksum = frame.Checksum;
                                 return true;
