@@ -100,7 +100,11 @@ public static class UdpFrames
     public const int MaxMessageBytes = 1024;
     /// <summary>Largest chunk an answer may announce (the gRPC transport uses the same cap).</summary>
     public const int MaxChunkBytes = 256 * 1024 * 1024;
-    /// <summary>Data bytes per piece: moderate, so one piece is ~47 LiteNetLib fragments at a 1400-byte MTU.</summary>
+    /// <summary>
+    /// Data bytes per piece: ~48 LiteNetLib fragments at a 1400-byte MTU, and small enough that the buffer LiteNetLib
+    /// reassembles a piece into stays under the 85,000-byte large-object threshold (bigger pieces would put one LOH
+    /// allocation per piece on the receiving side).
+    /// </summary>
     public const int PieceBytes = 64 * 1024;
     /// <summary>Largest piece accepted (a future sender may use bigger pieces, up to this).</summary>
     public const int MaxPieceBytes = 256 * 1024;
