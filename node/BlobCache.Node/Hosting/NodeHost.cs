@@ -6,6 +6,7 @@ using BlobCache.Node.Endpoint;
 using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Udp;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Telemetry;
 using BlobCache.Protocol.Gossip;
@@ -73,15 +74,34 @@ public static class NodeHost
         }
 
         var metrics = new NodeMetrics();
+        // Both servers always run (a mesh may mix transports while it is rolled over); the client picks one.
         IChunkPeerClient peers = options.PeerTransport == PeerTransport.Udp
-            ? throw new NotSupportedException("udp transport is wired below")
+            ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"))
             : new GrpcChunkPeerClient(options.NodeId);
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
+        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"));
+        try
+        {
+            udpServer.Start();
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"blobcache: --udp-port {options.UdpPort}: {e.Message}");
+            await udpServer.DisposeAsync().ConfigureAwait(false);
+            reader.Dispose();
+            await peers.DisposeAsync().ConfigureAwait(false);
+            await gossip.DisposeAsync().ConfigureAwait(false);
+            store.Dispose();
+            return 2;
+        }
         var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         var endpoint = new BlobEndpoint(origin, metadata, reader, loggers.CreateLogger<BlobEndpoint>());
         var health = new OriginHealth(origin);
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
         RegisterGauges(metrics, store, gossip);
+        long UdpDropped() => udpServer.DroppedFrames + (peers is UdpChunkPeerClient u ? u.DroppedFrames : 0);
+        metrics.Meter.CreateObservableCounter("blobcache_udp_frames_dropped", UdpDropped,
+            "{frame}", "UDP chunk-transport frames that failed to decode or broke the protocol");
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -116,7 +136,7 @@ public static class NodeHost
             string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
             return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
         }).RequireHost(httpHost);
-        app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics), StatusJson.Default.StatusReport)).RequireHost(httpHost);
+        app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics, UdpDropped()), StatusJson.Default.StatusReport)).RequireHost(httpHost);
         app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireHost(httpHost);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
         app.MapFallback("{**path}", endpoint.HandleAsync).RequireHost(httpHost);
@@ -135,6 +155,8 @@ public static class NodeHost
         catch (IOException e)
         {
             Console.Error.WriteLine($"blobcache: cannot listen on --http-port {options.HttpPort} / --grpc-port {options.GrpcPort}: {e.Message}");
+            await udpServer.DisposeAsync().ConfigureAwait(false);
+            await peers.DisposeAsync().ConfigureAwait(false);
             await gossip.DisposeAsync().ConfigureAwait(false);
             return 2;
         }
@@ -143,6 +165,7 @@ public static class NodeHost
             options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant());
         await app.WaitForShutdownAsync().ConfigureAwait(false);
 
+        await udpServer.DisposeAsync().ConfigureAwait(false);
         await store.FlushAsync().ConfigureAwait(false);
         reader.Dispose();
         await peers.DisposeAsync().ConfigureAwait(false);

@@ -15,9 +15,10 @@ public sealed record StatusReport(
     long BlobGets, long PeerServed, long PeerFailures, int PeerServeMaxConcurrency,
     long MemoryBytes, long MemoryChunks, long DiskBytes, long DiskChunks,
     long MemoryEvictions, long DiskEvictions, long CorruptFiles,
-    long GossipPacketsDropped)
+    long GossipPacketsDropped,
+    string PeerTransport, long UdpFramesDropped)
 {
-    public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics)
+    public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics, long udpFramesDropped = 0)
     {
         MeshSnapshot mesh = gossip.Current;
         ChunkStoreStats s = store.Stats;
@@ -25,7 +26,7 @@ public sealed record StatusReport(
             mesh.Members.Select(m => new StatusMember(m.Id, m.Region, m.Zone, m.State.ToString().ToLowerInvariant(), m.Incarnation, m.GossipAddress)).ToArray(),
             metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures, metrics.PeerServeMaxConcurrency,
             s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles,
-            gossip.DroppedPackets);
+            gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped);
     }
 }
 

@@ -1,0 +1,396 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using BlobCache.Node.Config;
+using BlobCache.Node.Gossip;
+using BlobCache.Node.Origin;
+using BlobCache.Node.Reading;
+using BlobCache.Node.Telemetry;
+using BlobCache.Store;
+using LiteNetLib;
+using Microsoft.Extensions.Logging;
+
+namespace BlobCache.Node.Peers.Udp;
+
+/// <summary>
+/// The owner's side of the UDP chunk transport: a LiteNetLib server on Host:UdpPort that answers Fetch frames from
+/// <see cref="ChunkReader.ServePeerAsync"/>, like <see cref="GrpcChunkService"/> does for gRPC. "Accepted" goes out
+/// as soon as a valid request arrives (before any fill), then the Answer, then the chunk in pieces straight from its
+/// pooled buffer, a few pieces in flight per request (paced by LiteNetLib delivery events).
+/// </summary>
+public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
+{
+    /// <summary>Pieces of one request queued in LiteNetLib and not yet acknowledged by the requester.</summary>
+    public const int PiecesInFlight = 4;
+    /// <summary>Concurrent requests one connection may have open; more are answered with an Error.</summary>
+    public const int MaxRequestsPerConnection = 256;
+    public const int MaxConnections = 4096;
+
+    private readonly NodeOptions _options;
+    private readonly ChunkReader _reader;
+    private readonly IBlobOrigin _origin;
+    private readonly NodeMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly NetManager _manager;
+    private readonly CancellationTokenSource _shutdown = new();
+    private long _droppedFrames;
+    private long _rejectedConnections;
+    private int _disposed;
+
+    public UdpChunkServer(NodeOptions options, ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger logger)
+    {
+        _options = options;
+        _reader = reader;
+        _origin = origin;
+        _metrics = metrics;
+        _logger = logger;
+        _manager = new NetManager(this);
+        UdpTransport.Configure(_manager);
+    }
+
+    /// <summary>Frames that failed to decode or came where they make no sense; each was dropped.</summary>
+    public long DroppedFrames => Interlocked.Read(ref _droppedFrames);
+
+    public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
+
+    public int Port => _manager.LocalPort;
+
+    /// <summary>Binds Host:UdpPort (port 0: any free port); throws <see cref="SocketException"/> when it cannot.</summary>
+    public void Start()
+    {
+        IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(_options.Host));
+        if (!_manager.Start(bind, IPAddress.IPv6Any, _options.UdpPort))
+            throw new SocketException((int)SocketError.AddressAlreadyInUse);
+        if (!_options.Insecure)
+            _logger.LogWarning("udp chunk transport: peer authentication is not implemented yet; any peer that reaches udp port {Port} is served", Port);
+        _logger.LogInformation("udp chunk transport listening on {Host}:{Port}", bind, Port);
+    }
+
+    // ---- LiteNetLib events (its threads; never block, never throw) ----
+
+    public void OnConnectionRequest(ConnectionRequest request)
+    {
+        if (_manager.ConnectedPeersCount >= MaxConnections || Volatile.Read(ref _disposed) != 0)
+        {
+            Interlocked.Increment(ref _rejectedConnections);
+            request.Reject();
+            return;
+        }
+        // Authentication hook: with --insecure any peer that knows the protocol key is accepted. The keyring
+        // (a later issue) goes here: read the requester's node id, a timestamp and an HMAC over them from
+        // request.Data, check them against the mesh keyring, and Reject() on failure, before a peer is created.
+        if (request.AcceptIfKey(UdpTransport.ConnectionKey) is null)
+        {
+            Interlocked.Increment(ref _rejectedConnections);
+            _logger.LogDebug("udp: refused a connection from {EndPoint} (wrong key)", request.RemoteEndPoint);
+        }
+    }
+
+    public void OnPeerConnected(NetPeer peer)
+    {
+        Connection(peer);
+        _logger.LogDebug("udp: peer {EndPoint} connected", (IPEndPoint)peer);
+    }
+
+    public void OnPeerDisconnected(NetPeer peer, DisconnectInfo disconnectInfo)
+    {
+        if (peer.Tag is ServerConnection c)
+        {
+            c.Close();
+            _logger.LogDebug("udp: peer {EndPoint} disconnected ({Reason}), {Open} requests abandoned", (IPEndPoint)peer, disconnectInfo.Reason, c.Transfers.Count);
+        }
+    }
+
+    public void OnNetworkError(IPEndPoint endPoint, SocketError socketError) =>
+        _logger.LogDebug("udp: socket error {Error} with {EndPoint}", socketError, endPoint);
+
+    public void OnNetworkReceive(NetPeer peer, NetPacketReader reader, byte channelNumber, DeliveryMethod deliveryMethod)
+    {
+        try
+        {
+            if (deliveryMethod != DeliveryMethod.ReliableOrdered)
+            {
+                Drop(peer, "not reliable-ordered");
+                return;
+            }
+            if (!UdpFrames.TryDecode(reader.GetRemainingBytesSpan(), out UdpFrame frame, out string? error))
+            {
+                Drop(peer, error);
+                return;
+            }
+            ServerConnection connection = Connection(peer);
+            switch (frame.Kind)
+            {
+                case UdpFrameKind.Fetch:
+                    OnFetch(connection, channelNumber, frame.RequestId, frame.Fetch!);
+                    break;
+                case UdpFrameKind.Cancel:
+                    if (connection.Transfers.TryGetValue(frame.RequestId, out ServerTransfer? t)) t.Cancel();
+                    break;
+                default:
+                    Drop(peer, $"a {frame.Kind} frame sent to the owner");
+                    break;
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _droppedFrames);
+            _logger.LogWarning(e, "udp: failed handling a frame from {EndPoint}", (IPEndPoint)peer);
+        }
+    }
+
+    public void OnNetworkReceiveUnconnected(IPEndPoint remoteEndPoint, NetPacketReader reader, UnconnectedMessageType messageType) =>
+        Interlocked.Increment(ref _droppedFrames);
+
+    public void OnNetworkLatencyUpdate(NetPeer peer, int latency)
+    {
+    }
+
+    public void OnMessageDelivered(NetPeer peer, object userData)
+    {
+        if (userData is ServerTransfer t) t.PieceDelivered();
+    }
+
+    public void OnNtpResponse(LiteNetLib.Utils.NtpPacket packet)
+    {
+    }
+
+    public void OnPeerAddressChanged(NetPeer peer, IPEndPoint previousAddress)
+    {
+    }
+
+    private void Drop(NetPeer peer, string? why)
+    {
+        long n = Interlocked.Increment(ref _droppedFrames);
+        if (n <= 10 || n % 1000 == 0)
+            _logger.LogDebug("udp: dropped a bad frame from {EndPoint}{Why} ({Count} so far)", (IPEndPoint)peer, why is null ? "" : ": " + why, n);
+    }
+
+    private static ServerConnection Connection(NetPeer peer)
+    {
+        if (peer.Tag is ServerConnection c) return c;
+        lock (peer)
+        {
+            if (peer.Tag is not ServerConnection existing)
+            {
+                existing = new ServerConnection(peer);
+                peer.Tag = existing;
+            }
+            return existing;
+        }
+    }
+
+    // ---- serving ----
+
+    private void OnFetch(ServerConnection connection, byte channel, uint requestId, UdpFetch fetch)
+    {
+        var id = new ChunkId(fetch.Account, fetch.Container, fetch.Blob, fetch.ETag, fetch.Index);
+        string? invalid = PeerRequest.Validate(_origin.AccountName, id, fetch.BlobLength, _reader.ChunkSize);
+        if (invalid is null && connection.Transfers.Count >= MaxRequestsPerConnection) invalid = "too many open requests on this connection";
+        if (invalid is not null)
+        {
+            SendError(connection.Peer, channel, requestId, invalid);
+            return;
+        }
+        var transfer = new ServerTransfer(connection, channel, requestId, _shutdown.Token);
+        if (!connection.Transfers.TryAdd(requestId, transfer))
+        {
+            transfer.Dispose();
+            Drop(connection.Peer, $"request id {requestId} is already open");
+            return;
+        }
+        Span<byte> accepted = stackalloc byte[UdpFrames.HeaderBytes];
+        Send(connection.Peer, channel, accepted[..UdpFrames.WriteAccepted(accepted, requestId)], null);
+        _ = Task.Run(() => ServeAsync(transfer, id, fetch));
+    }
+
+    private async Task ServeAsync(ServerTransfer t, ChunkId id, UdpFetch fetch)
+    {
+        NetPeer peer = t.Connection.Peer;
+        try
+        {
+            (ChunkBuffer Chunk, ReadSource Source)? served;
+            try
+            {
+                served = await _reader.ServePeerAsync(id, fetch.BlobLength, fetch.Fill, t.Token).ConfigureAwait(false);
+            }
+            catch (BlobChangedException e)
+            {
+                SendError(peer, t.Channel, t.RequestId, e.Message);
+                return;
+            }
+            catch (OriginException e)
+            {
+                _logger.LogWarning("origin failed filling {Chunk} for {Peer}: {Message}", id, fetch.From, e.Message);
+                SendError(peer, t.Channel, t.RequestId, e.Message);
+                return;
+            }
+            catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _logger.LogWarning(e, "udp: serving {Chunk} to {Peer} failed", id, fetch.From);
+                SendError(peer, t.Channel, t.RequestId, "internal error: " + e.Message);
+                return;
+            }
+            if (served is not { } s)
+            {
+                _metrics.PeerServeMiss();
+                Span<byte> notFound = stackalloc byte[UdpFrames.HeaderBytes + 1];
+                Send(peer, t.Channel, notFound[..UdpFrames.WriteNotFound(notFound, t.RequestId)], null);
+                return;
+            }
+            try
+            {
+                await SendChunkAsync(t, s.Chunk, s.Source, fetch.WarmOnly).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
+            {
+                // The requester cancelled or went away; the chunk reference is released below.
+            }
+            finally
+            {
+                s.Chunk.Release();
+            }
+        }
+        finally
+        {
+            t.Connection.Transfers.TryRemove(new KeyValuePair<uint, ServerTransfer>(t.RequestId, t));
+            t.Dispose();
+        }
+    }
+
+    private async Task SendChunkAsync(ServerTransfer t, ChunkBuffer chunk, ReadSource source, bool warmOnly)
+    {
+        NetPeer peer = t.Connection.Peer;
+        byte sourceCode = source switch { ReadSource.Memory => 0, ReadSource.Disk => 1, _ => 2 };
+        byte[] frame = ArrayPool<byte>.Shared.Rent(UdpFrames.PieceHeaderBytes + UdpFrames.PieceBytes);
+        try
+        {
+            Send(peer, t.Channel, frame.AsSpan(0, UdpFrames.WriteOk(frame, t.RequestId, chunk.Length, chunk.Checksum, sourceCode)), null);
+            if (warmOnly) return;
+            int offset = 0;
+            while (offset < chunk.Length)
+            {
+                await t.WaitForCreditAsync().ConfigureAwait(false);
+                int n = Math.Min(UdpFrames.PieceBytes, chunk.Length - offset);
+                int header = UdpFrames.WritePieceHeader(frame, t.RequestId, offset);
+                chunk.Span.Slice(offset, n).CopyTo(frame.AsSpan(header));
+                // LiteNetLib copies the bytes into its own packets before Send returns, so the array is reused at once.
+                Send(peer, t.Channel, frame.AsSpan(0, header + n), t);
+                offset += n;
+            }
+            _metrics.PeerServed();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    private void SendError(NetPeer peer, byte channel, uint requestId, string message)
+    {
+        byte[] frame = ArrayPool<byte>.Shared.Rent(UdpFrames.MaxAnswerBytes);
+        try
+        {
+            Send(peer, channel, frame.AsSpan(0, UdpFrames.WriteError(frame, requestId, message)), null);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    private void Send(NetPeer peer, byte channel, ReadOnlySpan<byte> frame, object? deliveryTag)
+    {
+        if (deliveryTag is null) peer.Send(frame, channel, DeliveryMethod.ReliableOrdered);
+        else peer.SendWithDeliveryEvent(frame, channel, DeliveryMethod.ReliableOrdered, deliveryTag);
+        _manager.TriggerUpdate();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
+        _shutdown.Cancel();
+        _manager.Stop(true);
+        _shutdown.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed class ServerConnection(NetPeer peer)
+    {
+        private readonly CancellationTokenSource _closed = new();
+
+        public NetPeer Peer { get; } = peer;
+        public ConcurrentDictionary<uint, ServerTransfer> Transfers { get; } = new();
+        public CancellationToken Closed => _closed.Token;
+
+        public void Close()
+        {
+            try
+            {
+                _closed.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    /// <summary>One request being served: its cancellation and its piece credits.</summary>
+    private sealed class ServerTransfer : IDisposable
+    {
+        private readonly CancellationTokenSource _cts;
+        private readonly SemaphoreSlim _credits = new(PiecesInFlight, int.MaxValue);
+        private int _disposed;
+
+        public ServerTransfer(ServerConnection connection, byte channel, uint requestId, CancellationToken shutdown)
+        {
+            Connection = connection;
+            Channel = channel;
+            RequestId = requestId;
+            _cts = CancellationTokenSource.CreateLinkedTokenSource(connection.Closed, shutdown);
+            Token = _cts.Token;
+        }
+
+        public ServerConnection Connection { get; }
+        public byte Channel { get; }
+        public uint RequestId { get; }
+        public CancellationToken Token { get; }
+
+        public Task WaitForCreditAsync() => _credits.WaitAsync(Token);
+
+        public void PieceDelivered()
+        {
+            if (Volatile.Read(ref _disposed) != 0) return;
+            try
+            {
+                _credits.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        public void Cancel()
+        {
+            try
+            {
+                _cts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            _cts.Dispose();
+            _credits.Dispose();
+        }
+    }
+}
