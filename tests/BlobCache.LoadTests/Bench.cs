@@ -7,6 +7,7 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Udp;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
 using BlobCache.Testing;
@@ -182,8 +183,9 @@ public static class Bench
             .Select(i => new ChunkId(Azurite.Account, Container, "hit.bin", etag, i)).ToList();
         var figures = new JsonObject();
         await using var grpc = new GrpcChunkPeerClient("bench-client");
+        await using var udp = new UdpChunkPeerClient("bench-client", PeerFetch.ChunkBytes, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Console.WriteLine("peer fetch (4 MiB chunks from a node's memory to this process, loopback)");
-        Console.WriteLine($"{"streams",7} {"raw TCP",9} {"gRPC",9} {"gRPC/TCP",9}");
+        Console.WriteLine($"{"streams",7} {"raw TCP",9} {"gRPC",9} {"UDP",9} {"gRPC/TCP",9} {"UDP/TCP",9}");
         foreach (int streams in new[] { 1, 16 })
         {
             Step($"peer fetch: raw TCP, {streams} streams");
@@ -191,8 +193,11 @@ public static class Bench
             Step($"peer fetch: gRPC, {streams} streams");
             await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.WarmUp); // connections and JIT
             double g = await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.Duration);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{streams,7} {tcp,9:F0} {g,9:F0} {g / tcp,9:P0}"));
-            figures[$"streams_{streams}"] = new JsonObject { ["raw_tcp_mib_s"] = Round(tcp), ["grpc_mib_s"] = Round(g) };
+            Step($"peer fetch: UDP (LiteNetLib), {streams} streams");
+            await PeerFetch.TransportAsync(udp, peer, chunks, length, streams, size.WarmUp);
+            double u = await PeerFetch.TransportAsync(udp, peer, chunks, length, streams, size.Duration);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{streams,7} {tcp,9:F0} {g,9:F0} {u,9:F0} {g / tcp,9:P0} {u / tcp,9:P0}"));
+            figures[$"streams_{streams}"] = new JsonObject { ["raw_tcp_mib_s"] = Round(tcp), ["grpc_mib_s"] = Round(g), ["udp_mib_s"] = Round(u) };
         }
         Console.WriteLine();
         JsonObject best = figures["streams_16"]!.AsObject();
@@ -200,7 +205,7 @@ public static class Bench
         {
             ["streams"] = 16,
             ["grpc_mib_s"] = best["grpc_mib_s"]!.DeepClone(),
-            ["udp_mib_s"] = null,
+            ["udp_mib_s"] = best["udp_mib_s"]!.DeepClone(),
             ["raw_tcp_mib_s"] = best["raw_tcp_mib_s"]!.DeepClone(),
             ["by_streams"] = figures,
         };
