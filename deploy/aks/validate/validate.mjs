@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 const [toolsDir, ...files] = process.argv.slice(2);
 const require = createRequire(join(resolve(toolsDir), 'package.json'));
 // The generated API types of @kubernetes/client-node (self-contained files, unpacked by check.sh).
-const models = await import(pathToFileURL(join(resolve(toolsDir), 'client-node-models', 'all.js')).href);
+const models = await import(pathToFileURL(join(resolve(toolsDir), 'client-node', 'models', 'all.js')).href);
 const yaml = require('js-yaml');
 
 const errors = [];
