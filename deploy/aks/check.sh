@@ -125,6 +125,46 @@ line=$(BLOBCACHE_RESOLVE=true BLOBCACHE_BIN=$fake/node BLOBCACHE_SEED_SERVICE=bc
 if [ "$line" = "args=run seeds= region= zone=" ]; then ok "start.sh starts a new mesh when it is alone"
 else bad "start.sh alone: $line"; fi
 
+line=$(BLOBCACHE_BIN=$fake/node BLOBCACHE_SEED_SERVICE=localhost POD_IP=10.255.0.1 sh $chart/files/start.sh 2>/dev/null)
+if [ "$line" = "args=run seeds=127.0.0.1:7946 region= zone=" ]; then ok "start.sh resolves the Service name with getent"
+else bad "start.sh with getent: $line"; fi
+
+echo "== the real node started by start.sh with the rendered environment"
+# CI has built the node before this step; a standalone run without a build skips this part.
+node_bin=node/BlobCache.Node/bin/Release/net10.0/blobcache
+if [ -x "$node_bin" ]; then
+  node deploy/aks/validate/pod-env.mjs "$tools" "$out/values-daemonset-hostports.yaml" >"$fake/env.sh"
+  base=$((20000 + RANDOM % 20000))
+  (
+    . "$fake/env.sh"
+    # Loopback only, free ports, a temporary disk tier, the built-in origin, no seeds found (getent on a name
+    # that only resolves to this pod's own address).
+    export BLOBCACHE_HOST=127.0.0.1 BLOBCACHE_HTTP_PORT=$base BLOBCACHE_GRPC_PORT=$((base + 1)) \
+      BLOBCACHE_GOSSIP_PORT=$((base + 2)) BLOBCACHE_UDP_PORT=$((base + 3)) BLOBCACHE_CACHE_DIR=$fake/cache \
+      BLOBCACHE_ORIGIN=sample BLOBCACHE_SEED_SERVICE=localhost BLOBCACHE_SEED_WAIT_SECONDS=1 BLOBCACHE_BIN=$root/$node_bin
+    exec sh $chart/files/start.sh
+  ) >"$fake/node.log" 2>&1 &
+  pid=$!
+  ready=""
+  for _ in $(seq 1 60); do
+    if curl -sf "http://127.0.0.1:$base/readyz" >/dev/null 2>&1; then ready=yes; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  status=$(curl -sf "http://127.0.0.1:$base/status" 2>/dev/null || true)
+  kill -TERM "$pid" 2>/dev/null || true
+  code=0
+  wait "$pid" || code=$?
+  if [ -n "$ready" ] && [ "$code" -eq 0 ] && printf '%s' "$status" | grep -q 'bc-blobcache-test' \
+     && printf '%s' "$status" | grep -q 'westeurope-1'; then
+    ok "node accepted the rendered settings, became ready (id, region, zone from the pod), left on SIGTERM with exit 0"
+  else
+    cat "$fake/node.log"; bad "real node: ready=${ready:-no} exit=$code"
+  fi
+else
+  echo "skipped: $node_bin is not built (dotnet build -c Release builds it)"
+fi
+
 echo "deploy/aks checks took $(( $(date +%s) - start )) s"
 echo "chart: ${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
