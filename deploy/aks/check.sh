@@ -6,7 +6,9 @@
 #   - helm lint, then helm template for each values file in deploy/aks/tests/values-*.yaml;
 #   - every rendered object and every example manifest validated strictly (unknown fields are errors);
 #   - each deploy/aks/tests/broken-*.yaml must make rendering or validation fail;
-#   - the start and topology scripts run against a fake resolver and a fake node object.
+#   - the start and topology scripts run against a fake resolver and a fake node object;
+#   - the node CI built is started by start.sh with the rendered container environment, becomes ready, and
+#     leaves on SIGTERM with exit 0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -21,6 +23,7 @@ echo "== tools (cached in tools/k8s)"
 client_node_version=2.0.1 # @kubernetes/client-node: only its generated API types (dist/gen/models) are used
 if [ ! -d "$tools/node_modules/kubernetes-models" ] || [ ! -d "$tools/node_modules/js-yaml" ]; then
   npm install --prefix "$tools" --no-audit --no-fund --no-package-lock --loglevel=error &
+  npm_pid=$!
 fi
 if [ ! -x "$tools/bin/helm" ] || [ ! -f "$tools/client-node/models/all.js" ]; then
   pack=$(mktemp -d)
@@ -42,7 +45,10 @@ PY
   printf '{"type": "module"}\n' >"$tools/client-node/package.json"
   rm -rf "$pack"
 fi
-wait
+if [ -n "${npm_pid:-}" ] && ! wait "$npm_pid"; then
+  rm -rf "$tools/node_modules"
+  echo "npm install --prefix tools/k8s failed"; exit 1
+fi
 helm=$tools/bin/helm
 export HELM_CACHE_HOME="$out/helm-cache" HELM_CONFIG_HOME="$out/helm-config" HELM_DATA_HOME="$out/helm-data"
 echo "$("$helm" version --short), node $(node --version)"
