@@ -140,7 +140,7 @@ echo "== the real node started by start.sh with the rendered environment"
 node_bin=node/BlobCache.Node/bin/Release/net10.0/blobcache
 if [ -x "$node_bin" ]; then
   node deploy/aks/validate/pod-env.mjs "$tools" "$out/values-daemonset-hostports.yaml" >"$fake/env.sh"
-  base=$((20000 + RANDOM % 20000))
+  base=$((20000 + RANDOM % 12000))   # below the ephemeral port range
   (
     . "$fake/env.sh"
     # Loopback only, free ports, a temporary disk tier, the built-in origin, no seeds found (getent on a name
