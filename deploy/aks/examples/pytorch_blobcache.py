@@ -13,10 +13,11 @@ from torch.utils.data import DataLoader, Dataset
 
 def blob_service() -> BlobServiceClient:
     host = os.environ.get("HOST_IP", "127.0.0.1")           # DaemonSet: status.hostIP; sidecar: loopback
+    port = os.environ.get("BLOBCACHE_HTTP_PORT", "7480")
     account = os.environ.get("BLOB_ACCOUNT", "ACCOUNT")
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or (
         f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey=bm90LXVzZWQ=;"
-        f"BlobEndpoint=http://{host}:7480/{account};")
+        f"BlobEndpoint=http://{host}:{port}/{account};")
     return BlobServiceClient.from_connection_string(conn)
 
 
@@ -40,7 +41,7 @@ class BlobDataset(Dataset):
 
 if __name__ == "__main__":
     ds = BlobDataset(os.environ.get("DATASET_CONTAINER", "datasets"), os.environ.get("DATASET_PREFIX", "train/"))
-    loader = DataLoader(ds, batch_size=None, shuffle=True, num_workers=4)
+    loader = DataLoader(ds, batch_size=None, shuffle=True, num_workers=int(os.environ.get("NUM_WORKERS", "4")))
     for epoch in range(2):
         total = sum(x.numel() for x in loader)
         print(f"epoch {epoch}: {len(ds)} blobs, {total} bytes")
