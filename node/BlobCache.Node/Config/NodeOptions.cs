@@ -48,6 +48,8 @@ public sealed record NodeOptions
     public int Weight { get; init; } = 100;
     public bool Insecure { get; init; }
     public string LogLevel { get; init; } = "Information";
+    /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
+    public string LogFormat { get; init; } = "text";
 
     public int ChunkSize => ChunkSizeMb * 1024 * 1024;
     public string Advertised => AdvertiseHost ?? (Host is "0.0.0.0" or "::" or "*" ? "127.0.0.1" : Host);

@@ -44,6 +44,7 @@ public static class OptionParser
         new("owners-to-try", "owners in the region tried before Blob", (o, v, s) => o with { OwnersToTry = Int(v, s, 1, 8) }),
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
+        new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
         new("insecure", "no peer authentication (local development)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
     ];
 

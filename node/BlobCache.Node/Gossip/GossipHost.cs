@@ -27,7 +27,8 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private readonly SwimNode _node;
     private readonly Socket _socket;
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(2048);
-    private readonly Dictionary<string, EndPoint?> _addresses = new(StringComparer.Ordinal);
+    private const long DnsTtl = 5; // seconds
+    private readonly Dictionary<string, (EndPoint? EndPoint, long Expires)> _addresses = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly long _epoch = Stopwatch.GetTimestamp();
     private Task _receiveLoop = Task.CompletedTask, _timerLoop = Task.CompletedTask;
@@ -165,10 +166,15 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         _node.Events.Clear();
     }
 
+    // IP literals resolve once. A DNS name (a headless Service listing every pod) is looked up again every few
+    // seconds and answers with a random address other than this node's own, so joins spread over the seeds and a
+    // node never picks itself as its only seed.
     private EndPoint? Resolve(string address)
     {
-        if (_addresses.TryGetValue(address, out EndPoint? cached)) return cached;
+        long now = Stopwatch.GetTimestamp();
+        if (_addresses.TryGetValue(address, out var cached) && (cached.Expires == long.MaxValue || now < cached.Expires)) return cached.EndPoint;
         EndPoint? endpoint = null;
+        long expires = long.MaxValue;
         int colon = address.LastIndexOf(':');
         if (colon > 0 && int.TryParse(address.AsSpan(colon + 1), out int port))
         {
@@ -176,20 +182,20 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
             if (IPAddress.TryParse(host, out IPAddress? ip)) endpoint = new IPEndPoint(ip, port);
             else
             {
+                expires = now + DnsTtl * Stopwatch.Frequency;
                 try
                 {
-                    IPAddress? first = Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork);
-                    if (first is not null) endpoint = new IPEndPoint(first, port);
+                    IPAddress[] all = Dns.GetHostAddresses(host).Where(a => a.AddressFamily == AddressFamily.InterNetwork && a.ToString() != _options.Advertised).ToArray();
+                    if (all.Length > 0) endpoint = new IPEndPoint(all[Random.Shared.Next(all.Length)], port);
                 }
                 catch (SocketException e)
                 {
                     _logger.LogWarning("cannot resolve gossip address {Address}: {Error}", address, e.Message);
-                    return null; // not cached: DNS may answer later (a headless Service filling up)
                 }
             }
         }
-        if (endpoint is null) _logger.LogWarning("bad gossip address {Address}", address);
-        _addresses[address] = endpoint;
+        if (endpoint is null && expires == long.MaxValue) _logger.LogWarning("bad gossip address {Address}", address);
+        _addresses[address] = (endpoint, expires);
         return endpoint;
     }
 

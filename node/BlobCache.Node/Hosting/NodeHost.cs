@@ -178,12 +178,23 @@ public static class NodeHost
 
     private static void ConfigureLogging(ILoggingBuilder logging, NodeOptions options)
     {
-        logging.AddSimpleConsole(c =>
+        if (options.LogFormat == "json")
         {
-            c.SingleLine = true;
-            c.TimestampFormat = "HH:mm:ss.fff ";
-            c.UseUtcTimestamp = true;
-        });
+            logging.AddJsonConsole(c =>
+            {
+                c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                c.UseUtcTimestamp = true;
+            });
+        }
+        else
+        {
+            logging.AddSimpleConsole(c =>
+            {
+                c.SingleLine = true;
+                c.TimestampFormat = "HH:mm:ss.fff ";
+                c.UseUtcTimestamp = true;
+            });
+        }
         logging.SetMinimumLevel(Enum.Parse<LogLevel>(options.LogLevel));
         logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);

@@ -32,7 +32,7 @@ public sealed class Dataset
         {
             ("edge/empty.bin", 0), ("edge/one.bin", 1), ("edge/exact-chunk.bin", 4 * MiB), ("edge/chunk-plus-one.bin", 4 * MiB + 1),
             ("big/nine.bin", 9 * MiB + 7), ("big/seventeen.bin", 17 * MiB + 333), ("big/forty.bin", 40 * MiB + 12345),
-            ("big/sixty-four.bin", 64 * MiB),
+            ("big/sixty-four.bin", 64 * MiB), ("big/hundred.bin", 100 * MiB + 3),
         };
         for (int i = 0; i < 24; i++) sizes.Add(($"samples/sample-{i:D3}.bin", 300_000 + i * 40_000));
         var sha = new Dictionary<string, string>();
