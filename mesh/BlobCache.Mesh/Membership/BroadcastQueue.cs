@@ -7,7 +7,7 @@ namespace BlobCache.Mesh.Membership;
 /// first (the most recently queued first among equals), and a newer rumour about a member replaces the older one.
 /// </summary>
 /// <remarks>
-/// Rumours live in one array of reference-free structs (member, accuser and metadata as directory handles),
+/// Rumours live in one array of reference-free structs (<see cref="Rumour"/>: directory handles and a cached size),
 /// bucketed by how often they were sent, with a member → slot map; no object per rumour and no tree, because in
 /// a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
 /// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours
@@ -18,7 +18,7 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     private const int GiveUpAfterMisses = 8;
     private Slot[] _slots = new Slot[8];
     private readonly Stack<int> _free = new();
-    private readonly Dictionary<int, int> _byMember = [];
+    private IntMap<int> _byMember;
     private readonly List<List<int>> _buckets = [];  // transmits → slot indexes, oldest first
     private readonly List<int> _taken = [];
     private int _count, _highWater;
@@ -26,41 +26,42 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     public int Count => _count;
 
     /// <summary>Queues a rumour about <paramref name="member"/>, dropping any older one about the same member.</summary>
-    public void Enqueue(int member, in MemberUpdate update) =>
-        Enqueue(member, update, update.Meta is null ? 0 : directory.Intern(update.Meta));
-
-    /// <summary>As <see cref="Enqueue(int, in MemberUpdate)"/>, for a caller that already holds the metadata's handle.</summary>
-    public void Enqueue(int member, in MemberUpdate update, int metaHandle)
+    public void Enqueue(int member, in MemberUpdate update)
     {
-        if (_byMember.TryGetValue(member, out int old)) Retire(old);
+        int meta = update.Meta is null ? 0 : directory.Intern(update.Meta);
+        Enqueue(directory.Rumour(update.Kind, member, update.Incarnation, update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From), meta));
+    }
+
+    /// <summary>Queues <paramref name="rumour"/>, dropping any older one about the same member.</summary>
+    public void Enqueue(in Rumour rumour)
+    {
+        if (_byMember.TryGet(rumour.Member, out int old)) Retire(old);
         int slot = _free.Count > 0 ? _free.Pop() : Grow();
-        _slots[slot] = new Slot
-        {
-            Member = member,
-            From = update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From),
-            Meta = metaHandle,
-            Incarnation = update.Incarnation,
-            Kind = update.Kind,
-            Size = (ushort)GossipCodecSizes.Update(update),
-            Transmits = 0,
-            Live = true,
-        };
-        _byMember[member] = slot;
+        _slots[slot] = new Slot { Rumour = rumour, Transmits = 0, Live = true };
+        _byMember.Set(rumour.Member, slot);
         Bucket(0).Add(slot);
         _count++;
     }
 
     /// <summary>True when a rumour about <paramref name="member"/> is still queued.</summary>
-    public bool Contains(int member) => _byMember.ContainsKey(member);
+    public bool Contains(int member) => _byMember.Contains(member);
 
     /// <summary>How many times the queued rumour about <paramref name="member"/> has been sent (0 when none).</summary>
-    public int TransmitsOf(int member) => _byMember.TryGetValue(member, out int slot) ? _slots[slot].Transmits : 0;
+    public int TransmitsOf(int member) => _byMember.TryGet(member, out int slot) ? _slots[slot].Transmits : 0;
+
+    /// <summary>As <see cref="Take(int, int, List{Rumour})"/>, as updates.</summary>
+    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into)
+    {
+        var rumours = new List<Rumour>();
+        Take(budgetBytes, retransmitLimit, rumours);
+        foreach (Rumour r in rumours) into.Add(directory.ToUpdate(r));
+    }
 
     /// <summary>
     /// Appends as many rumours as fit in <paramref name="budgetBytes"/> to <paramref name="into"/>, counts a
     /// transmission for each, and retires those that reached <paramref name="retransmitLimit"/>.
     /// </summary>
-    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into)
+    public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into)
     {
         if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
@@ -74,12 +75,12 @@ public sealed class BroadcastQueue(MemberDirectory directory)
                 int slot = bucket[i];
                 ref Slot s = ref _slots[slot];
                 if (!s.Live || s.Transmits != t) continue; // stale entry of a replaced or moved rumour
-                if (used + s.Size > budgetBytes)
+                if (used + s.Rumour.Size > budgetBytes)
                 {
                     misses++;
                     continue;
                 }
-                used += s.Size;
+                used += s.Rumour.Size;
                 misses = 0;
                 _taken.Add(slot);
                 if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
@@ -88,7 +89,7 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         foreach (int slot in _taken)
         {
             ref Slot s = ref _slots[slot];
-            into.Add(new MemberUpdate(s.Kind, directory.IdOf(s.Member), s.Incarnation, s.From < 0 ? "" : directory.IdOf(s.From), s.Meta == 0 ? null : directory.MetaOf(s.Meta)));
+            into.Add(s.Rumour);
             s.Transmits++;
             if (s.Transmits >= retransmitLimit) Retire(slot);
             else Bucket(s.Transmits).Add(slot);
@@ -99,7 +100,7 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     private void Retire(int slot)
     {
         ref Slot s = ref _slots[slot];
-        _byMember.Remove(s.Member);
+        _byMember.Remove(s.Rumour.Member);
         s.Live = false;
         _count--;
         // The slot is reused only after its stale bucket entries are gone (see Compact).
@@ -142,11 +143,8 @@ public sealed class BroadcastQueue(MemberDirectory directory)
 
     private struct Slot
     {
-        public int Member, From, Meta;
-        public uint Incarnation;
-        public UpdateKind Kind;
+        public Rumour Rumour;
         public byte Transmits; // bounded by the retransmit limit, far below 255
-        public ushort Size;
         public bool Live, PendingFree;
     }
 }

@@ -67,50 +67,82 @@ public class SuspicionTests
     public void Timeout_starts_at_max_and_reaches_min_after_k_independent_confirmations()
     {
         var set = new SuspicionSet(maxConfirmations: 3);
-        long due = set.Start(member: 1, incarnation: 0, accuser: 10, k: 3, min: 1_000, max: 6_000, now: 0, generation: 1);
+        long due = set.Start(member: 1, incarnation: 0, accuser: 10, k: 3, min: 1_000, max: 6_000, now: 0);
         Assert.Equal(6_000, due);
-        Assert.True(set.Confirm(1, 11, generation: 2, out long afterOne));
+        Assert.True(set.Confirm(1, 11, out long afterOne));
         Assert.InRange(afterOne, 1_001, 5_999);
-        Assert.False(set.Confirm(1, 11, 3, out _)); // the same confirmer twice counts once
-        Assert.False(set.Confirm(1, 10, 3, out _)); // nor does the original accuser
-        Assert.True(set.TryGet(1, out uint incarnation, out int generation));
-        Assert.Equal((0u, 2), (incarnation, generation));
-        Assert.True(set.Confirm(1, 12, 4, out long afterTwo));
+        Assert.False(set.Confirm(1, 11, out _)); // the same confirmer twice counts once
+        Assert.False(set.Confirm(1, 10, out _)); // nor does the original accuser
+        Assert.True(set.TryGet(1, out uint incarnation));
+        Assert.Equal(0u, incarnation);
+        Assert.Equal(afterOne, set.DueOf(1));
+        Assert.True(set.Confirm(1, 12, out long afterTwo));
         Assert.True(afterTwo < afterOne);
         Assert.True(set.WantsConfirmations(1));
-        Assert.True(set.Confirm(1, 13, 5, out long afterThree));
+        Assert.True(set.Confirm(1, 13, out long afterThree));
         Assert.Equal(1_000, afterThree);
         Assert.False(set.WantsConfirmations(1));
-        Assert.False(set.Confirm(1, 14, 6, out _)); // beyond k nothing changes
+        Assert.False(set.Confirm(1, 14, out _)); // beyond k nothing changes
     }
 
     [Fact]
     public void With_no_expected_confirmations_the_timeout_is_the_minimum()
     {
         var set = new SuspicionSet(2);
-        Assert.Equal(2_500, set.Start(1, 0, 10, k: 0, min: 2_000, max: 12_000, now: 500, generation: 1));
+        Assert.Equal(2_500, set.Start(1, 0, 10, k: 0, min: 2_000, max: 12_000, now: 500));
     }
 
     [Fact]
     public void Removing_keeps_the_others_intact_and_reachable()
     {
         var set = new SuspicionSet(2);
-        for (int m = 0; m < 100; m++) set.Start(m, (uint)m, accuser: 1000 + m, k: 2, min: 10, max: 60, now: m, generation: m);
+        for (int m = 0; m < 100; m++) set.Start(m, (uint)m, accuser: 1000 + m, k: 2, min: 10, max: 60, now: m);
         for (int m = 0; m < 100; m += 3) set.Remove(m);
         Assert.Equal(100 - 34, set.Count);
         var seen = new HashSet<int>();
         for (int i = 0; i < set.Count; i++) seen.Add(set.MemberAt(i));
         for (int m = 0; m < 100; m++)
         {
-            Assert.Equal(m % 3 != 0, set.TryGet(m, out uint incarnation, out _));
+            Assert.Equal(m % 3 != 0, set.TryGet(m, out uint incarnation));
             Assert.Equal(m % 3 != 0, seen.Contains(m));
             if (m % 3 != 0)
             {
                 Assert.Equal((uint)m, incarnation);
-                Assert.False(set.Confirm(m, 1000 + m, 0, out _)); // its own accuser, kept with it when it moved
-                Assert.True(set.Confirm(m, 5, 0, out _));
+                Assert.False(set.Confirm(m, 1000 + m, out _)); // its own accuser, kept with it when it moved
+                Assert.True(set.Confirm(m, 5, out _));
             }
         }
+    }
+
+    [Fact]
+    public void Suspicions_expire_in_order_of_due_time_as_confirmations_shorten_them()
+    {
+        var set = new SuspicionSet(2);
+        var random = new DeterministicRandom(3);
+        var due = new Dictionary<int, long>();
+        for (int m = 0; m < 300; m++) due[m] = set.Start(m, 0, accuser: 1000, k: 2, min: 100, max: 600, now: random.Next(1_000));
+        for (int i = 0; i < 400; i++)
+        {
+            int m = random.Next(300);
+            if (set.Confirm(m, 2000 + random.Next(5), out long d)) due[m] = d;
+        }
+        for (int m = 0; m < 300; m += 7)
+        {
+            set.Remove(m);
+            due.Remove(m);
+        }
+        Assert.Equal(due.Values.Min(), set.NextDue);
+        long last = long.MinValue;
+        int expired = 0;
+        Assert.False(set.TryExpire(set.NextDue - 1, out _, out _));
+        while (set.TryExpire(long.MaxValue, out int member, out _))
+        {
+            Assert.Equal(due[member], Math.Max(last, due[member]));
+            last = due[member];
+            expired++;
+        }
+        Assert.Equal(due.Count, expired);
+        Assert.Equal(long.MaxValue, set.NextDue);
     }
 }
 
