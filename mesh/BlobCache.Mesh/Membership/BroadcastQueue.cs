@@ -7,21 +7,22 @@ namespace BlobCache.Mesh.Membership;
 /// first (the most recently queued first among equals), and a newer rumour about a member replaces the older one.
 /// </summary>
 /// <remarks>
-/// Rumours live in one array of reference-free structs (<see cref="Rumour"/>: directory handles and a cached size),
-/// bucketed by how often they were sent, with a member → slot map; no object per rumour and no tree, because in
-/// a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
-/// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours
-/// that do not fit, instead of scanning the whole queue for a small one.
+/// Rumours live in one array of reference-free 32-byte slots (a <see cref="Rumour"/>: directory handles and a cached
+/// size), each on a doubly linked list of the rumours sent equally often, with a member → slot map; no object per
+/// rumour and no tree, because in a wave of crashes every node holds thousands of them (and the simulator holds
+/// 100,000 nodes), and arrays without references cost the garbage collector nothing to scan. The lists hold only
+/// live rumours, so filling a packet never steps over replaced ones and a retired slot is reused at once. Filling a
+/// packet stops after a run of rumours that do not fit, instead of scanning the whole queue for a small one.
 /// </remarks>
 public sealed class BroadcastQueue(MemberDirectory directory)
 {
     private const int GiveUpAfterMisses = 8;
+    private const int None = -1;
     private Slot[] _slots = new Slot[8];
-    private readonly Stack<int> _free = new();
     private IntMap<int> _byMember;
-    private readonly List<List<int>> _buckets = [];  // transmits → slot indexes, oldest first
+    private int[] _head = [], _tail = []; // transmits → oldest and newest slot sent that often
     private readonly List<int> _taken = [];
-    private int _count, _highWater;
+    private int _count, _highWater, _free = None;
 
     public int Count => _count;
 
@@ -36,10 +37,20 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     public void Enqueue(in Rumour rumour)
     {
         if (_byMember.TryGet(rumour.Member, out int old)) Retire(old);
-        int slot = _free.Count > 0 ? _free.Pop() : Grow();
-        _slots[slot] = new Slot { Rumour = rumour, Transmits = 0, Live = true };
+        int slot;
+        if (_free != None)
+        {
+            slot = _free;
+            _free = _slots[slot].Next;
+        }
+        else
+        {
+            if (_highWater == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
+            slot = _highWater++;
+        }
+        _slots[slot] = new Slot { Rumour = rumour };
         _byMember.Set(rumour.Member, slot);
-        Bucket(0).Add(slot);
+        Append(slot, 0);
         _count++;
     }
 
@@ -67,20 +78,18 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
         _taken.Clear();
         int used = 0, misses = 0;
-        for (int t = 0; t < _buckets.Count && misses < GiveUpAfterMisses; t++)
+        // Least sent first; among equals the most recently queued (or moved) first.
+        for (int t = 0; t < _tail.Length && misses < GiveUpAfterMisses; t++)
         {
-            List<int> bucket = _buckets[t];
-            for (int i = bucket.Count - 1; i >= 0 && misses < GiveUpAfterMisses; i--)
+            for (int slot = _tail[t]; slot != None && misses < GiveUpAfterMisses; slot = _slots[slot].Prev)
             {
-                int slot = bucket[i];
-                ref Slot s = ref _slots[slot];
-                if (!s.Live || s.Transmits != t) continue; // stale entry of a replaced or moved rumour
-                if (used + s.Rumour.Size > budgetBytes)
+                int size = _slots[slot].Rumour.Size;
+                if (used + size > budgetBytes)
                 {
                     misses++;
                     continue;
                 }
-                used += s.Rumour.Size;
+                used += size;
                 misses = 0;
                 _taken.Add(slot);
                 if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
@@ -90,61 +99,64 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         {
             ref Slot s = ref _slots[slot];
             into.Add(s.Rumour);
+            Unlink(slot);
             s.Transmits++;
-            if (s.Transmits >= retransmitLimit) Retire(slot);
-            else Bucket(s.Transmits).Add(slot);
+            if (s.Transmits >= retransmitLimit) Retire(slot, linked: false);
+            else Append(slot, s.Transmits);
         }
-        Compact();
+        if (_count == 0 && _slots.Length > 64)
+        {
+            // A burst has passed: give its memory back.
+            _slots = new Slot[8];
+            _byMember = default;
+            _highWater = 0;
+            _free = None;
+        }
     }
 
-    private void Retire(int slot)
+    private void Retire(int slot, bool linked = true)
     {
         ref Slot s = ref _slots[slot];
+        if (linked) Unlink(slot);
         _byMember.Remove(s.Rumour.Member);
-        s.Live = false;
+        s = default;
+        s.Next = _free;
+        _free = slot;
         _count--;
-        // The slot is reused only after its stale bucket entries are gone (see Compact).
-        s.PendingFree = true;
     }
 
-    /// <summary>Drops stale entries from the buckets and frees retired slots, once stale entries dominate.</summary>
-    private void Compact()
+    private void Append(int slot, int transmits)
     {
-        int entries = 0;
-        foreach (List<int> b in _buckets) entries += b.Count;
-        if (entries < 64 || entries < 2 * _count) return;
-        for (int t = 0; t < _buckets.Count; t++)
+        if (transmits >= _tail.Length)
         {
-            int transmits = t;
-            List<int> bucket = _buckets[t];
-            bucket.RemoveAll(slot => !_slots[slot].Live || _slots[slot].Transmits != transmits);
-            // A burst of rumours grew the lists; give the memory back once it has passed.
-            if (bucket.Capacity > 4 * bucket.Count + 16) bucket.Capacity = bucket.Count;
+            int old = _tail.Length, size = Math.Max(8, transmits + 1);
+            Array.Resize(ref _head, size);
+            Array.Resize(ref _tail, size);
+            _head.AsSpan(old).Fill(None);
+            _tail.AsSpan(old).Fill(None);
         }
-        for (int i = 0; i < _highWater; i++)
-        {
-            if (!_slots[i].PendingFree) continue;
-            _slots[i].PendingFree = false;
-            _free.Push(i);
-        }
+        ref Slot s = ref _slots[slot];
+        s.Prev = _tail[transmits];
+        s.Next = None;
+        if (s.Prev != None) _slots[s.Prev].Next = slot;
+        else _head[transmits] = slot;
+        _tail[transmits] = slot;
     }
 
-    private List<int> Bucket(int transmits)
+    private void Unlink(int slot)
     {
-        while (_buckets.Count <= transmits) _buckets.Add([]);
-        return _buckets[transmits];
-    }
-
-    private int Grow()
-    {
-        if (_highWater == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
-        return _highWater++;
+        ref Slot s = ref _slots[slot];
+        int t = s.Transmits;
+        if (s.Prev != None) _slots[s.Prev].Next = s.Next;
+        else _head[t] = s.Next;
+        if (s.Next != None) _slots[s.Next].Prev = s.Prev;
+        else _tail[t] = s.Prev;
     }
 
     private struct Slot
     {
         public Rumour Rumour;
+        public int Prev, Next; // neighbours on the list of rumours sent as often (Next: the free list when not live)
         public byte Transmits; // bounded by the retransmit limit, far below 255
-        public bool Live, PendingFree;
     }
 }

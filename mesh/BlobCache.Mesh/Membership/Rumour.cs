@@ -46,7 +46,16 @@ public sealed class RumourList : IReadOnlyList<MemberUpdate>
     {
         _directory = directory;
         _items = items;
+        foreach (Rumour r in items) UpdateBytes += r.Size;
     }
+
+    /// <summary>Encoded size of the updates, array header not included.</summary>
+    public int UpdateBytes { get; }
+
+    /// <summary>Exactly <see cref="GossipCodec.Measure"/>, without making an update per rumour when the message carries a rumour list.</summary>
+    public static int Measure(GossipMessage message) => message.Updates is RumourList list
+        ? GossipCodec.MeasureWithoutUpdates(message) - GossipCodec.MeasureArrayHeader(0) + GossipCodec.MeasureArrayHeader(list.Count) + list.UpdateBytes
+        : GossipCodec.Measure(message);
 
     public MemberDirectory Directory => _directory;
 

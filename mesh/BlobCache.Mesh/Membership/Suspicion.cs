@@ -133,6 +133,13 @@ internal sealed class SuspicionSet
             SiftDown(SiftUp(index));
         }
         _entries[last] = default;
+        if (Count == 0 && _entries.Length > 64)
+        {
+            // A wave of suspicions has passed: give its memory back.
+            _entries = new Entry[4];
+            _confirmers = new int[_entries.Length * _stride];
+            _indexOf = default;
+        }
     }
 
     private static bool Before(in Entry a, in Entry b) => a.Due < b.Due || (a.Due == b.Due && a.Member < b.Member);

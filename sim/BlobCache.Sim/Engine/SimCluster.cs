@@ -277,7 +277,7 @@ public sealed class SimCluster
         else
         {
             message = o.Message;
-            size = GossipCodec.Measure(o.Message);
+            size = RumourList.Measure(o.Message);
         }
         from.MessagesSent++;
         from.BytesSent += size;
