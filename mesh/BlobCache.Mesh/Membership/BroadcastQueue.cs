@@ -4,39 +4,52 @@ namespace BlobCache.Mesh.Membership;
 
 /// <summary>
 /// Rumours waiting to be piggy-backed. Each is sent up to a retransmit limit (λ·log10(N+1)); the least-sent go
-/// first (the most recently queued first among equals), and a newer rumour about a member replaces the older one.
+/// first (the most recently queued first among equals), and a newer rumour about a member supersedes the older one.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Rumours live in one array of reference-free 32-byte slots (a <see cref="Rumour"/>: directory handles and a cached
-/// size), each on a doubly linked list of the rumours sent equally often, with a member → slot map; no object per
-/// rumour and no tree, because in a wave of crashes every node holds thousands of them (and the simulator holds
-/// 100,000 nodes), and arrays without references cost the garbage collector nothing to scan. The lists hold only
-/// live rumours, so filling a packet never steps over replaced ones and a retired slot is reused at once. Filling a
-/// packet stops after a run of rumours that do not fit, instead of scanning the whole queue for a small one.
+/// size), each on a doubly linked list of the rumours sent equally often; no object per rumour and no tree, because
+/// in a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
+/// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours that
+/// do not fit, instead of scanning the whole queue for a small one.
+/// </para>
+/// <para>
+/// There is no member → rumour map. A rumour is superseded exactly when the view no longer says what it says (a
+/// member's state and incarnation only move forward, and every rumour the node queues records a change of its
+/// view), so <see cref="Take"/> drops a rumour the view has moved past when it comes to it, and it is never sent.
+/// The one exception, a Lifeguard confirmation (the same suspicion again from another accuser), names the slot it
+/// replaces. That saves a map entry per rumour, which in a wave of crashes is a fifth of a node's memory.
+/// </para>
 /// </remarks>
 public sealed class BroadcastQueue(MemberDirectory directory)
 {
     private const int GiveUpAfterMisses = 8;
     private const int None = -1;
     private Slot[] _slots = new Slot[8];
-    private IntMap<int> _byMember;
     private int[] _head = [], _tail = []; // transmits → oldest and newest slot sent that often
     private readonly List<int> _taken = [];
     private int _count, _highWater, _free = None;
 
+    public MemberDirectory Directory => directory;
+
+    /// <summary>Rumours queued, counting superseded ones not yet dropped.</summary>
     public int Count => _count;
 
-    /// <summary>Queues a rumour about <paramref name="member"/>, dropping any older one about the same member.</summary>
-    public void Enqueue(int member, in MemberUpdate update)
+    /// <summary>Queues a rumour about <paramref name="member"/>.</summary>
+    public int Enqueue(int member, in MemberUpdate update)
     {
         int meta = update.Meta is null ? 0 : directory.Intern(update.Meta);
-        Enqueue(directory.Rumour(update.Kind, member, update.Incarnation, update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From), meta));
+        return Enqueue(directory.Rumour(update.Kind, member, update.Incarnation, update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From), meta));
     }
 
-    /// <summary>Queues <paramref name="rumour"/>, dropping any older one about the same member.</summary>
-    public void Enqueue(in Rumour rumour)
+    /// <summary>
+    /// Queues <paramref name="rumour"/> and returns its slot; <paramref name="replacing"/> names the slot of an older
+    /// rumour about the same member to drop now (ignored unless it still holds one).
+    /// </summary>
+    public int Enqueue(in Rumour rumour, int replacing = None)
     {
-        if (_byMember.TryGet(rumour.Member, out int old)) Retire(old);
+        if (Holds(replacing, rumour.Member)) Retire(replacing, linked: true);
         int slot;
         if (_free != None)
         {
@@ -48,31 +61,32 @@ public sealed class BroadcastQueue(MemberDirectory directory)
             if (_highWater == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
             slot = _highWater++;
         }
-        _slots[slot] = new Slot { Rumour = rumour };
-        _byMember.Set(rumour.Member, slot);
+        _slots[slot] = new Slot { Rumour = rumour, Live = true };
         Append(slot, 0);
         _count++;
+        return slot;
     }
 
-    /// <summary>True when a rumour about <paramref name="member"/> is still queued.</summary>
-    public bool Contains(int member) => _byMember.Contains(member);
+    /// <summary>True when <paramref name="slot"/> still holds a rumour about <paramref name="member"/>.</summary>
+    public bool Holds(int slot, int member) => (uint)slot < (uint)_highWater && _slots[slot].Live && _slots[slot].Rumour.Member == member;
 
-    /// <summary>How many times the queued rumour about <paramref name="member"/> has been sent (0 when none).</summary>
-    public int TransmitsOf(int member) => _byMember.TryGet(member, out int slot) ? _slots[slot].Transmits : 0;
+    /// <summary>How many times the rumour in <paramref name="slot"/> has been sent (0 when the slot holds none).</summary>
+    public int TransmitsOf(int slot) => (uint)slot < (uint)_highWater && _slots[slot].Live ? _slots[slot].Transmits : 0;
 
-    /// <summary>As <see cref="Take(int, int, List{Rumour})"/>, as updates.</summary>
-    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into)
+    /// <summary>As <see cref="Take(int, int, List{Rumour}, MemberTable?)"/>, as updates.</summary>
+    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into, MemberTable? view = null)
     {
         var rumours = new List<Rumour>();
-        Take(budgetBytes, retransmitLimit, rumours);
+        Take(budgetBytes, retransmitLimit, rumours, view);
         foreach (Rumour r in rumours) into.Add(directory.ToUpdate(r));
     }
 
     /// <summary>
     /// Appends as many rumours as fit in <paramref name="budgetBytes"/> to <paramref name="into"/>, counts a
-    /// transmission for each, and retires those that reached <paramref name="retransmitLimit"/>.
+    /// transmission for each, and retires those that reached <paramref name="retransmitLimit"/>. Rumours that
+    /// <paramref name="view"/> has moved past are dropped unsent (no view: none are).
     /// </summary>
-    public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into)
+    public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into, MemberTable? view = null)
     {
         if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
@@ -81,18 +95,26 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         // Least sent first; among equals the most recently queued (or moved) first.
         for (int t = 0; t < _tail.Length && misses < GiveUpAfterMisses; t++)
         {
-            for (int slot = _tail[t]; slot != None && misses < GiveUpAfterMisses; slot = _slots[slot].Prev)
+            for (int slot = _tail[t]; slot != None && misses < GiveUpAfterMisses;)
             {
-                int size = _slots[slot].Rumour.Size;
-                if (used + size > budgetBytes)
+                ref Slot s = ref _slots[slot];
+                int prev = s.Prev;
+                if (view is not null && !IsCurrent(s.Rumour, view))
                 {
-                    misses++;
+                    Retire(slot, linked: true);
+                    slot = prev;
                     continue;
                 }
-                used += size;
-                misses = 0;
-                _taken.Add(slot);
-                if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
+                int size = s.Rumour.Size;
+                if (used + size > budgetBytes) misses++;
+                else
+                {
+                    used += size;
+                    misses = 0;
+                    _taken.Add(slot);
+                    if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
+                }
+                slot = prev;
             }
         }
         foreach (int slot in _taken)
@@ -108,17 +130,28 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         {
             // A burst has passed: give its memory back.
             _slots = new Slot[8];
-            _byMember = default;
             _highWater = 0;
             _free = None;
         }
     }
 
-    private void Retire(int slot, bool linked = true)
+    /// <summary>True while <paramref name="view"/> still says what the rumour says.</summary>
+    private static bool IsCurrent(in Rumour r, MemberTable view)
     {
-        ref Slot s = ref _slots[slot];
+        MemberEntry e = view[r.Member];
+        if (e.Incarnation != r.Incarnation) return false;
+        return r.Kind switch
+        {
+            UpdateKind.Alive => e.State == MemberState.Alive,
+            UpdateKind.Suspect => e.State == MemberState.Suspect,
+            _ => e.State is MemberState.Dead or MemberState.Left,
+        };
+    }
+
+    private void Retire(int slot, bool linked)
+    {
         if (linked) Unlink(slot);
-        _byMember.Remove(s.Rumour.Member);
+        ref Slot s = ref _slots[slot];
         s = default;
         s.Next = _free;
         _free = slot;
@@ -158,5 +191,6 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         public Rumour Rumour;
         public int Prev, Next; // neighbours on the list of rumours sent as often (Next: the free list when not live)
         public byte Transmits; // bounded by the retransmit limit, far below 255
+        public bool Live;
     }
 }

@@ -3,203 +3,271 @@ namespace BlobCache.Mesh.Membership;
 /// <summary>
 /// One node's open suspicions (Lifeguard): each timer starts at <c>max</c> and shrinks towards <c>min</c> as
 /// independent members confirm the suspicion, on a log scale reaching <c>min</c> after <c>k</c> confirmations.
-/// The set is also the suspicions' timer: <see cref="NextDue"/> is the earliest due time and <see cref="TryExpire"/>
-/// takes the suspicions whose time has come, so a suspicion costs no entry in the node's own timer queue.
+/// The set is also the suspicions' timer: <see cref="NextDue"/> is the earliest check due and <see cref="TryExpire"/>
+/// hands over the suspicions whose time has come, so a suspicion costs no entry in the node's own timer queue.
 /// </summary>
 /// <remarks>
-/// Stored as a dense array of 32-byte structs kept in binary-heap order by due time, the confirmers in one flat
-/// array beside it, and a member → position map: in a wave of crashes every node holds one suspicion per crashed
-/// member, so a simulated 100,000-node mesh holds a hundred million. Dense, so one can be picked at random.
+/// <para>
+/// In a wave of crashes every node holds one suspicion per crashed member (a simulated 100,000-node mesh holds a
+/// hundred million), but a suspicion collects its k confirmations within seconds and then only waits. So a
+/// suspicion that still counts confirmations is <em>active</em>: a dense entry with its confirmers, found through a
+/// member → entry map. Every suspicion also has a 16-byte check (due, member, incarnation) in a binary heap, first
+/// at its earliest possible expiry (start + min); once all confirmations are in, the check is all that is left.
+/// </para>
+/// <para>
+/// Checks are not taken out of the heap when a suspicion ends: a check hands over (member, incarnation), and the
+/// caller acts only if its view still holds that member suspect at that incarnation (a member's incarnation only
+/// grows and a dead member is never suspected again at the same one, so that is exactly "this suspicion is still
+/// open"). A check that finds an active suspicion not yet due is pushed again at its due time.
+/// </para>
 /// </remarks>
 internal sealed class SuspicionSet
 {
-    private readonly int _stride; // confirmer slots per suspicion: the accuser plus up to k confirmers
-    private Entry[] _entries = new Entry[4];
+    private readonly int _stride; // confirmer slots per active suspicion: the accuser plus up to k confirmers
+    private Active[] _active = new Active[4];
     private int[] _confirmers;
-    private IntMap<int> _indexOf;
+    private IntMap<int> _activeIndex;
+    private int _activeCount;
+    private Check[] _heap = new Check[4];
 
     /// <param name="maxConfirmations">The largest k any suspicion will ask for.</param>
     public SuspicionSet(int maxConfirmations)
     {
         _stride = Math.Max(0, maxConfirmations) + 1;
-        _confirmers = new int[_entries.Length * _stride];
+        _confirmers = new int[_active.Length * _stride];
     }
 
+    /// <summary>Pending checks: the open suspicions, plus ended ones whose check has not come up yet.</summary>
     public int Count { get; private set; }
 
-    public int MemberAt(int index) => _entries[index].Member;
+    /// <summary>The member of one pending check (see <see cref="Count"/>; the caller checks that it is still suspect).</summary>
+    public int MemberAt(int index) => _heap[index].Member;
 
-    /// <summary>When the earliest suspicion is due (long.MaxValue when none is open).</summary>
-    public long NextDue => Count > 0 ? _entries[0].Due : long.MaxValue;
+    /// <summary>Suspicions still counting confirmations.</summary>
+    public int ActiveCount => _activeCount;
+
+    /// <summary>When the earliest check is due (long.MaxValue when none is pending).</summary>
+    public long NextDue => Count > 0 ? _heap[0].Due : long.MaxValue;
 
     /// <summary>
-    /// Opens a suspicion of <paramref name="member"/> (replacing any open one) and returns when it is due. Timeouts
-    /// are microseconds and are held to 32 bits (71 minutes), far beyond any configured suspicion timeout.
+    /// Opens a suspicion of <paramref name="member"/> (ending any open one) and returns when it is due as things
+    /// stand. Timeouts are microseconds; the span max − min is held to 32 bits (71 minutes).
     /// </summary>
     public long Start(int member, uint incarnation, int accuser, int k, long min, long max, long now)
     {
         Remove(member);
-        if (Count == _entries.Length)
-        {
-            Array.Resize(ref _entries, Count * 2);
-            Array.Resize(ref _confirmers, _entries.Length * _stride);
-        }
-        uint lo = (uint)Math.Clamp(min, 0, uint.MaxValue);
-        uint hi = (uint)Math.Clamp(Math.Max(min, max), 0, uint.MaxValue);
         byte kk = (byte)Math.Clamp(k, 0, _stride - 1);
-        int index = Count++;
-        _entries[index] = new Entry
+        max = Math.Max(min, max);
+        long due = now + Timeout(0, kk, min, max);
+        Push(new Check { Due = now + min, Member = member, Incarnation = incarnation });
+        if (kk == 0) return due; // nothing to count: the check at start + min is all there is
+        if (_activeCount == _active.Length)
+        {
+            Array.Resize(ref _active, _activeCount * 2);
+            Array.Resize(ref _confirmers, _active.Length * _stride);
+        }
+        int index = _activeCount++;
+        _active[index] = new Active
         {
             Member = member,
             Incarnation = incarnation,
             K = kk,
             Confirmers = 1,
-            Min = lo,
-            Max = hi,
-            Due = now + Timeout(0, kk, lo, hi),
+            Span = (uint)Math.Clamp(max - min, 0, uint.MaxValue),
+            Due = due,
+            Checked = now + min,
         };
         _confirmers[index * _stride] = accuser;
-        _indexOf.Set(member, index);
-        return _entries[SiftUp(index)].Due;
+        _activeIndex.Set(member, index);
+        return due;
     }
 
+    /// <summary>The incarnation of the active suspicion of <paramref name="member"/>, if one is counting confirmations.</summary>
     public bool TryGet(int member, out uint incarnation)
     {
-        if (_indexOf.TryGet(member, out int index))
+        if (_activeIndex.TryGet(member, out int index))
         {
-            incarnation = _entries[index].Incarnation;
+            incarnation = _active[index].Incarnation;
             return true;
         }
         incarnation = 0;
         return false;
     }
 
-    /// <summary>When the suspicion of <paramref name="member"/> is due now, given its confirmations (long.MaxValue when none is open).</summary>
-    public long DueOf(int member) => _indexOf.TryGet(member, out int index) ? _entries[index].Due : long.MaxValue;
+    /// <summary>When the active suspicion of <paramref name="member"/> is due now (long.MaxValue when none is active).</summary>
+    public long DueOf(int member) => _activeIndex.TryGet(member, out int index) ? _active[index].Due : long.MaxValue;
 
     /// <summary>False once further confirmations could not shorten the timer (or there is no such suspicion).</summary>
-    public bool WantsConfirmations(int member) =>
-        _indexOf.TryGet(member, out int index) && _entries[index].Confirmers <= _entries[index].K;
+    public bool WantsConfirmations(int member) => _activeIndex.Contains(member);
+
+    /// <summary>The queue slot of the rumour this suspicion last queued (-1 when none or not active).</summary>
+    public int RumourSlotOf(int member) => _activeIndex.TryGet(member, out int index) ? _active[index].RumourSlot : -1;
+
+    /// <summary>Records the queue slot of the rumour this suspicion last queued (ignored when not active).</summary>
+    public void SetRumourSlot(int member, int slot)
+    {
+        if (_activeIndex.TryGet(member, out int index)) _active[index].RumourSlot = slot;
+    }
 
     /// <summary>Counts a confirmation from a member not heard from yet; true when it was new (the timer is then shorter).</summary>
-    public bool Confirm(int member, int from) => Confirm(member, from, out _);
+    public bool Confirm(int member, int from, long now) => Confirm(member, from, now, out _);
 
-    /// <summary>As <see cref="Confirm(int, int)"/>, with the timer's new due time.</summary>
-    public bool Confirm(int member, int from, out long due)
+    /// <summary>As <see cref="Confirm(int, int, long)"/>, with the timer's new due time.</summary>
+    public bool Confirm(int member, int from, long now, out long due)
     {
         due = 0;
-        if (!_indexOf.TryGet(member, out int index)) return false;
-        ref Entry e = ref _entries[index];
-        if (e.Confirmers > e.K) return false;
+        if (!_activeIndex.TryGet(member, out int index)) return false;
+        ref Active e = ref _active[index];
         Span<int> seen = _confirmers.AsSpan(index * _stride, e.Confirmers);
         if (seen.Contains(from)) return false;
         _confirmers[index * _stride + e.Confirmers] = from;
-        long start = e.Due - Timeout(e.Confirmers - 1, e.K, e.Min, e.Max);
+        // The timer is max − ⌊f(c)·(max − min)⌋ after the start, so only the span is needed to move it.
+        long before = Shortening(e.Confirmers - 1, e.K, e.Span);
         e.Confirmers++;
-        e.Due = start + Timeout(e.Confirmers - 1, e.K, e.Min, e.Max);
+        e.Due -= Shortening(e.Confirmers - 1, e.K, e.Span) - before;
         due = e.Due;
-        SiftUp(index); // a shorter timer only moves up
+        if (due < e.Checked)
+        {
+            // Its check already came and was pushed back to the old due time: it needs an earlier one.
+            e.Checked = Math.Max(due, now);
+            Push(new Check { Due = e.Checked, Member = member, Incarnation = e.Incarnation });
+        }
+        if (e.Confirmers > e.K) RemoveActive(index); // all in: the check alone decides now
         return true;
     }
 
-    /// <summary>Takes the earliest suspicion when it is due at or before <paramref name="now"/>.</summary>
+    /// <summary>
+    /// Hands over the next check due at or before <paramref name="now"/>: the member and the incarnation it was
+    /// suspected at. The caller declares it dead only if its view still holds it suspect at that incarnation.
+    /// </summary>
     public bool TryExpire(long now, out int member, out uint incarnation)
     {
-        if (Count == 0 || _entries[0].Due > now)
+        while (Count > 0 && _heap[0].Due <= now)
         {
-            member = -1;
-            incarnation = 0;
-            return false;
+            Check c = Pop();
+            if (_activeIndex.TryGet(c.Member, out int index) && _active[index].Incarnation == c.Incarnation)
+            {
+                ref Active e = ref _active[index];
+                if (e.Due > now)
+                {
+                    // Fewer confirmations than hoped for: check again when it is due as things stand.
+                    if (e.Checked < e.Due)
+                    {
+                        e.Checked = e.Due;
+                        Push(new Check { Due = e.Due, Member = c.Member, Incarnation = c.Incarnation });
+                    }
+                    continue;
+                }
+                RemoveActive(index);
+            }
+            member = c.Member;
+            incarnation = c.Incarnation;
+            return true;
         }
-        member = _entries[0].Member;
-        incarnation = _entries[0].Incarnation;
-        RemoveAt(0);
-        return true;
+        member = -1;
+        incarnation = 0;
+        return false;
     }
 
+    /// <summary>Ends the active part of a suspicion (its check stays and will find the member no longer suspect).</summary>
     public void Remove(int member)
     {
-        if (_indexOf.TryGet(member, out int index)) RemoveAt(index);
+        if (_activeIndex.TryGet(member, out int index)) RemoveActive(index);
     }
 
-    private void RemoveAt(int index)
+    private void RemoveActive(int index)
     {
-        _indexOf.Remove(_entries[index].Member);
-        int last = --Count;
+        _activeIndex.Remove(_active[index].Member);
+        int last = --_activeCount;
         if (index != last)
         {
-            // Keep the array dense: the last suspicion moves into the hole, then to its place in the heap.
-            Move(last, index);
-            SiftDown(SiftUp(index));
+            _active[index] = _active[last];
+            Array.Copy(_confirmers, last * _stride, _confirmers, index * _stride, _stride);
+            _activeIndex.Set(_active[index].Member, index);
         }
-        _entries[last] = default;
-        if (Count == 0 && _entries.Length > 64)
+        _active[last] = default;
+        if (_activeCount == 0 && _active.Length > 64)
         {
-            // A wave of suspicions has passed: give its memory back.
-            _entries = new Entry[4];
-            _confirmers = new int[_entries.Length * _stride];
-            _indexOf = default;
+            _active = new Active[4];
+            _confirmers = new int[_active.Length * _stride];
+            _activeIndex = default;
         }
     }
 
-    private static bool Before(in Entry a, in Entry b) => a.Due < b.Due || (a.Due == b.Due && a.Member < b.Member);
-
-    private int SiftUp(int index)
+    private void Push(Check c)
     {
-        while (index > 0)
+        if (Count == _heap.Length) Array.Resize(ref _heap, Count * 2);
+        int i = Count++;
+        while (i > 0)
         {
-            int parent = (index - 1) / 2;
-            if (!Before(_entries[index], _entries[parent])) break;
-            Swap(index, parent);
-            index = parent;
+            int parent = (i - 1) / 2;
+            if (!Before(c, _heap[parent])) break;
+            _heap[i] = _heap[parent];
+            i = parent;
         }
-        return index;
+        _heap[i] = c;
     }
 
-    private void SiftDown(int index)
+    private Check Pop()
     {
-        while (true)
+        Check top = _heap[0];
+        Check last = _heap[--Count];
+        _heap[Count] = default;
+        if (Count > 0)
         {
-            int left = 2 * index + 1;
-            if (left >= Count) return;
-            int child = left + 1 < Count && Before(_entries[left + 1], _entries[left]) ? left + 1 : left;
-            if (!Before(_entries[child], _entries[index])) return;
-            Swap(index, child);
-            index = child;
+            int i = 0;
+            while (true)
+            {
+                int child = 2 * i + 1;
+                if (child >= Count) break;
+                if (child + 1 < Count && Before(_heap[child + 1], _heap[child])) child++;
+                if (!Before(_heap[child], last)) break;
+                _heap[i] = _heap[child];
+                i = child;
+            }
+            _heap[i] = last;
         }
+        else if (_heap.Length > 64)
+        {
+            _heap = new Check[4]; // a wave of suspicions has passed: give its memory back
+        }
+        return top;
     }
 
-    private void Swap(int a, int b)
-    {
-        (_entries[a], _entries[b]) = (_entries[b], _entries[a]);
-        Span<int> ca = _confirmers.AsSpan(a * _stride, _stride), cb = _confirmers.AsSpan(b * _stride, _stride);
-        for (int i = 0; i < _stride; i++) (ca[i], cb[i]) = (cb[i], ca[i]);
-        _indexOf.Set(_entries[a].Member, a);
-        _indexOf.Set(_entries[b].Member, b);
-    }
-
-    private void Move(int from, int to)
-    {
-        _entries[to] = _entries[from];
-        Array.Copy(_confirmers, from * _stride, _confirmers, to * _stride, _stride);
-        _indexOf.Set(_entries[to].Member, to);
-    }
+    private static bool Before(in Check a, in Check b) =>
+        a.Due < b.Due || (a.Due == b.Due && (a.Member < b.Member || (a.Member == b.Member && a.Incarnation < b.Incarnation)));
 
     /// <summary>The timeout after <paramref name="confirmations"/> independent confirmations out of <paramref name="k"/> wanted.</summary>
     public static long Timeout(int confirmations, int k, long min, long max)
     {
         if (k < 1 || max <= min) return min;
-        double fraction = Math.Log(Math.Min(confirmations, k) + 1.0) / Math.Log(k + 1.0);
-        long t = max - (long)(fraction * (max - min));
-        return Math.Max(t, min);
+        return Math.Max(max - Shortening(confirmations, k, max - min), min);
     }
 
-    private struct Entry
+    /// <summary>How much <paramref name="confirmations"/> take off the maximum: ⌊log(c+1)/log(k+1) · span⌋.</summary>
+    private static long Shortening(int confirmations, int k, long span)
+    {
+        if (k < 1 || span <= 0) return 0;
+        double fraction = Math.Log(Math.Min(confirmations, k) + 1.0) / Math.Log(k + 1.0);
+        return (long)(fraction * span);
+    }
+
+    /// <summary>16 bytes: when to look at the suspicion of a member at an incarnation.</summary>
+    private struct Check
     {
         public long Due;
         public int Member;
         public uint Incarnation;
-        public uint Min, Max;
+    }
+
+    private struct Active
+    {
+        public long Due;      // as things stand (start + the timeout for the confirmations so far)
+        public long Checked;  // due time of the latest check pushed for it
+        public int Member;
+        public uint Incarnation;
+        public int RumourSlot;
+        public uint Span;     // max − min, microseconds
         public byte K;
         public byte Confirmers; // including the accuser
     }

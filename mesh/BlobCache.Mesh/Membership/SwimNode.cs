@@ -35,6 +35,7 @@ public sealed class SwimNode
     private string[] _seeds = [];
     private bool _started, _joined, _leaving;
     private int _viewVersion;
+    private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
     private int _roundPos, _roundSize, _roundCapacity;
@@ -97,7 +98,9 @@ public sealed class SwimNode
     public long NextDue => Math.Min(_timers.TryPeek(out _, out var p) ? p.Due : long.MaxValue, _suspicions.NextDue);
 
     /// <summary>True once the leave rumour has gone out at least once (then the host may stop).</summary>
-    public bool LeaveSent => _leaving && (!_broadcasts.Contains(Self) || _broadcasts.TransmitsOf(Self) > 0);
+    public bool LeaveSent => _leaving && (!SelfRumourQueued || _broadcasts.TransmitsOf(_selfRumourSlot) > 0);
+
+    private bool SelfRumourQueued => _broadcasts.Holds(_selfRumourSlot, Self);
 
     public MemberState StateOf(int member) => _table.StateOf(member);
 
@@ -237,8 +240,8 @@ public sealed class SwimNode
         if (_leaving) return;
         // Every other period, probe a member we suspect (when there is one): if it is alive after all, its answer
         // carries the refutation we may have missed, and the buddy suspicion below tells it that it must refute.
-        int target = _config.Lifeguard && _suspicions.Count > 0 && _random.Next(2) == 0
-            ? _suspicions.MemberAt(_random.Next(_suspicions.Count))
+        int target = _config.Lifeguard && _table.SuspectCount > 0 && _suspicions.Count > 0 && _random.Next(2) == 0
+            ? RandomSuspect()
             : NextProbeTarget();
         if (target < 0) return;
         uint seq = ++_seq;
@@ -296,6 +299,17 @@ public sealed class SwimNode
         // A suspect that stays silent is no news: our own silence is not an independent confirmation.
         if (e.State != MemberState.Alive || e.Incarnation != probe.Incarnation) return;
         HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
+    }
+
+    /// <summary>A random member we suspect (the suspicion set also holds checks of ended suspicions; those are skipped).</summary>
+    private int RandomSuspect()
+    {
+        for (int tries = 0; tries < 8; tries++)
+        {
+            int m = _suspicions.MemberAt(_random.Next(_suspicions.Count));
+            if (m != Self && _table[m].State == MemberState.Suspect) return m;
+        }
+        return NextProbeTarget();
     }
 
     private int NextProbeTarget()
@@ -549,19 +563,25 @@ public sealed class SwimNode
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on. Most copies of a
             // rumour arrive after the timer has all the confirmations it counts: those end here, cheaply.
             if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.WantsConfirmations(member))) return;
-            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt) && suspectedAt == u.Incarnation
-                && _suspicions.Confirm(member, u.From))
+            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt) && suspectedAt == u.Incarnation)
             {
-                _broadcasts.Enqueue(u);
+                int previous = _suspicions.RumourSlotOf(member);
+                if (_suspicions.Confirm(member, u.From, now))
+                {
+                    // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
+                    int slot = _broadcasts.Enqueue(u, previous);
+                    _suspicions.SetRumourSlot(member, slot);
+                }
             }
             if (u.Incarnation == e.Incarnation) return;
         }
         else if (e.State != MemberState.Alive) return;
 
         SetEntry(member, e with { Incarnation = u.Incarnation, State = MemberState.Suspect });
-        _broadcasts.Enqueue(u);
+        int queued = _broadcasts.Enqueue(u);
         Events.Add(new MemberEvent(now, MemberEventKind.Suspect, member, u.Incarnation));
         StartSuspicion(now, member, u.Incarnation, u.From);
+        _suspicions.SetRumourSlot(member, queued);
     }
 
     private void HandleDead(long now, in Rumour u)
@@ -577,7 +597,8 @@ public sealed class SwimNode
         bool left = u.From == member;
         SetEntry(member, e with { Incarnation = u.Incarnation, State = left ? MemberState.Left : MemberState.Dead });
         CancelSuspicion(member);
-        _broadcasts.Enqueue(u);
+        int slot = _broadcasts.Enqueue(u);
+        if (member == Self) _selfRumourSlot = slot;
         Events.Add(new MemberEvent(now, left ? MemberEventKind.Left : MemberEventKind.Dead, member, u.Incarnation));
     }
 
@@ -589,7 +610,7 @@ public sealed class SwimNode
     private void RefuteOrReassert(long now, uint accused)
     {
         if (accused >= _incarnation) Refute(now, accused);
-        else if (!_broadcasts.Contains(Self)) AnnounceSelf(now);
+        else if (!SelfRumourQueued) AnnounceSelf(now);
     }
 
     /// <summary>Someone thinks we are suspect or dead: take a higher incarnation and say we are alive (and count it against our own health).</summary>
@@ -603,7 +624,7 @@ public sealed class SwimNode
     private void AnnounceSelf(long now)
     {
         SetEntry(Self, new MemberEntry { Incarnation = _incarnation, Meta = _selfMetaHandle, State = MemberState.Alive });
-        _broadcasts.Enqueue(_directory.Rumour(UpdateKind.Alive, Self, _incarnation, Self, _selfMetaHandle));
+        _selfRumourSlot = _broadcasts.Enqueue(_directory.Rumour(UpdateKind.Alive, Self, _incarnation, Self, _selfMetaHandle));
     }
 
     // ---------------------------------------------------------------- suspicion timers
@@ -656,7 +677,7 @@ public sealed class SwimNode
                 room -= first.Size;
                 rumours.Add(first);
             }
-            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), rumours);
+            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), rumours, _table);
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
             if (rumours.Count > 0) message.Updates = new RumourList(_directory, rumours.ToArray());
         }

@@ -66,7 +66,7 @@ public sealed class ScenarioRunner
             ContinueSteps(steps);
             if (data is not null) data.RunUntil(target);
             else _cluster.RunUntil(target);
-            if (_cluster.Nodes.Count > 5_000 && second % 5 == 4) _cluster.RebaseViews();
+            if (_cluster.Nodes.Count > 5_000 && second % 2 == 1) _cluster.RebaseViews();
             Sample();
             if (_progress is not null && wall.ElapsedMilliseconds - lastPrint > 2_000)
             {
