@@ -75,7 +75,6 @@ internal sealed class SuspicionSet
             Confirmers = 1,
             Span = (uint)Math.Clamp(max - min, 0, uint.MaxValue),
             Due = due,
-            Checked = now + min,
         };
         _confirmers[index * _stride] = accuser;
         _activeIndex.Set(member, index);
@@ -126,11 +125,10 @@ internal sealed class SuspicionSet
         e.Confirmers++;
         e.Due -= Shortening(e.Confirmers - 1, e.K, e.Span) - before;
         due = e.Due;
-        if (due < e.Checked)
+        if (e.Rechecked)
         {
-            // Its check already came and was pushed back to the old due time: it needs an earlier one.
-            e.Checked = Math.Max(due, now);
-            Push(new Check { Due = e.Checked, Member = member, Incarnation = e.Incarnation });
+            // Its first check already came and was pushed back to the old due time: it needs an earlier one.
+            Push(new Check { Due = Math.Max(due, now), Member = member, Incarnation = e.Incarnation });
         }
         if (e.Confirmers > e.K) RemoveActive(index); // all in: the check alone decides now
         return true;
@@ -150,12 +148,10 @@ internal sealed class SuspicionSet
                 ref Active e = ref _active[index];
                 if (e.Due > now)
                 {
-                    // Fewer confirmations than hoped for: check again when it is due as things stand.
-                    if (e.Checked < e.Due)
-                    {
-                        e.Checked = e.Due;
-                        Push(new Check { Due = e.Due, Member = c.Member, Incarnation = c.Incarnation });
-                    }
+                    // Fewer confirmations than hoped for: check again when it is due as things stand (a
+                    // confirmation since then may have pushed an earlier check; the later one then finds nothing).
+                    e.Rechecked = true;
+                    Push(new Check { Due = e.Due, Member = c.Member, Incarnation = c.Incarnation });
                     continue;
                 }
                 RemoveActive(index);
@@ -260,15 +256,16 @@ internal sealed class SuspicionSet
         public uint Incarnation;
     }
 
+    /// <summary>32 bytes (and k + 1 confirmer ids beside it).</summary>
     private struct Active
     {
         public long Due;      // as things stand (start + the timeout for the confirmations so far)
-        public long Checked;  // due time of the latest check pushed for it
         public int Member;
         public uint Incarnation;
         public int RumourSlot;
         public uint Span;     // max − min, microseconds
         public byte K;
         public byte Confirmers; // including the accuser
+        public bool Rechecked;  // its first check (at start + min) came before it was due
     }
 }
