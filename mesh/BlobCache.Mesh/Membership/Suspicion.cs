@@ -63,7 +63,7 @@ internal sealed class SuspicionSet
         if (kk == 0) return due; // nothing to count: the check at start + min is all there is
         if (_activeCount == _active.Length)
         {
-            Array.Resize(ref _active, _activeCount * 2);
+            Array.Resize(ref _active, Grown(_activeCount));
             Array.Resize(ref _confirmers, _active.Length * _stride);
         }
         int index = _activeCount++;
@@ -192,7 +192,7 @@ internal sealed class SuspicionSet
 
     private void Push(Check c)
     {
-        if (Count == _heap.Length) Array.Resize(ref _heap, Count * 2);
+        if (Count == _heap.Length) Array.Resize(ref _heap, Grown(Count));
         int i = Count++;
         while (i > 0)
         {
@@ -229,6 +229,9 @@ internal sealed class SuspicionSet
         }
         return top;
     }
+
+    /// <summary>Grows by half, not double: a wave of 1,000 crashes should not cost room for 2,048.</summary>
+    internal static int Grown(int length) => length + length / 2 + 4;
 
     private static bool Before(in Check a, in Check b) =>
         a.Due < b.Due || (a.Due == b.Due && (a.Member < b.Member || (a.Member == b.Member && a.Incarnation < b.Incarnation)));

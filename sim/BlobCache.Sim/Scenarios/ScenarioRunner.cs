@@ -71,7 +71,7 @@ public sealed class ScenarioRunner
             if (_progress is not null && wall.ElapsedMilliseconds - lastPrint > 2_000)
             {
                 lastPrint = wall.ElapsedMilliseconds;
-                _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB" +
+                _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB  heap {GC.GetTotalMemory(false) >> 20} MiB" +
                     (data is null ? "" : $"  reads done {data.ReadsDone}/{data.ReadsTotal}"));
             }
         }
