@@ -111,7 +111,9 @@ public sealed class SimCluster
             foreach (MemberTable view in sample)
             {
                 MemberEntry e = view[m];
-                int at = votes.FindIndex(v => v.Entry == e);
+                int at = -1;
+                for (int v = 0; v < votes.Count && at < 0; v++)
+                    if (votes[v].Entry == e) at = v;
                 if (at < 0) votes.Add((e, 1));
                 else votes[at] = (e, votes[at].Count + 1);
             }
@@ -132,7 +134,16 @@ public sealed class SimCluster
     }
 
     /// <summary>Sum over running nodes of the entries each holds privately: the memory the shared base does not cover.</summary>
-    public long ViewDifferences => _nodes.Where(n => n.IsRunning).Sum(n => (long)n.Swim.View.DifferenceCount);
+    public long ViewDifferences
+    {
+        get
+        {
+            long sum = 0;
+            foreach (SimNode n in _nodes)
+                if (n.IsRunning) sum += n.Swim.View.DifferenceCount;
+            return sum;
+        }
+    }
 
     private SimNode CreateNode(int region, int zone, ushort weight, string? id)
     {
