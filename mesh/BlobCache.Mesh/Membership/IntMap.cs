@@ -79,21 +79,17 @@ internal struct IntMap<TValue> where TValue : struct
         _count--;
     }
 
-    /// <summary>Keeps only the entries for which <paramref name="drop"/> is false (in place: no allocation unless the scratch list grows).</summary>
+    /// <summary>Keeps only the entries for which <paramref name="drop"/> is false, in freshly sized arrays.</summary>
     public void RemoveWhere<TState>(Func<int, TValue, TState, bool> drop, TState state)
     {
         if (_count == 0) return;
         int[] keys = _keys!;
         TValue[] values = _values!;
-        List<int> doomed = t_doomed ??= [];
-        doomed.Clear();
+        IntMap<TValue> kept = default;
         for (int i = 0; i < keys.Length; i++)
-            if (keys[i] != Empty && drop(keys[i], values[i], state)) doomed.Add(keys[i]);
-        foreach (int key in doomed) Remove(key);
-        if (_count == 0) this = default; // give the arrays back
+            if (keys[i] != Empty && !drop(keys[i], values[i], state)) kept.Set(keys[i], values[i]);
+        this = kept;
     }
-
-    [ThreadStatic] private static List<int>? t_doomed;
 
     public readonly IntMap<TValue> Clone() => _count == 0
         ? default

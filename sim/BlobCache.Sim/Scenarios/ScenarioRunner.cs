@@ -48,7 +48,6 @@ public sealed class ScenarioRunner
     public SimCluster Cluster => _cluster;
 
     private static readonly long RebaseCheck = 100 * Micros.PerMillisecond;
-    private long _lastRebase;
 
     public SimReport Run()
     {
@@ -75,11 +74,7 @@ public sealed class ScenarioRunner
                 for (long step = _cluster.Now + RebaseCheck; step < target; step += RebaseCheck)
                 {
                     _cluster.RunUntil(step);
-                    if (_cluster.Now - _lastRebase >= 5 * RebaseCheck && _cluster.ViewDifferences > 4L * _cluster.Nodes.Count)
-                    {
-                        _cluster.RebaseViews();
-                        _lastRebase = _cluster.Now;
-                    }
+                    if (_cluster.ViewDifferences > 4L * _cluster.Nodes.Count) _cluster.RebaseViews();
                 }
                 _cluster.RunUntil(target);
             }
