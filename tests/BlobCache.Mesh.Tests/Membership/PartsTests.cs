@@ -216,3 +216,33 @@ public class MeshConfigTests
         MeshConfig.Default.Validate();
     }
 }
+
+public class RumourListTests
+{
+    [Fact]
+    public void A_rumour_list_reads_as_the_updates_it_stands_for_and_measures_as_the_codec_does()
+    {
+        var directory = new MemberDirectory();
+        var meta = new MemberMeta("node-7", "10.0.0.7:7946", "", "", "region-0", "zone-0-0", 100, 1);
+        int member = directory.GetOrAdd("node-7"), accuser = directory.GetOrAdd("node-12"), handle = directory.Intern(meta);
+        Rumour[] rumours =
+        [
+            directory.Rumour(UpdateKind.Suspect, member, 3, accuser),
+            directory.Rumour(UpdateKind.Alive, member, 4, accuser, handle),
+            directory.Rumour(UpdateKind.Dead, member, 4, member),
+        ];
+        var list = new RumourList(directory, rumours);
+        MemberUpdate[] updates =
+        [
+            new(UpdateKind.Suspect, "node-7", 3, "node-12", null),
+            new(UpdateKind.Alive, "node-7", 4, "node-12", meta),
+            new(UpdateKind.Dead, "node-7", 4, "node-7", null),
+        ];
+        Assert.Equal(updates, list);
+        for (int i = 0; i < updates.Length; i++) Assert.Equal(GossipCodec.MeasureUpdate(updates[i]), rumours[i].Size);
+        var message = new Gossip { SourceId = "node-12", Updates = list };
+        Assert.Equal(GossipCodec.Measure(new Gossip { SourceId = "node-12", Updates = updates }), RumourList.Measure(message));
+        Assert.True(directory.TryRumour(updates[1], out Rumour back));
+        Assert.Equal((member, 4u, handle, UpdateKind.Alive), (back.Member, back.Incarnation, back.Meta, back.Kind));
+    }
+}
