@@ -4,149 +4,193 @@ namespace BlobCache.Mesh.Membership;
 
 /// <summary>
 /// Rumours waiting to be piggy-backed. Each is sent up to a retransmit limit (λ·log10(N+1)); the least-sent go
-/// first (the most recently queued first among equals), and a newer rumour about a member replaces the older one.
+/// first (the most recently queued first among equals), and a newer rumour about a member supersedes the older one.
 /// </summary>
 /// <remarks>
-/// Rumours live in one array of reference-free structs (member, accuser and metadata as directory handles),
-/// bucketed by how often they were sent, with a member → slot map; no object per rumour and no tree, because in
-/// a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
-/// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours
-/// that do not fit, instead of scanning the whole queue for a small one.
+/// <para>
+/// Rumours live in one array of reference-free 32-byte slots (a <see cref="Rumour"/>: directory handles and a cached
+/// size), each on a doubly linked list of the rumours sent equally often; no object per rumour and no tree, because
+/// in a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
+/// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours that
+/// do not fit, instead of scanning the whole queue for a small one.
+/// </para>
+/// <para>
+/// There is no member → rumour map. A rumour is superseded exactly when the view no longer says what it says (a
+/// member's state and incarnation only move forward, and every rumour the node queues records a change of its
+/// view), so <see cref="Take"/> drops a rumour the view has moved past when it comes to it, and it is never sent.
+/// The one exception, a Lifeguard confirmation (the same suspicion again from another accuser), names the slot it
+/// replaces. That saves a map entry per rumour, which in a wave of crashes is a fifth of a node's memory.
+/// </para>
 /// </remarks>
 public sealed class BroadcastQueue(MemberDirectory directory)
 {
     private const int GiveUpAfterMisses = 8;
+    private const int None = -1;
     private Slot[] _slots = new Slot[8];
-    private readonly Stack<int> _free = new();
-    private readonly Dictionary<int, int> _byMember = [];
-    private readonly List<List<int>> _buckets = [];  // transmits → slot indexes, oldest first
+    private int[] _head = [], _tail = []; // transmits → oldest and newest slot sent that often
     private readonly List<int> _taken = [];
-    private int _count, _highWater;
+    private int _count, _highWater, _free = None;
 
+    public MemberDirectory Directory => directory;
+
+    /// <summary>Rumours queued, counting superseded ones not yet dropped.</summary>
     public int Count => _count;
 
-    /// <summary>Queues a rumour about <paramref name="member"/>, dropping any older one about the same member.</summary>
-    public void Enqueue(int member, in MemberUpdate update) =>
-        Enqueue(member, update, update.Meta is null ? 0 : directory.Intern(update.Meta));
-
-    /// <summary>As <see cref="Enqueue(int, in MemberUpdate)"/>, for a caller that already holds the metadata's handle.</summary>
-    public void Enqueue(int member, in MemberUpdate update, int metaHandle)
+    /// <summary>Queues a rumour about <paramref name="member"/>.</summary>
+    public int Enqueue(int member, in MemberUpdate update)
     {
-        if (_byMember.TryGetValue(member, out int old)) Retire(old);
-        int slot = _free.Count > 0 ? _free.Pop() : Grow();
-        _slots[slot] = new Slot
-        {
-            Member = member,
-            From = update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From),
-            Meta = metaHandle,
-            Incarnation = update.Incarnation,
-            Kind = update.Kind,
-            Size = (ushort)GossipCodecSizes.Update(update),
-            Transmits = 0,
-            Live = true,
-        };
-        _byMember[member] = slot;
-        Bucket(0).Add(slot);
-        _count++;
+        int meta = update.Meta is null ? 0 : directory.Intern(update.Meta);
+        return Enqueue(directory.Rumour(update.Kind, member, update.Incarnation, update.From.Length == 0 ? -1 : directory.GetOrAdd(update.From), meta));
     }
 
-    /// <summary>True when a rumour about <paramref name="member"/> is still queued.</summary>
-    public bool Contains(int member) => _byMember.ContainsKey(member);
+    /// <summary>
+    /// Queues <paramref name="rumour"/> and returns its slot; <paramref name="replacing"/> names the slot of an older
+    /// rumour about the same member to drop now (ignored unless it still holds one).
+    /// </summary>
+    public int Enqueue(in Rumour rumour, int replacing = None)
+    {
+        if (Holds(replacing, rumour.Member)) Retire(replacing, linked: true);
+        int slot;
+        if (_free != None)
+        {
+            slot = _free;
+            _free = _slots[slot].Next;
+        }
+        else
+        {
+            if (_highWater == _slots.Length) Array.Resize(ref _slots, SuspicionSet.Grown(_slots.Length));
+            slot = _highWater++;
+        }
+        _slots[slot] = new Slot { Rumour = rumour, Live = true };
+        Append(slot, 0);
+        _count++;
+        return slot;
+    }
 
-    /// <summary>How many times the queued rumour about <paramref name="member"/> has been sent (0 when none).</summary>
-    public int TransmitsOf(int member) => _byMember.TryGetValue(member, out int slot) ? _slots[slot].Transmits : 0;
+    /// <summary>True when <paramref name="slot"/> still holds a rumour about <paramref name="member"/>.</summary>
+    public bool Holds(int slot, int member) => (uint)slot < (uint)_highWater && _slots[slot].Live && _slots[slot].Rumour.Member == member;
+
+    /// <summary>How many times the rumour in <paramref name="slot"/> has been sent (0 when the slot holds none).</summary>
+    public int TransmitsOf(int slot) => (uint)slot < (uint)_highWater && _slots[slot].Live ? _slots[slot].Transmits : 0;
+
+    /// <summary>As <see cref="Take(int, int, List{Rumour}, MemberTable?)"/>, as updates.</summary>
+    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into, MemberTable? view = null)
+    {
+        var rumours = new List<Rumour>();
+        Take(budgetBytes, retransmitLimit, rumours, view);
+        foreach (Rumour r in rumours) into.Add(directory.ToUpdate(r));
+    }
 
     /// <summary>
     /// Appends as many rumours as fit in <paramref name="budgetBytes"/> to <paramref name="into"/>, counts a
-    /// transmission for each, and retires those that reached <paramref name="retransmitLimit"/>.
+    /// transmission for each, and retires those that reached <paramref name="retransmitLimit"/>. Rumours that
+    /// <paramref name="view"/> has moved past are dropped unsent (no view: none are).
     /// </summary>
-    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into)
+    public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into, MemberTable? view = null)
     {
         if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
         _taken.Clear();
         int used = 0, misses = 0;
-        for (int t = 0; t < _buckets.Count && misses < GiveUpAfterMisses; t++)
+        // Least sent first; among equals the most recently queued (or moved) first.
+        for (int t = 0; t < _tail.Length && misses < GiveUpAfterMisses; t++)
         {
-            List<int> bucket = _buckets[t];
-            for (int i = bucket.Count - 1; i >= 0 && misses < GiveUpAfterMisses; i--)
+            for (int slot = _tail[t]; slot != None && misses < GiveUpAfterMisses;)
             {
-                int slot = bucket[i];
                 ref Slot s = ref _slots[slot];
-                if (!s.Live || s.Transmits != t) continue; // stale entry of a replaced or moved rumour
-                if (used + s.Size > budgetBytes)
+                int prev = s.Prev;
+                if (view is not null && !IsCurrent(s.Rumour, view))
                 {
-                    misses++;
+                    Retire(slot, linked: true);
+                    slot = prev;
                     continue;
                 }
-                used += s.Size;
-                misses = 0;
-                _taken.Add(slot);
-                if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
+                int size = s.Rumour.Size;
+                if (used + size > budgetBytes) misses++;
+                else
+                {
+                    used += size;
+                    misses = 0;
+                    _taken.Add(slot);
+                    if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
+                }
+                slot = prev;
             }
         }
         foreach (int slot in _taken)
         {
             ref Slot s = ref _slots[slot];
-            into.Add(new MemberUpdate(s.Kind, directory.IdOf(s.Member), s.Incarnation, s.From < 0 ? "" : directory.IdOf(s.From), s.Meta == 0 ? null : directory.MetaOf(s.Meta)));
+            into.Add(s.Rumour);
+            Unlink(slot);
             s.Transmits++;
-            if (s.Transmits >= retransmitLimit) Retire(slot);
-            else Bucket(s.Transmits).Add(slot);
+            if (s.Transmits >= retransmitLimit) Retire(slot, linked: false);
+            else Append(slot, s.Transmits);
         }
-        Compact();
+        if (_count == 0 && _slots.Length > 64)
+        {
+            // A burst has passed: give its memory back.
+            _slots = new Slot[8];
+            _highWater = 0;
+            _free = None;
+        }
     }
 
-    private void Retire(int slot)
+    /// <summary>True while <paramref name="view"/> still says what the rumour says.</summary>
+    private static bool IsCurrent(in Rumour r, MemberTable view)
+    {
+        MemberEntry e = view[r.Member];
+        if (e.Incarnation != r.Incarnation) return false;
+        return r.Kind switch
+        {
+            UpdateKind.Alive => e.State == MemberState.Alive,
+            UpdateKind.Suspect => e.State == MemberState.Suspect,
+            _ => e.State is MemberState.Dead or MemberState.Left,
+        };
+    }
+
+    private void Retire(int slot, bool linked)
+    {
+        if (linked) Unlink(slot);
+        ref Slot s = ref _slots[slot];
+        s = default;
+        s.Next = _free;
+        _free = slot;
+        _count--;
+    }
+
+    private void Append(int slot, int transmits)
+    {
+        if (transmits >= _tail.Length)
+        {
+            int old = _tail.Length, size = Math.Max(8, transmits + 1);
+            Array.Resize(ref _head, size);
+            Array.Resize(ref _tail, size);
+            _head.AsSpan(old).Fill(None);
+            _tail.AsSpan(old).Fill(None);
+        }
+        ref Slot s = ref _slots[slot];
+        s.Prev = _tail[transmits];
+        s.Next = None;
+        if (s.Prev != None) _slots[s.Prev].Next = slot;
+        else _head[transmits] = slot;
+        _tail[transmits] = slot;
+    }
+
+    private void Unlink(int slot)
     {
         ref Slot s = ref _slots[slot];
-        _byMember.Remove(s.Member);
-        s.Live = false;
-        _count--;
-        // The slot is reused only after its stale bucket entries are gone (see Compact).
-        s.PendingFree = true;
-    }
-
-    /// <summary>Drops stale entries from the buckets and frees retired slots, once stale entries dominate.</summary>
-    private void Compact()
-    {
-        int entries = 0;
-        foreach (List<int> b in _buckets) entries += b.Count;
-        if (entries < 64 || entries < 2 * _count) return;
-        for (int t = 0; t < _buckets.Count; t++)
-        {
-            int transmits = t;
-            List<int> bucket = _buckets[t];
-            bucket.RemoveAll(slot => !_slots[slot].Live || _slots[slot].Transmits != transmits);
-            // A burst of rumours grew the lists; give the memory back once it has passed.
-            if (bucket.Capacity > 4 * bucket.Count + 16) bucket.Capacity = bucket.Count;
-        }
-        for (int i = 0; i < _highWater; i++)
-        {
-            if (!_slots[i].PendingFree) continue;
-            _slots[i].PendingFree = false;
-            _free.Push(i);
-        }
-    }
-
-    private List<int> Bucket(int transmits)
-    {
-        while (_buckets.Count <= transmits) _buckets.Add([]);
-        return _buckets[transmits];
-    }
-
-    private int Grow()
-    {
-        if (_highWater == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
-        return _highWater++;
+        int t = s.Transmits;
+        if (s.Prev != None) _slots[s.Prev].Next = s.Next;
+        else _head[t] = s.Next;
+        if (s.Next != None) _slots[s.Next].Prev = s.Prev;
+        else _tail[t] = s.Prev;
     }
 
     private struct Slot
     {
-        public int Member, From, Meta;
-        public uint Incarnation;
-        public UpdateKind Kind;
+        public Rumour Rumour;
+        public int Prev, Next; // neighbours on the list of rumours sent as often (Next: the free list when not live)
         public byte Transmits; // bounded by the retransmit limit, far below 255
-        public ushort Size;
-        public bool Live, PendingFree;
+        public bool Live;
     }
 }

@@ -48,4 +48,42 @@ public sealed class MemberDirectory
 
     public MemberMeta MetaOf(int handle) =>
         _metas[handle] ?? throw new InvalidOperationException("metadata handle 0 has no value");
+
+    /// <summary>A rumour about known members (<paramref name="from"/> -1 for nobody, <paramref name="meta"/> 0 for none), with its wire size.</summary>
+    public Rumour Rumour(UpdateKind kind, int member, uint incarnation, int from, int meta = 0)
+    {
+        var sized = new Rumour(kind, member, incarnation, from, meta, 0);
+        int size = GossipCodec.MeasureUpdate(ToUpdate(sized));
+        return new Rumour(kind, member, incarnation, from, meta, (ushort)Math.Min(size, ushort.MaxValue));
+    }
+
+    /// <summary>
+    /// The rumour a received update names. False when it names a member this directory does not know (only an
+    /// Alive update, which carries the member's metadata, adds one) or when an Alive update's metadata is missing
+    /// or names another member.
+    /// </summary>
+    public bool TryRumour(in MemberUpdate update, out Rumour rumour)
+    {
+        rumour = default;
+        int member, meta = 0;
+        if (update.Kind == UpdateKind.Alive)
+        {
+            if (update.Meta is null || !string.Equals(update.Meta.Id, update.MemberId, StringComparison.Ordinal)) return false;
+            member = GetOrAdd(update.MemberId);
+            meta = Intern(update.Meta);
+        }
+        else if (!TryGet(update.MemberId, out member)) return false;
+        int from = update.From.Length == 0 ? -1 : GetOrAdd(update.From);
+        int size = GossipCodec.MeasureUpdate(update);
+        rumour = new Rumour(update.Kind, member, update.Incarnation, from, meta, (ushort)Math.Min(size, ushort.MaxValue));
+        return true;
+    }
+
+    /// <summary>The update a rumour stands for, with ids and metadata from this directory.</summary>
+    public MemberUpdate ToUpdate(in Rumour rumour) => new(
+        rumour.Kind,
+        _ids[rumour.Member],
+        rumour.Incarnation,
+        rumour.From < 0 ? "" : _ids[rumour.From],
+        rumour.Meta == 0 ? null : _metas[rumour.Meta]);
 }

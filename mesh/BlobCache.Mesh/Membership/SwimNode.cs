@@ -23,7 +23,7 @@ public sealed class SwimNode
     // Scratch lists shared by every node on a thread: a node's call never runs another node's code, and the
     // simulator holds 100,000 nodes that would otherwise each keep their own.
     [ThreadStatic] private static List<int>? t_scratchMembers;
-    [ThreadStatic] private static List<MemberUpdate>? t_scratchUpdates;
+    [ThreadStatic] private static List<Rumour>? t_scratchRumours;
     private readonly long _probeInterval, _probeTimeout, _gossipInterval, _pushPullInterval, _joinRetryInterval, _reconnectInterval;
     private MemberTable _table = new();
     private MemberMeta _selfMeta;
@@ -31,11 +31,11 @@ public sealed class SwimNode
     private uint _incarnation;
     private uint _seq;
     private long _timerOrder;
-    private int _suspicionGeneration;
     private Probe? _probe;
     private string[] _seeds = [];
     private bool _started, _joined, _leaving;
     private int _viewVersion;
+    private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
     private int _roundPos, _roundSize, _roundCapacity;
@@ -95,10 +95,12 @@ public sealed class SwimNode
     public int PendingBroadcasts => _broadcasts.Count;
 
     /// <summary>When the host must call <see cref="Tick"/> next (long.MaxValue when nothing is scheduled).</summary>
-    public long NextDue => _timers.TryPeek(out _, out var p) ? p.Due : long.MaxValue;
+    public long NextDue => Math.Min(_timers.TryPeek(out _, out var p) ? p.Due : long.MaxValue, _suspicions.NextDue);
 
     /// <summary>True once the leave rumour has gone out at least once (then the host may stop).</summary>
-    public bool LeaveSent => _leaving && (!_broadcasts.Contains(Self) || _broadcasts.TransmitsOf(Self) > 0);
+    public bool LeaveSent => _leaving && (!SelfRumourQueued || _broadcasts.TransmitsOf(_selfRumourSlot) > 0);
+
+    private bool SelfRumourQueued => _broadcasts.Holds(_selfRumourSlot, Self);
 
     public MemberState StateOf(int member) => _table.StateOf(member);
 
@@ -159,7 +161,7 @@ public sealed class SwimNode
     {
         if (_leaving) return;
         _leaving = true;
-        HandleDead(now, new MemberUpdate(UpdateKind.Dead, Id, _incarnation, Id, null));
+        HandleDead(now, _directory.Rumour(UpdateKind.Dead, Self, _incarnation, Self));
         SendGossipRound(now);
     }
 
@@ -178,7 +180,15 @@ public sealed class SwimNode
     {
         if (!_started) return;
         // Rumours first: a ping that tells us we are suspected gets an ack that already carries our refutation.
-        ApplyUpdates(now, message.Updates);
+        if (message.Updates is RumourList rumours && ReferenceEquals(rumours.Directory, _directory))
+        {
+            // From a node that shares our directory (the simulator): already in handles.
+            foreach (ref readonly Rumour r in rumours.Items) Apply(now, r);
+        }
+        else
+        {
+            ApplyUpdates(now, message.Updates);
+        }
         switch (message)
         {
             case Ping ping: OnPing(now, ping); break;
@@ -193,8 +203,16 @@ public sealed class SwimNode
     /// <summary>Runs every timer due at or before <paramref name="now"/>.</summary>
     public void Tick(long now)
     {
-        while (_timers.TryPeek(out Timer timer, out var p) && p.Due <= now)
+        while (true)
         {
+            long timerDue = _timers.TryPeek(out Timer timer, out var p) ? p.Due : long.MaxValue;
+            if (timerDue > now || timerDue > _suspicions.NextDue)
+            {
+                // Suspicions due no later than the next timer expire first (a timer wins a tie).
+                if (!_suspicions.TryExpire(Math.Min(now, timerDue - 1), out int suspect, out uint incarnation)) break;
+                OnSuspicionExpired(now, suspect, incarnation);
+                continue;
+            }
             _timers.Dequeue();
             switch (timer.Kind)
             {
@@ -207,7 +225,6 @@ public sealed class SwimNode
                 case TimerKind.PushPull: OnPushPullTimer(now); break;
                 case TimerKind.JoinRetry: OnJoinRetry(now); break;
                 case TimerKind.Reconnect: OnReconnectTimer(now); break;
-                case TimerKind.Suspicion: OnSuspicionTimer(now, timer.Arg, timer.Generation); break;
                 case TimerKind.RelayNack: OnRelayTimer((uint)timer.Arg); break;
             }
         }
@@ -223,8 +240,8 @@ public sealed class SwimNode
         if (_leaving) return;
         // Every other period, probe a member we suspect (when there is one): if it is alive after all, its answer
         // carries the refutation we may have missed, and the buddy suspicion below tells it that it must refute.
-        int target = _config.Lifeguard && _suspicions.Count > 0 && _random.Next(2) == 0
-            ? _suspicions.MemberAt(_random.Next(_suspicions.Count))
+        int target = _config.Lifeguard && _table.SuspectCount > 0 && _suspicions.Count > 0 && _random.Next(2) == 0
+            ? RandomSuspect()
             : NextProbeTarget();
         if (target < 0) return;
         uint seq = ++_seq;
@@ -234,9 +251,12 @@ public sealed class SwimNode
         if (_table[target].State == MemberState.Suspect && _config.Lifeguard)
         {
             // Lifeguard's buddy system: tell a suspect directly, so it can refute even if the rumour never reached it.
-            ping.Updates = [new MemberUpdate(UpdateKind.Suspect, meta.Id, _table[target].Incarnation, Id, null)];
+            Send(target, meta.GossipAddress, ping, _directory.Rumour(UpdateKind.Suspect, target, _table[target].Incarnation, Self));
         }
-        Send(target, meta.GossipAddress, ping);
+        else
+        {
+            Send(target, meta.GossipAddress, ping);
+        }
         Schedule(now + _probeTimeout, TimerKind.IndirectProbe, (int)seq);
     }
 
@@ -278,7 +298,18 @@ public sealed class SwimNode
         MemberEntry e = _table[probe.Target];
         // A suspect that stays silent is no news: our own silence is not an independent confirmation.
         if (e.State != MemberState.Alive || e.Incarnation != probe.Incarnation) return;
-        HandleSuspect(now, new MemberUpdate(UpdateKind.Suspect, _directory.IdOf(probe.Target), e.Incarnation, Id, null));
+        HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
+    }
+
+    /// <summary>A random member we suspect (the suspicion set also holds checks of ended suspicions; those are skipped).</summary>
+    private int RandomSuspect()
+    {
+        for (int tries = 0; tries < 8; tries++)
+        {
+            int m = _suspicions.MemberAt(_random.Next(_suspicions.Count));
+            if (m != Self && _table[m].State == MemberState.Suspect) return m;
+        }
+        return NextProbeTarget();
     }
 
     private int NextProbeTarget()
@@ -454,20 +485,15 @@ public sealed class SwimNode
         }
         foreach (MemberRecord r in pp.Members)
         {
-            switch (r.State)
+            MemberUpdate u = r.State switch
             {
-                case MemberState.Alive:
-                    HandleAlive(now, new MemberUpdate(UpdateKind.Alive, r.Meta.Id, r.Incarnation, pp.SourceId, r.Meta));
-                    break;
-                case MemberState.Left:
-                    HandleDead(now, new MemberUpdate(UpdateKind.Dead, r.Meta.Id, r.Incarnation, r.Meta.Id, null));
-                    break;
-                case MemberState.Suspect:
-                case MemberState.Dead:
-                    // A remote "dead" only makes us suspect: we want our own timer to decide (memberlist's rule).
-                    HandleSuspect(now, new MemberUpdate(UpdateKind.Suspect, r.Meta.Id, r.Incarnation, pp.SourceId, null));
-                    break;
-            }
+                MemberState.Alive => new MemberUpdate(UpdateKind.Alive, r.Meta.Id, r.Incarnation, pp.SourceId, r.Meta),
+                MemberState.Left => new MemberUpdate(UpdateKind.Dead, r.Meta.Id, r.Incarnation, r.Meta.Id, null),
+                // A remote "dead" only makes us suspect: we want our own timer to decide (memberlist's rule).
+                MemberState.Suspect or MemberState.Dead => new MemberUpdate(UpdateKind.Suspect, r.Meta.Id, r.Incarnation, pp.SourceId, null),
+                _ => default,
+            };
+            if (u.MemberId is not null && _directory.TryRumour(u, out Rumour rumour)) Apply(now, rumour);
         }
         if (!pp.IsReply)
         {
@@ -483,21 +509,23 @@ public sealed class SwimNode
     private void ApplyUpdates(long now, IReadOnlyList<MemberUpdate> updates)
     {
         for (int i = 0; i < updates.Count; i++)
+            if (_directory.TryRumour(updates[i], out Rumour r)) Apply(now, r);
+    }
+
+    private void Apply(long now, in Rumour r)
+    {
+        switch (r.Kind)
         {
-            MemberUpdate u = updates[i];
-            switch (u.Kind)
-            {
-                case UpdateKind.Alive: HandleAlive(now, u); break;
-                case UpdateKind.Suspect: HandleSuspect(now, u); break;
-                case UpdateKind.Dead: HandleDead(now, u); break;
-            }
+            case UpdateKind.Alive: HandleAlive(now, r); break;
+            case UpdateKind.Suspect: HandleSuspect(now, r); break;
+            case UpdateKind.Dead: HandleDead(now, r); break;
         }
     }
 
-    private void HandleAlive(long now, MemberUpdate u)
+    private void HandleAlive(long now, in Rumour u)
     {
-        if (u.Meta is null || !string.Equals(u.Meta.Id, u.MemberId, StringComparison.Ordinal)) return;
-        int member = _directory.GetOrAdd(u.MemberId);
+        if (u.Meta == 0) return;
+        int member = u.Member;
         if (member == Self)
         {
             // Someone believes an incarnation of ours newer than ours (we restarted): outbid it.
@@ -506,11 +534,11 @@ public sealed class SwimNode
         }
         MemberEntry e = _table[member];
         if (e.State != MemberState.None && u.Incarnation <= e.Incarnation) return;
-        int meta = _directory.Intern(u.Meta);
+        int meta = u.Meta;
         MemberState old = e.State;
         SetEntry(member, new MemberEntry { Incarnation = u.Incarnation, Meta = meta, State = MemberState.Alive });
         CancelSuspicion(member);
-        _broadcasts.Enqueue(member, u with { From = Id }, meta);
+        _broadcasts.Enqueue(u.From == Self ? u : _directory.Rumour(UpdateKind.Alive, member, u.Incarnation, Self, meta));
         MemberEventKind kind = old switch
         {
             MemberState.None or MemberState.Dead or MemberState.Left => MemberEventKind.Joined,
@@ -520,9 +548,9 @@ public sealed class SwimNode
         if (kind != MemberEventKind.Updated || meta != e.Meta) Events.Add(new MemberEvent(now, kind, member, u.Incarnation));
     }
 
-    private void HandleSuspect(long now, MemberUpdate u)
+    private void HandleSuspect(long now, in Rumour u)
     {
-        if (!_directory.TryGet(u.MemberId, out int member)) return;
+        int member = u.Member;
         if (member == Self)
         {
             if (!_leaving) RefuteOrReassert(now, u.Incarnation);
@@ -535,16 +563,14 @@ public sealed class SwimNode
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on. Most copies of a
             // rumour arrive after the timer has all the confirmations it counts: those end here, cheaply.
             if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.WantsConfirmations(member))) return;
-            int confirmer = _directory.GetOrAdd(u.From);
-            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt, out int generation) && suspectedAt == u.Incarnation)
+            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt) && suspectedAt == u.Incarnation)
             {
-                // Before the earliest possible expiry the pending check will see the shorter timeout by itself;
-                // only a confirmation after it needs a timer of its own.
-                bool checkPending = now < _suspicions.EarliestOf(member);
-                if (_suspicions.Confirm(member, confirmer, checkPending ? generation : ++_suspicionGeneration, out long due))
+                int previous = _suspicions.RumourSlotOf(member);
+                if (_suspicions.Confirm(member, u.From, now))
                 {
-                    if (!checkPending) Schedule(due, TimerKind.Suspicion, member, _suspicionGeneration);
-                    _broadcasts.Enqueue(member, u);
+                    // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
+                    int slot = _broadcasts.Enqueue(u, previous);
+                    _suspicions.SetRumourSlot(member, slot);
                 }
             }
             if (u.Incarnation == e.Incarnation) return;
@@ -552,14 +578,15 @@ public sealed class SwimNode
         else if (e.State != MemberState.Alive) return;
 
         SetEntry(member, e with { Incarnation = u.Incarnation, State = MemberState.Suspect });
-        _broadcasts.Enqueue(member, u);
+        int queued = _broadcasts.Enqueue(u);
         Events.Add(new MemberEvent(now, MemberEventKind.Suspect, member, u.Incarnation));
-        StartSuspicion(now, member, u.Incarnation, _directory.GetOrAdd(u.From));
+        StartSuspicion(now, member, u.Incarnation, u.From);
+        _suspicions.SetRumourSlot(member, queued);
     }
 
-    private void HandleDead(long now, MemberUpdate u)
+    private void HandleDead(long now, in Rumour u)
     {
-        if (!_directory.TryGet(u.MemberId, out int member)) return;
+        int member = u.Member;
         if (member == Self && !_leaving)
         {
             RefuteOrReassert(now, u.Incarnation);
@@ -567,10 +594,11 @@ public sealed class SwimNode
         }
         MemberEntry e = _table[member];
         if (e.State is MemberState.None or MemberState.Dead or MemberState.Left || u.Incarnation < e.Incarnation) return;
-        bool left = string.Equals(u.From, u.MemberId, StringComparison.Ordinal);
+        bool left = u.From == member;
         SetEntry(member, e with { Incarnation = u.Incarnation, State = left ? MemberState.Left : MemberState.Dead });
         CancelSuspicion(member);
-        _broadcasts.Enqueue(member, u);
+        int slot = _broadcasts.Enqueue(u);
+        if (member == Self) _selfRumourSlot = slot;
         Events.Add(new MemberEvent(now, left ? MemberEventKind.Left : MemberEventKind.Dead, member, u.Incarnation));
     }
 
@@ -582,7 +610,7 @@ public sealed class SwimNode
     private void RefuteOrReassert(long now, uint accused)
     {
         if (accused >= _incarnation) Refute(now, accused);
-        else if (!_broadcasts.Contains(Self)) AnnounceSelf(now);
+        else if (!SelfRumourQueued) AnnounceSelf(now);
     }
 
     /// <summary>Someone thinks we are suspect or dead: take a higher incarnation and say we are alive (and count it against our own health).</summary>
@@ -596,7 +624,7 @@ public sealed class SwimNode
     private void AnnounceSelf(long now)
     {
         SetEntry(Self, new MemberEntry { Incarnation = _incarnation, Meta = _selfMetaHandle, State = MemberState.Alive });
-        _broadcasts.Enqueue(Self, new MemberUpdate(UpdateKind.Alive, Id, _incarnation, Id, _selfMeta), _selfMetaHandle);
+        _selfRumourSlot = _broadcasts.Enqueue(_directory.Rumour(UpdateKind.Alive, Self, _incarnation, Self, _selfMetaHandle));
     }
 
     // ---------------------------------------------------------------- suspicion timers
@@ -608,27 +636,17 @@ public sealed class SwimNode
         // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
-        // One timer entry per suspicion where possible: check at the earliest possible expiry, and from there
-        // wait for whatever the confirmations have left (a wave of crashes means thousands of these per node).
-        _suspicions.Start(member, incarnation, from, k, min, max, now, ++_suspicionGeneration);
-        Schedule(now + min, TimerKind.Suspicion, member, _suspicionGeneration);
+        // The set is its own timer queue: no entry per suspicion in the node's timers.
+        _suspicions.Start(member, incarnation, from, k, min, max, now);
     }
 
     private void CancelSuspicion(int member) => _suspicions.Remove(member);
 
-    private void OnSuspicionTimer(long now, int member, int generation)
+    private void OnSuspicionExpired(long now, int member, uint incarnation)
     {
-        if (!_suspicions.TryGet(member, out uint incarnation, out int current) || current != generation) return;
-        long due = _suspicions.DueOf(member);
-        if (due > now)
-        {
-            Schedule(due, TimerKind.Suspicion, member, generation);
-            return;
-        }
-        CancelSuspicion(member);
         MemberEntry e = _table[member];
         if (e.State != MemberState.Suspect || e.Incarnation != incarnation) return;
-        HandleDead(now, new MemberUpdate(UpdateKind.Dead, _directory.IdOf(member), e.Incarnation, Id, null));
+        HandleDead(now, _directory.Rumour(UpdateKind.Dead, member, e.Incarnation, Self));
     }
 
     // ---------------------------------------------------------------- helpers
@@ -642,23 +660,26 @@ public sealed class SwimNode
     private int RetransmitLimit() => _config.RetransmitMult * (int)Math.Ceiling(Math.Log10(_table.LiveCount + 1.0));
 
     /// <summary>Queues a message with as many rumours piggy-backed as fit the packet budget (push-pull carries none).</summary>
-    private void Send(int toMember, string toAddress, GossipMessage message)
+    private void Send(int toMember, string toAddress, GossipMessage message) => Send(toMember, toAddress, message, default, false);
+
+    /// <summary>As <see cref="Send(int, string, GossipMessage)"/>, with <paramref name="first"/> first in the packet (it uses up room).</summary>
+    private void Send(int toMember, string toAddress, GossipMessage message, in Rumour first) => Send(toMember, toAddress, message, first, true);
+
+    private void Send(int toMember, string toAddress, GossipMessage message, in Rumour first, bool hasFirst)
     {
-        if (message is not PushPull && _broadcasts.Count > 0)
+        if (message is not PushPull && (hasFirst || _broadcasts.Count > 0))
         {
-            // Updates the caller put in first (the buddy system's suspicion) stay first and use up room.
-            IReadOnlyList<MemberUpdate> first = message.Updates;
-            message.Updates = [];
+            List<Rumour> rumours = ScratchRumours;
+            rumours.Clear();
             int room = GossipCodecSizes.Room(message, _config.MaxPacketBytes);
-            ScratchUpdates.Clear();
-            foreach (MemberUpdate u in first)
+            if (hasFirst)
             {
-                room -= GossipCodecSizes.Update(u);
-                ScratchUpdates.Add(u);
+                room -= first.Size;
+                rumours.Add(first);
             }
-            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), ScratchUpdates);
+            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), rumours, _table);
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
-            if (ScratchUpdates.Count > 0) message.Updates = ScratchUpdates.ToArray();
+            if (rumours.Count > 0) message.Updates = new RumourList(_directory, rumours.ToArray());
         }
         Outbox.Add(new Outbound(toMember, toAddress, message));
     }
@@ -686,14 +707,14 @@ public sealed class SwimNode
 
     private static List<int> ScratchMembers => t_scratchMembers ??= [];
 
-    private static List<MemberUpdate> ScratchUpdates => t_scratchUpdates ??= [];
+    private static List<Rumour> ScratchRumours => t_scratchRumours ??= [];
 
-    private void Schedule(long due, TimerKind kind, int arg = 0, int generation = 0) =>
-        _timers.Enqueue(new Timer(kind, arg, generation), (due, ++_timerOrder));
+    private void Schedule(long due, TimerKind kind, int arg = 0) =>
+        _timers.Enqueue(new Timer(kind, arg), (due, ++_timerOrder));
 
-    private enum TimerKind : byte { Probe, IndirectProbe, Gossip, PushPull, JoinRetry, Suspicion, RelayNack, Reconnect }
+    private enum TimerKind : byte { Probe, IndirectProbe, Gossip, PushPull, JoinRetry, RelayNack, Reconnect }
 
-    private readonly record struct Timer(TimerKind Kind, int Arg, int Generation);
+    private readonly record struct Timer(TimerKind Kind, int Arg);
 
     private sealed class Probe(int target, uint seq, uint incarnation)
     {

@@ -12,6 +12,11 @@ namespace BlobCache.Sim.Engine;
 public sealed class SimCluster
 {
     private readonly PriorityQueue<SimEvent, (long Time, long Seq)> _queue = new();
+    // Messages in flight, by slot: events hold a slot number, so the event queue holds no references and moving
+    // its entries costs the garbage collector nothing.
+    private Payload[] _payloads = new Payload[64];
+    private readonly Stack<int> _freePayloads = new();
+    private int _payloadHighWater;
     private readonly List<SimNode> _nodes = [];
     private readonly Dictionary<string, int> _byAddress = new(StringComparer.Ordinal);
     private readonly DeterministicRandom _random;
@@ -83,23 +88,62 @@ public sealed class SimCluster
     }
 
     /// <summary>
-    /// Moves every view that shares the bootstrap base onto a fresh base taken from one running node's view, so each
-    /// holds only where it differs from that node. Changes no view; call it now and then in big runs to bound memory.
+    /// Moves every view that shares the bootstrap base onto a fresh base that says, for each member, what most of a
+    /// sample of running views say, so each view holds only where it differs from the majority (in a wave of
+    /// crashes, one reference node's view would leave everyone who is a step ahead of or behind it holding a
+    /// difference per crashed member). Changes no view; call it now and then in big runs to bound memory.
     /// </summary>
-    public void RebaseViews()
+    public void RebaseViews(int sampleSize = 33)
     {
         if (_sharedBase is null) return;
-        SimNode? reference = _nodes.FirstOrDefault(n => n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase));
-        if (reference is null) return;
-        MemberBase next = reference.Swim.View.Snapshot();
+        var sharing = _nodes.Where(n => n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase)).ToList();
+        if (sharing.Count == 0) return;
+        // Evenly spaced, so the sample is deterministic and spread over the cluster.
+        int take = Math.Min(sampleSize, sharing.Count);
+        var sample = new MemberTable[take];
+        for (int i = 0; i < take; i++) sample[i] = sharing[(int)((long)i * sharing.Count / take)].Swim.View;
+        int size = Directory.Count;
+        var entries = new MemberEntry[size];
+        var votes = new List<(MemberEntry Entry, int Count)>(4);
+        for (int m = 0; m < size; m++)
+        {
+            votes.Clear();
+            foreach (MemberTable view in sample)
+            {
+                MemberEntry e = view[m];
+                int at = -1;
+                for (int v = 0; v < votes.Count && at < 0; v++)
+                    if (votes[v].Entry == e) at = v;
+                if (at < 0) votes.Add((e, 1));
+                else votes[at] = (e, votes[at].Count + 1);
+            }
+            (MemberEntry best, int bestCount) = votes[0];
+            foreach ((MemberEntry e, int count) in votes)
+            {
+                if (count <= bestCount) continue;
+                best = e;
+                bestCount = count;
+            }
+            entries[m] = best;
+        }
+        var next = new MemberBase(entries);
         List<int> changed = MemberBase.Differences(_sharedBase, next);
-        foreach (SimNode n in _nodes)
-            if (n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase)) n.Swim.RebaseView(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
+        if (changed.Count == 0) return;
+        foreach (SimNode n in sharing) n.Swim.RebaseView(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
         _sharedBase = next;
     }
 
     /// <summary>Sum over running nodes of the entries each holds privately: the memory the shared base does not cover.</summary>
-    public long ViewDifferences => _nodes.Where(n => n.IsRunning).Sum(n => (long)n.Swim.View.DifferenceCount);
+    public long ViewDifferences
+    {
+        get
+        {
+            long sum = 0;
+            foreach (SimNode n in _nodes)
+                if (n.IsRunning) sum += n.Swim.View.DifferenceCount;
+            return sum;
+        }
+    }
 
     private SimNode CreateNode(int region, int zone, ushort weight, string? id)
     {
@@ -200,7 +244,15 @@ public sealed class SimCluster
     private void Dispatch(SimEvent e)
     {
         SimNode node = _nodes[e.Node];
-        if (node.Crashed) return;
+        if (node.Crashed)
+        {
+            if (e.Kind == SimEventKind.Deliver)
+            {
+                _payloads[e.Payload] = default;
+                _freePayloads.Push(e.Payload);
+            }
+            return;
+        }
         if (node.StalledUntil > Now)
         {
             // A stalled process handles nothing; the work waits for the stall to end, in arrival order.
@@ -215,10 +267,12 @@ public sealed class SimCluster
                 node.Swim.Tick(Now);
                 break;
             case SimEventKind.Deliver:
-                GossipMessage? message = e.Message;
+                (GossipMessage? message, ReadOnlyMemory<byte> packet) = _payloads[e.Payload];
+                _payloads[e.Payload] = default;
+                _freePayloads.Push(e.Payload);
                 if (message is null)
                 {
-                    if (!GossipCodec.TryDecode(e.Packet, WireLimits.Default, out message, out _))
+                    if (!GossipCodec.TryDecode(packet, WireLimits.Default, out message, out _))
                     {
                         PacketsRejected++;
                         return;
@@ -258,7 +312,7 @@ public sealed class SimCluster
         if (due < node.ScheduledWake)
         {
             node.ScheduledWake = due;
-            Enqueue(Math.Max(due, Now), new SimEvent(SimEventKind.Wake, node.Index, due, null, default));
+            Enqueue(Math.Max(due, Now), new SimEvent(SimEventKind.Wake, node.Index, due, -1));
         }
     }
 
@@ -277,7 +331,7 @@ public sealed class SimCluster
         else
         {
             message = o.Message;
-            size = GossipCodec.Measure(o.Message);
+            size = RumourList.Measure(o.Message);
         }
         from.MessagesSent++;
         from.BytesSent += size;
@@ -289,7 +343,15 @@ public sealed class SimCluster
         SimNode target = _nodes[to];
         long latency = Network.Latency(from.Info, target.Info, _random);
         MessagesDelivered++;
-        Enqueue(Now + latency, new SimEvent(SimEventKind.Deliver, to, Now + latency, message, packet));
+        int slot;
+        if (_freePayloads.Count > 0) slot = _freePayloads.Pop();
+        else
+        {
+            if (_payloadHighWater == _payloads.Length) Array.Resize(ref _payloads, _payloads.Length * 2);
+            slot = _payloadHighWater++;
+        }
+        _payloads[slot] = new Payload(message, packet);
+        Enqueue(Now + latency, new SimEvent(SimEventKind.Deliver, to, Now + latency, slot));
     }
 
     private void Enqueue(long time, SimEvent e) => _queue.Enqueue(e, (time, ++_seq));
@@ -297,7 +359,10 @@ public sealed class SimCluster
 
 public enum SimEventKind : byte { Wake, Deliver }
 
-public readonly record struct SimEvent(SimEventKind Kind, int Node, long Time, GossipMessage? Message, ReadOnlyMemory<byte> Packet);
+/// <summary>A wake-up or a delivery; a delivery names the slot that holds its message.</summary>
+public readonly record struct SimEvent(SimEventKind Kind, int Node, long Time, int Payload);
+
+internal readonly record struct Payload(GossipMessage? Message, ReadOnlyMemory<byte> Packet);
 
 /// <summary>One simulated process: a real <see cref="SwimNode"/> plus what the simulator knows about it.</summary>
 public sealed class SimNode(int index, SimNodeInfo info, SwimNode swim)

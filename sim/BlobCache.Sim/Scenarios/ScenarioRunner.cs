@@ -47,6 +47,8 @@ public sealed class ScenarioRunner
 
     public SimCluster Cluster => _cluster;
 
+    private static readonly long RebaseCheck = 100 * Micros.PerMillisecond;
+
     public SimReport Run()
     {
         var wall = Stopwatch.StartNew();
@@ -65,13 +67,24 @@ public sealed class ScenarioRunner
                 Apply(steps[nextStep++]);
             ContinueSteps(steps);
             if (data is not null) data.RunUntil(target);
+            else if (_cluster.Nodes.Count > 5_000)
+            {
+                // Big runs: move the views onto a fresh shared base whenever their private differences pile up
+                // (a wave of crashes gives every view a difference per crashed member within a second).
+                for (long step = _cluster.Now + RebaseCheck; step < target; step += RebaseCheck)
+                {
+                    _cluster.RunUntil(step);
+                    if (_cluster.ViewDifferences > 4L * _cluster.Nodes.Count) _cluster.RebaseViews();
+                }
+                _cluster.RunUntil(target);
+            }
             else _cluster.RunUntil(target);
-            if (_cluster.Nodes.Count > 5_000 && second % 5 == 4) _cluster.RebaseViews();
+            if (_cluster.Nodes.Count > 5_000 && second % 2 == 1) _cluster.RebaseViews();
             Sample();
             if (_progress is not null && wall.ElapsedMilliseconds - lastPrint > 2_000)
             {
                 lastPrint = wall.ElapsedMilliseconds;
-                _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB" +
+                _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB  heap {GC.GetTotalMemory(false) >> 20} MiB" +
                     (data is null ? "" : $"  reads done {data.ReadsDone}/{data.ReadsTotal}"));
             }
         }

@@ -38,14 +38,31 @@ public class BroadcastQueueTests
     }
 
     [Fact]
-    public void A_newer_rumour_about_a_member_replaces_the_older_one()
+    public void A_rumour_the_view_has_moved_past_is_dropped_unsent()
     {
         var queue = NewQueue();
+        var view = new MemberTable();
+        view.Set(1, new MemberEntry { Incarnation = 1, Meta = 0, State = MemberState.Suspect });
         queue.Enqueue(1, Suspect("a", 1));
+        view.Set(1, new MemberEntry { Incarnation = 1, Meta = 0, State = MemberState.Dead });
         queue.Enqueue(1, new MemberUpdate(UpdateKind.Dead, "a", 1, "accuser", null));
+        Assert.Equal(2, queue.Count);
+        var taken = new List<MemberUpdate>();
+        queue.Take(10_000, 5, taken, view);
+        Assert.Equal(UpdateKind.Dead, Assert.Single(taken).Kind);
+        Assert.Equal(1, queue.Count);
+    }
+
+    [Fact]
+    public void A_rumour_can_name_the_slot_it_replaces()
+    {
+        var queue = NewQueue();
+        int first = queue.Enqueue(1, Suspect("a", 1));
+        int second = queue.Enqueue(queue.Directory.Rumour(UpdateKind.Suspect, 1, 1, 2), first);
+        Assert.False(queue.Holds(first, 1) && first != second);
         var taken = new List<MemberUpdate>();
         queue.Take(10_000, 5, taken);
-        Assert.Equal(UpdateKind.Dead, Assert.Single(taken).Kind);
+        Assert.Equal("b", Assert.Single(taken).From);
     }
 
     [Fact]
@@ -67,43 +84,45 @@ public class SuspicionTests
     public void Timeout_starts_at_max_and_reaches_min_after_k_independent_confirmations()
     {
         var set = new SuspicionSet(maxConfirmations: 3);
-        long due = set.Start(member: 1, incarnation: 0, accuser: 10, k: 3, min: 1_000, max: 6_000, now: 0, generation: 1);
+        long due = set.Start(member: 1, incarnation: 0, accuser: 10, k: 3, min: 1_000, max: 6_000, now: 0);
         Assert.Equal(6_000, due);
-        Assert.True(set.Confirm(1, 11, generation: 2, out long afterOne));
+        Assert.True(set.Confirm(1, 11, now: 0, out long afterOne));
         Assert.InRange(afterOne, 1_001, 5_999);
-        Assert.False(set.Confirm(1, 11, 3, out _)); // the same confirmer twice counts once
-        Assert.False(set.Confirm(1, 10, 3, out _)); // nor does the original accuser
-        Assert.True(set.TryGet(1, out uint incarnation, out int generation));
-        Assert.Equal((0u, 2), (incarnation, generation));
-        Assert.True(set.Confirm(1, 12, 4, out long afterTwo));
+        Assert.False(set.Confirm(1, 11, 0, out _)); // the same confirmer twice counts once
+        Assert.False(set.Confirm(1, 10, 0, out _)); // nor does the original accuser
+        Assert.True(set.TryGet(1, out uint incarnation));
+        Assert.Equal(0u, incarnation);
+        Assert.Equal(afterOne, set.DueOf(1));
+        Assert.True(set.Confirm(1, 12, 0, out long afterTwo));
         Assert.True(afterTwo < afterOne);
         Assert.True(set.WantsConfirmations(1));
-        Assert.True(set.Confirm(1, 13, 5, out long afterThree));
+        Assert.True(set.Confirm(1, 13, 0, out long afterThree));
         Assert.Equal(1_000, afterThree);
         Assert.False(set.WantsConfirmations(1));
-        Assert.False(set.Confirm(1, 14, 6, out _)); // beyond k nothing changes
+        Assert.False(set.Confirm(1, 14, 0, out _)); // beyond k nothing changes
     }
 
     [Fact]
     public void With_no_expected_confirmations_the_timeout_is_the_minimum()
     {
         var set = new SuspicionSet(2);
-        Assert.Equal(2_500, set.Start(1, 0, 10, k: 0, min: 2_000, max: 12_000, now: 500, generation: 1));
+        Assert.Equal(2_500, set.Start(1, 0, 10, k: 0, min: 2_000, max: 12_000, now: 500));
+        Assert.False(set.WantsConfirmations(1));
+        Assert.False(set.TryExpire(2_499, out _, out _));
+        Assert.True(set.TryExpire(2_500, out int member, out _));
+        Assert.Equal(1, member);
     }
 
     [Fact]
     public void Removing_keeps_the_others_intact_and_reachable()
     {
         var set = new SuspicionSet(2);
-        for (int m = 0; m < 100; m++) set.Start(m, (uint)m, accuser: 1000 + m, k: 2, min: 10, max: 60, now: m, generation: m);
+        for (int m = 0; m < 100; m++) set.Start(m, (uint)m, accuser: 1000 + m, k: 2, min: 10, max: 60, now: m);
         for (int m = 0; m < 100; m += 3) set.Remove(m);
-        Assert.Equal(100 - 34, set.Count);
-        var seen = new HashSet<int>();
-        for (int i = 0; i < set.Count; i++) seen.Add(set.MemberAt(i));
+        Assert.Equal(100 - 34, set.ActiveCount);
         for (int m = 0; m < 100; m++)
         {
-            Assert.Equal(m % 3 != 0, set.TryGet(m, out uint incarnation, out _));
-            Assert.Equal(m % 3 != 0, seen.Contains(m));
+            Assert.Equal(m % 3 != 0, set.TryGet(m, out uint incarnation));
             if (m % 3 != 0)
             {
                 Assert.Equal((uint)m, incarnation);
@@ -111,6 +130,42 @@ public class SuspicionTests
                 Assert.True(set.Confirm(m, 5, 0, out _));
             }
         }
+    }
+
+    [Fact]
+    public void Checks_come_due_in_time_order_at_each_suspicions_due_time()
+    {
+        var set = new SuspicionSet(2);
+        var random = new DeterministicRandom(3);
+        var due = new Dictionary<int, long>();
+        for (int m = 0; m < 300; m++) due[m] = set.Start(m, 0, accuser: 1000, k: 2, min: 100, max: 600, now: random.Next(1_000));
+        for (int i = 0; i < 400; i++)
+        {
+            int m = random.Next(300);
+            if (set.Confirm(m, 2000 + random.Next(5), now: 0, out long d)) due[m] = d;
+        }
+        for (int m = 0; m < 300; m += 7) set.Remove(m); // ended: its check still comes, the caller ignores it
+        var expiredAt = new Dictionary<int, long>();
+        for (long now = 0; now <= 2_000; now++)
+            while (set.TryExpire(now, out int member, out _))
+                if (member % 7 != 0) Assert.True(expiredAt.TryAdd(member, now));
+        foreach ((int m, long d) in due)
+            if (m % 7 != 0) Assert.Equal(d, expiredAt[m]);
+        Assert.Equal(long.MaxValue, set.NextDue);
+    }
+
+    [Fact]
+    public void A_confirmation_after_the_first_check_brings_the_timer_forward()
+    {
+        var set = new SuspicionSet(2);
+        set.Start(1, 0, accuser: 10, k: 2, min: 100, max: 600, now: 0);
+        Assert.False(set.TryExpire(100, out _, out _)); // not due yet: checked again at 600
+        Assert.Equal(600, set.NextDue);
+        Assert.True(set.Confirm(1, 11, now: 200, out long due));
+        Assert.True(due < 600);
+        Assert.Equal(Math.Max(due, 200), set.NextDue);
+        Assert.True(set.TryExpire(set.NextDue, out int member, out _));
+        Assert.Equal(1, member);
     }
 }
 
@@ -159,5 +214,35 @@ public class MeshConfigTests
         e = Assert.Throws<ArgumentException>(() => (MeshConfig.Default with { MaxPacketBytes = 100 }).Validate());
         Assert.Contains("MaxPacketBytes", e.Message);
         MeshConfig.Default.Validate();
+    }
+}
+
+public class RumourListTests
+{
+    [Fact]
+    public void A_rumour_list_reads_as_the_updates_it_stands_for_and_measures_as_the_codec_does()
+    {
+        var directory = new MemberDirectory();
+        var meta = new MemberMeta("node-7", "10.0.0.7:7946", "", "", "region-0", "zone-0-0", 100, 1);
+        int member = directory.GetOrAdd("node-7"), accuser = directory.GetOrAdd("node-12"), handle = directory.Intern(meta);
+        Rumour[] rumours =
+        [
+            directory.Rumour(UpdateKind.Suspect, member, 3, accuser),
+            directory.Rumour(UpdateKind.Alive, member, 4, accuser, handle),
+            directory.Rumour(UpdateKind.Dead, member, 4, member),
+        ];
+        var list = new RumourList(directory, rumours);
+        MemberUpdate[] updates =
+        [
+            new(UpdateKind.Suspect, "node-7", 3, "node-12", null),
+            new(UpdateKind.Alive, "node-7", 4, "node-12", meta),
+            new(UpdateKind.Dead, "node-7", 4, "node-7", null),
+        ];
+        Assert.Equal(updates, list);
+        for (int i = 0; i < updates.Length; i++) Assert.Equal(GossipCodec.MeasureUpdate(updates[i]), rumours[i].Size);
+        var message = new Gossip { SourceId = "node-12", Updates = list };
+        Assert.Equal(GossipCodec.Measure(new Gossip { SourceId = "node-12", Updates = updates }), RumourList.Measure(message));
+        Assert.True(directory.TryRumour(updates[1], out Rumour back));
+        Assert.Equal((member, 4u, handle, UpdateKind.Alive), (back.Member, back.Incarnation, back.Meta, back.Kind));
     }
 }
