@@ -15,7 +15,7 @@ try
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
             NodeOptions options = OptionParser.Parse(rest, environment);
-            return await NodeHost.RunAsync(options, rest);
+            return await NodeHost.RunAsync(options);
         }
         case "demo":
             return await DemoCommand.RunAsync(rest);

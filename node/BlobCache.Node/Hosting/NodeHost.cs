@@ -28,7 +28,7 @@ namespace BlobCache.Node.Hosting;
 /// </summary>
 public static class NodeHost
 {
-    public static async Task<int> RunAsync(NodeOptions options, string[] args)
+    public static async Task<int> RunAsync(NodeOptions options)
     {
         IBlobOrigin origin;
         try

@@ -29,6 +29,8 @@ public sealed class NodeMetrics : IDisposable
         _peerLatency = _meter.CreateHistogram<double>("blobcache_peer_fetch_duration", "s", "Time to fetch one chunk from a peer");
         _meter.CreateObservableCounter("blobcache_blob_gets", () => Volatile.Read(ref _blobGets), "{request}", "Range GETs sent to Blob");
         _meter.CreateObservableCounter("blobcache_peer_served", () => Volatile.Read(ref _peerServed), "{chunk}", "Chunks this node served to peers");
+        _meter.CreateObservableGauge("blobcache_hit_ratio", HitRatios, "1",
+            "Share of chunk reads served by each tier since start (memory, disk, peer, peer_remote_region, blob)");
         _meter.CreateObservableGauge("blobcache_peer_serving", () => Volatile.Read(ref _peerServing), "{request}", "Peer requests being served now");
         _meter.CreateObservableCounter("blobcache_peer_failures", () => Volatile.Read(ref _peerFailures), "{request}", "Peer fetches that failed or timed out");
     }
@@ -45,6 +47,17 @@ public sealed class NodeMetrics : IDisposable
     }
 
     public void BlobGet() => Interlocked.Increment(ref _blobGets);
+
+    private IEnumerable<Measurement<double>> HitRatios()
+    {
+        long total = 0;
+        for (int i = 0; i < _reads.Length; i++) total += Volatile.Read(ref _reads[i]);
+        for (int i = 0; i < _reads.Length; i++)
+        {
+            double ratio = total == 0 ? 0 : Volatile.Read(ref _reads[i]) / (double)total;
+            yield return new Measurement<double>(ratio, new KeyValuePair<string, object?>("source", SourceNames[i]));
+        }
+    }
 
     /// <summary>A peer request began (balance with <see cref="PeerServeEnded"/>); tracks the most served at once.</summary>
     public void PeerServeBegan()
