@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using Azure.Storage.Blobs;
+using BlobCache.Node.Origin;
 
 namespace BlobCache.Testing;
 
@@ -10,8 +11,7 @@ namespace BlobCache.Testing;
 /// </summary>
 public sealed class Azurite : IAsyncDisposable
 {
-    public const string Account = "devstoreaccount1";
-    public const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    public const string Account = LocalAzurite.Account;
     private Process? _process;
     private string? _dir;
     private readonly System.Text.StringBuilder _log = new();
@@ -20,16 +20,9 @@ public sealed class Azurite : IAsyncDisposable
     public string ConnectionString => ConnectionStringFor(Port);
     public BlobServiceClient Client => new(ConnectionString);
 
-    public static string ConnectionStringFor(int port) =>
-        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={Key};BlobEndpoint=http://127.0.0.1:{port}/{Account};";
+    public static string ConnectionStringFor(int port) => LocalAzurite.ConnectionString(port);
 
-    public static string? FindExecutable()
-    {
-        string? configured = Environment.GetEnvironmentVariable("BLOBCACHE_AZURITE");
-        if (!string.IsNullOrEmpty(configured)) return configured;
-        string local = Path.Combine(Repo.Root, "tools", "azurite", "node_modules", ".bin", "azurite-blob");
-        return File.Exists(local) ? local : null;
-    }
+    public static string? FindExecutable() => LocalAzurite.FindExecutable([Repo.Root]);
 
     /// <summary>Installs Azurite into tools/azurite with npm (its package.json pins the version) when it is missing.</summary>
     private static async Task<string> InstallAsync()
@@ -56,8 +49,7 @@ public sealed class Azurite : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string a in new[] { "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--location", _dir, "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry" })
-            psi.ArgumentList.Add(a);
+        foreach (string a in LocalAzurite.Arguments(Port, _dir)) psi.ArgumentList.Add(a);
         _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + exe);
         _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };

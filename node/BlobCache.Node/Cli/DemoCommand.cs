@@ -54,14 +54,14 @@ public static class DemoCommand
                 int port = FreePort();
                 azuriteDir = Directory.CreateTempSubdirectory("blobcache-demo-azurite-").FullName;
                 Console.WriteLine($"starting Azurite on 127.0.0.1:{port}");
-                cleanup.Add(Start(azuriteExe, quiet: true, ["--blobHost", "127.0.0.1", "--blobPort", Str(port), "--location", azuriteDir, "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"]));
+                cleanup.Add(Start(azuriteExe, quiet: true, LocalAzurite.Arguments(port, azuriteDir)));
                 await WaitAsync(async () =>
                 {
                     using var tcp = new TcpClient();
                     await tcp.ConnectAsync(IPAddress.Loopback, port).ConfigureAwait(false);
                     return true;
                 }, "Azurite").ConfigureAwait(false);
-                origin = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+                origin = LocalAzurite.ConnectionString(port);
                 container = SampleOrigin.Container;
                 Console.WriteLine($"uploading {Blobs} blobs of {BlobBytes >> 20} MiB to Azurite");
                 expected = await UploadAsync(new BlobServiceClient(origin), container).ConfigureAwait(false);
@@ -183,20 +183,15 @@ public static class DemoCommand
         return hashes;
     }
 
-    /// <summary>Azurite from BLOBCACHE_AZURITE, or tools/azurite in this directory or one above it.</summary>
+    /// <summary>Azurite from BLOBCACHE_AZURITE (if that file exists), or tools/azurite in this directory or one above it.</summary>
     public static string? FindAzurite()
     {
-        string? configured = Environment.GetEnvironmentVariable("BLOBCACHE_AZURITE");
-        if (!string.IsNullOrEmpty(configured)) return File.Exists(configured) ? configured : null;
-        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        static IEnumerable<string> Ancestors(string start)
         {
-            for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
-            {
-                string candidate = Path.Combine(dir, "tools", "azurite", "node_modules", ".bin", "azurite-blob");
-                if (File.Exists(candidate)) return candidate;
-            }
+            for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir)) yield return dir;
         }
-        return null;
+        string? found = LocalAzurite.FindExecutable(Ancestors(Directory.GetCurrentDirectory()).Concat(Ancestors(AppContext.BaseDirectory)));
+        return found is not null && File.Exists(found) ? found : null;
     }
 
     private static Process StartSelf(IEnumerable<string> args)

@@ -11,10 +11,7 @@ public enum PeerTransport { Grpc, Udp }
 public sealed record NodeOptions
 {
     /// <summary>Azurite's well-known development account, so a node started with no flags has an origin.</summary>
-    public const string DevelopmentOrigin =
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;";
+    public static readonly string DevelopmentOrigin = BlobCache.Node.Origin.LocalAzurite.ConnectionString(10000);
 
     public string NodeId { get; init; } = Environment.MachineName + "-" + Environment.ProcessId;
     public string Region { get; init; } = "local";
