@@ -148,12 +148,9 @@ public sealed class ChunkReader : IDisposable
         }
         if (f.Source is not (ReadSource.Memory or ReadSource.Disk)) _store.Put(id, f.Chunk);
         flights.TryRemove(id, out _);
-        // Waiters already woken hold their own references; later ones find the chunk in the store.
-        _ = Task.Run(async () =>
-        {
-            await Task.Yield();
-            f.Chunk.Release();
-        });
+        // The fetch's own reference goes once the waiters have had their turn (queued behind their continuations);
+        // a waiter that comes later finds the chunk in the store.
+        ThreadPool.QueueUserWorkItem(static chunk => chunk.Release(), f.Chunk, preferLocal: false);
         return f;
     }
 
