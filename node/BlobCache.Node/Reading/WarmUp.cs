@@ -41,7 +41,11 @@ public sealed class WarmUp(ChunkReader reader, IBlobOrigin origin, IMeshView mes
             foreach (ListedBlob b in page.Items)
             {
                 if (b.IsPrefix || b.Length == 0) continue;
-                BlobInfo? info = await origin.GetBlobAsync(container, b.Name, cancellationToken).ConfigureAwait(false);
+                // The listing already carries each blob's ETag and length; ask the origin only when it did not.
+                // Listings give the ETag bare; properties (which readers' chunk keys use) give it quoted.
+                BlobInfo? info = b.ETag is { Length: > 0 } etag
+                    ? new BlobInfo(b.Length, etag.StartsWith('"') ? etag : $"\"{etag}\"", b.LastModified ?? DateTimeOffset.UnixEpoch, b.ContentType ?? "application/octet-stream", null)
+                    : await origin.GetBlobAsync(container, b.Name, cancellationToken).ConfigureAwait(false);
                 if (info is not null && info.Length > 0) blobs.Add((b.Name, info));
             }
             marker = page.NextMarker;
