@@ -33,6 +33,13 @@ public sealed class NodeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The last <paramref name="lines"/> lines the node wrote, for a failing test's message.</summary>
+    public string LogTail(int lines)
+    {
+        string[] all = Log.Split('\n');
+        return string.Join('\n', all[Math.Max(0, all.Length - lines)..]);
+    }
+
     private NodeProcess(string id, int httpPort, int grpcPort, int gossipPort, int udpPort, Process process)
     {
         Id = id;

@@ -123,14 +123,17 @@ public sealed class ChunkReader : IDisposable
     // store; a waiter that wakes after the store dropped it gets null and looks again.
     private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken)
     {
-        var mine = new Lazy<Task<Filled>>(() => RunFlight(flights, id, fetch));
+        Lazy<Task<Filled>>? mine = null;
+        mine = new Lazy<Task<Filled>>(() => RunFlight(flights, KeyValuePair.Create(id, mine!), fetch));
         Lazy<Task<Filled>> flight = flights.GetOrAdd(id, mine);
         Filled f = await flight.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
         return f.Chunk.TryAddRef() ? f : null;
     }
 
-    private async Task<Filled> RunFlight(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, ChunkId id, Func<Task<Filled>> fetch)
+    // Removes only its own entry: a flight never drops a newer one started after it.
+    private async Task<Filled> RunFlight(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, KeyValuePair<ChunkId, Lazy<Task<Filled>>> self, Func<Task<Filled>> fetch)
     {
+        ChunkId id = self.Key;
         await Task.Yield(); // never run the fetch inside GetOrAdd's caller
         Filled f;
         try
@@ -143,11 +146,11 @@ public sealed class ChunkReader : IDisposable
         }
         catch
         {
-            flights.TryRemove(id, out _);
+            flights.TryRemove(self);
             throw;
         }
         if (f.Source is not (ReadSource.Memory or ReadSource.Disk)) _store.Put(id, f.Chunk);
-        flights.TryRemove(id, out _);
+        flights.TryRemove(self);
         // The fetch's own reference goes once the waiters have had their turn (queued behind their continuations);
         // a waiter that comes later finds the chunk in the store.
         ThreadPool.QueueUserWorkItem(static chunk => chunk.Release(), f.Chunk, preferLocal: false);

@@ -91,9 +91,16 @@ public sealed class OverwriteTests(MeshFixture fixture) : IAsyncLifetime
         string newest = Convert.ToHexStringLower(SHA256.HashData(versions[3]));
         foreach (NodeProcess node in _nodes)
         {
-            await Wait.UntilAsync(async () =>
-                Convert.ToHexStringLower(SHA256.HashData(await http.GetByteArrayAsync($"{node.Endpoint}/{Container}/{name}"))) == newest,
-                TimeSpan.FromSeconds(30), $"{node.Id} to serve the newest version");
+            try
+            {
+                await Wait.UntilAsync(async () =>
+                    Convert.ToHexStringLower(SHA256.HashData(await http.GetByteArrayAsync($"{node.Endpoint}/{Container}/{name}"))) == newest,
+                    TimeSpan.FromSeconds(30), $"{node.Id} to serve the newest version");
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{e.Message}\n{string.Join("\n", _nodes.Select(n => $"--- {n.Id} log (end):\n{n.LogTail(40)}"))}", e);
+            }
         }
     }
 }
