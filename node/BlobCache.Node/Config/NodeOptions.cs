@@ -33,6 +33,8 @@ public sealed record NodeOptions
     public int ChunkSizeMb { get; init; } = 4;
     public double MetadataTtlSeconds { get; init; } = 5;
     public IReadOnlyList<string> PooledRegions { get; init; } = [];
+    /// <summary>Account names the endpoint also answers for, served from the origin's account (same cache).</summary>
+    public IReadOnlyList<string> AccountAliases { get; init; } = [];
     public PeerTransport PeerTransport { get; init; } = PeerTransport.Grpc;
     /// <summary>How long a peer has to answer a chunk request; a dead or hung peer costs this, then the next owner, then Blob.</summary>
     public int PeerTimeoutMs { get; init; } = 2000;

@@ -36,6 +36,7 @@ public static class OptionParser
         new("disk-mb", "disk tier capacity", (o, v, s) => o with { DiskMb = Int(v, s, 0, int.MaxValue) }),
         new("chunk-size-mb", "chunk size (1..64)", (o, v, s) => o with { ChunkSizeMb = Int(v, s, 1, 64) }),
         new("metadata-ttl-seconds", "how long a blob's ETag and length are trusted; 0 = always revalidate", (o, v, s) => o with { MetadataTtlSeconds = Double(v, s, 0, 3600) }),
+        new("account-aliases", "more account names the endpoint answers for as the origin's (wasb emulator mode: devstoreaccount1)", (o, v, s) => o with { AccountAliases = List(v).Select(a => Account(a, s)).ToArray() }),
         new("pooled-regions", "other regions whose owners may serve chunks, r1,r2", (o, v, s) => o with { PooledRegions = List(v).Select(r => Name(r, s)).ToArray() }),
         new("peer-transport", "grpc (default) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
         new("peer-timeout-ms", "how long a peer has to answer before the next owner or Blob", (o, v, s) => o with { PeerTimeoutMs = Int(v, s, 10, 600_000) }),
@@ -155,6 +156,11 @@ public static class OptionParser
             throw new OptionException($"{source}: '{v}' is not a number from {min} to {max}");
         return n;
     }
+
+    private static string Account(string v, string source) =>
+        v.Length is >= 3 and <= 24 && v.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c))
+            ? v
+            : throw new OptionException($"{source}: '{v}' is not a storage account name (3-24 lowercase letters and digits)");
 
     private static bool Bool(string v, string source) => v.Trim().ToLowerInvariant() switch
     {

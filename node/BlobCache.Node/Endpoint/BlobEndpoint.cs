@@ -14,7 +14,7 @@ namespace BlobCache.Node.Endpoint;
 /// with ranges, Get Blob Properties, Get Container Properties and List Blobs. Blob reads go through the mesh;
 /// listings and container properties pass through to the origin.
 /// </summary>
-public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, ILogger<BlobEndpoint> logger)
+public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, IReadOnlyList<string> accountAliases, ILogger<BlobEndpoint> logger)
 {
     private const int MaxTrackedReaders = 4096;
     // Where each blob's last read ended, to spot sequential readers and read ahead for them.
@@ -34,7 +34,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             await BlobErrors.WriteAsync(context, 400, "InvalidUri", "expected /{account}/{container}[/{blob}]").ConfigureAwait(false);
             return;
         }
-        if (!string.Equals(account, origin.AccountName, StringComparison.Ordinal))
+        if (!string.Equals(account, origin.AccountName, StringComparison.Ordinal) && !accountAliases.Contains(account))
         {
             await BlobErrors.WriteAsync(context, 404, "ResourceNotFound", $"this node caches account '{origin.AccountName}', not '{account}'").ConfigureAwait(false);
             return;
@@ -54,6 +54,13 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             if (!BlobNames.IsValidBlob(blob))
             {
                 await BlobErrors.WriteAsync(context, 400, "InvalidResourceName", "the blob name is not valid").ConfigureAwait(false);
+                return;
+            }
+            // Anything but the current version's bytes or properties (metadata, tags, a snapshot or an older version)
+            // is refused, never answered with the current blob's bytes.
+            if (UnsupportedBlobQuery(request.Query) is { } name)
+            {
+                await BlobErrors.WriteAsync(context, 400, "UnsupportedQueryParameter", $"BlobCache serves Get Blob and Get Blob Properties of the current version only; '{name}' is not supported").ConfigureAwait(false);
                 return;
             }
             await HandleBlobAsync(context, container, blob, isHead).ConfigureAwait(false);
@@ -147,6 +154,15 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         h["x-ms-has-immutability-policy"] = "false";
         h["x-ms-has-legal-hold"] = "false";
         context.Response.ContentLength = 0;
+    }
+
+    private static string? UnsupportedBlobQuery(IQueryCollection query)
+    {
+        foreach (string name in (ReadOnlySpan<string>)["comp", "snapshot", "versionid", "restype"])
+        {
+            if (query.ContainsKey(name)) return name;
+        }
+        return null;
     }
 
     private static string? Optional(string? s) => string.IsNullOrEmpty(s) ? null : s;

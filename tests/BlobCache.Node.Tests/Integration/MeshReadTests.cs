@@ -82,6 +82,14 @@ public sealed class MeshReadTests(MeshFixture fixture) : MeshReadTestsBase(fixtu
             Assert.Equal("InvalidResourceName", r.Headers.GetValues("x-ms-error-code").Single());
         }
 
+        // A snapshot, an older version or metadata is refused, never answered with the current bytes.
+        foreach (string query in (string[])["snapshot=2026-01-01T00:00:00.0000000Z", "versionid=2026-01-01T00:00:00.0000000Z", "comp=metadata"])
+        {
+            using HttpResponseMessage r = await http.GetAsync($"{url}?{query}");
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Equal("UnsupportedQueryParameter", r.Headers.GetValues("x-ms-error-code").Single());
+        }
+
         // The SDK sees Blob's error codes.
         RequestFailedException missing = await Assert.ThrowsAsync<RequestFailedException>(() => container.GetBlobClient("no/such.bin").DownloadContentAsync());
         Assert.Equal(404, missing.Status);

@@ -24,6 +24,7 @@ public sealed class NodeLifecycleTests(MeshFixture fixture)
     [InlineData("--seeds", "no-port-here", "--seeds")]
     [InlineData("--origin", "not a connection string", "--origin")]
     [InlineData("--no-such-flag", "1", "--no-such-flag")]
+    [InlineData("--account-aliases", "Not_An_Account", "--account-aliases")]
     public async Task A_bad_flag_stops_the_node_with_one_line_naming_it(string flag, string value, string named)
     {
         (int code, _, string stderr) = await RunAsync(["run", flag, value]);
