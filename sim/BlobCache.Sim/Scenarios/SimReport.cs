@@ -30,6 +30,8 @@ public sealed record SimReport
     public double SuspicionBoundSeconds { get; init; }
     /// <summary>Running members that someone declared dead while the network was whole.</summary>
     public int FalsePositives { get; init; }
+    /// <summary>Of <see cref="FalsePositives"/>, members that were themselves stalling (the rest were healthy: what Lifeguard's paper counts).</summary>
+    public int FalsePositivesStalling { get; init; }
     public long FalseDeathEvents { get; init; }
     /// <summary>Deaths declared across a partition (expected: each side loses the other).</summary>
     public long PartitionDeathEvents { get; init; }
@@ -102,6 +104,8 @@ public sealed record SimReport
             w.WriteNumber("predicted_bound", Round(SuspicionBoundSeconds));
             w.WriteEndObject();
             w.WriteNumber("false_positives", FalsePositives);
+            w.WriteNumber("false_positives_healthy", FalsePositives - FalsePositivesStalling);
+            w.WriteNumber("false_positives_stalling", FalsePositivesStalling);
             w.WriteNumber("false_death_events", FalseDeathEvents);
             w.WriteNumber("partition_death_events", PartitionDeathEvents);
             Pair(w, "msgs_per_node_per_sec", MsgsPerNodePerSecMean, MsgsPerNodePerSecMax);
@@ -156,7 +160,7 @@ public sealed record SimReport
         md.AppendLine(I($"| views exact at the end | {(ViewsExactAtEnd ? "yes" : "no")} |"));
         md.AppendLine(I($"| crashes detected everywhere | {Crashes - CrashesUndetected} of {Crashes} |"));
         md.AppendLine(I($"| detection p50 / p99 / max | {DetectionPercentile(0.5):F1} / {DetectionPercentile(0.99):F1} / {(Detection.Count == 0 ? 0 : Detection[^1]):F1} s (configuration predicts ≤ {SuspicionBoundSeconds:F1} s) |"));
-        md.AppendLine(I($"| false positives (running members declared dead) | {FalsePositives} ({FalseDeathEvents} events) |"));
+        md.AppendLine(I($"| false positives (running members declared dead) | {FalsePositives} ({FalseDeathEvents} events; {FalsePositives - FalsePositivesStalling} healthy, {FalsePositivesStalling} stalling) |"));
         md.AppendLine(I($"| deaths declared across a partition | {PartitionDeathEvents} |"));
         md.AppendLine(I($"| gossip messages per node per second, mean / max | {MsgsPerNodePerSecMean:F1} / {MsgsPerNodePerSecMax:F1} |"));
         md.AppendLine(I($"| gossip bytes per node per second, mean / max | {BytesPerNodePerSecMean:F0} / {BytesPerNodePerSecMax:F0} |"));
