@@ -133,6 +133,9 @@ public sealed record SimReport
             w.WriteNumber("owner_concurrency_limit", d.OwnerConcurrencyLimit);
             w.WriteNumber("redirects", d.Redirects);
             w.WriteNumber("owner_timeouts", d.OwnerTimeouts);
+            w.WriteNumber("owner_retries", d.OwnerRetries);
+            w.WriteNumber("cache_chunks", d.CacheChunks);
+            w.WriteNumber("evictions", d.Evictions);
             w.WriteNumber("reads_done", d.ReadsDone);
             w.WriteNumber("reads_total", d.ReadsTotal);
             w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
@@ -183,7 +186,8 @@ public sealed record SimReport
             md.AppendLine(I($"| Blob GETs | {d.BlobGets:N0} for {d.UniqueChunks:N0} chunks ({d.BlobReadsPerChunkPerRegion:F3} per chunk per reading region) |"));
             md.AppendLine(I($"| bytes: local / peer / other region / Blob | {GiB(d.BytesLocal)} / {GiB(d.BytesPeer)} / {GiB(d.BytesPeerRemoteRegion)} / {GiB(d.BytesBlob)} GiB |"));
             md.AppendLine(I($"| most transfers queued on one node | {d.MaxOwnerConcurrency} (limit before redirecting {d.OwnerConcurrencyLimit}; {d.Redirects:N0} redirects) |"));
-            md.AppendLine(I($"| requests to a dead owner (timed out, then Blob) | {d.OwnerTimeouts:N0} |"));
+            md.AppendLine(I($"| requests to a dead owner (timed out, then the second owner or Blob) | {d.OwnerTimeouts:N0} ({d.OwnerRetries:N0} went to the second owner) |"));
+            md.AppendLine(I($"| cache per node | {(d.CacheChunks == 0 ? "unbounded" : $"{d.CacheChunks:N0} chunks")}; {d.Evictions:N0} evictions |"));
             md.AppendLine(I($"| completion | {(d.CompletionSeconds < 0 ? "not finished" : $"{d.CompletionSeconds:F1} s")}{(double.IsNaN(d.IdealSeconds) ? "" : $" (NIC-bound ideal {d.IdealSeconds:F1} s)")} |"));
             md.AppendLine();
             md.AppendLine("![bytes by source](bytes-by-source.svg)");
