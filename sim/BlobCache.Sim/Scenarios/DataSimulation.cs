@@ -329,6 +329,9 @@ public sealed class DataSimulation
         if (_pending[chunk] is not { Count: > 0 } waiting) return;
         while (waiting.Count > 0 && TrySend(node, waiting.Peek().Reader, chunk, waiting.Peek().Source))
             waiting.Dequeue();
+        // A bounded cache may have evicted the chunk the requesters were waiting for: the node fetches it again.
+        if (_nodes[node] is { } d && !d.Has(chunk) && _cluster.Nodes[node].IsRunning)
+            while (waiting.Count > 0) Serve(node, waiting.Dequeue().Reader, chunk);
     }
 
     /// <summary>
@@ -398,8 +401,9 @@ public sealed class DataSimulation
         _placement = ViewPlacement.Build(reference.Swim.View, reference.Swim.Directory);
         _memberToNode = new int[_cluster.Directory.Count];
         Array.Fill(_memberToNode, -1);
-        foreach (SimNode n in _cluster.Nodes)
-            if (n.IsRunning) _memberToNode[n.Swim.Self] = n.Index;
+        // Crashed nodes too: a view that still lists a dead owner sends readers to it, and they time out. A
+        // restarted member's latest process comes last, so it wins.
+        foreach (SimNode n in _cluster.Nodes) _memberToNode[n.Swim.Self] = n.Index;
         if (_nodes.Length < _cluster.Nodes.Count) Array.Resize(ref _nodes, _cluster.Nodes.Count);
     }
 
