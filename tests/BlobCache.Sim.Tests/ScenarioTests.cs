@@ -73,6 +73,33 @@ public class ScenarioTests
     }
 
     [Fact]
+    public void A_cache_smaller_than_a_nodes_share_evicts_and_the_second_epoch_reads_blob_again()
+    {
+        Scenario s = Small("epoch", 200, 60);
+        s = s with { Workload = s.Workload! with { CacheChunks = 8 } }; // each node owns about 20 of the 4,096 chunks
+        SimReport report = new ScenarioRunner(s, seed: 4).Run();
+        DataReport d = Assert.IsType<DataReport>(report.Data);
+        Assert.Equal(d.ReadsTotal, d.ReadsDone);
+        Assert.True(d.Evictions > 0);
+        Assert.True(d.BlobGets > d.UniqueChunks, $"{d.BlobGets} Blob GETs: evicted chunks must be read again");
+        Assert.Empty(Invariants.Check(s, report));
+    }
+
+    [Fact]
+    public void A_read_whose_owner_crashed_goes_to_the_second_owner_so_blob_is_still_read_about_once()
+    {
+        Scenario s = Small("epoch", 200, 60);
+        // Crashed just before reading starts (t=1 s), long before anyone notices: a tenth of the chunks' owners are dead.
+        s = s with { Steps = [new ScenarioStep { At = 0, Action = "crash", Fraction = 0.10 }] };
+        SimReport report = new ScenarioRunner(s, seed: 4).Run();
+        DataReport d = Assert.IsType<DataReport>(report.Data);
+        Assert.Equal(d.ReadsTotal, d.ReadsDone);
+        Assert.True(d.OwnerTimeouts > 0 && d.OwnerRetries > 0, $"{d.OwnerTimeouts} timeouts, {d.OwnerRetries} retries");
+        // A reader going to Blob itself after each timeout would read the dead owners' tenth again in epoch two.
+        Assert.InRange(d.BlobGets, d.UniqueChunks, d.UniqueChunks * 102 / 100);
+    }
+
+    [Fact]
     public void Pooled_regions_read_from_the_other_region_instead_of_blob()
     {
         SimReport report = new ScenarioRunner(Small("pooled-regions", 150, 120), seed: 4).Run();

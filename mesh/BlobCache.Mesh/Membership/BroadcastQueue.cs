@@ -3,8 +3,9 @@ using BlobCache.Protocol.Gossip;
 namespace BlobCache.Mesh.Membership;
 
 /// <summary>
-/// Rumours waiting to be piggy-backed. Each is sent up to a retransmit limit (λ·log10(N+1)); the least-sent go
-/// first (the most recently queued first among equals), and a newer rumour about a member supersedes the older one.
+/// Rumours waiting to be piggy-backed. Each is sent up to a retransmit limit (λ·log10(N+1)); alive rumours
+/// (refutations, joins) go before suspect and dead ones, then the least-sent go first (the most recently queued
+/// first among equals), and a newer rumour about a member supersedes the older one.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -21,13 +22,19 @@ namespace BlobCache.Mesh.Membership;
 /// The one exception, a Lifeguard confirmation (the same suspicion again from another accuser), names the slot it
 /// replaces. That saves a map entry per rumour, which in a wave of crashes is a fifth of a node's memory.
 /// </para>
+/// <para>
+/// Alive rumours go first because when the packets cannot carry every rumour (many members suspected at once, as
+/// when a tenth of the fleet keeps stalling), a late refutation turns a live member into a false death, while a
+/// late suspicion or death only delays the detection of one that really failed. In a crash wave there are no
+/// alive rumours, so the order there is unchanged.
+/// </para>
 /// </remarks>
 public sealed class BroadcastQueue(MemberDirectory directory)
 {
     private const int GiveUpAfterMisses = 8;
     private const int None = -1;
     private Slot[] _slots = new Slot[8];
-    private int[] _head = [], _tail = []; // transmits → oldest and newest slot sent that often
+    private int[] _head = [], _tail = []; // list (transmits·2 + lane) → oldest and newest slot on it
     private readonly List<int> _taken = [];
     private int _count, _highWater, _free = None;
 
@@ -92,10 +99,10 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
         _taken.Clear();
         int used = 0, misses = 0;
-        // Least sent first; among equals the most recently queued (or moved) first.
-        for (int t = 0; t < _tail.Length && misses < GiveUpAfterMisses; t++)
+        // Alive rumours first, then least sent first; among equals the most recently queued (or moved) first.
+        for (int list = 0; list < _tail.Length && misses < GiveUpAfterMisses; list = NextList(list))
         {
-            for (int slot = _tail[t]; slot != None && misses < GiveUpAfterMisses;)
+            for (int slot = _tail[list]; slot != None && misses < GiveUpAfterMisses;)
             {
                 ref Slot s = ref _slots[slot];
                 int prev = s.Prev;
@@ -158,32 +165,43 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         _count--;
     }
 
+    /// <summary>The list of a rumour sent <paramref name="transmits"/> times: even lists hold alive rumours.</summary>
+    private static int ListOf(in Rumour r, int transmits) => transmits * 2 + (r.Kind == UpdateKind.Alive ? 0 : 1);
+
+    /// <summary>Every alive list (even), then every other list (odd), each lane by transmits.</summary>
+    private int NextList(int list)
+    {
+        list += 2;
+        return list >= _tail.Length && (list & 1) == 0 ? 1 : list;
+    }
+
     private void Append(int slot, int transmits)
     {
-        if (transmits >= _tail.Length)
+        int list = ListOf(_slots[slot].Rumour, transmits);
+        if (list >= _tail.Length)
         {
-            int old = _tail.Length, size = Math.Max(8, transmits + 1);
+            int old = _tail.Length, size = Math.Max(16, (transmits + 1) * 2);
             Array.Resize(ref _head, size);
             Array.Resize(ref _tail, size);
             _head.AsSpan(old).Fill(None);
             _tail.AsSpan(old).Fill(None);
         }
         ref Slot s = ref _slots[slot];
-        s.Prev = _tail[transmits];
+        s.Prev = _tail[list];
         s.Next = None;
         if (s.Prev != None) _slots[s.Prev].Next = slot;
-        else _head[transmits] = slot;
-        _tail[transmits] = slot;
+        else _head[list] = slot;
+        _tail[list] = slot;
     }
 
     private void Unlink(int slot)
     {
         ref Slot s = ref _slots[slot];
-        int t = s.Transmits;
+        int list = ListOf(s.Rumour, s.Transmits);
         if (s.Prev != None) _slots[s.Prev].Next = s.Next;
-        else _head[t] = s.Next;
+        else _head[list] = s.Next;
         if (s.Next != None) _slots[s.Next].Prev = s.Prev;
-        else _tail[t] = s.Prev;
+        else _tail[list] = s.Prev;
     }
 
     private struct Slot

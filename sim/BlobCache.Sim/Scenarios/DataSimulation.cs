@@ -11,7 +11,9 @@ namespace BlobCache.Sim.Scenarios;
 /// region (the real <see cref="RegionPlacement"/> over a live view), then an owner in a pooled region, then Blob —
 /// with single-flight on owners, transfer times from NIC bandwidth and latency, and an owner that sends later
 /// requesters to peers already holding the chunk once it has <see cref="DataWorkload.OwnerConcurrency"/> transfers
-/// queued. Runs in the same virtual time as the membership, interleaved event by event.
+/// queued. A request to an owner that has crashed (the view still lists it) times out, then goes to the chunk's
+/// second owner, then to Blob. Each node's cache holds <see cref="DataWorkload.CacheChunks"/> chunks (0: all) and
+/// evicts the least recently used. Runs in the same virtual time as the membership, interleaved event by event.
 /// </summary>
 public sealed class DataSimulation
 {
@@ -63,6 +65,9 @@ public sealed class DataSimulation
     public int MaxOwnerConcurrency { get; private set; }
     public long OwnerTimeouts { get; private set; }
     public long Redirects { get; private set; }
+    /// <summary>Requests that went to the chunk's second owner after the first timed out.</summary>
+    public long OwnerRetries { get; private set; }
+    public long Evictions { get; private set; }
 
     /// <summary>Advances both planes to <paramref name="until"/>, in time order.</summary>
     public void RunUntil(long until)
@@ -94,7 +99,7 @@ public sealed class DataSimulation
                 }
                 break;
             case DataEventKind.Arrive: Arrived(e.Node, e.Chunk, e.Source); break;
-            case DataEventKind.OwnerTimeout: StartFetch(e.Node, e.Chunk, e.Node, allowRemote: false); break;
+            case DataEventKind.OwnerTimeout: AfterOwnerTimeout(e.Node, e.Chunk, secondTried: e.Source == Source.Blob); break;
         }
     }
 
@@ -114,7 +119,7 @@ public sealed class DataSimulation
             for (int k = 0; k < readers.Count; k++)
             {
                 int node = readers[k];
-                _nodes[node] ??= new NodeData(_w.Chunks);
+                _nodes[node] ??= new NodeData(_w.Chunks, _w.CacheChunks);
                 NodeData d = _nodes[node];
                 // Sharded: the k-th reader of a region reads every readers.Count-th chunk of this phase's order.
                 d.Position = _w.Kind == "stampede" ? 0 : k;
@@ -144,6 +149,7 @@ public sealed class DataSimulation
         d.Reading++;
         if (d.Has(chunk))
         {
+            d.Touch(chunk);
             _bytes[(int)Source.Local] += _chunkBytes;
             Complete(node);
             return;
@@ -158,12 +164,43 @@ public sealed class DataSimulation
         }
         if (!_cluster.Nodes[owner].IsRunning)
         {
-            // The view still lists a dead owner: the request times out, then the reader goes to Blob itself.
+            // The view still lists a dead owner: the request times out, then goes to the second owner.
             OwnerTimeouts++;
-            Enqueue(_cluster.Now + _ownerTimeout, new DataEvent(DataEventKind.OwnerTimeout, node, chunk, Source.Blob));
+            Enqueue(_cluster.Now + _ownerTimeout, new DataEvent(DataEventKind.OwnerTimeout, node, chunk, Source.Peer));
             return;
         }
         Serve(owner, node, chunk);
+    }
+
+    /// <summary>
+    /// The owner did not answer: ask the chunk's second owner in the region (which fetches once for every reader
+    /// that retries, so a dead owner costs one Blob read per chunk, not one per reader); if that one is dead too,
+    /// or was already tried, the reader goes to Blob itself.
+    /// </summary>
+    private void AfterOwnerTimeout(int node, int chunk, bool secondTried)
+    {
+        if (!secondTried)
+        {
+            int second = OwnerIn(_cluster.Nodes[node].Info.Region, chunk, rank: 1);
+            if (second == node)
+            {
+                StartFetch(node, chunk, node, allowRemote: true);
+                return;
+            }
+            if (second >= 0 && _cluster.Nodes[second].IsRunning)
+            {
+                OwnerRetries++;
+                Serve(second, node, chunk);
+                return;
+            }
+            if (second >= 0)
+            {
+                OwnerTimeouts++;
+                Enqueue(_cluster.Now + _ownerTimeout, new DataEvent(DataEventKind.OwnerTimeout, node, chunk, Source.Blob));
+                return;
+            }
+        }
+        StartFetch(node, chunk, node, allowRemote: false);
     }
 
     private void Complete(int node)
@@ -184,9 +221,10 @@ public sealed class DataSimulation
     /// <summary>An owner asked for a chunk: send it if held (or hand the requester to a holder when busy); otherwise fetch once for all waiters.</summary>
     private void Serve(int owner, int reader, int chunk)
     {
-        NodeData o = _nodes[owner] ??= new NodeData(_w.Chunks);
+        NodeData o = _nodes[owner] ??= new NodeData(_w.Chunks, _w.CacheChunks);
         if (o.Has(chunk))
         {
+            o.Touch(chunk);
             Send(owner, reader, chunk, Source.Peer);
             return;
         }
@@ -223,8 +261,8 @@ public sealed class DataSimulation
     /// <summary>A node now holds a chunk it fetched (from Blob or another region): keep it, then serve everyone who waited.</summary>
     private void Fetched(int node, int chunk, Source how)
     {
-        NodeData d = _nodes[node] ??= new NodeData(_w.Chunks);
-        d.Add(chunk);
+        NodeData d = _nodes[node] ??= new NodeData(_w.Chunks, _w.CacheChunks);
+        Evictions += d.Add(chunk);
         AddHolder(chunk, node);
         long key = (long)node << 32 | (uint)chunk;
         if (!_waiters.Remove(key, out List<int>? waiting)) return;
@@ -279,7 +317,8 @@ public sealed class DataSimulation
         for (int i = 0; i < 4; i++)
         {
             int h = holders[_random.Next(holders.Count)];
-            if (h != to && _cluster.Nodes[h].IsRunning && _nodes[h].Outstanding < _w.OwnerConcurrency) return h;
+            // The sample may name a node that has evicted the chunk since.
+            if (h != to && _cluster.Nodes[h].IsRunning && _nodes[h].Outstanding < _w.OwnerConcurrency && _nodes[h].Has(chunk)) return h;
         }
         return -1;
     }
@@ -290,6 +329,9 @@ public sealed class DataSimulation
         if (_pending[chunk] is not { Count: > 0 } waiting) return;
         while (waiting.Count > 0 && TrySend(node, waiting.Peek().Reader, chunk, waiting.Peek().Source))
             waiting.Dequeue();
+        // A bounded cache may have evicted the chunk the requesters were waiting for: the node fetches it again.
+        if (_nodes[node] is { } d && !d.Has(chunk) && _cluster.Nodes[node].IsRunning)
+            while (waiting.Count > 0) Serve(node, waiting.Dequeue().Reader, chunk);
     }
 
     /// <summary>
@@ -299,7 +341,7 @@ public sealed class DataSimulation
     /// </summary>
     private void Transfer(int from, int to, int chunk, Source source)
     {
-        NodeData s = _nodes[from], r = _nodes[to] ??= new NodeData(_w.Chunks);
+        NodeData s = _nodes[from], r = _nodes[to] ??= new NodeData(_w.Chunks, _w.CacheChunks);
         long sent = Math.Max(_cluster.Now, s.EgressFree) + _transferMicros;
         s.EgressFree = sent;
         r.IngressFree = Math.Max(r.IngressFree + _transferMicros, sent);
@@ -318,7 +360,7 @@ public sealed class DataSimulation
             Fetched(node, chunk, source); // an owner's fetch from another region: keep it and serve its waiters
             return;
         }
-        _nodes[node].Add(chunk);
+        Evictions += _nodes[node].Add(chunk);
         AddHolder(chunk, node);
         _bytes[(int)source] += _chunkBytes;
         Complete(node);
@@ -334,9 +376,16 @@ public sealed class DataSimulation
 
     // ---------------------------------------------------------------- placement
 
-    private int OwnerIn(int region, int chunk)
+    private int OwnerIn(int region, int chunk, int rank = 0)
     {
-        int member = _placement.ForRegion($"region-{region}").Owner(_chunkKeys[chunk]);
+        RegionPlacement placement = _placement.ForRegion($"region-{region}");
+        int member;
+        if (rank == 0) member = placement.Owner(_chunkKeys[chunk]);
+        else
+        {
+            Span<int> owners = stackalloc int[rank + 1];
+            member = placement.Owners(_chunkKeys[chunk], owners) > rank ? owners[rank] : -1;
+        }
         return member < 0 || member >= _memberToNode.Length ? -1 : _memberToNode[member];
     }
 
@@ -352,8 +401,9 @@ public sealed class DataSimulation
         _placement = ViewPlacement.Build(reference.Swim.View, reference.Swim.Directory);
         _memberToNode = new int[_cluster.Directory.Count];
         Array.Fill(_memberToNode, -1);
-        foreach (SimNode n in _cluster.Nodes)
-            if (n.IsRunning) _memberToNode[n.Swim.Self] = n.Index;
+        // Crashed nodes too: a view that still lists a dead owner sends readers to it, and they time out. A
+        // restarted member's latest process comes last, so it wins.
+        foreach (SimNode n in _cluster.Nodes) _memberToNode[n.Swim.Self] = n.Index;
         if (_nodes.Length < _cluster.Nodes.Count) Array.Resize(ref _nodes, _cluster.Nodes.Count);
     }
 
@@ -390,6 +440,9 @@ public sealed class DataSimulation
             OwnerConcurrencyLimit = _w.OwnerConcurrency,
             Redirects = Redirects,
             OwnerTimeouts = OwnerTimeouts,
+            OwnerRetries = OwnerRetries,
+            Evictions = Evictions,
+            CacheChunks = _w.CacheChunks,
             ReadsDone = ReadsDone,
             ReadsTotal = ReadsTotal,
             CompletionSeconds = _finishedAt < 0 ? -1 : Micros.ToSeconds(_finishedAt - _start),
@@ -404,16 +457,53 @@ public sealed class DataSimulation
     /// <summary>Where a read's bytes came from, from the reader's point of view: own cache, a peer in its region, another region, or Blob.</summary>
     public enum Source : byte { Local, Peer, PeerRemoteRegion, Blob }
 
-    /// <summary>Per-node data-plane state: which chunks it holds (a bit per chunk), its read cursor and its NIC.</summary>
-    private sealed class NodeData(int chunks)
+    /// <summary>
+    /// Per-node data-plane state: which chunks it holds (a bit per chunk), its read cursor and its NIC. With a
+    /// capacity, held chunks also sit on a CLOCK ring: a used bit per chunk, and the hand evicts the first chunk
+    /// not used since it last passed (an approximation of least recently used without a list node per chunk).
+    /// </summary>
+    private sealed class NodeData(int chunks, int capacity)
     {
         private readonly BitArray _held = new(chunks);
+        private readonly BitArray? _used = capacity > 0 ? new(chunks) : null;
+        private int[] _ring = [];
+        private int _count, _hand;
         public int Position, Stride = 1, Reading, Outstanding;
         public long EgressFree, IngressFree;
 
         public bool Has(int chunk) => _held[chunk];
 
-        public void Add(int chunk) => _held[chunk] = true;
+        /// <summary>Marks a held chunk as just used (read here or served to a peer).</summary>
+        public void Touch(int chunk) => _used?.Set(chunk, true);
+
+        /// <summary>Keeps a chunk; returns how many it evicted for room (0 or 1).</summary>
+        public int Add(int chunk)
+        {
+            if (_held[chunk]) return 0;
+            _held[chunk] = true;
+            if (_used is null) return 0;
+            if (_count < capacity)
+            {
+                // The ring grows as the cache fills, so small caches of many nodes cost only what they hold.
+                if (_count == _ring.Length) Array.Resize(ref _ring, Math.Min(capacity, Math.Max(16, _ring.Length * 2)));
+                _ring[_count++] = chunk;
+                return 0;
+            }
+            while (true)
+            {
+                int victim = _ring[_hand];
+                if (_used[victim])
+                {
+                    _used[victim] = false; // a second chance
+                    _hand = (_hand + 1) % capacity;
+                    continue;
+                }
+                _held[victim] = false;
+                _ring[_hand] = chunk;
+                _hand = (_hand + 1) % capacity;
+                return 1;
+            }
+        }
     }
 }
 
@@ -432,6 +522,10 @@ public sealed record DataReport
     public int OwnerConcurrencyLimit { get; init; }
     public long Redirects { get; init; }
     public long OwnerTimeouts { get; init; }
+    public long OwnerRetries { get; init; }
+    public long Evictions { get; init; }
+    /// <summary>Per-node cache capacity in chunks; 0 when unbounded.</summary>
+    public int CacheChunks { get; init; }
     public long ReadsDone { get; init; }
     public long ReadsTotal { get; init; }
     public double CompletionSeconds { get; init; }

@@ -147,6 +147,8 @@ public sealed record DataWorkload
     public int OwnerConcurrency { get; init; } = 8;
     /// <summary>Chunks each node reads at once.</summary>
     public int ReaderConcurrency { get; init; } = 8;
+    /// <summary>Chunks each node's cache holds; past that it evicts the least recently used (CLOCK). 0: unbounded.</summary>
+    public int CacheChunks { get; init; }
 
     public void Validate()
     {
@@ -160,5 +162,6 @@ public sealed record DataWorkload
         Check(NicGbps > 0 && BlobGbps > 0 && BlobLatencyMs >= 0, "bandwidths must be positive");
         Check(OwnerConcurrency >= 1 && ReaderConcurrency >= 1, "concurrency limits must be at least 1");
         Check(Start >= 0, "start must not be negative");
+        Check(CacheChunks >= 0, "cache_chunks must be 0 (unbounded) or more");
     }
 }

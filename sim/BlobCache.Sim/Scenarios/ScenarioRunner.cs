@@ -23,6 +23,7 @@ public sealed class ScenarioRunner
     private readonly Dictionary<int, long> _lastDeadSeen = [];
     private readonly HashSet<int> _falselyDeclared = [];
     private readonly List<int> _stalling = [];
+    private readonly HashSet<int> _stallingMembers = [];
     private readonly List<TimePoint> _timeline = [];
     private long _falseDeathEvents, _partitionDeathEvents;
     private bool _partitioned, _healing;
@@ -91,7 +92,7 @@ public sealed class ScenarioRunner
         if (data is not null)
         {
             DataReport d = data.Report();
-            foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.Redirects, d.OwnerTimeouts, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
+            foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.Redirects, d.OwnerTimeouts, d.OwnerRetries, d.Evictions, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
                 _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);
@@ -177,7 +178,11 @@ public sealed class ScenarioRunner
                 _cluster.Network.Loss = step.Value;
                 break;
             case "stall":
-                _stalling.AddRange(PickRunning(step));
+                foreach (int n in PickRunning(step))
+                {
+                    _stalling.Add(n);
+                    _stallingMembers.Add(_cluster.Nodes[n].Swim.Self);
+                }
                 break;
             case "churn":
             case "restart":
@@ -349,6 +354,7 @@ public sealed class ScenarioRunner
             Detection = detection,
             SuspicionBoundSeconds = SuspicionBound(),
             FalsePositives = _falselyDeclared.Count,
+            FalsePositivesStalling = _falselyDeclared.Count(_stallingMembers.Contains),
             FalseDeathEvents = _falseDeathEvents,
             PartitionDeathEvents = _partitionDeathEvents,
             MsgsPerNodePerSecMean = msgRates.Count == 0 ? 0 : msgRates.Average(),

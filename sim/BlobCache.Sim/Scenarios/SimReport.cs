@@ -30,6 +30,8 @@ public sealed record SimReport
     public double SuspicionBoundSeconds { get; init; }
     /// <summary>Running members that someone declared dead while the network was whole.</summary>
     public int FalsePositives { get; init; }
+    /// <summary>Of <see cref="FalsePositives"/>, members that were themselves stalling (the rest were healthy: what Lifeguard's paper counts).</summary>
+    public int FalsePositivesStalling { get; init; }
     public long FalseDeathEvents { get; init; }
     /// <summary>Deaths declared across a partition (expected: each side loses the other).</summary>
     public long PartitionDeathEvents { get; init; }
@@ -102,6 +104,8 @@ public sealed record SimReport
             w.WriteNumber("predicted_bound", Round(SuspicionBoundSeconds));
             w.WriteEndObject();
             w.WriteNumber("false_positives", FalsePositives);
+            w.WriteNumber("false_positives_healthy", FalsePositives - FalsePositivesStalling);
+            w.WriteNumber("false_positives_stalling", FalsePositivesStalling);
             w.WriteNumber("false_death_events", FalseDeathEvents);
             w.WriteNumber("partition_death_events", PartitionDeathEvents);
             Pair(w, "msgs_per_node_per_sec", MsgsPerNodePerSecMean, MsgsPerNodePerSecMax);
@@ -129,6 +133,9 @@ public sealed record SimReport
             w.WriteNumber("owner_concurrency_limit", d.OwnerConcurrencyLimit);
             w.WriteNumber("redirects", d.Redirects);
             w.WriteNumber("owner_timeouts", d.OwnerTimeouts);
+            w.WriteNumber("owner_retries", d.OwnerRetries);
+            w.WriteNumber("cache_chunks", d.CacheChunks);
+            w.WriteNumber("evictions", d.Evictions);
             w.WriteNumber("reads_done", d.ReadsDone);
             w.WriteNumber("reads_total", d.ReadsTotal);
             w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
@@ -156,7 +163,7 @@ public sealed record SimReport
         md.AppendLine(I($"| views exact at the end | {(ViewsExactAtEnd ? "yes" : "no")} |"));
         md.AppendLine(I($"| crashes detected everywhere | {Crashes - CrashesUndetected} of {Crashes} |"));
         md.AppendLine(I($"| detection p50 / p99 / max | {DetectionPercentile(0.5):F1} / {DetectionPercentile(0.99):F1} / {(Detection.Count == 0 ? 0 : Detection[^1]):F1} s (configuration predicts ≤ {SuspicionBoundSeconds:F1} s) |"));
-        md.AppendLine(I($"| false positives (running members declared dead) | {FalsePositives} ({FalseDeathEvents} events) |"));
+        md.AppendLine(I($"| false positives (running members declared dead) | {FalsePositives} ({FalseDeathEvents} events; {FalsePositives - FalsePositivesStalling} healthy, {FalsePositivesStalling} stalling) |"));
         md.AppendLine(I($"| deaths declared across a partition | {PartitionDeathEvents} |"));
         md.AppendLine(I($"| gossip messages per node per second, mean / max | {MsgsPerNodePerSecMean:F1} / {MsgsPerNodePerSecMax:F1} |"));
         md.AppendLine(I($"| gossip bytes per node per second, mean / max | {BytesPerNodePerSecMean:F0} / {BytesPerNodePerSecMax:F0} |"));
@@ -179,7 +186,8 @@ public sealed record SimReport
             md.AppendLine(I($"| Blob GETs | {d.BlobGets:N0} for {d.UniqueChunks:N0} chunks ({d.BlobReadsPerChunkPerRegion:F3} per chunk per reading region) |"));
             md.AppendLine(I($"| bytes: local / peer / other region / Blob | {GiB(d.BytesLocal)} / {GiB(d.BytesPeer)} / {GiB(d.BytesPeerRemoteRegion)} / {GiB(d.BytesBlob)} GiB |"));
             md.AppendLine(I($"| most transfers queued on one node | {d.MaxOwnerConcurrency} (limit before redirecting {d.OwnerConcurrencyLimit}; {d.Redirects:N0} redirects) |"));
-            md.AppendLine(I($"| requests to a dead owner (timed out, then Blob) | {d.OwnerTimeouts:N0} |"));
+            md.AppendLine(I($"| requests to a dead owner (timed out, then the second owner or Blob) | {d.OwnerTimeouts:N0} ({d.OwnerRetries:N0} went to the second owner) |"));
+            md.AppendLine(I($"| cache per node | {(d.CacheChunks == 0 ? "unbounded" : $"{d.CacheChunks:N0} chunks")}; {d.Evictions:N0} evictions |"));
             md.AppendLine(I($"| completion | {(d.CompletionSeconds < 0 ? "not finished" : $"{d.CompletionSeconds:F1} s")}{(double.IsNaN(d.IdealSeconds) ? "" : $" (NIC-bound ideal {d.IdealSeconds:F1} s)")} |"));
             md.AppendLine();
             md.AppendLine("![bytes by source](bytes-by-source.svg)");

@@ -54,6 +54,24 @@ public class BroadcastQueueTests
     }
 
     [Fact]
+    public void Alive_rumours_go_before_suspicions_even_when_sent_more_often()
+    {
+        var queue = NewQueue();
+        var meta = new MemberMeta("b", "10.0.0.2:7946", "", "", "r", "z", 100, 1);
+        queue.Enqueue(2, new MemberUpdate(UpdateKind.Alive, "b", 2, "b", meta));
+        var first = new List<MemberUpdate>();
+        queue.Take(10_000, retransmitLimit: 5, first); // the refutation has been sent once
+        queue.Enqueue(1, Suspect("a"));                  // a fresh suspicion, never sent
+
+        // Room for one rumour: the refutation, although the suspicion has been sent less often.
+        var taken = new List<MemberUpdate>();
+        queue.Take(GossipCodec.MeasureUpdate(first[0]) + 1, 5, taken);
+        Assert.Equal(UpdateKind.Alive, Assert.Single(taken).Kind);
+        queue.Take(10_000, 5, taken);
+        Assert.Equal([UpdateKind.Alive, UpdateKind.Alive, UpdateKind.Suspect], taken.Select(u => u.Kind));
+    }
+
+    [Fact]
     public void A_rumour_can_name_the_slot_it_replaces()
     {
         var queue = NewQueue();
