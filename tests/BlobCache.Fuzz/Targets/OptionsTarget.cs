@@ -84,7 +84,8 @@ public sealed class OptionsTarget : TextTarget
         foreach (string line in Encoding.UTF8.GetString(input).Split('\n'))
         {
             if (line.Length == 0) continue;
-            string rest = line[1..];
+            // A mutation could spell a config path like /dev/zero or /dev/stdin: never read device files.
+            string rest = line[1..].Replace("/dev", "/nul", StringComparison.Ordinal).Replace("/proc", "/nul", StringComparison.Ordinal).Replace("/sys", "/nul", StringComparison.Ordinal);
             switch (line[0])
             {
                 case 'A':
