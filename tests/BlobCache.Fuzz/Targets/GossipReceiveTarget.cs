@@ -38,7 +38,7 @@ public sealed class GossipReceiveTarget : FuzzTarget
         _history.Clear();
     }
 
-    public override string? History => _history.Count == 0 ? null : string.Join(" ", _history.Select(Convert.ToHexString));
+    public override string? History => _history.Count == 0 ? null : string.Join(" ", _history.Select(Finding.Hex));
 
     public override object? Run(object prepared)
     {
