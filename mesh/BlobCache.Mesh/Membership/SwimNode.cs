@@ -616,7 +616,9 @@ public sealed class SwimNode
     /// <summary>Someone thinks we are suspect or dead: take a higher incarnation and say we are alive (and count it against our own health).</summary>
     private void Refute(long now, uint accused)
     {
-        _incarnation = Math.Max(_incarnation, accused) + 1;
+        // Saturates: an accusation at uint.MaxValue (only a forged one gets there) must not wrap our incarnation
+        // back to 0, below what every peer already holds for us.
+        _incarnation = Math.Max(_incarnation, accused) == uint.MaxValue ? uint.MaxValue : Math.Max(_incarnation, accused) + 1;
         _awareness.Apply(1);
         AnnounceSelf(now);
     }

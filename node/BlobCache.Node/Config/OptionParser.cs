@@ -101,29 +101,53 @@ public static class OptionParser
 
     private static NodeOptions ApplyFile(NodeOptions options, string path)
     {
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        // ArgumentException: an empty path or one with a NUL character.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new OptionException($"config file '{path}': {e.Message}");
+        }
+        return ApplyJson(options, json, path);
+    }
+
+    /// <summary>Applies a config file's text (<paramref name="path"/> only names it in errors).</summary>
+    internal static NodeOptions ApplyJson(NodeOptions options, string json, string path)
+    {
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllText(path));
+            doc = JsonDocument.Parse(json);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        catch (JsonException e)
         {
             throw new OptionException($"config file {path}: {e.Message}");
         }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new OptionException($"config file {path}: expected a JSON object");
-            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+            try
             {
-                Spec spec = Specs.FirstOrDefault(s => s.JsonKey == p.Name) ?? throw new OptionException($"config file {path}: unknown key \"{p.Name}\"");
-                string value = p.Value.ValueKind switch
+                foreach (JsonProperty p in doc.RootElement.EnumerateObject())
                 {
-                    JsonValueKind.String => p.Value.GetString()!,
-                    JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => p.Value.GetRawText(),
-                    JsonValueKind.Array => string.Join(',', p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText())),
-                    _ => throw new OptionException($"config file {path}: \"{p.Name}\" has an unsupported value"),
-                };
-                options = spec.Apply(options, value, $"config file {path}: \"{p.Name}\"");
+                    Spec spec = Specs.FirstOrDefault(s => s.JsonKey == p.Name) ?? throw new OptionException($"config file {path}: unknown key \"{p.Name}\"");
+                    string value = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.String => p.Value.GetString()!,
+                        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => p.Value.GetRawText(),
+                        JsonValueKind.Array => string.Join(',', p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText())),
+                        _ => throw new OptionException($"config file {path}: \"{p.Name}\" has an unsupported value"),
+                    };
+                    options = spec.Apply(options, value, $"config file {path}: \"{p.Name}\"");
+                }
+            }
+            catch (InvalidOperationException e)
+            {
+                // Valid JSON whose escapes make no string: a lone surrogate such as "\uDE09", in a key or a value.
+                throw new OptionException($"config file {path}: {e.Message}");
             }
         }
         return options;
@@ -177,7 +201,8 @@ public static class OptionParser
     };
 
     private static string Level(string v, string source) =>
-        Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(v.Trim(), ignoreCase: true, out var level)
+        // TryParse also takes any number ("65536", "-1"), which is no level at all.
+        Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(v.Trim(), ignoreCase: true, out var level) && Enum.IsDefined(level)
             ? level.ToString()
             : throw new OptionException($"{source}: '{v}' is not a log level (Trace, Debug, Information, Warning, Error)");
 

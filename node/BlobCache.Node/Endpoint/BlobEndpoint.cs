@@ -76,12 +76,14 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         }
     }
 
-    // Splits the raw target so an encoded '/' or '%' in a blob name is decoded exactly once.
-    private static bool TrySplit(HttpContext context, out string account, out string container, out string? blob)
+    private static bool TrySplit(HttpContext context, out string account, out string container, out string? blob) =>
+        TrySplit(context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "", out account, out container, out blob);
+
+    /// <summary>Splits the raw request target so an encoded '/' or '%' in a blob name is decoded exactly once.</summary>
+    internal static bool TrySplit(string raw, out string account, out string container, out string? blob)
     {
         account = container = "";
         blob = null;
-        string raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
         int q = raw.IndexOf('?', StringComparison.Ordinal);
         ReadOnlySpan<char> path = q >= 0 ? raw.AsSpan(0, q) : raw.AsSpan();
         if (path.IsEmpty || path[0] != '/') return false;
@@ -114,17 +116,12 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         CancellationToken ct = context.RequestAborted;
         if (string.Equals(query["comp"], "list", StringComparison.Ordinal))
         {
-            int? max = null;
-            if (query.TryGetValue("maxresults", out var m))
+            if (!ListQuery.TryParse(query, out ListQuery list, out string? code, out string? error))
             {
-                if (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 5000)
-                {
-                    await BlobErrors.WriteAsync(context, 400, "OutOfRangeQueryParameterValue", "maxresults must be from 1 to 5000").ConfigureAwait(false);
-                    return;
-                }
-                max = n;
+                await BlobErrors.WriteAsync(context, 400, code, error).ConfigureAwait(false);
+                return;
             }
-            string? prefix = Optional(query["prefix"]), delimiter = Optional(query["delimiter"]), marker = Optional(query["marker"]);
+            (string? prefix, string? delimiter, string? marker, int? max) = list;
             ListPage? page = await origin.ListAsync(container, prefix, delimiter, marker, max, ct).ConfigureAwait(false);
             if (page is null)
             {
@@ -165,7 +162,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         return null;
     }
 
-    private static string? Optional(string? s) => string.IsNullOrEmpty(s) ? null : s;
+    internal static string? Optional(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     private async Task HandleBlobAsync(HttpContext context, string container, string blob, bool isHead)
     {

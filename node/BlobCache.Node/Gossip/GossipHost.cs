@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using BlobCache.Mesh;
@@ -28,6 +29,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private readonly Socket _socket;
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(2048);
     private const long DnsTtl = 5; // seconds
+    private const int MaxCachedAddresses = 4096;
     private readonly Dictionary<string, (EndPoint? EndPoint, long Expires)> _addresses = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly long _epoch = Stopwatch.GetTimestamp();
@@ -173,30 +175,46 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     {
         long now = Stopwatch.GetTimestamp();
         if (_addresses.TryGetValue(address, out var cached) && (cached.Expires == long.MaxValue || now < cached.Expires)) return cached.EndPoint;
-        EndPoint? endpoint = null;
         long expires = long.MaxValue;
-        int colon = address.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(address.AsSpan(colon + 1), out int port))
+        EndPoint? endpoint = ParseAddress(address, out string? host, out int port);
+        if (host is not null)
         {
-            string host = address[..colon];
-            if (IPAddress.TryParse(host, out IPAddress? ip)) endpoint = new IPEndPoint(ip, port);
-            else
+            expires = now + DnsTtl * Stopwatch.Frequency;
+            try
             {
-                expires = now + DnsTtl * Stopwatch.Frequency;
-                try
-                {
-                    IPAddress[] all = Dns.GetHostAddresses(host).Where(a => a.AddressFamily == AddressFamily.InterNetwork && a.ToString() != _options.Advertised).ToArray();
-                    if (all.Length > 0) endpoint = new IPEndPoint(all[Random.Shared.Next(all.Length)], port);
-                }
-                catch (SocketException e)
-                {
-                    _logger.LogWarning("cannot resolve gossip address {Address}: {Error}", address, e.Message);
-                }
+                IPAddress[] all = Dns.GetHostAddresses(host).Where(a => a.AddressFamily == AddressFamily.InterNetwork && a.ToString() != _options.Advertised).ToArray();
+                if (all.Length > 0) endpoint = new IPEndPoint(all[Random.Shared.Next(all.Length)], port);
+            }
+            catch (Exception e) when (e is SocketException or ArgumentException)
+            {
+                _logger.LogWarning("cannot resolve gossip address {Address}: {Error}", address, e.Message);
             }
         }
+        // Addresses come from peers' messages: a stream of distinct bogus ones must not grow the cache forever.
+        if (_addresses.Count >= MaxCachedAddresses) _addresses.Clear();
         if (endpoint is null && expires == long.MaxValue) _logger.LogWarning("bad gossip address {Address}", address);
         _addresses[address] = (endpoint, expires);
         return endpoint;
+    }
+
+    /// <summary>
+    /// Splits a gossip address ("host:port", from a peer's message): an IPv4 literal gives its endpoint, a host name
+    /// gives null and the <paramref name="dnsName"/> to look up; anything else gives null and no name. Peers choose
+    /// these strings, so whatever IPEndPoint, the resolver or this IPv4 socket would throw on (a port outside
+    /// 1..65535, an IPv6 literal, a malformed or over-long name) is refused here instead.
+    /// </summary>
+    internal static IPEndPoint? ParseAddress(string address, out string? dnsName, out int port)
+    {
+        dnsName = null;
+        port = 0;
+        int colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > IPEndPoint.MaxPort)
+            return null;
+        string host = address[..colon];
+        if (IPAddress.TryParse(host, out IPAddress? ip))
+            return ip.AddressFamily == AddressFamily.InterNetwork ? new IPEndPoint(ip, port) : null;
+        if (host.Length <= 253 && Uri.CheckHostName(host) == UriHostNameType.Dns) dnsName = host;
+        return null;
     }
 
     private void PublishLocked(bool force)

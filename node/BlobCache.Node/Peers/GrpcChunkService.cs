@@ -30,8 +30,7 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
 
     private async Task ServeAsync(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
-        var id = new ChunkId(request.Account, request.Container, request.Blob, request.Etag, request.Index);
-        string? invalid = PeerRequest.Validate(origin.AccountName, id, request.BlobLength, reader.ChunkSize);
+        string? invalid = PeerRequest.Validate(origin.AccountName, request, reader.ChunkSize, out ChunkId id);
         if (invalid is not null) throw new RpcException(new Status(StatusCode.InvalidArgument, invalid));
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         (ChunkBuffer Chunk, ReadSource Source)? served;

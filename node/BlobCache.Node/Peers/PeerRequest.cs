@@ -6,6 +6,16 @@ namespace BlobCache.Node.Peers;
 /// <summary>Checks a peer's chunk request before anything is read for it, whatever the transport.</summary>
 public static class PeerRequest
 {
+    /// <summary>The chunk a gRPC request asks for, and null when it is valid, else why not.</summary>
+    public static string? Validate(string accountExpected, Grpc.FetchRequest request, int chunkSize, out ChunkId id)
+    {
+        id = default;
+        // Before the id is built: ChunkId refuses a negative index by throwing.
+        if (request.Index < 0) return $"chunk {request.Index} is outside a {request.BlobLength}-byte blob";
+        id = new ChunkId(request.Account, request.Container, request.Blob, request.Etag, request.Index);
+        return Validate(accountExpected, id, request.BlobLength, chunkSize);
+    }
+
     /// <summary>Null when valid, else why not.</summary>
     public static string? Validate(string accountExpected, ChunkId id, long blobLength, int chunkSize)
     {

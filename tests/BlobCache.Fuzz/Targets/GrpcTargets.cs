@@ -1,0 +1,113 @@
+using BlobCache.Fuzz.Engine;
+using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Grpc;
+using BlobCache.Store;
+using Google.Protobuf;
+
+namespace BlobCache.Fuzz.Targets;
+
+/// <summary>
+/// A peer's gRPC request as the owner sees it: protobuf <see cref="FetchRequest"/> parsing, then
+/// <see cref="PeerRequest.Validate(string, FetchRequest, int, out ChunkId)"/> (what GrpcChunkService does first).
+/// The only exception allowed is protobuf's documented <see cref="InvalidProtocolBufferException"/>.
+/// </summary>
+public sealed class GrpcFetchTarget : FuzzTarget
+{
+    private const int ChunkSize = 4 * 1024 * 1024;
+
+    public override string Name => "grpc-fetch";
+
+    public override byte[] Generate(Random random) => new FetchRequest
+    {
+        Account = random.Next(3) == 0 ? UdpFramesTarget.Text(random, 64) : "devstoreaccount1",
+        Container = random.Next(3) == 0 ? UdpFramesTarget.Text(random, 80) : "dataset",
+        Blob = UdpFramesTarget.Text(random, random.Next(8) == 0 ? 5000 : 1100),
+        Etag = random.Next(4) == 0 ? UdpFramesTarget.Text(random, 300) : "\"0x8DC1234\"",
+        Index = random.Next(4) switch { 0 => -1, 1 => long.MinValue, 2 => long.MaxValue, _ => random.Next(100) },
+        BlobLength = random.Next(4) switch { 0 => 0, 1 => -5, 2 => long.MaxValue, _ => random.NextInt64(1L << 40) },
+        Fill = random.Next(2) == 0,
+        WarmOnly = random.Next(4) == 0,
+        From = UdpFramesTarget.Text(random, 40),
+    }.ToByteArray();
+
+    public override object? Run(object prepared)
+    {
+        byte[] input = (byte[])prepared;
+        FetchRequest request;
+        try
+        {
+            request = FetchRequest.Parser.ParseFrom(input);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+        string? invalid = PeerRequest.Validate("devstoreaccount1", request, ChunkSize, out ChunkId id);
+        if (invalid is null) _ = id.Hash; // the owner names the chunk's file with it
+        return (object?)invalid ?? id;
+    }
+
+    public override void Check(byte[] input, object? result)
+    {
+        if (result is ChunkId id && (id.Index < 0 || id.Container.Length is < 3 or > 63 || id.Blob.Length is 0 or > 1024))
+            throw Violated($"an invalid request passed validation: {id}");
+    }
+
+    public override IReadOnlyList<byte[]> Dictionary => ProtobufTokens;
+
+    // A refused message costs an InvalidProtocolBufferException, whose stack trace grows with the nesting protobuf
+    // follows before it gives up (groups, at most 100 deep): up to ~70 KB whatever the input's length.
+    public override long AllocationBound(int inputBytes) => 4L * inputBytes + 128 * 1024;
+
+    /// <summary>Field tags of both messages, varint extremes, huge lengths, group openers (protobuf's nesting).</summary>
+    public static readonly IReadOnlyList<byte[]> ProtobufTokens =
+    [
+        [0x0A], [0x12], [0x1A], [0x22], [0x28], [0x30], [0x38], [0x42], [0x48], [0x08], [0x11],
+        [0xFF, 0xFF, 0xFF, 0xFF, 0x0F], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x07], [0x22, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], [0x0B], [0x0C], [0x53], [0x54], [0x00], [0x07],
+    ];
+}
+
+/// <summary>
+/// The requester's side: a <see cref="ChunkPiece"/> from an owner, parsed, then the first-piece checks of
+/// GrpcChunkPeerClient (announced length within 1..256 MiB before a buffer of that size is rented).
+/// </summary>
+public sealed class GrpcPieceTarget : FuzzTarget
+{
+    public override string Name => "grpc-piece";
+
+    public override byte[] Generate(Random random)
+    {
+        var piece = new ChunkPiece();
+        if (random.Next(2) == 0)
+        {
+            piece.Length = random.Next(4) switch { 0 => 0, 1 => -1, 2 => 256L * 1024 * 1024 + 1, _ => 1 + random.Next(4 << 20) };
+            piece.Checksum = (ulong)random.NextInt64();
+            piece.Source = random.Next(4) switch { 0 => "memory", 1 => "disk", 2 => "blob", _ => UdpFramesTarget.Text(random, 32) };
+        }
+        byte[] data = new byte[random.Next(8) == 0 ? 64 * 1024 : random.Next(200)];
+        random.NextBytes(data);
+        piece.Data = ByteString.CopyFrom(data);
+        return piece.ToByteArray();
+    }
+
+    public override object? Run(object prepared)
+    {
+        byte[] input = (byte[])prepared;
+        try
+        {
+            ChunkPiece piece = ChunkPiece.Parser.ParseFrom(input);
+            return piece.Length is > 0 and <= 256L * 1024 * 1024 ? piece : null;
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+    }
+
+    public override IReadOnlyList<byte[]> Dictionary => GrpcFetchTarget.ProtobufTokens;
+
+    // A refused message costs an InvalidProtocolBufferException, whose stack trace grows with the nesting protobuf
+    // follows before it gives up (groups, at most 100 deep): up to ~70 KB whatever the input's length.
+    public override long AllocationBound(int inputBytes) => 4L * inputBytes + 128 * 1024;
+}
