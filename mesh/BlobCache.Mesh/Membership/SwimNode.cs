@@ -618,7 +618,8 @@ public sealed class SwimNode
     {
         // Saturates: an accusation at uint.MaxValue (only a forged one gets there) must not wrap our incarnation
         // back to 0, below what every peer already holds for us.
-        _incarnation = Math.Max(_incarnation, accused) == uint.MaxValue ? uint.MaxValue : Math.Max(_incarnation, accused) + 1;
+        uint highest = Math.Max(_incarnation, accused);
+        _incarnation = highest == uint.MaxValue ? highest : highest + 1;
         _awareness.Apply(1);
         AnnounceSelf(now);
     }

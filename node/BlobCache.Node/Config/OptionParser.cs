@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BlobCache.Node.Endpoint;
 
 namespace BlobCache.Node.Config;
 
@@ -182,7 +183,7 @@ public static class OptionParser
     }
 
     private static string Account(string v, string source) =>
-        v.Length is >= 3 and <= 24 && v.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c))
+        BlobNames.IsValidAccount(v)
             ? v
             : throw new OptionException($"{source}: '{v}' is not a storage account name (3-24 lowercase letters and digits)");
 
