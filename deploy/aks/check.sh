@@ -145,13 +145,17 @@ node_bin=node/BlobCache.Node/bin/Release/net10.0/blobcache
 if [ -x "$node_bin" ]; then
   node deploy/aks/validate/pod-env.mjs "$tools" "$out/values-daemonset-hostports.yaml" >"$fake/env.sh"
   base=$((20000 + RANDOM % 12000))   # below the ephemeral port range
+  # These values enable security: the gossip keyring Secret's file is stood in for by a fresh key (the --tls-*
+  # arguments of the rendered container are not passed: only its environment is).
+  "$node_bin" keygen >"$fake/keyring"
   (
     . "$fake/env.sh"
     # Loopback only, free ports, a temporary disk tier, the built-in origin, no seeds found (getent on a name
     # that only resolves to this pod's own address).
     export BLOBCACHE_HOST=127.0.0.1 BLOBCACHE_HTTP_PORT=$base BLOBCACHE_GRPC_PORT=$((base + 1)) \
       BLOBCACHE_GOSSIP_PORT=$((base + 2)) BLOBCACHE_UDP_PORT=$((base + 3)) BLOBCACHE_CACHE_DIR=$fake/cache \
-      BLOBCACHE_ORIGIN=sample BLOBCACHE_SEED_SERVICE=localhost BLOBCACHE_SEED_WAIT_SECONDS=1 BLOBCACHE_BIN=$root/$node_bin
+      BLOBCACHE_ORIGIN=sample BLOBCACHE_SEED_SERVICE=localhost BLOBCACHE_SEED_WAIT_SECONDS=1 BLOBCACHE_BIN=$root/$node_bin \
+      BLOBCACHE_GOSSIP_KEY_FILE=$fake/keyring
     exec sh $chart/files/start.sh
   ) >"$fake/node.log" 2>&1 &
   pid=$!

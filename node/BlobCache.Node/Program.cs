@@ -23,6 +23,14 @@ try
             return await WarmCommand.RunAsync(rest);
         case "status":
             return await StatusCommand.RunAsync(rest);
+        case "keygen":
+            if (rest.Length > 0)
+            {
+                Console.Error.WriteLine("blobcache keygen: takes no options (prints one new key)");
+                return 2;
+            }
+            Console.WriteLine(BlobCache.Protocol.Security.KeyringText.NewKey());
+            return 0;
         case "help" or "--help" or "-h":
             return Usage(0);
         default:
@@ -46,6 +54,7 @@ static int Usage(int code)
           run      serve the local Blob endpoint and join the mesh
           warm     ACCOUNT/CONTAINER[/PREFIX]: have each chunk's owner load it, with progress (--http-port P)
           status   print the members a running node sees and its hit ratios (--http-port P, --host H)
+          keygen   print a new random gossip key (base64, 32 bytes): a line for --gossip-key-file
 
         options of run (each also as BLOBCACHE_* environment variable or in a --config JSON file):
         """);

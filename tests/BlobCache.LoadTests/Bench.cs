@@ -183,7 +183,8 @@ public static class Bench
             .Select(i => new ChunkId(Azurite.Account, Container, "hit.bin", etag, i)).ToList();
         var figures = new JsonObject();
         await using var grpc = new GrpcChunkPeerClient("bench-client");
-        await using var udp = new UdpChunkPeerClient("bench-client", PeerFetch.ChunkBytes, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var udp = new UdpChunkPeerClient("bench-client", PeerFetch.ChunkBytes, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+            () => NodeProcess.DefaultKeyring);
         Console.WriteLine("peer fetch (4 MiB chunks from a node's memory to this process, loopback)");
         Console.WriteLine($"{"streams",7} {"raw TCP",9} {"gRPC",9} {"UDP",9} {"gRPC/TCP",9} {"UDP/TCP",9}");
         foreach (int streams in new[] { 1, 16 })

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using Azure.Storage.Blobs;
 using BlobCache.Node.Hosting;
+using BlobCache.Protocol.Security;
 
 namespace BlobCache.Testing;
 
@@ -60,15 +61,43 @@ public sealed class NodeProcess : IAsyncDisposable
         lock (_log) _log.AppendLine(line);
     }
 
-    /// <summary>Starts a node (does not wait for it to be ready). <paramref name="extra"/> are more flags.</summary>
+    private static readonly Lazy<(string Path, Keyring Ring)> TestKeys = new(() =>
+    {
+        string dir = Directory.CreateTempSubdirectory("blobcache-test-keys-").FullName;
+        string path = Path.Combine(dir, "keyring");
+        File.WriteAllText(path, "# the keyring of this test run's nodes\n" + KeyringText.NewKey() + "\n");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return (path, Keyring.Create(KeyringText.Parse(File.ReadAllText(path))));
+    });
+
+    /// <summary>The key file every node of this test process gets unless it is given --gossip-key-file or --insecure.</summary>
+    public static string DefaultKeyFile => TestKeys.Value.Path;
+
+    /// <summary>The ring of <see cref="DefaultKeyFile"/>, for in-process peers (a UDP chunk client) of test nodes.</summary>
+    public static Keyring DefaultKeyring => TestKeys.Value.Ring;
+
+    /// <summary>
+    /// Starts a node (does not wait for it to be ready). <paramref name="extra"/> are more flags. Nodes run secure, with
+    /// <see cref="DefaultKeyFile"/>, unless <paramref name="extra"/> has --insecure or a --gossip-key-file of its own.
+    /// </summary>
     public static NodeProcess Start(string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
     {
         int http = Ports.Next(), grpc = Ports.Next(), gossip = Ports.Next(), udp = Ports.Next();
         var args = new List<string>
         {
             "run", "--node-id", id, "--http-port", Str(http), "--grpc-port", Str(grpc), "--gossip-port", Str(gossip), "--udp-port", Str(udp),
-            "--origin", origin, "--insecure", "--log-level", "Information",
+            "--origin", origin, "--log-level", "Information",
         };
+        if (!extra.Any(a => a == "--insecure" || a.StartsWith("--gossip-key-file", StringComparison.Ordinal))) args.AddRange(["--gossip-key-file", DefaultKeyFile]);
         if (seeds.Count > 0) args.AddRange(["--seeds", string.Join(',', seeds)]);
         // Tests run several nodes on one small machine: a modest memory tier unless the caller sets one.
         if (!extra.Contains("--memory-mb")) args.AddRange(["--memory-mb", "512"]);

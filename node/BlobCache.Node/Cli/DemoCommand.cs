@@ -7,6 +7,7 @@ using System.Security.Cryptography;
 using Azure.Storage.Blobs;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Origin;
+using BlobCache.Protocol.Security;
 
 namespace BlobCache.Node.Cli;
 
@@ -44,6 +45,11 @@ public static class DemoCommand
 
         var cleanup = new List<Process>();
         string? azuriteDir = null;
+        // The demo mesh runs as a real one does, with a gossip keyring: one fresh key in a private temporary file.
+        string keyDir = Directory.CreateTempSubdirectory("blobcache-demo-keys-").FullName;
+        string keyFile = Path.Combine(keyDir, "keyring");
+        File.WriteAllText(keyFile, KeyringText.NewKey() + "\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         try
         {
             string origin;
@@ -78,7 +84,7 @@ public static class DemoCommand
             for (int i = 0; i < nodes; i++)
             {
                 var a = new List<string> { "run", "--node-id", $"demo-{i}", "--http-port", Str(ports[i].Http), "--grpc-port", Str(ports[i].Grpc),
-                    "--gossip-port", Str(ports[i].Gossip), "--udp-port", Str(ports[i].Udp), "--origin", origin, "--insecure", "--memory-mb", "512", "--log-level", "Warning" };
+                    "--gossip-port", Str(ports[i].Gossip), "--udp-port", Str(ports[i].Udp), "--origin", origin, "--gossip-key-file", keyFile, "--memory-mb", "512", "--log-level", "Warning" };
                 if (i > 0) a.AddRange(["--seeds", $"127.0.0.1:{ports[0].Gossip}"]);
                 cleanup.Add(StartSelf(a));
             }
@@ -97,7 +103,7 @@ public static class DemoCommand
                 }
                 return true;
             }, "the mesh to form").ConfigureAwait(false);
-            Console.WriteLine($"mesh of {nodes} nodes is up; each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
+            Console.WriteLine($"mesh of {nodes} nodes is up (gossip encrypted and UDP peers authenticated with a keyring generated for this demo); each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
 
             bool allGood = true;
             long previousGets = 0;
@@ -143,11 +149,11 @@ public static class DemoCommand
                 }
                 p.Dispose();
             }
-            if (azuriteDir is not null)
+            foreach (string? dir in new[] { azuriteDir, keyDir })
             {
                 try
                 {
-                    Directory.Delete(azuriteDir, recursive: true);
+                    if (dir is not null) Directory.Delete(dir, recursive: true);
                 }
                 catch (IOException)
                 {

@@ -47,6 +47,11 @@ public static class StatusCommand
             w.WriteLine($"  {source,-20} {ratio,7:P1}  {count,10} chunks  {mib,12:F1} MiB");
         }
         w.WriteLine($"  memory tier {r.MemoryBytes / 1048576.0:F1} MiB in {r.MemoryChunks} chunks ({r.MemoryEvictions} evicted); disk tier {r.DiskBytes / 1048576.0:F1} MiB in {r.DiskChunks} chunks ({r.DiskEvictions} evicted, {r.CorruptFiles} corrupt files dropped)");
+        w.WriteLine(r.GossipKeyring is { } k
+            ? $"  gossip encrypted, keys {string.Join(", ", k.Keys.Select(key => $"{key.Fingerprint}{(key.Primary ? " (primary)" : "")} {key.PacketsOpened} opened"))}; " +
+              $"dropped unauthenticated: {r.GossipPacketsUnauthenticated} gossip packets, {r.UdpConnectionsUnauthenticated} udp connections" +
+              (k.LastError is null ? "" : $"; key file not applied: {k.LastError}")
+            : "  gossip in plain text, peers not authenticated (--insecure)");
         return w.ToString();
     }
 }

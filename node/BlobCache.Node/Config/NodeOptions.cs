@@ -45,7 +45,10 @@ public sealed record NodeOptions
     /// <summary>How many owners in the region are tried before Blob.</summary>
     public int OwnersToTry { get; init; } = 2;
     public int Weight { get; init; } = 100;
+    /// <summary>Plain-text gossip and unauthenticated UDP chunk transfer: local development only.</summary>
     public bool Insecure { get; init; }
+    /// <summary>The mesh keyring: base64 32-byte keys, one per line, the first the primary; re-read when it changes.</summary>
+    public string? GossipKeyFile { get; init; }
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

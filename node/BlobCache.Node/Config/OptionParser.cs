@@ -47,7 +47,8 @@ public static class OptionParser
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
-        new("insecure", "no peer authentication (local development)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
+        new("insecure", "plain-text gossip, no peer authentication (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
+        new("gossip-key-file", "mesh keyring: base64 32-byte keys, one a line, first = primary (blobcache keygen); re-read on change", (o, v, s) => o with { GossipKeyFile = NonEmpty(v, s) }),
     ];
 
     /// <summary>Help text: one line per option.</summary>

@@ -8,6 +8,7 @@ using BlobCache.Mesh.Membership;
 using BlobCache.Mesh.Placement;
 using BlobCache.Node.Config;
 using BlobCache.Protocol.Gossip;
+using BlobCache.Protocol.Security;
 using Microsoft.Extensions.Logging;
 
 namespace BlobCache.Node.Gossip;
@@ -16,7 +17,8 @@ namespace BlobCache.Node.Gossip;
 /// Hosts the mesh's <see cref="SwimNode"/> on a real UDP socket and a real clock: decodes datagrams into
 /// <see cref="SwimNode.Receive"/>, runs <see cref="SwimNode.Tick"/> when timers are due, sends the outbox, and
 /// publishes a <see cref="MeshSnapshot"/> when membership changes. One lock serialises every call into the node,
-/// which is a single-threaded state machine.
+/// which is a single-threaded state machine. With a keyring every datagram is sealed (<see cref="GossipSeal"/>)
+/// and every one received is opened before it is decoded: one that fails is counted and dropped unparsed.
 /// </summary>
 public sealed class GossipHost : IMeshView, IAsyncDisposable
 {
@@ -28,6 +30,9 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private readonly SwimNode _node;
     private readonly Socket _socket;
     private readonly ArrayBufferWriter<byte> _encodeBuffer = new(2048);
+    private readonly Func<Keyring>? _keys;
+    private byte[] _sealBuffer = new byte[2048];
+    private readonly byte[] _openBuffer = new byte[65536];
     private const long DnsTtl = 5; // seconds
     private const int MaxCachedAddresses = 4096;
     private readonly Dictionary<string, (EndPoint? EndPoint, long Expires)> _addresses = new(StringComparer.Ordinal);
@@ -38,17 +43,22 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private bool _dirty = true;
     private long _lastSnapshot = long.MinValue;
     private int _version;
-    private long _dropped, _received, _sent;
+    private long _dropped, _unauthenticated, _received, _sent;
 
-    public GossipHost(NodeOptions options, ILogger logger, MeshConfig? config = null)
+    /// <param name="keys">The current keyring, read per packet (it changes when the key file does); null: plain text (--insecure).</param>
+    public GossipHost(NodeOptions options, ILogger logger, Func<Keyring>? keys, MeshConfig? config = null)
     {
         _options = options;
         _logger = logger;
+        _keys = keys;
+        config ??= MeshConfig.Default;
+        // The node fills datagrams to its byte budget; sealing adds a header, nonce and tag, so the wire size stays within it.
+        if (keys is not null) config = config with { MaxPacketBytes = config.MaxPacketBytes - GossipSeal.Overhead };
         string host = options.Advertised;
         Self = new MemberMeta(options.NodeId, $"{host}:{options.GossipPort}", $"{host}:{options.GrpcPort}", $"{host}:{options.UdpPort}",
             options.Region, options.Zone, (ushort)options.Weight, 1);
         ulong seed = StableHash.Of(options.NodeId) ^ (ulong)Stopwatch.GetTimestamp();
-        _node = new SwimNode(config ?? MeshConfig.Default, Self, _directory, seed);
+        _node = new SwimNode(config, Self, _directory, seed);
         _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         _current = new MeshSnapshot(0, options.Region, PlacementMap.Empty, [], [], 0);
     }
@@ -56,7 +66,11 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     public MemberMeta Self { get; }
     public MeshSnapshot Current => _current;
     public bool Joined { get { lock (_gate) return _node.Joined; } }
+    /// <summary>Packets that opened (or needed no opening) but failed to decode.</summary>
     public long DroppedPackets => Interlocked.Read(ref _dropped);
+    /// <summary>Packets dropped unparsed because they failed authentication (or, under --insecure, came sealed).</summary>
+    public long UnauthenticatedPackets => Interlocked.Read(ref _unauthenticated);
+    public bool Encrypted => _keys is not null;
     public long ReceivedPackets => Interlocked.Read(ref _received);
     public long SentPackets => Interlocked.Read(ref _sent);
 
@@ -104,7 +118,8 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
                 return;
             }
             Interlocked.Increment(ref _received);
-            if (!GossipCodec.TryDecode(buffer.AsMemory(0, r.ReceivedBytes), WireLimits.Default, out GossipMessage? message, out string? error))
+            if (!TryOpen(buffer.AsMemory(0, r.ReceivedBytes), r.RemoteEndPoint, out ReadOnlyMemory<byte> packet)) continue;
+            if (!GossipCodec.TryDecode(packet, WireLimits.Default, out GossipMessage? message, out string? error))
             {
                 long dropped = Interlocked.Increment(ref _dropped);
                 if (dropped <= 10 || dropped % 1000 == 0) _logger.LogWarning("dropped a gossip packet from {From}: {Error} ({Dropped} so far)", r.RemoteEndPoint, error, dropped);
@@ -116,6 +131,32 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
                 FlushLocked();
             }
         }
+    }
+
+    /// <summary>The plaintext of a received datagram; false when it is dropped (counted and logged).</summary>
+    private bool TryOpen(ReadOnlyMemory<byte> datagram, EndPoint from, out ReadOnlyMemory<byte> packet)
+    {
+        packet = datagram;
+        if (_keys is null)
+        {
+            if (datagram.IsEmpty || datagram.Span[0] != GossipSeal.Magic) return true;
+            Unauthenticated(from, "sealed (encrypted) but this node runs --insecure");
+            return false;
+        }
+        Keyring ring = _keys();
+        OpenStatus status = GossipSeal.Open(ring, datagram.Span, _openBuffer, out int length, out _);
+        packet = _openBuffer.AsMemory(0, length);
+        if (status == OpenStatus.Ok) return true;
+        Unauthenticated(from, status == OpenStatus.UnknownKey
+            ? $"sealed under key {GossipSeal.FingerprintOf(datagram.Span):x8}, this node holds {ring}"
+            : GossipSeal.Describe(status));
+        return false;
+    }
+
+    private void Unauthenticated(EndPoint from, string why)
+    {
+        long n = Interlocked.Increment(ref _unauthenticated);
+        if (n <= 10 || n % 1000 == 0) _logger.LogWarning("dropped a gossip packet from {From}: {Error} ({Dropped} so far)", from, why, n);
     }
 
     private async Task TimerLoop()
@@ -147,9 +188,15 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
             if (to is null) continue;
             _encodeBuffer.ResetWrittenCount();
             GossipCodec.Encode(o.Message, _encodeBuffer);
+            ReadOnlySpan<byte> datagram = _encodeBuffer.WrittenSpan;
+            if (_keys is not null)
+            {
+                if (_sealBuffer.Length < datagram.Length + GossipSeal.Overhead) _sealBuffer = new byte[datagram.Length + GossipSeal.Overhead];
+                datagram = _sealBuffer.AsSpan(0, GossipSeal.Seal(_keys(), datagram, _sealBuffer));
+            }
             try
             {
-                _socket.SendTo(_encodeBuffer.WrittenSpan, SocketFlags.None, to);
+                _socket.SendTo(datagram, SocketFlags.None, to);
                 Interlocked.Increment(ref _sent);
             }
             catch (SocketException e)

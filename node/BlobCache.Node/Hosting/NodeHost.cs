@@ -8,8 +8,10 @@ using BlobCache.Node.Origin;
 using BlobCache.Node.Peers;
 using BlobCache.Node.Peers.Udp;
 using BlobCache.Node.Reading;
+using BlobCache.Node.Security;
 using BlobCache.Node.Telemetry;
 using BlobCache.Protocol.Gossip;
+using BlobCache.Protocol.Security;
 using BlobCache.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -41,8 +43,27 @@ public static class NodeHost
             return 2;
         }
 
+        GossipKeyFile? keyFile;
+        try
+        {
+            keyFile = LoadKeys(options);
+        }
+        catch (OptionException e)
+        {
+            Console.Error.WriteLine($"blobcache: {e.Message}");
+            return 2;
+        }
+        using GossipKeyFile? watchedKeys = keyFile;
+        Func<Keyring>? keys = keyFile is null ? null : () => keyFile.Current;
+
         using ILoggerFactory loggers = LoggerFactory.Create(b => ConfigureLogging(b, options));
         ILogger log = loggers.CreateLogger("blobcache");
+        if (keyFile is null) log.LogWarning("--insecure: gossip is plain text and peers are not authenticated; for local development only");
+        else
+        {
+            keyFile.Watch(loggers.CreateLogger("blobcache.keys"), KeyFileCheckPeriod);
+            log.LogInformation("gossip keyring {Path}: {Keys}", keyFile.Path, keyFile.Current);
+        }
 
         ChunkStore store;
         try
@@ -60,7 +81,7 @@ public static class NodeHost
             return 2;
         }
 
-        var gossip = new GossipHost(options, loggers.CreateLogger("blobcache.gossip"));
+        var gossip = new GossipHost(options, loggers.CreateLogger("blobcache.gossip"), keys);
         try
         {
             gossip.Start();
@@ -76,10 +97,10 @@ public static class NodeHost
         var metrics = new NodeMetrics();
         // Both servers always run (a mesh may mix transports while it is rolled over); the client picks one.
         IChunkPeerClient peers = options.PeerTransport == PeerTransport.Udp
-            ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"))
+            ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys)
             : new GrpcChunkPeerClient(options.NodeId);
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
-        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"));
+        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys);
         try
         {
             udpServer.Start();
@@ -102,6 +123,7 @@ public static class NodeHost
         long UdpDropped() => udpServer.DroppedFrames + (peers is UdpChunkPeerClient u ? u.DroppedFrames : 0);
         metrics.Meter.CreateObservableCounter("blobcache_udp_frames_dropped", UdpDropped,
             "{frame}", "UDP chunk-transport frames that failed to decode or broke the protocol");
+        RegisterSecurityCounters(metrics, keyFile, udpServer);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -136,7 +158,8 @@ public static class NodeHost
             string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
             return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
         }).RequireHost(httpHost);
-        app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics, UdpDropped()), StatusJson.Default.StatusReport)).RequireHost(httpHost);
+        app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics, UdpDropped(), keyFile, udpServer.UnauthenticatedConnections),
+            StatusJson.Default.StatusReport)).RequireHost(httpHost);
         app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireHost(httpHost);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
         app.MapFallback("{**path}", endpoint.HandleAsync).RequireHost(httpHost);
@@ -174,6 +197,35 @@ public static class NodeHost
         metrics.Dispose();
         await app.DisposeAsync().ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>How often the key file is re-read in case its watcher missed a change.</summary>
+    private static readonly TimeSpan KeyFileCheckPeriod = TimeSpan.FromSeconds(2);
+
+    /// <summary>The keyring, or null under --insecure; exactly one of the two is required.</summary>
+    private static GossipKeyFile? LoadKeys(NodeOptions options)
+    {
+        if (options.Insecure && options.GossipKeyFile is not null)
+            throw new OptionException("--insecure and --gossip-key-file contradict each other: pass one");
+        if (options.Insecure) return null;
+        if (options.GossipKeyFile is null)
+            throw new OptionException("gossip needs a shared key: pass --gossip-key-file FILE (make one with `blobcache keygen > FILE`, same file on every node), or --insecure for local development");
+        return GossipKeyFile.Load(options.GossipKeyFile);
+    }
+
+    private static void RegisterSecurityCounters(NodeMetrics metrics, GossipKeyFile? keyFile, UdpChunkServer udpServer)
+    {
+        metrics.Meter.CreateObservableCounter("blobcache_udp_connections_unauthenticated", () => udpServer.UnauthenticatedConnections,
+            "{connection}", "UDP chunk-transport connection requests refused for a missing, stale or bad credential");
+        if (keyFile is null) return;
+        metrics.Meter.CreateObservableCounter("blobcache_gossip_keyring_reloads", () => new[]
+        {
+            new System.Diagnostics.Metrics.Measurement<long>(keyFile.Reloads, new KeyValuePair<string, object?>("result", "applied")),
+            new System.Diagnostics.Metrics.Measurement<long>(keyFile.ReloadErrors, new KeyValuePair<string, object?>("result", "rejected")),
+        }, "{reload}", "Changes of the gossip key file: applied, or rejected (the previous keyring stayed in use)");
+        metrics.Meter.CreateObservableCounter("blobcache_gossip_packets_opened", () => keyFile.Current.Keys.Select(k =>
+            new System.Diagnostics.Metrics.Measurement<long>(k.PacketsOpened, new KeyValuePair<string, object?>("key", k.Id))),
+            "{packet}", "Gossip packets authenticated, by key fingerprint: a key whose count stopped growing is no longer used by any node");
     }
 
     private static void ConfigureLogging(ILoggingBuilder logging, NodeOptions options)
@@ -220,7 +272,11 @@ public static class NodeHost
             new System.Diagnostics.Metrics.Measurement<long>(store.Stats.MemoryEvictions, new KeyValuePair<string, object?>("tier", "memory")),
             new System.Diagnostics.Metrics.Measurement<long>(store.Stats.DiskEvictions, new KeyValuePair<string, object?>("tier", "disk")),
         }, "{chunk}", "Chunks evicted from each tier");
-        metrics.Meter.CreateObservableCounter("blobcache_gossip_packets_dropped", () => gossip.DroppedPackets, "{packet}", "Gossip packets that failed to decode");
+        metrics.Meter.CreateObservableCounter("blobcache_gossip_packets_dropped", () => new[]
+        {
+            new System.Diagnostics.Metrics.Measurement<long>(gossip.UnauthenticatedPackets, new KeyValuePair<string, object?>("reason", "unauthenticated")),
+            new System.Diagnostics.Metrics.Measurement<long>(gossip.DroppedPackets, new KeyValuePair<string, object?>("reason", "malformed")),
+        }, "{packet}", "Gossip packets dropped: failed authentication (never parsed), or authenticated but failed to decode");
     }
 }
 

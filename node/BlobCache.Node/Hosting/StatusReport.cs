@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using BlobCache.Node.Config;
 using BlobCache.Node.Gossip;
+using BlobCache.Node.Security;
 using BlobCache.Node.Telemetry;
 using BlobCache.Store;
 
@@ -16,9 +17,11 @@ public sealed record StatusReport(
     long MemoryBytes, long MemoryChunks, long DiskBytes, long DiskChunks,
     long MemoryEvictions, long DiskEvictions, long CorruptFiles,
     long GossipPacketsDropped,
-    string PeerTransport, long UdpFramesDropped)
+    string PeerTransport, long UdpFramesDropped,
+    long GossipPacketsUnauthenticated, long UdpConnectionsUnauthenticated, StatusKeyring? GossipKeyring)
 {
-    public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics, long udpFramesDropped = 0)
+    public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics, long udpFramesDropped = 0,
+        GossipKeyFile? keys = null, long udpUnauthenticated = 0)
     {
         MeshSnapshot mesh = gossip.Current;
         ChunkStoreStats s = store.Stats;
@@ -26,9 +29,20 @@ public sealed record StatusReport(
             mesh.Members.Select(m => new StatusMember(m.Id, m.Region, m.Zone, m.State.ToString().ToLowerInvariant(), m.Incarnation, m.GossipAddress)).ToArray(),
             metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures, metrics.PeerServeMaxConcurrency,
             s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles,
-            gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped);
+            gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped,
+            gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys));
     }
 }
+
+/// <summary>The keyring in use (null under --insecure): fingerprints only, never keys.</summary>
+public sealed record StatusKeyring(string File, IReadOnlyList<StatusKey> Keys, long Reloads, long ReloadErrors, string? LastError)
+{
+    public static StatusKeyring Of(GossipKeyFile file) => new(file.Path,
+        file.Current.Keys.Select((k, i) => new StatusKey(k.Id, i == 0, k.PacketsOpened, k.PacketsSealed)).ToArray(),
+        file.Reloads, file.ReloadErrors, file.LastError);
+}
+
+public sealed record StatusKey(string Fingerprint, bool Primary, long PacketsOpened, long PacketsSealed);
 
 public sealed record StatusMember(string Id, string Region, string Zone, string State, uint Incarnation, string Address);
 

@@ -50,6 +50,29 @@ public sealed class NodeLifecycleTests(MeshFixture fixture)
     }
 
     [Fact]
+    public async Task A_node_needs_a_gossip_key_file_or_insecure_and_a_bad_key_file_names_its_line()
+    {
+        (int code, _, string stderr) = await RunAsync(["run", "--origin", "sample"]);
+        Assert.Equal(2, code);
+        Assert.Equal("blobcache: gossip needs a shared key: pass --gossip-key-file FILE (make one with `blobcache keygen > FILE`, same file on every node), or --insecure for local development",
+            stderr.Trim());
+
+        (code, string key, stderr) = await RunAsync(["keygen"]);
+        Assert.True(code == 0, stderr);
+        Assert.Single(BlobCache.Protocol.Security.KeyringText.Parse(key));
+
+        string file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, key.Trim() + "\nAAAA\n");
+        (code, _, stderr) = await RunAsync(["run", "--origin", "sample", "--gossip-key-file", file]);
+        Assert.Equal(2, code);
+        Assert.Equal($"blobcache: --gossip-key-file {file}: line 2: a key of 3 bytes, expected 32", stderr.Trim());
+        (code, _, stderr) = await RunAsync(["run", "--origin", "sample", "--insecure"], new() { ["BLOBCACHE_GOSSIP_KEY_FILE"] = file });
+        File.Delete(file);
+        Assert.Equal(2, code);
+        Assert.Contains("--insecure and --gossip-key-file contradict each other", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Status_metrics_and_graceful_leave()
     {
         List<NodeProcess> nodes = await fixture.StartMeshAsync("life", 2);

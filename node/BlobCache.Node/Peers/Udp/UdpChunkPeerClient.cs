@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using BlobCache.Protocol.Gossip;
+using BlobCache.Protocol.Security;
 using BlobCache.Store;
 using LiteNetLib;
 using Microsoft.Extensions.Logging;
@@ -14,13 +15,15 @@ namespace BlobCache.Node.Peers.Udp;
 /// Requester side of the UDP chunk transport: one LiteNetLib manager, one connection per peer address (made on first
 /// use, made again after it fails), any number of requests in flight on it, told apart by request id. Frames arrive
 /// on LiteNetLib's receive thread, which only decodes, copies pieces into the pooled chunk and completes tasks
-/// (continuations run on the thread pool); the awaiting caller seals the chunk and checks its checksum.
+/// (continuations run on the thread pool); the awaiting caller seals the chunk and checks its checksum. With a
+/// keyring, each connection request carries a <see cref="ConnectToken"/> signed with the primary key.
 /// </summary>
 public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
 {
     private readonly string _selfId;
     private readonly int _chunkSize;
     private readonly ILogger _logger;
+    private readonly Func<Keyring>? _keys;
     private readonly NetManager _manager;
     private readonly ConcurrentDictionary<string, ClientConnection> _connections = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IPEndPoint> _resolved = new(StringComparer.Ordinal);
@@ -30,8 +33,10 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
     private volatile bool _disposed;
 
     /// <param name="chunkSize">The mesh's chunk size: an answer must announce exactly the length of the chunk asked for.</param>
-    public UdpChunkPeerClient(string selfId, int chunkSize, ILogger logger)
+    /// <param name="keys">The current keyring, to sign connection requests; null: --insecure (owners with a keyring refuse).</param>
+    public UdpChunkPeerClient(string selfId, int chunkSize, ILogger logger, Func<Keyring>? keys = null)
     {
+        _keys = keys;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         _selfId = selfId;
         _chunkSize = chunkSize;
@@ -139,7 +144,15 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
             c = new ClientConnection(key);
             // Registered before Connect, so the connected event (LiteNetLib's receive thread) always finds it.
             _connections[key] = c;
-            NetPeer? peer = _manager.Connect(endPoint, UdpTransport.ConnectionKey);
+            NetPeer? peer;
+            if (_keys is null) peer = _manager.Connect(endPoint, UdpTransport.ConnectionKey);
+            else
+            {
+                // Signed for the address as the owner advertises it, so the request is no good at any other node.
+                Span<byte> token = stackalloc byte[ConnectToken.MaxBytes];
+                int n = ConnectToken.Write(_keys(), _selfId, address, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), token);
+                peer = _manager.Connect(endPoint, token[..n]);
+            }
             if (peer is null)
             {
                 _connections.TryRemove(new KeyValuePair<string, ClientConnection>(key, c));
@@ -211,8 +224,20 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
         ClientConnection? c = ConnectionOf(peer);
         if (c is null || (c.Peer is not null && !ReferenceEquals(c.Peer, peer))) return;
         _connections.TryRemove(new KeyValuePair<string, ClientConnection>(c.Key, c));
-        c.Fail($"connection to {c.Key} lost ({disconnectInfo.Reason})");
+        string? refusal = disconnectInfo.Reason == DisconnectReason.ConnectionRejected && disconnectInfo.AdditionalData is { } data
+            ? Printable(data.GetRemainingBytesSpan()) : null;
+        c.Fail(string.IsNullOrEmpty(refusal) ? $"connection to {c.Key} lost ({disconnectInfo.Reason})" : $"{c.Key} refused the connection: {refusal}");
         _logger.LogDebug("udp: connection to {EndPoint} closed: {Reason}", c.Key, disconnectInfo.Reason);
+    }
+
+    // The refusal comes from an unauthenticated party: show at most a short, printable line of it.
+    private static string Printable(ReadOnlySpan<byte> bytes)
+    {
+        string text = System.Text.Encoding.UTF8.GetString(bytes[..Math.Min(bytes.Length, 200)]);
+        return string.Create(text.Length, text, static (span, t) =>
+        {
+            for (int i = 0; i < t.Length; i++) span[i] = char.IsControl(t[i]) ? '?' : t[i];
+        });
     }
 
     public void OnNetworkError(IPEndPoint endPoint, SocketError socketError) =>

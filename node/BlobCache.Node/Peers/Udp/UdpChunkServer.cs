@@ -7,6 +7,7 @@ using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Telemetry;
+using BlobCache.Protocol.Security;
 using BlobCache.Store;
 using LiteNetLib;
 using Microsoft.Extensions.Logging;
@@ -17,7 +18,8 @@ namespace BlobCache.Node.Peers.Udp;
 /// The owner's side of the UDP chunk transport: a LiteNetLib server on Host:UdpPort that answers Fetch frames from
 /// <see cref="ChunkReader.ServePeerAsync"/>, like <see cref="GrpcChunkService"/> does for gRPC. "Accepted" goes out
 /// as soon as a valid request arrives (before any fill), then the Answer, then the chunk in pieces straight from its
-/// pooled buffer, a few pieces in flight per request (paced by LiteNetLib delivery events).
+/// pooled buffer, a few pieces in flight per request (paced by LiteNetLib delivery events). With a keyring, a
+/// connection is accepted only with a valid <see cref="ConnectToken"/>: a peer without a key gets nothing.
 /// </summary>
 public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
 {
@@ -34,12 +36,17 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly NetManager _manager;
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly Func<Keyring>? _keys;
+    private string _selfAddress = "";
     private long _droppedFrames;
     private long _rejectedConnections;
+    private long _unauthenticated;
     private int _disposed;
 
-    public UdpChunkServer(NodeOptions options, ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger logger)
+    /// <param name="keys">The current keyring (connection requests must be signed under one of its keys); null: --insecure.</param>
+    public UdpChunkServer(NodeOptions options, ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger logger, Func<Keyring>? keys)
     {
+        _keys = keys;
         _options = options;
         _reader = reader;
         _origin = origin;
@@ -52,7 +59,11 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     /// <summary>Frames that failed to decode or came where they make no sense; each was dropped.</summary>
     public long DroppedFrames => Interlocked.Read(ref _droppedFrames);
 
+    /// <summary>Connection requests refused, for any reason (full, shutting down, or failed authentication).</summary>
     public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
+
+    /// <summary>Connection requests refused because they failed authentication (no, stale or bad credential).</summary>
+    public long UnauthenticatedConnections => Interlocked.Read(ref _unauthenticated);
 
     public int Port => _manager.LocalPort;
 
@@ -62,9 +73,10 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(_options.Host));
         if (!_manager.Start(bind, IPAddress.IPv6Any, _options.UdpPort))
             throw new SocketException((int)SocketError.AddressAlreadyInUse);
-        if (!_options.Insecure)
-            _logger.LogWarning("udp chunk transport: peer authentication is not implemented yet; any peer that reaches udp port {Port} is served", Port);
-        _logger.LogInformation("udp chunk transport listening on {Host}:{Port}", bind, Port);
+        // What requesters sign: the address gossip advertises for this node (see GossipHost.Self).
+        _selfAddress = $"{_options.Advertised}:{Port}";
+        _logger.LogInformation("udp chunk transport listening on {Host}:{Port} ({Auth})", bind, Port,
+            _keys is null ? "no authentication: --insecure" : "connections authenticated with the gossip keyring");
     }
 
     // ---- LiteNetLib events (its threads; never block, never throw) ----
@@ -77,14 +89,32 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
             request.Reject();
             return;
         }
-        // Authentication hook: with --insecure any peer that knows the protocol key is accepted. The keyring
-        // (a later issue) goes here: read the requester's node id, a timestamp and an HMAC over them from
-        // request.Data, check them against the mesh keyring, and Reject() on failure, before a peer is created.
-        if (request.AcceptIfKey(UdpTransport.ConnectionKey) is null)
+        if (_keys is null)
         {
-            Interlocked.Increment(ref _rejectedConnections);
-            _logger.LogDebug("udp: refused a connection from {EndPoint} (wrong key)", request.RemoteEndPoint);
+            // --insecure: any peer that names the protocol is accepted.
+            if (request.AcceptIfKey(UdpTransport.ConnectionKey) is null)
+            {
+                Interlocked.Increment(ref _rejectedConnections);
+                _logger.LogDebug("udp: refused a connection from {EndPoint} (wrong protocol key)", request.RemoteEndPoint);
+            }
+            return;
         }
+        // Checked before LiteNetLib creates a peer: a refused requester costs one HMAC and holds no state.
+        ConnectCheck check = ConnectToken.Check(_keys(), request.Data.GetRemainingBytesSpan(), _selfAddress,
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), out string? claimed);
+        if (check == ConnectCheck.Ok)
+        {
+            request.Accept();
+            return;
+        }
+        Interlocked.Increment(ref _rejectedConnections);
+        long n = Interlocked.Increment(ref _unauthenticated);
+        string why = ConnectToken.Describe(check);
+        if (n <= 10 || n % 1000 == 0)
+            _logger.LogWarning("udp: refused a connection from {EndPoint}{Claimed}: {Why} ({Count} so far)", request.RemoteEndPoint,
+                claimed is null ? "" : $" claiming to be {claimed}", why, n);
+        // The requester learns why (its operator needs to know a key or a clock is wrong); it learns nothing secret.
+        request.Reject(System.Text.Encoding.UTF8.GetBytes(why));
     }
 
     public void OnPeerConnected(NetPeer peer)
