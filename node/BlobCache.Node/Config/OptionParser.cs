@@ -46,6 +46,14 @@ public static class OptionParser
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
         new("insecure", "no peer authentication (local development)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
+        new("tls-cert", "PEM certificate for gRPC peer mutual TLS (reloaded on change)", (o, v, s) => o with { TlsCert = NonEmpty(v, s) }),
+        new("tls-key", "PEM private key of --tls-cert", (o, v, s) => o with { TlsKey = NonEmpty(v, s) }),
+        new("tls-ca", "PEM bundle of the mesh CA; peers' certificates must chain to it", (o, v, s) => o with { TlsCa = NonEmpty(v, s) }),
+        new("endpoint-token-file", "bearer tokens of the local endpoint, one a line (needed off loopback; reloaded on change)", (o, v, s) => o with { EndpointTokenFile = NonEmpty(v, s) }),
+        new("require-endpoint-auth", "require the endpoint token on loopback too", (o, v, s) => o with { RequireEndpointAuth = Bool(v, s) }, IsSwitch: true),
+        new("allowed-containers", "account/container,account/* the local endpoint serves (default: all)", (o, v, s) => o with { AllowedContainers = Containers(v, s) }),
+        new("max-peer-requests", "peer requests served at once; more are refused at once", (o, v, s) => o with { MaxPeerRequests = Int(v, s, 1, 1_000_000) }),
+        new("peer-rate-limit", "peer requests a second accepted from one address (0 = no limit)", (o, v, s) => o with { PeerRateLimit = Int(v, s, 0, 10_000_000) }),
     ];
 
     /// <summary>Help text: one line per option.</summary>
@@ -177,6 +185,18 @@ public static class OptionParser
 
     private static string[] List(string v) =>
         v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string[] Containers(string v, string source)
+    {
+        string[] items = List(v);
+        foreach (string item in items)
+        {
+            string[] parts = item.Split('/');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0 || (parts[1] != "*" && !BlobCache.Node.Endpoint.BlobNames.IsValidContainer(parts[1])))
+                throw new OptionException($"{source}: '{item}' is not account/container or account/*");
+        }
+        return items;
+    }
 
     private static string[] Endpoints(string v, string source)
     {
