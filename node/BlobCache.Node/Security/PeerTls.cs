@@ -54,7 +54,7 @@ public sealed class PeerTls : IDisposable
         {
             cert = X509Certificate2.CreateFromPem(certPem, keyPem);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
             throw new InvalidDataException($"--tls-cert/--tls-key: not a PEM certificate and matching private key ({e.Message})", e);
         }
@@ -63,7 +63,7 @@ public sealed class PeerTls : IDisposable
         {
             roots.ImportFromPem(caPem);
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
             throw new InvalidDataException($"--tls-ca: not a PEM certificate bundle ({e.Message})", e);
         }
