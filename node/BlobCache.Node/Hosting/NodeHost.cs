@@ -145,8 +145,9 @@ public static class NodeHost
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
-        int httpPort = options.HttpPort;
-        app.Use((context, next) => context.Connection.LocalPort == httpPort ? access!.InvokeAsync(context, next) : next(context));
+        // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
+        int grpcPort = options.GrpcPort;
+        app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access!.InvokeAsync(context, next) : next(context));
         app.MapGrpcService<GrpcChunkService>().RequireHost($"*:{options.GrpcPort}");
 
         string httpHost = $"*:{options.HttpPort}";

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -96,6 +97,26 @@ public sealed class EndpointAccessTests(MeshFixture fixture) : IDisposable
         var sdk = new BlobServiceClient(new Uri(node.Endpoint), options);
         byte[] nine = (await sdk.GetBlobContainerClient(Dataset.Container).GetBlobClient("big/nine.bin").DownloadContentAsync()).Value.Content.ToArray();
         Assert.Equal(fixture.Dataset.Sha256["big/nine.bin"], Convert.ToHexStringLower(SHA256.HashData(nine)));
+
+        // The Azure SDK for Python, with the token in azure-core's headers policy.
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("""
+            import hashlib, sys
+            from azure.storage.blob import BlobServiceClient
+            url, token, container, blob = sys.argv[1:5]
+            client = BlobServiceClient(url, headers={"Authorization": "Bearer " + token})
+            print(hashlib.sha256(client.get_blob_client(container, blob).download_blob().readall()).hexdigest())
+            """);
+        foreach (string a in new[] { node.Endpoint, Token, Dataset.Container, "big/nine.bin" }) psi.ArgumentList.Add(a);
+        using (Process python = Process.Start(psi)!)
+        {
+            Task<string> stdout = python.StandardOutput.ReadToEndAsync(), stderr = python.StandardError.ReadToEndAsync();
+            using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            await python.WaitForExitAsync(deadline.Token);
+            Assert.True(python.ExitCode == 0, $"python exited with {python.ExitCode}: {await stderr}");
+            Assert.Equal(fixture.Dataset.Sha256["big/nine.bin"], (await stdout).Trim());
+        }
 
         // Rotation: the file now holds only the new token; the old one stops working without a restart.
         await File.WriteAllTextAsync(tokens + ".tmp", NewToken + "\n");
