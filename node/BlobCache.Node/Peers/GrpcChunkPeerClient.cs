@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using BlobCache.Node.Security;
 using BlobCache.Node.Peers.Grpc;
+using BlobCache.Node.Security;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
 using global::Grpc.Core;
