@@ -151,8 +151,9 @@ if [ -x "$node_bin" ]; then
   (
     . "$fake/env.sh"
     # Loopback only, free ports, a temporary disk tier, the built-in origin, no seeds found (getent on a name
-    # that only resolves to this pod's own address).
-    export BLOBCACHE_HOST=127.0.0.1 BLOBCACHE_HTTP_PORT=$base BLOBCACHE_GRPC_PORT=$((base + 1)) \
+    # that only resolves to this pod's own address). The Secrets' files (keyring, TLS, tokens) are not here and
+    # their flags are container args, not environment: --insecure stands in for them.
+    export BLOBCACHE_INSECURE=true BLOBCACHE_HOST=127.0.0.1 BLOBCACHE_HTTP_PORT=$base BLOBCACHE_GRPC_PORT=$((base + 1)) \
       BLOBCACHE_GOSSIP_PORT=$((base + 2)) BLOBCACHE_UDP_PORT=$((base + 3)) BLOBCACHE_CACHE_DIR=$fake/cache \
       BLOBCACHE_ORIGIN=sample BLOBCACHE_SEED_SERVICE=localhost BLOBCACHE_SEED_WAIT_SECONDS=1 BLOBCACHE_BIN=$root/$node_bin \
       BLOBCACHE_GOSSIP_KEY_FILE=$fake/keyring

@@ -8,6 +8,7 @@ using Azure.Storage.Blobs.Models;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Peers;
 using BlobCache.Node.Peers.Udp;
+using BlobCache.Node.Security;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
 using BlobCache.Testing;
@@ -74,7 +75,7 @@ public static class Bench
                 byte[] viaNode = await http.GetByteArrayAsync($"{node.Endpoint}/{Container}/hit.bin");
                 if (!viaNode.AsSpan().SequenceEqual(hit)) throw new InvalidOperationException("node 0 returned wrong bytes");
                 if (Run("local_hit")) await LocalHitAsync(size, results, node, nginx, azurite, hit.Length);
-                if (Run("peer_fetch")) await PeerFetchAsync(size, results, node, etag, hit.Length);
+                if (Run("peer_fetch")) await PeerFetchAsync(size, results, node, etag, hit, azurite);
                 if (Run("epoch")) await EpochAsync(size, results, azurite, container, mesh);
             }
             finally
@@ -176,8 +177,9 @@ public static class Bench
         };
     }
 
-    private static async Task PeerFetchAsync(BenchSize size, JsonObject results, NodeProcess node, string etag, long length)
+    private static async Task PeerFetchAsync(BenchSize size, JsonObject results, NodeProcess node, string etag, byte[] hit, Azurite azurite)
     {
+        long length = hit.Length;
         var peer = new MemberMeta(node.Id, node.GossipAddress, $"127.0.0.1:{node.GrpcPort}", $"127.0.0.1:{node.UdpPort}", "local", "local-1", 100, 1);
         var chunks = Enumerable.Range(0, (int)(length / PeerFetch.ChunkBytes))
             .Select(i => new ChunkId(Azurite.Account, Container, "hit.bin", etag, i)).ToList();
@@ -185,8 +187,21 @@ public static class Bench
         await using var grpc = new GrpcChunkPeerClient("bench-client");
         await using var udp = new UdpChunkPeerClient("bench-client", PeerFetch.ChunkBytes, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
             () => NodeProcess.DefaultKeyring);
+        // gRPC over mutual TLS: a second node with certificates from a throwaway CA, holding the same blob.
+        string pki = Directory.CreateTempSubdirectory("blobcache-bench-tls-").FullName;
+        using var ca = TestCa.Create("bench-mesh");
+        TlsFiles nodeTls = ca.WriteNode(Path.Combine(pki, "node"), "bench-tls"), clientTls = ca.WriteNode(Path.Combine(pki, "client"), "bench-client");
+        await using NodeProcess tlsNode = NodeProcess.Start("bench-tls", azurite.ConnectionString, [], nodeTls.Args);
+        await tlsNode.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        using (var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) })
+        {
+            if (!(await http.GetByteArrayAsync($"{tlsNode.Endpoint}/{Container}/hit.bin")).AsSpan().SequenceEqual(hit)) throw new InvalidOperationException("the TLS node returned wrong bytes");
+        }
+        var tlsPeer = peer with { Id = tlsNode.Id, GrpcAddress = $"127.0.0.1:{tlsNode.GrpcPort}" };
+        using var clientIdentity = new PeerTls(clientTls.Cert, clientTls.Key, clientTls.Ca, TimeSpan.FromMinutes(10), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var grpcTls = new GrpcChunkPeerClient("bench-client", clientIdentity);
         Console.WriteLine("peer fetch (4 MiB chunks from a node's memory to this process, loopback)");
-        Console.WriteLine($"{"streams",7} {"raw TCP",9} {"gRPC",9} {"UDP",9} {"gRPC/TCP",9} {"UDP/TCP",9}");
+        Console.WriteLine($"{"streams",7} {"raw TCP",9} {"gRPC",9} {"gRPC+TLS",9} {"UDP",9} {"gRPC/TCP",9} {"TLS/gRPC",9} {"UDP/TCP",9}");
         foreach (int streams in new[] { 1, 16 })
         {
             Step($"peer fetch: raw TCP, {streams} streams");
@@ -194,18 +209,23 @@ public static class Bench
             Step($"peer fetch: gRPC, {streams} streams");
             await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.WarmUp); // connections and JIT
             double g = await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.Duration);
+            Step($"peer fetch: gRPC over mutual TLS, {streams} streams");
+            await PeerFetch.TransportAsync(grpcTls, tlsPeer, chunks, length, streams, size.WarmUp);
+            double gt = await PeerFetch.TransportAsync(grpcTls, tlsPeer, chunks, length, streams, size.Duration);
             Step($"peer fetch: UDP (LiteNetLib), {streams} streams");
             await PeerFetch.TransportAsync(udp, peer, chunks, length, streams, size.WarmUp);
             double u = await PeerFetch.TransportAsync(udp, peer, chunks, length, streams, size.Duration);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{streams,7} {tcp,9:F0} {g,9:F0} {u,9:F0} {g / tcp,9:P0} {u / tcp,9:P0}"));
-            figures[$"streams_{streams}"] = new JsonObject { ["raw_tcp_mib_s"] = Round(tcp), ["grpc_mib_s"] = Round(g), ["udp_mib_s"] = Round(u) };
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{streams,7} {tcp,9:F0} {g,9:F0} {gt,9:F0} {u,9:F0} {g / tcp,9:P0} {gt / g,9:P0} {u / tcp,9:P0}"));
+            figures[$"streams_{streams}"] = new JsonObject { ["raw_tcp_mib_s"] = Round(tcp), ["grpc_mib_s"] = Round(g), ["grpc_tls_mib_s"] = Round(gt), ["udp_mib_s"] = Round(u) };
         }
         Console.WriteLine();
+        Directory.Delete(pki, recursive: true);
         JsonObject best = figures["streams_16"]!.AsObject();
         results["peer_fetch"] = new JsonObject
         {
             ["streams"] = 16,
             ["grpc_mib_s"] = best["grpc_mib_s"]!.DeepClone(),
+            ["grpc_tls_mib_s"] = best["grpc_tls_mib_s"]!.DeepClone(),
             ["udp_mib_s"] = best["udp_mib_s"]!.DeepClone(),
             ["raw_tcp_mib_s"] = best["raw_tcp_mib_s"]!.DeepClone(),
             ["by_streams"] = figures,

@@ -86,8 +86,9 @@ public sealed class NodeProcess : IAsyncDisposable
     public static Keyring DefaultKeyring => TestKeys.Value.Ring;
 
     /// <summary>
-    /// Starts a node (does not wait for it to be ready). <paramref name="extra"/> are more flags. Nodes run secure, with
-    /// <see cref="DefaultKeyFile"/>, unless <paramref name="extra"/> has --insecure or a --gossip-key-file of its own.
+    /// Starts a node (does not wait for it to be ready). <paramref name="extra"/> are more flags. Gossip is sealed with
+    /// <see cref="DefaultKeyFile"/> unless <paramref name="extra"/> has --insecure or a --gossip-key-file of its own;
+    /// gRPC is plain unless <paramref name="extra"/> has --tls-cert/--tls-key/--tls-ca.
     /// </summary>
     public static NodeProcess Start(string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
     {
@@ -97,7 +98,10 @@ public sealed class NodeProcess : IAsyncDisposable
             "run", "--node-id", id, "--http-port", Str(http), "--grpc-port", Str(grpc), "--gossip-port", Str(gossip), "--udp-port", Str(udp),
             "--origin", origin, "--log-level", "Information",
         };
-        if (!extra.Any(a => a == "--insecure" || a.StartsWith("--gossip-key-file", StringComparison.Ordinal))) args.AddRange(["--gossip-key-file", DefaultKeyFile]);
+        bool insecure = extra.Contains("--insecure");
+        if (!insecure && !extra.Any(a => a.StartsWith("--gossip-key-file", StringComparison.Ordinal))) args.AddRange(["--gossip-key-file", DefaultKeyFile]);
+        // Peer mTLS only where a test gives certificates (TestCa): in-process gRPC clients of other tests stay plain.
+        if (!insecure && !extra.Any(a => a.StartsWith("--tls-cert", StringComparison.Ordinal))) args.Add("--insecure");
         if (seeds.Count > 0) args.AddRange(["--seeds", string.Join(',', seeds)]);
         // Tests run several nodes on one small machine: a modest memory tier unless the caller sets one.
         if (!extra.Contains("--memory-mb")) args.AddRange(["--memory-mb", "512"]);

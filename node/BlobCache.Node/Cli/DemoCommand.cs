@@ -45,7 +45,8 @@ public static class DemoCommand
 
         var cleanup = new List<Process>();
         string? azuriteDir = null;
-        // The demo mesh runs as a real one does, with a gossip keyring: one fresh key in a private temporary file.
+        // The demo mesh seals gossip as a real one does (one fresh key in a private temporary file); it has no
+        // certificates, so --insecure lets its gRPC peers talk plain HTTP/2.
         string keyDir = Directory.CreateTempSubdirectory("blobcache-demo-keys-").FullName;
         string keyFile = Path.Combine(keyDir, "keyring");
         File.WriteAllText(keyFile, KeyringText.NewKey() + "\n");
@@ -84,7 +85,7 @@ public static class DemoCommand
             for (int i = 0; i < nodes; i++)
             {
                 var a = new List<string> { "run", "--node-id", $"demo-{i}", "--http-port", Str(ports[i].Http), "--grpc-port", Str(ports[i].Grpc),
-                    "--gossip-port", Str(ports[i].Gossip), "--udp-port", Str(ports[i].Udp), "--origin", origin, "--gossip-key-file", keyFile, "--memory-mb", "512", "--log-level", "Warning" };
+                    "--gossip-port", Str(ports[i].Gossip), "--udp-port", Str(ports[i].Udp), "--origin", origin, "--gossip-key-file", keyFile, "--insecure", "--memory-mb", "512", "--log-level", "Warning" };
                 if (i > 0) a.AddRange(["--seeds", $"127.0.0.1:{ports[0].Gossip}"]);
                 cleanup.Add(StartSelf(a));
             }
@@ -103,7 +104,7 @@ public static class DemoCommand
                 }
                 return true;
             }, "the mesh to form").ConfigureAwait(false);
-            Console.WriteLine($"mesh of {nodes} nodes is up (gossip encrypted and UDP peers authenticated with a keyring generated for this demo); each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
+            Console.WriteLine($"mesh of {nodes} nodes is up (gossip encrypted and UDP peers authenticated with a keyring generated for this demo; gRPC peers unencrypted, as a demo has no certificates); each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
 
             bool allGood = true;
             long previousGets = 0;

@@ -16,7 +16,7 @@ public static class StatusCommand
             Console.Error.WriteLine($"blobcache status: unexpected argument '{node.Rest[0]}' (use --http-port P and --host H)");
             return 2;
         }
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using HttpClient http = node.Client(TimeSpan.FromSeconds(5));
         StatusReport? report;
         try
         {

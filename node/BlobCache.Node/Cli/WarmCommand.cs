@@ -25,7 +25,7 @@ public static class WarmCommand
             Console.Error.WriteLine("blobcache warm: name what to warm as ACCOUNT/CONTAINER[/PREFIX]");
             return 2;
         }
-        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using HttpClient http = node.Client(Timeout.InfiniteTimeSpan);
         HttpResponseMessage response;
         try
         {

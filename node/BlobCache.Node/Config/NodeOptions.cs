@@ -45,10 +45,24 @@ public sealed record NodeOptions
     /// <summary>How many owners in the region are tried before Blob.</summary>
     public int OwnersToTry { get; init; } = 2;
     public int Weight { get; init; } = 100;
-    /// <summary>Plain-text gossip and unauthenticated UDP chunk transfer: local development only.</summary>
+    /// <summary>Start without peer security material: what is missing (keyring, TLS files) runs in plain text. Local development only.</summary>
     public bool Insecure { get; init; }
     /// <summary>The mesh keyring: base64 32-byte keys, one per line, the first the primary; re-read when it changes.</summary>
     public string? GossipKeyFile { get; init; }
+    /// <summary>gRPC peer mutual TLS: this node's certificate, its key, and the mesh CA bundle (PEM files; all or none).</summary>
+    public string? TlsCert { get; init; }
+    public string? TlsKey { get; init; }
+    public string? TlsCa { get; init; }
+    /// <summary>Bearer tokens the local endpoint accepts, one a line; required when it binds a non-loopback address.</summary>
+    public string? EndpointTokenFile { get; init; }
+    /// <summary>Require the endpoint token even on loopback (tests; nodes sharing a host with untrusted processes).</summary>
+    public bool RequireEndpointAuth { get; init; }
+    /// <summary><c>account/container</c> or <c>account/*</c> entries the local endpoint serves; empty: everything.</summary>
+    public IReadOnlyList<string> AllowedContainers { get; init; } = [];
+    /// <summary>Peer requests served at once (gRPC and UDP together); more are refused at once, and the requester moves on.</summary>
+    public int MaxPeerRequests { get; init; } = 512;
+    /// <summary>Peer requests a second accepted from one address; 0: no limit.</summary>
+    public int PeerRateLimit { get; init; } = 2000;
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

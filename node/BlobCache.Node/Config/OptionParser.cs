@@ -47,8 +47,16 @@ public static class OptionParser
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
-        new("insecure", "plain-text gossip, no peer authentication (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
+        new("insecure", "start without peer security: plain-text gossip unless --gossip-key-file, plain gRPC unless --tls-* (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
         new("gossip-key-file", "mesh keyring: base64 32-byte keys, one a line, first = primary (blobcache keygen); re-read on change", (o, v, s) => o with { GossipKeyFile = NonEmpty(v, s) }),
+        new("tls-cert", "PEM certificate for gRPC peer mutual TLS (reloaded on change)", (o, v, s) => o with { TlsCert = NonEmpty(v, s) }),
+        new("tls-key", "PEM private key of --tls-cert", (o, v, s) => o with { TlsKey = NonEmpty(v, s) }),
+        new("tls-ca", "PEM bundle of the mesh CA; peers' certificates must chain to it", (o, v, s) => o with { TlsCa = NonEmpty(v, s) }),
+        new("endpoint-token-file", "bearer tokens of the local endpoint, one a line (needed off loopback; reloaded on change)", (o, v, s) => o with { EndpointTokenFile = NonEmpty(v, s) }),
+        new("require-endpoint-auth", "require the endpoint token on loopback too", (o, v, s) => o with { RequireEndpointAuth = Bool(v, s) }, IsSwitch: true),
+        new("allowed-containers", "account/container,account/* the local endpoint serves (default: all)", (o, v, s) => o with { AllowedContainers = Containers(v, s) }),
+        new("max-peer-requests", "peer requests served at once; more are refused at once", (o, v, s) => o with { MaxPeerRequests = Int(v, s, 1, 1_000_000) }),
+        new("peer-rate-limit", "peer requests a second accepted from one address (0 = no limit)", (o, v, s) => o with { PeerRateLimit = Int(v, s, 0, 10_000_000) }),
     ];
 
     /// <summary>Help text: one line per option.</summary>
@@ -210,6 +218,18 @@ public static class OptionParser
 
     private static string[] List(string v) =>
         v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string[] Containers(string v, string source)
+    {
+        string[] items = List(v);
+        foreach (string item in items)
+        {
+            string[] parts = item.Split('/');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0 || (parts[1] != "*" && !BlobCache.Node.Endpoint.BlobNames.IsValidContainer(parts[1])))
+                throw new OptionException($"{source}: '{item}' is not account/container or account/*");
+        }
+        return items;
+    }
 
     private static string[] Endpoints(string v, string source)
     {

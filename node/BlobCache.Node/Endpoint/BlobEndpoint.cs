@@ -208,6 +208,9 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                 case RangeKind.Invalid:
                     await BlobErrors.WriteAsync(context, 400, "InvalidHeaderValue", "the range header is not bytes=a-b, bytes=a- or bytes=-n").ConfigureAwait(false);
                     return;
+                case RangeKind.Multiple:
+                    await BlobErrors.WriteAsync(context, 400, "InvalidHeaderValue", "one range per request: send bytes=a-b,c-d as separate requests").ConfigureAwait(false);
+                    return;
                 case RangeKind.Unsatisfiable:
                     await BlobErrors.WriteAsync(context, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.", $"bytes */{info.Length}").ConfigureAwait(false);
                     return;

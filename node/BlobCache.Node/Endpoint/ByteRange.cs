@@ -10,6 +10,8 @@ public enum RangeKind : byte
     Unsatisfiable,
     /// <summary>A malformed x-ms-range: 400 InvalidHeaderValue.</summary>
     Invalid,
+    /// <summary>Several ranges in one header (<c>bytes=a-b,c-d</c>), in either header: 400, one range per request.</summary>
+    Multiple,
 }
 
 /// <summary>The answer to "which bytes of a blob of length L does this request want".</summary>
@@ -32,6 +34,8 @@ public readonly record struct ByteRange(RangeKind Kind, long Start, long Length)
         if (!range.IsEmpty)
         {
             ByteRange r = Parse(range, blobLength);
+            // Malformed: ignored. Multiple ranges pass through and are refused rather than answered with the whole
+            // blob: the reader wanted a few pieces, and silently sending gigabytes instead is the worse surprise.
             return r.Kind == RangeKind.Invalid ? new ByteRange(RangeKind.Whole, 0, blobLength) : r;
         }
         return new ByteRange(RangeKind.Whole, 0, blobLength);
@@ -42,7 +46,7 @@ public readonly record struct ByteRange(RangeKind Kind, long Start, long Length)
         ReadOnlySpan<char> s = header.Trim();
         if (!s.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase)) return Invalid;
         s = s[6..].Trim();
-        if (s.Contains(',')) return Invalid; // Blob serves one range per request
+        if (s.Contains(',')) return new ByteRange(RangeKind.Multiple, 0, 0); // one range per request, as Blob
         int dash = s.IndexOf('-');
         if (dash < 0) return Invalid;
         ReadOnlySpan<char> first = s[..dash].Trim(), last = s[(dash + 1)..].Trim();

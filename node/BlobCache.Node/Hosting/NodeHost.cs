@@ -17,6 +17,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -58,12 +59,21 @@ public static class NodeHost
 
         using ILoggerFactory loggers = LoggerFactory.Create(b => ConfigureLogging(b, options));
         ILogger log = loggers.CreateLogger("blobcache");
-        if (keyFile is null) log.LogWarning("--insecure: gossip is plain text and peers are not authenticated; for local development only");
+        if (keyFile is null) log.LogWarning("--insecure without --gossip-key-file: gossip and UDP chunk transfer are plain text and unauthenticated; for local development only");
         else
         {
             keyFile.Watch(loggers.CreateLogger("blobcache.keys"), KeyFileCheckPeriod);
             log.LogInformation("gossip keyring {Path}: {Keys}", keyFile.Path, keyFile.Current);
         }
+        IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(options.Host));
+        string? refusal = OpenSecurity(options, bind, loggers, out PeerTls? tls, out EndpointAccess? access);
+        if (refusal is not null)
+        {
+            Console.Error.WriteLine($"blobcache: {refusal}");
+            return 2;
+        }
+        using PeerTls? tlsScope = tls;
+        using EndpointAccess? accessScope = access;
 
         ChunkStore store;
         try
@@ -98,9 +108,10 @@ public static class NodeHost
         // Both servers always run (a mesh may mix transports while it is rolled over); the client picks one.
         IChunkPeerClient peers = options.PeerTransport == PeerTransport.Udp
             ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys)
-            : new GrpcChunkPeerClient(options.NodeId);
+            : new GrpcChunkPeerClient(options.NodeId, tls);
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
-        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys);
+        var admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
+        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
         try
         {
             udpServer.Start();
@@ -120,19 +131,23 @@ public static class NodeHost
         var health = new OriginHealth(origin);
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
         RegisterGauges(metrics, store, gossip);
+        RegisterPeerSecurityCounters(metrics, tls, access!, admission);
         long UdpDropped() => udpServer.DroppedFrames + (peers is UdpChunkPeerClient u ? u.DroppedFrames : 0);
         metrics.Meter.CreateObservableCounter("blobcache_udp_frames_dropped", UdpDropped,
             "{frame}", "UDP chunk-transport frames that failed to decode or broke the protocol");
-        RegisterSecurityCounters(metrics, keyFile, udpServer);
+        RegisterKeyringCounters(metrics, keyFile, udpServer);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         ConfigureLogging(builder.Logging, options);
-        IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(options.Host));
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
-            k.Listen(bind, options.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(bind, options.GrpcPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                if (tls is not null) UsePeerTls(l, tls);
+            });
             k.Limits.MaxRequestBodySize = 1024 * 1024;
             // Kestrel pauses a response writer once this much is buffered; the 64 KiB default turns every 4 MiB
             // chunk (HTTP or gRPC) into dozens of flush round trips.
@@ -141,11 +156,19 @@ public static class NodeHost
             k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
         });
         // gRPC takes a registered service instance when there is one: the node's own, with its read path.
-        builder.Services.AddSingleton(new GrpcChunkService(reader, origin, metrics, loggers.CreateLogger<GrpcChunkService>()));
-        builder.Services.AddGrpc(g => g.MaxSendMessageSize = 8 * 1024 * 1024);
+        builder.Services.AddSingleton(new GrpcChunkService(reader, origin, metrics, admission, loggers.CreateLogger<GrpcChunkService>()));
+        builder.Services.AddGrpc(g =>
+        {
+            // Both directions bounded: a request is a few names (GrpcChunkPeerClient.MaxSendMessageBytes), a piece 64 KiB.
+            g.MaxReceiveMessageSize = GrpcChunkPeerClient.MaxSendMessageBytes;
+            g.MaxSendMessageSize = GrpcChunkPeerClient.MaxReceiveMessageBytes;
+        });
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
+        // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
+        int grpcPort = options.GrpcPort;
+        app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access!.InvokeAsync(context, next) : next(context));
         app.MapGrpcService<GrpcChunkService>().RequireHost($"*:{options.GrpcPort}");
 
         string httpHost = $"*:{options.HttpPort}";
@@ -202,18 +225,15 @@ public static class NodeHost
     /// <summary>How often the key file is re-read in case its watcher missed a change.</summary>
     private static readonly TimeSpan KeyFileCheckPeriod = TimeSpan.FromSeconds(2);
 
-    /// <summary>The keyring, or null under --insecure; exactly one of the two is required.</summary>
+    /// <summary>The keyring, or null under --insecure without one (what is given is always used).</summary>
     private static GossipKeyFile? LoadKeys(NodeOptions options)
     {
-        if (options.Insecure && options.GossipKeyFile is not null)
-            throw new OptionException("--insecure and --gossip-key-file contradict each other: pass one");
+        if (options.GossipKeyFile is not null) return GossipKeyFile.Load(options.GossipKeyFile);
         if (options.Insecure) return null;
-        if (options.GossipKeyFile is null)
-            throw new OptionException("gossip needs a shared key: pass --gossip-key-file FILE (make one with `blobcache keygen > FILE`, same file on every node), or --insecure for local development");
-        return GossipKeyFile.Load(options.GossipKeyFile);
+        throw new OptionException("gossip needs a shared key: pass --gossip-key-file FILE (make one with `blobcache keygen > FILE`, same file on every node), or --insecure for local development");
     }
 
-    private static void RegisterSecurityCounters(NodeMetrics metrics, GossipKeyFile? keyFile, UdpChunkServer udpServer)
+    private static void RegisterKeyringCounters(NodeMetrics metrics, GossipKeyFile? keyFile, UdpChunkServer udpServer)
     {
         metrics.Meter.CreateObservableCounter("blobcache_udp_connections_unauthenticated", () => udpServer.UnauthenticatedConnections,
             "{connection}", "UDP chunk-transport connection requests refused for a missing, stale or bad credential");
@@ -226,6 +246,89 @@ public static class NodeHost
         metrics.Meter.CreateObservableCounter("blobcache_gossip_packets_opened", () => keyFile.Current.Keys.Select(k =>
             new System.Diagnostics.Metrics.Measurement<long>(k.PacketsOpened, new KeyValuePair<string, object?>("key", k.Id))),
             "{packet}", "Gossip packets authenticated, by key fingerprint: a key whose count stopped growing is no longer used by any node");
+    }
+
+    /// <summary>
+    /// Loads the peer TLS material and the endpoint's access rules, or says in one line why the node must not start:
+    /// peers are authenticated unless --insecure, and an endpoint reachable from other hosts needs a token.
+    /// </summary>
+    private static string? OpenSecurity(NodeOptions options, IPAddress bind, ILoggerFactory loggers, out PeerTls? tls, out EndpointAccess? access)
+    {
+        tls = null;
+        access = null;
+        ILogger log = loggers.CreateLogger("blobcache.security");
+        string?[] tlsFiles = [options.TlsCert, options.TlsKey, options.TlsCa];
+        if (tlsFiles.Any(f => f is not null) && tlsFiles.Any(f => f is null))
+            return "--tls-cert, --tls-key and --tls-ca go together (missing " + string.Join(", ", new[] { "--tls-cert", "--tls-key", "--tls-ca" }.Where((_, i) => tlsFiles[i] is null)) + ")";
+        if (tlsFiles[0] is null && !options.Insecure)
+            return "gRPC peer traffic needs mutual TLS: give --tls-cert, --tls-key and --tls-ca, or --insecure for local development";
+        bool exposed = options.RequireEndpointAuth || !EndpointAccess.IsLoopback(bind.ToString());
+        if (exposed && options.EndpointTokenFile is null)
+        {
+            if (!options.Insecure || options.RequireEndpointAuth)
+                return $"the local endpoint on {options.Host} is reachable from other hosts: give --endpoint-token-file (or bind 127.0.0.1)";
+            log.LogWarning("--insecure: the local endpoint on {Host} is open to anyone who reaches it (no --endpoint-token-file)", options.Host);
+        }
+        try
+        {
+            if (tlsFiles[0] is not null) tls = new PeerTls(options.TlsCert!, options.TlsKey!, options.TlsCa!, TimeSpan.FromSeconds(10), log);
+            access = new EndpointAccess(options.EndpointTokenFile, options.AllowedContainers, log);
+        }
+        catch (InvalidDataException e)
+        {
+            tls?.Dispose();
+            tls = null;
+            return e.Message;
+        }
+        if (tls is not null) log.LogInformation("gRPC peers: mutual TLS as {Subject} (expires {NotAfter:u})", tls.Certificate.Subject, tls.Certificate.NotAfter.ToUniversalTime());
+        else log.LogWarning("--insecure: gRPC peer traffic is plain HTTP/2, unauthenticated");
+        return null;
+    }
+
+    // TLS on the gRPC port, a client certificate required and checked against the mesh CA (never system roots). The
+    // certificate is picked per connection, so a reload reaches new connections without a restart. A connection
+    // whose handshake fails (no certificate, a foreign CA, plain text) is closed before any gRPC, and counted.
+    private static void UsePeerTls(ListenOptions listen, PeerTls tls)
+    {
+        const string handshaken = "blobcache.tls";
+        listen.Use(next => async connection =>
+        {
+            await next(connection).ConfigureAwait(false);
+            if (!connection.Items.ContainsKey(handshaken)) tls.HandshakeFailed();
+        });
+        listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificateSelector = (_, _) => tls.Certificate,
+            ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+            ClientCertificateValidation = (certificate, _, _) => tls.ValidateClient(certificate),
+            HandshakeTimeout = TimeSpan.FromSeconds(5),
+        });
+        listen.Use(next => connection =>
+        {
+            connection.Items[handshaken] = true;
+            return next(connection);
+        });
+    }
+
+    private static void RegisterPeerSecurityCounters(NodeMetrics metrics, PeerTls? tls, EndpointAccess access, PeerAdmission admission)
+    {
+        metrics.Meter.CreateObservableCounter("blobcache_peer_tls_refused", () => tls?.RefusedHandshakes ?? 0, "{connection}",
+            "gRPC peer connections closed at the TLS handshake (no certificate, one the mesh CA did not sign, or plain text)");
+        metrics.Meter.CreateObservableCounter("blobcache_tls_reloads", () => new[]
+        {
+            new System.Diagnostics.Metrics.Measurement<long>(tls?.Reloads ?? 0, new KeyValuePair<string, object?>("result", "ok")),
+            new System.Diagnostics.Metrics.Measurement<long>(tls?.ReloadFailures ?? 0, new KeyValuePair<string, object?>("result", "failed")),
+        }, "{reload}", "Reloads of the peer TLS files after they changed");
+        metrics.Meter.CreateObservableCounter("blobcache_peer_requests_refused", () => new[]
+        {
+            new System.Diagnostics.Metrics.Measurement<long>(admission.RefusedBusy, new KeyValuePair<string, object?>("reason", "busy")),
+            new System.Diagnostics.Metrics.Measurement<long>(admission.RefusedRateLimited, new KeyValuePair<string, object?>("reason", "rate")),
+        }, "{request}", "Peer chunk requests refused by --max-peer-requests (busy) or --peer-rate-limit (rate)");
+        metrics.Meter.CreateObservableCounter("blobcache_endpoint_refused", () => new[]
+        {
+            new System.Diagnostics.Metrics.Measurement<long>(access.Unauthenticated, new KeyValuePair<string, object?>("reason", "unauthenticated")),
+            new System.Diagnostics.Metrics.Measurement<long>(access.Forbidden, new KeyValuePair<string, object?>("reason", "forbidden")),
+        }, "{request}", "Local endpoint requests refused for a missing or wrong token, or a container outside --allowed-containers");
     }
 
     private static void ConfigureLogging(ILoggingBuilder logging, NodeOptions options)

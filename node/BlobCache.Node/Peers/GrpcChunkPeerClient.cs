@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
-using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using BlobCache.Node.Peers.Grpc;
+using BlobCache.Node.Security;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
 using global::Grpc.Core;
@@ -8,27 +10,70 @@ using global::Grpc.Net.Client;
 
 namespace BlobCache.Node.Peers;
 
-/// <summary>Requester side of gRPC chunk transfer: one HTTP/2 channel per peer, pieces copied into one pooled buffer.</summary>
-public sealed class GrpcChunkPeerClient(string selfId) : IChunkPeerClient
+/// <summary>
+/// Requester side of gRPC chunk transfer: one HTTP/2 channel per peer, pieces copied into one pooled buffer. With
+/// <paramref name="tls"/> the channels are mutual TLS: this node presents its certificate and accepts only servers
+/// whose certificate the mesh CA signed; after the files are reloaded, new channels are opened with the new material.
+/// </summary>
+public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IChunkPeerClient
 {
-    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    /// <summary>Largest message accepted from a peer: a piece is 64 KiB of data and a few fields.</summary>
+    public const int MaxReceiveMessageBytes = 1024 * 1024;
+    /// <summary>Largest request sent; the owner refuses bigger ones (names and ETag are bounded far below this).</summary>
+    public const int MaxSendMessageBytes = 64 * 1024;
+    // A replaced channel may carry transfers still in flight: it is closed once they have had time to finish.
+    private static readonly TimeSpan RetireAfter = TimeSpan.FromMinutes(2);
+
+    private sealed record Peer(GrpcChannel Channel, ChunkPeer.ChunkPeerClient Client, long TlsVersion);
+
+    private readonly ConcurrentDictionary<string, Peer> _channels = new(StringComparer.Ordinal);
 
     private ChunkPeer.ChunkPeerClient Client(string address)
     {
-        GrpcChannel channel = _channels.GetOrAdd(address, a => GrpcChannel.ForAddress("http://" + a, new GrpcChannelOptions
+        long version = tls?.Version ?? 0;
+        Peer peer = _channels.GetOrAdd(address, Open, version);
+        while (peer.TlsVersion != version)
         {
-            HttpHandler = new SocketsHttpHandler
+            Peer fresh = Open(address, version);
+            if (_channels.TryUpdate(address, fresh, peer))
             {
-                EnableMultipleHttp2Connections = true,
-                ConnectTimeout = TimeSpan.FromSeconds(2),
-                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-                KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-                InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
-            },
-            MaxReceiveMessageSize = 8 * 1024 * 1024,
-        }));
-        return new ChunkPeer.ChunkPeerClient(channel);
+                GrpcChannel old = peer.Channel;
+                _ = Task.Delay(RetireAfter).ContinueWith(_ => old.Dispose(), TaskScheduler.Default);
+                return fresh.Client;
+            }
+            fresh.Channel.Dispose();
+            peer = _channels.GetOrAdd(address, Open, version);
+        }
+        return peer.Client;
+    }
+
+    private Peer Open(string address, long version)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            InitialHttp2StreamWindowSize = 4 * 1024 * 1024,
+        };
+        if (tls is not null)
+        {
+            X509Certificate2 mine = tls.Certificate;
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => mine,
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.ValidateServer(certificate),
+            };
+        }
+        GrpcChannel channel = GrpcChannel.ForAddress((tls is null ? "http://" : "https://") + address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxReceiveMessageSize = MaxReceiveMessageBytes,
+            MaxSendMessageSize = MaxSendMessageBytes,
+        });
+        return new Peer(channel, new ChunkPeer.ChunkPeerClient(channel), version);
     }
 
     public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
@@ -124,7 +169,7 @@ public sealed class GrpcChunkPeerClient(string selfId) : IChunkPeerClient
 
     public ValueTask DisposeAsync()
     {
-        foreach (GrpcChannel c in _channels.Values) c.Dispose();
+        foreach (Peer p in _channels.Values) p.Channel.Dispose();
         _channels.Clear();
         return ValueTask.CompletedTask;
     }

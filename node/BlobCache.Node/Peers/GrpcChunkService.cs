@@ -10,13 +10,15 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Peers;
 
 /// <summary>The owner's side of a gRPC chunk transfer: the chunk as a stream of pieces straight from its pooled buffer.</summary>
-public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
+public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
 {
     /// <summary>Piece size: below the large-object-heap threshold, because the receiver's protobuf parser allocates each piece.</summary>
     public const int PieceBytes = 64 * 1024;
 
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
+        PeerRefusal refusal = admission.TryEnter(context.GetHttpContext().Connection.RemoteIpAddress);
+        if (refusal != PeerRefusal.None) throw new RpcException(new Status(StatusCode.ResourceExhausted, admission.Describe(refusal)));
         metrics.PeerServeBegan();
         try
         {
@@ -25,6 +27,7 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
         finally
         {
             metrics.PeerServeEnded();
+            admission.Exit();
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class ByteRangeTests
     [InlineData("bytes=-0", 1000, RangeKind.Unsatisfiable, 0, 0)]
     [InlineData("bytes=0-", 0, RangeKind.Unsatisfiable, 0, 0)]
     [InlineData("bytes=5-3", 1000, RangeKind.Invalid, 0, 0)]
-    [InlineData("bytes=0-1,5-6", 1000, RangeKind.Invalid, 0, 0)]
+    [InlineData("bytes=0-1,5-6", 1000, RangeKind.Multiple, 0, 0)]
     [InlineData("items=0-1", 1000, RangeKind.Invalid, 0, 0)]
     [InlineData("bytes=a-b", 1000, RangeKind.Invalid, 0, 0)]
     [InlineData("bytes=99999999999999999999-", 1000, RangeKind.Invalid, 0, 0)]
@@ -36,5 +36,12 @@ public sealed class ByteRangeTests
         Assert.Equal(new ByteRange(RangeKind.Whole, 0, 1000), ByteRange.Resolve("", "bytes=9-3", 1000));
         Assert.Equal(new ByteRange(RangeKind.Whole, 0, 1000), ByteRange.Resolve("", "", 1000));
         Assert.Equal(new ByteRange(RangeKind.Partial, 10, 5), ByteRange.Resolve("bytes=10-14", "bytes=0-1", 1000));
+    }
+
+    [Fact]
+    public void Several_ranges_are_refused_in_either_header_not_served_as_the_whole_blob()
+    {
+        Assert.Equal(RangeKind.Multiple, ByteRange.Resolve("", "bytes=0-1,5-6", 1000).Kind);
+        Assert.Equal(RangeKind.Multiple, ByteRange.Resolve("bytes=0-1, 5-6", "", 1000).Kind);
     }
 }

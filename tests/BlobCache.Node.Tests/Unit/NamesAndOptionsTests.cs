@@ -40,6 +40,19 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
+    public void Security_options_come_from_flags_environment_and_file_alike()
+    {
+        NodeOptions o = OptionParser.Parse(["--allowed-containers", "acct/data, acct/*", "--require-endpoint-auth", "--tls-ca", "ca.pem"],
+            new Dictionary<string, string?> { ["BLOBCACHE_MAX_PEER_REQUESTS"] = "9", ["BLOBCACHE_ENDPOINT_TOKEN_FILE"] = "/t" });
+        Assert.Equal(["acct/data", "acct/*"], o.AllowedContainers);
+        Assert.True(o.RequireEndpointAuth);
+        Assert.Equal("ca.pem", o.TlsCa);
+        Assert.Equal(9, o.MaxPeerRequests);
+        Assert.Equal("/t", o.EndpointTokenFile);
+        Assert.Equal(2000, o.PeerRateLimit);
+    }
+
+    [Fact]
     public void Flags_beat_environment_which_beats_the_config_file()
     {
         string file = Path.GetTempFileName();
@@ -65,6 +78,10 @@ public sealed class NamesAndOptionsTests
     [InlineData("--region", "two words")]
     [InlineData("--log-level", "Chatty")]
     [InlineData("--seeds", "host:0")]
+    [InlineData("--allowed-containers", "account-only")]
+    [InlineData("--allowed-containers", "acct/Bad_Name")]
+    [InlineData("--max-peer-requests", "0")]
+    [InlineData("--peer-rate-limit", "-5")]
     public void Bad_values_name_the_flag(string flag, string value)
     {
         OptionException e = Assert.Throws<OptionException>(() => OptionParser.Parse([flag, value], NoEnv));

@@ -92,6 +92,9 @@ memoryHeadroomMb of that for the runtime, buffers in flight and read-ahead.
 {{- if and .Values.security.enabled (or (not .Values.security.gossipKeySecret.name) (not .Values.security.tlsSecret.name)) -}}
 {{- fail "security.enabled needs security.gossipKeySecret.name and security.tlsSecret.name" -}}
 {{- end -}}
+{{- if and .Values.security.enabled (not .Values.security.endpointTokenSecret.name) -}}
+{{- fail "security.enabled needs security.endpointTokenSecret.name: the node binds all addresses, and an exposed endpoint needs tokens" -}}
+{{- end -}}
 {{- if and (eq .Values.topology.source "static") (or (not .Values.topology.region) (not .Values.topology.zone)) -}}
 {{- fail "topology.source static needs topology.region and topology.zone" -}}
 {{- end -}}
@@ -136,6 +139,7 @@ args:
   - --tls-cert=/etc/blobcache/tls/tls.crt
   - --tls-key=/etc/blobcache/tls/tls.key
   - --tls-ca=/etc/blobcache/tls/ca.crt
+  - --endpoint-token-file=/etc/blobcache/endpoint/{{ $v.security.endpointTokenSecret.key }}
 {{- end }}
 {{- range $v.node.extraArgs }}
   - {{ . | quote }}
@@ -216,6 +220,10 @@ env:
   - name: BLOBCACHE_INSECURE
     value: "true"
 {{- end }}
+{{- if $v.security.allowedContainers }}
+  - name: BLOBCACHE_ALLOWED_CONTAINERS
+    value: {{ join "," $v.security.allowedContainers | quote }}
+{{- end }}
   # The GC may use 90% of the container limit (hexadecimal 5A); the memory tier is sized to fit under it.
   - name: DOTNET_GCHeapHardLimitPercent
     value: "5A"
@@ -278,6 +286,9 @@ volumeMounts:
     readOnly: true
   - name: blobcache-tls
     mountPath: /etc/blobcache/tls
+    readOnly: true
+  - name: blobcache-endpoint-tokens
+    mountPath: /etc/blobcache/endpoint
     readOnly: true
 {{- end }}
 {{- end -}}
@@ -364,6 +375,10 @@ volumeMounts:
 - name: blobcache-tls
   secret:
     secretName: {{ $v.security.tlsSecret.name }}
+    defaultMode: 0400
+- name: blobcache-endpoint-tokens
+  secret:
+    secretName: {{ $v.security.endpointTokenSecret.name }}
     defaultMode: 0400
 {{- end }}
 {{- end -}}

@@ -56,6 +56,9 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         UdpTransport.Configure(_manager);
     }
 
+    /// <summary>Bounds on concurrent and per-peer requests, shared with the gRPC server (none: unbounded).</summary>
+    public PeerAdmission? Admission { get; init; }
+
     /// <summary>Frames that failed to decode or came where they make no sense; each was dropped.</summary>
     public long DroppedFrames => Interlocked.Read(ref _droppedFrames);
 
@@ -223,10 +226,17 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
             SendError(connection.Peer, channel, requestId, invalid);
             return;
         }
+        PeerRefusal refusal = Admission?.TryEnter(((IPEndPoint)connection.Peer).Address) ?? PeerRefusal.None;
+        if (refusal != PeerRefusal.None)
+        {
+            SendError(connection.Peer, channel, requestId, Admission!.Describe(refusal));
+            return;
+        }
         var transfer = new ServerTransfer(connection, channel, requestId, _shutdown.Token);
         if (!connection.Transfers.TryAdd(requestId, transfer))
         {
             transfer.Dispose();
+            Admission?.Exit();
             Drop(connection.Peer, $"request id {requestId} is already open");
             return;
         }
@@ -290,6 +300,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         {
             t.Connection.Transfers.TryRemove(new KeyValuePair<uint, ServerTransfer>(t.RequestId, t));
             t.Dispose();
+            Admission?.Exit();
         }
     }
 
