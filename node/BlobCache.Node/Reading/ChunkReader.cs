@@ -225,9 +225,10 @@ public sealed class ChunkReader : IDisposable
             chunk.Seal();
             return new Filled(chunk, ReadSource.Blob);
         }
-        catch
+        catch (Exception e)
         {
             chunk.Release();
+            if (e is OriginException) _metrics.OriginError();
             throw;
         }
     }
