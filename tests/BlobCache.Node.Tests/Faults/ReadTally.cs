@@ -19,6 +19,7 @@ public sealed class ReadTally
     private long _slowestTicks;
     private readonly ConcurrentQueue<string> _problems = new();
     private readonly ConcurrentDictionary<string, int> _errors = new();
+    private readonly ConcurrentBag<double> _seconds = [];
 
     public int Attempted => _attempted;
     public int Exact => _exact;
@@ -26,6 +27,15 @@ public sealed class ReadTally
     public int Wrong => _wrong;
     public int Unclear => _unclear;
     public TimeSpan Slowest => TimeSpan.FromTicks(Interlocked.Read(ref _slowestTicks));
+
+    public double MedianSeconds
+    {
+        get
+        {
+            double[] all = _seconds.Order().ToArray();
+            return all.Length == 0 ? 0 : all[all.Length / 2];
+        }
+    }
 
     /// <summary>Error statuses and codes seen, e.g. "504 OperationTimedOut" → count.</summary>
     public IReadOnlyDictionary<string, int> Errors => _errors;
@@ -70,6 +80,7 @@ public sealed class ReadTally
         }
         finally
         {
+            _seconds.Add(sw.Elapsed.TotalSeconds);
             long ticks = sw.Elapsed.Ticks, seen;
             while (ticks > (seen = Interlocked.Read(ref _slowestTicks)) && Interlocked.CompareExchange(ref _slowestTicks, ticks, seen) != seen)
             {
@@ -87,7 +98,7 @@ public sealed class ReadTally
     public string Figures(string fault) =>
         $"FAULT {fault}: reads attempted {Attempted}, byte-exact {Exact}, failed with a clear error {ClearErrors}" +
         (_errors.IsEmpty ? "" : $" ({string.Join(", ", _errors.OrderBy(e => e.Key).Select(e => $"{e.Value}× {e.Key}"))})") +
-        $", wrong bytes {Wrong}, unclear failures {Unclear}; slowest read {Slowest.TotalSeconds:F2} s";
+        $", wrong bytes {Wrong}, unclear failures {Unclear}; read time median {MedianSeconds:F2} s, slowest {Slowest.TotalSeconds:F2} s";
 
     /// <summary>Prints the figures and fails on any wrong byte or unexplained failure.</summary>
     public void Report(ITestOutputHelper output, string fault)
