@@ -12,7 +12,7 @@ namespace BlobCache.Node.Tests.Faults;
 public sealed class KillTests(MeshFixture fixture, ITestOutputHelper output)
 {
     private const int ReadersPerNode = 2;
-    private static readonly System.Text.RegularExpressions.Regex FailoverMs = new(@"peer \S+ failed for .* after (\d+) ms");
+    private static readonly System.Text.RegularExpressions.Regex FailoverMs = new(@"peer \S+ failed for .* after (\d+) ms: [^\n]*");
 
     private static async Task<long> PeerServingNowAsync(NodeProcess node)
     {
@@ -29,7 +29,9 @@ public sealed class KillTests(MeshFixture fixture, ITestOutputHelper output)
     [Fact]
     public async Task Killing_half_the_mesh_while_its_nodes_serve_chunks_leaves_every_read_on_the_survivors_byte_exact()
     {
+        var phase = Stopwatch.StartNew();
         List<NodeProcess> nodes = await fixture.StartMeshAsync("kill", 6, "--memory-mb", "256");
+        TimeSpan started = phase.Elapsed;
         try
         {
             NodeProcess[] survivors = nodes[..3].ToArray(), victims = nodes[3..].ToArray();
@@ -60,6 +62,7 @@ public sealed class KillTests(MeshFixture fixture, ITestOutputHelper output)
             int doneAtKill = tally.Attempted;
 
             await Task.WhenAll(readers);
+            TimeSpan firstPass = phase.Elapsed - started;
             Survivors.Say(output, $"killed {victims.Length} of {nodes.Count} nodes (kill -9) at {killedAt} ms, with {servingAtKill} peer transfers in flight on them and {doneAtKill} reads started");
             tally.Report(output, "kill -9 of 3 of 6 nodes during a read pass");
             Assert.Equal(tally.Attempted, tally.Exact); // a dead peer never fails a read
@@ -71,6 +74,7 @@ public sealed class KillTests(MeshFixture fixture, ITestOutputHelper output)
             {
                 foreach ((string name, string sha) in blobs) await second.ReadAsync(node, Dataset.Container, name, sha);
             }));
+            Survivors.Say(output, $"mesh of 6 up in {started.TotalSeconds:F1} s, first pass {firstPass.TotalSeconds:F1} s, second pass {(phase.Elapsed - started - firstPass).TotalSeconds:F1} s");
             second.Report(output, "second pass on the 3 survivors after the kill");
             Assert.Equal(second.Attempted, second.Exact);
 
@@ -82,7 +86,9 @@ public sealed class KillTests(MeshFixture fixture, ITestOutputHelper output)
                 blobGets += st.BlobGets;
             }
             // What each failover cost: the survivors log "peer X failed for CHUNK after N ms".
-            var costs = survivors.SelectMany(s => FailoverMs.Matches(s.Log).Select(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))).Order().ToArray();
+            var failovers = survivors.SelectMany(s => FailoverMs.Matches(s.Log).Select(m => (Ms: double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), Line: m.Value))).OrderBy(f => f.Ms).ToArray();
+            double[] costs = failovers.Select(f => f.Ms).ToArray();
+            if (failovers.Length > 0) Survivors.Say(output, "slowest failover: " + failovers[^1].Line);
             Survivors.Say(output, $"survivors: {peerFailures} peer fetches failed over to the next owner or Blob, {blobGets} Blob GETs; " +
                 $"a failover cost median {(costs.Length > 0 ? costs[costs.Length / 2] : 0):F0} ms, max {(costs.Length > 0 ? costs[^1] : 0):F0} ms (--peer-timeout-ms 2000)");
             await Survivors.AssertAliveAsync(survivors);
