@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Tests.Infrastructure;
 using BlobCache.Testing;
@@ -43,123 +42,87 @@ public sealed class DiskFaultTests(MeshFixture fixture, ITestOutputHelper output
     [Fact]
     public async Task Chunk_files_damaged_while_the_node_is_stopped_are_dropped_and_refilled_never_served()
     {
-        string dir = Directory.CreateTempSubdirectory("blobcache-faults-disk-").FullName;
-        try
+        using var temp = new TempDir("blobcache-faults-disk-");
+        string dir = temp.Path;
+        var tally = new ReadTally();
+        await using (NodeProcess first = NodeProcess.Start("dstop-a", fixture.Azurite.ConnectionString, [], "--cache-dir", dir))
         {
-            var tally = new ReadTally();
-            await using (NodeProcess first = NodeProcess.Start("dstop-a", fixture.Azurite.ConnectionString, [], "--cache-dir", dir))
-            {
-                await first.WaitReadyAsync(TimeSpan.FromSeconds(60));
-                await ReadAllAsync(tally, first, Blobs);
-                Assert.Equal(0, await first.StopAsync(TimeSpan.FromSeconds(30)));
-            }
-            Damage(dir);
-            await using NodeProcess second = NodeProcess.Start("dstop-b", fixture.Azurite.ConnectionString, [], "--cache-dir", dir);
-            await second.WaitReadyAsync(TimeSpan.FromSeconds(60));
-            await ReadAllAsync(tally, second, Blobs);
-            await ReadAllAsync(tally, second, Blobs); // and again, from memory and the repaired disk
-            StatusReport s = await second.StatusAsync();
-            Survivors.Say(output, $"stopped node, 4 of {ChunksOf(Blobs)} chunk files damaged: {s.CorruptFiles} bad files dropped, {s.BlobGets} chunks refilled from Blob, {s.ReadsBySource["disk"]} served from disk");
-            tally.Report(output, "chunk files corrupted and truncated while the node was stopped");
-            Assert.Equal(tally.Attempted, tally.Exact);
-            Assert.Equal(4, s.CorruptFiles);
-            Assert.Equal(4, s.BlobGets);
-            Assert.Equal(ChunksOf(Blobs) - 4, s.ReadsBySource["disk"]);
-            await Survivors.AssertAliveAsync([second]);
+            await first.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            await ReadAllAsync(tally, first, Blobs);
+            Assert.Equal(0, await first.StopAsync(TimeSpan.FromSeconds(30)));
         }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        Damage(dir);
+        await using NodeProcess second = NodeProcess.Start("dstop-b", fixture.Azurite.ConnectionString, [], "--cache-dir", dir);
+        await second.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await ReadAllAsync(tally, second, Blobs);
+        await ReadAllAsync(tally, second, Blobs); // and again, from memory and the repaired disk
+        StatusReport s = await second.StatusAsync();
+        Survivors.Say(output, $"stopped node, 4 of {ChunksOf(Blobs)} chunk files damaged: {s.CorruptFiles} bad files dropped, {s.BlobGets} chunks refilled from Blob, {s.ReadsBySource["disk"]} served from disk");
+        tally.Report(output, "chunk files corrupted and truncated while the node was stopped");
+        Assert.Equal(tally.Attempted, tally.Exact);
+        Assert.Equal(4, s.CorruptFiles);
+        Assert.Equal(4, s.BlobGets);
+        Assert.Equal(ChunksOf(Blobs) - 4, s.ReadsBySource["disk"]);
+        await Survivors.AssertAliveAsync([second]);
     }
 
     [Fact]
     public async Task Chunk_files_damaged_under_a_running_node_are_misses_counted_in_status_and_metrics()
     {
-        string dir = Directory.CreateTempSubdirectory("blobcache-faults-disk-").FullName;
-        try
-        {
-            // No memory tier: every repeat read goes to the files.
-            await using NodeProcess node = NodeProcess.Start("drun", fixture.Azurite.ConnectionString, [], "--cache-dir", dir, "--memory-mb", "0");
-            await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
-            var tally = new ReadTally();
-            await ReadAllAsync(tally, node, Blobs);
-            long chunks = ChunksOf(Blobs);
-            await Wait.UntilAsync(async () => (await node.StatusAsync()).DiskChunks == chunks, TimeSpan.FromSeconds(30), "every chunk on disk");
-            Damage(dir);
-            await ReadAllAsync(tally, node, Blobs);
-            StatusReport s = await node.StatusAsync();
-            Assert.Equal(4, s.CorruptFiles);
-            Assert.Equal(chunks + 4, s.BlobGets); // exactly the damaged chunks came from Blob again
-            // Once the refilled chunks are written back, a third pass is all disk.
-            await Wait.UntilAsync(async () => (await node.StatusAsync()).DiskChunks == chunks, TimeSpan.FromSeconds(30), "the refilled chunks on disk");
-            await ReadAllAsync(tally, node, Blobs);
-            s = await node.StatusAsync();
-            using HttpResponseMessage m = await node.GetAsync("/metrics");
-            string metrics = await m.Content.ReadAsStringAsync();
-            Survivors.Say(output, $"running node, 4 of {chunks} chunk files damaged: {s.CorruptFiles} bad files dropped, {s.BlobGets - chunks} chunks refilled from Blob, {s.ReadsBySource["disk"]} disk hits");
-            tally.Report(output, "chunk files corrupted and truncated under a running node");
-            Assert.Equal(tally.Attempted, tally.Exact);
-            Assert.Equal(4, s.CorruptFiles);
-            Assert.Equal(chunks + 4, s.BlobGets);
-            Assert.Contains("blobcache_disk_corrupt_files", metrics, StringComparison.Ordinal);
-            await Survivors.AssertAliveAsync([node]);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir("blobcache-faults-disk-");
+        string dir = temp.Path;
+        // No memory tier: every repeat read goes to the files.
+        await using NodeProcess node = NodeProcess.Start("drun", fixture.Azurite.ConnectionString, [], "--cache-dir", dir, "--memory-mb", "0");
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        var tally = new ReadTally();
+        await ReadAllAsync(tally, node, Blobs);
+        long chunks = ChunksOf(Blobs);
+        await Wait.UntilAsync(async () => (await node.StatusAsync()).DiskChunks == chunks, TimeSpan.FromSeconds(30), "every chunk on disk");
+        Damage(dir);
+        await ReadAllAsync(tally, node, Blobs);
+        StatusReport s = await node.StatusAsync();
+        Assert.Equal(4, s.CorruptFiles);
+        Assert.Equal(chunks + 4, s.BlobGets); // exactly the damaged chunks came from Blob again
+        // Once the refilled chunks are written back, a third pass is all disk.
+        await Wait.UntilAsync(async () => (await node.StatusAsync()).DiskChunks == chunks, TimeSpan.FromSeconds(30), "the refilled chunks on disk");
+        await ReadAllAsync(tally, node, Blobs);
+        s = await node.StatusAsync();
+        using HttpResponseMessage m = await node.GetAsync("/metrics");
+        string metrics = await m.Content.ReadAsStringAsync();
+        Survivors.Say(output, $"running node, 4 of {chunks} chunk files damaged: {s.CorruptFiles} bad files dropped, {s.BlobGets - chunks} chunks refilled from Blob, {s.ReadsBySource["disk"]} disk hits");
+        tally.Report(output, "chunk files corrupted and truncated under a running node");
+        Assert.Equal(tally.Attempted, tally.Exact);
+        Assert.Equal(4, s.CorruptFiles);
+        Assert.Equal(chunks + 4, s.BlobGets);
+        Assert.Contains("blobcache_disk_corrupt_files", metrics, StringComparison.Ordinal);
+        await Survivors.AssertAliveAsync([node]);
     }
 
     [Fact]
     public async Task A_disk_budget_smaller_than_the_data_evicts_and_serves_byte_exact()
     {
-        string dir = Directory.CreateTempSubdirectory("blobcache-faults-disk-").FullName;
-        try
-        {
-            await using NodeProcess node = NodeProcess.Start("dsmall", fixture.Azurite.ConnectionString, [], "--cache-dir", dir, "--disk-mb", "9", "--memory-mb", "0");
-            await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
-            var tally = new ReadTally();
-            string[] names = ["big/forty.bin"];
-            for (int pass = 0; pass < 3; pass++) await ReadAllAsync(tally, node, names);
-            await Wait.UntilAsync(async () => (await node.StatusAsync()).DiskEvictions > 0, TimeSpan.FromSeconds(30), "disk evictions");
-            StatusReport s = await node.StatusAsync();
-            long onDisk = Directory.GetFiles(dir, "*.chunk", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
-            Survivors.Say(output, $"9 MiB disk budget, 44 MiB read three times: {s.DiskEvictions} evictions, {onDisk} bytes of chunk files, {s.DiskWriteErrors} write errors");
-            tally.Report(output, "disk budget smaller than the data");
-            Assert.Equal(tally.Attempted, tally.Exact);
-            Assert.True(onDisk <= 9L << 20, $"{onDisk} bytes on disk over a 9 MiB budget");
-            Assert.Equal(0, s.DiskWriteErrors);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    private static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using Process p = Process.Start(psi)!;
-        Task<string> o = p.StandardOutput.ReadToEndAsync(), e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, (await o + await e).Trim());
+        using var temp = new TempDir("blobcache-faults-disk-");
+        string dir = temp.Path;
+        await using NodeProcess node = NodeProcess.Start("dsmall", fixture.Azurite.ConnectionString, [], "--cache-dir", dir, "--disk-mb", "9", "--memory-mb", "0");
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        var tally = new ReadTally();
+        string[] names = ["big/forty.bin"];
+        for (int pass = 0; pass < 3; pass++) await ReadAllAsync(tally, node, names);
+        await Wait.UntilAsync(async () => (await node.StatusAsync()).DiskEvictions > 0, TimeSpan.FromSeconds(30), "disk evictions");
+        StatusReport s = await node.StatusAsync();
+        long onDisk = Directory.GetFiles(dir, "*.chunk", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        Survivors.Say(output, $"9 MiB disk budget, 44 MiB read three times: {s.DiskEvictions} evictions, {onDisk} bytes of chunk files, {s.DiskWriteErrors} write errors");
+        tally.Report(output, "disk budget smaller than the data");
+        Assert.Equal(tally.Attempted, tally.Exact);
+        Assert.True(onDisk <= 9L << 20, $"{onDisk} bytes on disk over a 9 MiB budget");
+        Assert.Equal(0, s.DiskWriteErrors);
     }
 
     [SkippableFact]
     public async Task A_full_filesystem_is_counted_as_disk_write_errors_while_reads_stay_byte_exact()
     {
         string dir = Directory.CreateTempSubdirectory("blobcache-faults-tmpfs-").FullName;
-        (int code, string why) = (-1, "");
-        try
-        {
-            (code, why) = await RunAsync("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            why = e.Message;
-        }
+        (int code, string why) = await Shell.RunAsync("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir);
         if (code != 0)
         {
             Directory.Delete(dir);
@@ -190,7 +153,7 @@ public sealed class DiskFaultTests(MeshFixture fixture, ITestOutputHelper output
         }
         finally
         {
-            await RunAsync("umount", "-l", dir);
+            await Shell.RunAsync("umount", "-l", dir);
             Directory.Delete(dir, recursive: true);
         }
     }

@@ -17,23 +17,6 @@ namespace BlobCache.Node.Tests.Faults;
 [Collection(MeshCollection.Name)]
 public sealed class NetworkFaultTests(MeshFixture fixture, ITestOutputHelper output)
 {
-    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args.Skip(1)) psi.ArgumentList.Add(a);
-        try
-        {
-            using Process p = Process.Start(psi)!;
-            Task<string> o = p.StandardOutput.ReadToEndAsync(), e = p.StandardError.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            return (p.ExitCode, (await o + await e).Trim());
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return (-1, e.Message);
-        }
-    }
-
     /// <summary>A namespace and a veth pair named after this process, so parallel runs on one machine do not collide.</summary>
     private sealed class Link : IAsyncDisposable
     {
@@ -70,7 +53,7 @@ public sealed class NetworkFaultTests(MeshFixture fixture, ITestOutputHelper out
             ];
             foreach (string[] step in steps)
             {
-                (int code, string text) = await RunAsync(step);
+                (int code, string text) = await Shell.RunAsync(step);
                 if (code != 0) return $"`{string.Join(' ', step)}` failed: {text}";
             }
             return null;
@@ -80,16 +63,16 @@ public sealed class NetworkFaultTests(MeshFixture fixture, ITestOutputHelper out
         public async Task<string?> ImpairAsync()
         {
             string[] netem = ["netem", "delay", "50ms", "loss", "5%"];
-            (int code, string text) = await RunAsync(["tc", "qdisc", "add", "dev", HostSide, "root", .. netem]);
+            (int code, string text) = await Shell.RunAsync(["tc", "qdisc", "add", "dev", HostSide, "root", .. netem]);
             if (code != 0) return $"`tc qdisc add ... netem` failed: {text} (no sch_netem in this kernel, or no tc)";
-            (code, text) = await RunAsync(["ip", "netns", "exec", Namespace, "tc", "qdisc", "add", "dev", NsSide, "root", .. netem]);
+            (code, text) = await Shell.RunAsync(["ip", "netns", "exec", Namespace, "tc", "qdisc", "add", "dev", NsSide, "root", .. netem]);
             return code == 0 ? null : $"netem inside the namespace failed: {text}";
         }
 
         public async ValueTask DisposeAsync()
         {
-            await RunAsync("ip", "link", "del", HostSide);
-            await RunAsync("ip", "netns", "del", Namespace);
+            await Shell.RunAsync("ip", "link", "del", HostSide);
+            await Shell.RunAsync("ip", "netns", "del", Namespace);
         }
     }
 
