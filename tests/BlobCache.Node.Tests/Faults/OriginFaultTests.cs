@@ -57,7 +57,7 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
     public async Task Errors_500_and_503_are_retried_with_one_origin_request_per_chunk_per_attempt()
     {
         const int retries = 4;
-        const string name = "big/forty.bin";
+        const string name = "big/seventeen.bin";
         await using NodeProcess node = StartNode("o5xx", retries, 5000);
         await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
         // Every chunk: 503, then 500, then the bytes.
@@ -76,14 +76,14 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
     public async Task Stalls_past_the_timeout_and_bodies_cut_mid_stream_are_retried_never_wrong_bytes()
     {
         const int retries = 4;
-        const string name = "big/seventeen.bin";
-        await using NodeProcess node = StartNode("ocut", retries, 1000);
+        const string name = "big/nine.bin";
+        await using NodeProcess node = StartNode("ocut", retries, 2000);
         await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        // Every chunk: the first request stalls 3 s (past the 1 s timeout), the second is cut after 1 MiB of body.
-        _proxy.Rule = PerChunk(name, n => n switch { 1 => Fault.Slow(TimeSpan.FromSeconds(3)), 2 => Fault.Cut(1 << 20), _ => Fault.Pass });
+        // Every chunk: the first request stalls 5 s (past the 2 s timeout), the second is cut after 1 MiB of body.
+        _proxy.Rule = PerChunk(name, n => n switch { 1 => Fault.Slow(TimeSpan.FromSeconds(5)), 2 => Fault.Cut(1 << 20), _ => Fault.Pass });
         ReadTally tally = await ReadConcurrentlyAsync(node, name);
         Dictionary<long, int> gets = GetsPerChunk(name);
-        Survivors.Say(output, $"Blob stalls 3 s (timeout 1 s), then cuts the body after 1 MiB, then answers, for each of {Chunks(name)} chunks, {Readers} readers: GETs per chunk min {gets.Values.Min()}, max {gets.Values.Max()} (bound {retries + 1})");
+        Survivors.Say(output, $"Blob stalls 5 s (timeout 2 s), then cuts the body after 1 MiB, then answers, for each of {Chunks(name)} chunks, {Readers} readers: GETs per chunk min {gets.Values.Min()}, max {gets.Values.Max()} (bound {retries + 1})");
         tally.Report(output, "Blob stalls past the timeout, then cuts bodies mid-stream");
         Assert.Equal(Readers, tally.Exact);
         Assert.All(gets.Values, n => Assert.InRange(n, 3, retries + 1));
@@ -94,18 +94,19 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
     public async Task A_Blob_that_never_answers_or_always_cuts_gives_readers_a_clear_5xx_within_the_bound_then_recovers()
     {
         const string name = "big/nine.bin";
-        // Bound: 2 attempts of 500 ms plus backoff, about 1.1 s per chunk.
-        await using NodeProcess node = StartNode("ohang", retries: 1, timeoutMs: 500);
+        // Bound: 2 attempts of 3 s plus 0.1 s of backoff per chunk (short enough to test, long enough for a loaded
+        // Azurite to send 4 MiB once Blob is healthy again).
+        await using NodeProcess node = StartNode("ohang", retries: 1, timeoutMs: 3000);
         await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
 
         _proxy.Rule = r => IsBlobRead(r, name) ? Fault.Hang : Fault.Pass;
         var sw = Stopwatch.StartNew();
         ReadTally hang = await ReadConcurrentlyAsync(node, name);
         TimeSpan hangTook = sw.Elapsed;
-        hang.Report(output, "Blob never answers (origin timeout 500 ms, 1 retry)");
+        hang.Report(output, "Blob never answers (origin timeout 3 s, 1 retry)");
         Assert.Equal(Readers, hang.ClearErrors);
         Assert.True(hang.Errors.ContainsKey("504 OperationTimedOut"), string.Join(", ", hang.Errors.Keys));
-        Assert.True(hangTook < TimeSpan.FromSeconds(15), $"readers waited {hangTook.TotalSeconds:F1} s for a Blob that never answers");
+        Assert.True(hangTook < TimeSpan.FromSeconds(20), $"readers waited {hangTook.TotalSeconds:F1} s for a Blob that never answers");
 
         _proxy.Rule = r => IsBlobRead(r, name) ? Fault.Cut(64 * 1024) : Fault.Pass;
         ReadTally cut = await ReadConcurrentlyAsync(node, name);
