@@ -16,12 +16,14 @@ public sealed class NodeProcess : IAsyncDisposable
     private readonly StringBuilder _log = new();
 
     public string Id { get; }
+    /// <summary>The address the node binds (127.0.0.1 unless started with <c>--host</c>, e.g. inside a network namespace).</summary>
+    public string Host { get; }
     public int HttpPort { get; }
     public int GossipPort { get; }
     public int GrpcPort { get; }
     public int UdpPort { get; }
-    public string GossipAddress => $"127.0.0.1:{GossipPort}";
-    public string Endpoint => $"http://127.0.0.1:{HttpPort}/{Azurite.Account}";
+    public string GossipAddress => $"{Host}:{GossipPort}";
+    public string Endpoint => $"http://{Host}:{HttpPort}/{Azurite.Account}";
     public bool HasExited => _process.HasExited;
     public int Pid => _process.Id;
     public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
@@ -41,9 +43,10 @@ public sealed class NodeProcess : IAsyncDisposable
         return string.Join('\n', all[Math.Max(0, all.Length - lines)..]);
     }
 
-    private NodeProcess(string id, int httpPort, int grpcPort, int gossipPort, int udpPort, Process process)
+    private NodeProcess(string id, string host, int httpPort, int grpcPort, int gossipPort, int udpPort, Process process)
     {
         Id = id;
+        Host = host;
         HttpPort = httpPort;
         GrpcPort = grpcPort;
         GossipPort = gossipPort;
@@ -90,7 +93,14 @@ public sealed class NodeProcess : IAsyncDisposable
     /// <see cref="DefaultKeyFile"/> unless <paramref name="extra"/> has --insecure or a --gossip-key-file of its own;
     /// gRPC is plain unless <paramref name="extra"/> has --tls-cert/--tls-key/--tls-ca.
     /// </summary>
-    public static NodeProcess Start(string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
+    public static NodeProcess Start(string id, string origin, IReadOnlyList<string> seeds, params string[] extra) =>
+        StartWrapped([], id, origin, seeds, extra);
+
+    /// <summary>
+    /// Starts a node under a wrapper command (<c>ip netns exec NAME</c>: the node runs in a network namespace).
+    /// A <c>--host</c> in <paramref name="extra"/> is where the node binds and where the test reaches it.
+    /// </summary>
+    public static NodeProcess StartWrapped(IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
     {
         int http = Ports.Next(), grpc = Ports.Next(), gossip = Ports.Next(), udp = Ports.Next();
         var args = new List<string>
@@ -106,18 +116,25 @@ public sealed class NodeProcess : IAsyncDisposable
         // Tests run several nodes on one small machine: a modest memory tier unless the caller sets one.
         if (!extra.Contains("--memory-mb")) args.AddRange(["--memory-mb", "512"]);
         args.AddRange(extra);
-        return new NodeProcess(id, http, grpc, gossip, udp, Launch(args, new Dictionary<string, string>()));
+        int hostAt = Array.IndexOf(extra, "--host");
+        string host = hostAt >= 0 && hostAt + 1 < extra.Length ? extra[hostAt + 1] : "127.0.0.1";
+        return new NodeProcess(id, host, http, grpc, gossip, udp, Launch(args, new Dictionary<string, string>(), wrapper));
     }
 
     /// <summary>Runs blobcache with arguments and environment; the caller reads output and waits.</summary>
-    public static Process Launch(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    public static Process Launch(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? wrapper = null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(wrapper is { Count: > 0 } ? wrapper[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (wrapper is { Count: > 0 })
+        {
+            foreach (string w in wrapper.Skip(1)) psi.ArgumentList.Add(w);
+            psi.ArgumentList.Add("dotnet");
+        }
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(Repo.NodeDll);
         foreach (string a in args) psi.ArgumentList.Add(a);
@@ -131,16 +148,16 @@ public sealed class NodeProcess : IAsyncDisposable
     public BlobServiceClient Client => new(Azurite.ConnectionStringFor(HttpPort));
 
     public async Task<StatusReport> StatusAsync() =>
-        (await Http.GetFromJsonAsync($"http://127.0.0.1:{HttpPort}/status", StatusJson.Default.StatusReport).ConfigureAwait(false))!;
+        (await Http.GetFromJsonAsync($"http://{Host}:{HttpPort}/status", StatusJson.Default.StatusReport).ConfigureAwait(false))!;
 
-    public Task<HttpResponseMessage> GetAsync(string pathAndQuery) => Http.GetAsync($"http://127.0.0.1:{HttpPort}{pathAndQuery}");
+    public Task<HttpResponseMessage> GetAsync(string pathAndQuery) => Http.GetAsync($"http://{Host}:{HttpPort}{pathAndQuery}");
 
     public async Task WaitReadyAsync(TimeSpan deadline)
     {
         await Wait.UntilAsync(async () =>
         {
             if (_process.HasExited) throw new InvalidOperationException($"node {Id} exited with {_process.ExitCode}:\n{Log}");
-            using HttpResponseMessage r = await Http.GetAsync($"http://127.0.0.1:{HttpPort}/readyz").ConfigureAwait(false);
+            using HttpResponseMessage r = await Http.GetAsync($"http://{Host}:{HttpPort}/readyz").ConfigureAwait(false);
             return r.IsSuccessStatusCode;
         }, deadline, $"node {Id} to be ready").ConfigureAwait(false);
     }

@@ -46,7 +46,7 @@ public static class StatusCommand
             double mib = r.BytesBySource.GetValueOrDefault(source) / 1048576.0;
             w.WriteLine($"  {source,-20} {ratio,7:P1}  {count,10} chunks  {mib,12:F1} MiB");
         }
-        w.WriteLine($"  memory tier {r.MemoryBytes / 1048576.0:F1} MiB in {r.MemoryChunks} chunks ({r.MemoryEvictions} evicted); disk tier {r.DiskBytes / 1048576.0:F1} MiB in {r.DiskChunks} chunks ({r.DiskEvictions} evicted, {r.CorruptFiles} corrupt files dropped)");
+        w.WriteLine($"  memory tier {r.MemoryBytes / 1048576.0:F1} MiB in {r.MemoryChunks} chunks ({r.MemoryEvictions} evicted); disk tier {r.DiskBytes / 1048576.0:F1} MiB in {r.DiskChunks} chunks ({r.DiskEvictions} evicted, {r.CorruptFiles} corrupt files dropped, {r.DiskWriteErrors} write errors); {r.OriginErrors} Blob reads failed");
         w.WriteLine(r.GossipKeyring is { } k
             ? $"  gossip encrypted, keys {string.Join(", ", k.Keys.Select(key => $"{key.Fingerprint}{(key.Primary ? " (primary)" : "")} {key.PacketsOpened} opened"))}; " +
               $"dropped unauthenticated: {r.GossipPacketsUnauthenticated} gossip packets, {r.UdpConnectionsUnauthenticated} udp connections" +

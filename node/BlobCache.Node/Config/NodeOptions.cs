@@ -40,6 +40,11 @@ public sealed record NodeOptions
     public int PeerTimeoutMs { get; init; } = 2000;
     /// <summary>How long a peer that answered may take to deliver the chunk (it may be filling it from Blob).</summary>
     public int PeerTransferTimeoutMs { get; init; } = 60_000;
+    /// <summary>Retries of a failed or timed-out Blob request (exponential backoff from 100 ms, at most 2 s apart).</summary>
+    public int OriginRetries { get; init; } = 4;
+    /// <summary>How long one Blob request (or one read of its body) may take before it is retried; with
+    /// <see cref="OriginRetries"/> it bounds how long a reader waits for an unresponsive Blob.</summary>
+    public int OriginTimeoutMs { get; init; } = 30_000;
     /// <summary>Chunks fetched ahead of a sequential reader.</summary>
     public int ReadAheadChunks { get; init; } = 2;
     /// <summary>How many owners in the region are tried before Blob.</summary>

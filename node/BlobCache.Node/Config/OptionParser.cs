@@ -42,6 +42,8 @@ public static class OptionParser
         new("peer-transport", "grpc (default) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
         new("peer-timeout-ms", "how long a peer has to answer before the next owner or Blob", (o, v, s) => o with { PeerTimeoutMs = Int(v, s, 10, 600_000) }),
         new("peer-transfer-timeout-ms", "how long an answering peer may take to deliver a chunk", (o, v, s) => o with { PeerTransferTimeoutMs = Int(v, s, 100, 3_600_000) }),
+        new("origin-retries", "retries of a failed or timed-out Blob request, with exponential backoff", (o, v, s) => o with { OriginRetries = Int(v, s, 0, 20) }),
+        new("origin-timeout-ms", "how long one Blob request may take before it is retried", (o, v, s) => o with { OriginTimeoutMs = Int(v, s, 100, 600_000) }),
         new("read-ahead-chunks", "chunks fetched ahead of a sequential reader (0 = off)", (o, v, s) => o with { ReadAheadChunks = Int(v, s, 0, 64) }),
         new("owners-to-try", "owners in the region tried before Blob", (o, v, s) => o with { OwnersToTry = Int(v, s, 1, 8) }),
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),

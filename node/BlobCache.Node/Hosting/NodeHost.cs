@@ -36,7 +36,7 @@ public static class NodeHost
         IBlobOrigin origin;
         try
         {
-            origin = OriginFactory.Create(options.Origin);
+            origin = OriginFactory.Create(options.Origin, new OriginRetry(options.OriginRetries, TimeSpan.FromMilliseconds(options.OriginTimeoutMs)));
         }
         catch (ArgumentException e)
         {
@@ -375,6 +375,10 @@ public static class NodeHost
             new System.Diagnostics.Metrics.Measurement<long>(store.Stats.MemoryEvictions, new KeyValuePair<string, object?>("tier", "memory")),
             new System.Diagnostics.Metrics.Measurement<long>(store.Stats.DiskEvictions, new KeyValuePair<string, object?>("tier", "disk")),
         }, "{chunk}", "Chunks evicted from each tier");
+        metrics.Meter.CreateObservableCounter("blobcache_disk_corrupt_files", () => store.Stats.CorruptFiles, "{file}",
+            "Chunk files that failed verification (truncated, bad checksum, not ours) and were deleted; each read was a miss");
+        metrics.Meter.CreateObservableCounter("blobcache_disk_write_errors", () => store.Stats.DiskWriteErrors, "{chunk}",
+            "Chunk writes to the disk tier that failed (full disk, unwritable directory); memory kept serving");
         metrics.Meter.CreateObservableCounter("blobcache_gossip_packets_dropped", () => new[]
         {
             new System.Diagnostics.Metrics.Measurement<long>(gossip.UnauthenticatedPackets, new KeyValuePair<string, object?>("reason", "unauthenticated")),

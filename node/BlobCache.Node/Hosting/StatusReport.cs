@@ -15,8 +15,8 @@ public sealed record StatusReport(
     IReadOnlyDictionary<string, long> BytesBySource,
     long BlobGets, long PeerServed, long PeerFailures, int PeerServeMaxConcurrency,
     long MemoryBytes, long MemoryChunks, long DiskBytes, long DiskChunks,
-    long MemoryEvictions, long DiskEvictions, long CorruptFiles,
-    long GossipPacketsDropped,
+    long MemoryEvictions, long DiskEvictions, long CorruptFiles, long DiskWriteErrors, long DiskWritesDropped,
+    long OriginErrors, long GossipPacketsDropped,
     string PeerTransport, long UdpFramesDropped,
     long GossipPacketsUnauthenticated, long UdpConnectionsUnauthenticated, StatusKeyring? GossipKeyring)
 {
@@ -28,8 +28,8 @@ public sealed record StatusReport(
         return new StatusReport(options.NodeId, options.Region, options.Zone, mesh.LiveCount,
             mesh.Members.Select(m => new StatusMember(m.Id, m.Region, m.Zone, m.State.ToString().ToLowerInvariant(), m.Incarnation, m.GossipAddress)).ToArray(),
             metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures, metrics.PeerServeMaxConcurrency,
-            s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles,
-            gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped,
+            s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles, s.DiskWriteErrors, s.DiskWritesDropped,
+            metrics.OriginErrors, gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped,
             gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys));
     }
 }

@@ -13,12 +13,14 @@ public sealed class AzureBlobOrigin : IBlobOrigin
 {
     private readonly BlobServiceClient? _service;
     private readonly BlobContainerClient? _onlyContainer;
+    private readonly OriginRetry _retry;
 
     public string AccountName { get; }
     public string Describe { get; }
 
-    private AzureBlobOrigin(BlobServiceClient? service, BlobContainerClient? onlyContainer, string describe)
+    private AzureBlobOrigin(BlobServiceClient? service, BlobContainerClient? onlyContainer, string describe, OriginRetry retry)
     {
+        _retry = retry;
         _service = service;
         _onlyContainer = onlyContainer;
         AccountName = service?.AccountName ?? onlyContainer!.AccountName;
@@ -26,14 +28,17 @@ public sealed class AzureBlobOrigin : IBlobOrigin
     }
 
     /// <summary>Parses the origin setting. Throws <see cref="ArgumentException"/> with a message naming what is wrong.</summary>
-    public static AzureBlobOrigin Create(string origin)
+    public static AzureBlobOrigin Create(string origin, OriginRetry? retry = null)
     {
+        retry ??= OriginRetry.Default;
         var options = new BlobClientOptions();
-        options.Retry.MaxRetries = 4;
+        // Explicit, so a misbehaving Blob costs a known, bounded time: retries with exponential backoff, and one
+        // timeout per attempt (it also bounds each read of a streamed body, which the SDK resumes where it broke).
+        options.Retry.MaxRetries = retry.MaxRetries;
         options.Retry.Delay = TimeSpan.FromMilliseconds(100);
         options.Retry.MaxDelay = TimeSpan.FromSeconds(2);
         options.Retry.Mode = Azure.Core.RetryMode.Exponential;
-        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
+        options.Retry.NetworkTimeout = retry.NetworkTimeout;
         if (Uri.TryCreate(origin, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp))
         {
             bool hasSas = uri.Query.Contains("sig=", StringComparison.Ordinal);
@@ -44,11 +49,11 @@ public sealed class AzureBlobOrigin : IBlobOrigin
             if (hasSas && containerSegments == 1)
             {
                 var container = new BlobContainerClient(uri, options);
-                return new AzureBlobOrigin(null, container, $"container SAS {uri.GetLeftPart(UriPartial.Path)}");
+                return new AzureBlobOrigin(null, container, $"container SAS {uri.GetLeftPart(UriPartial.Path)}", retry);
             }
             if (containerSegments > 0) throw new ArgumentException($"origin URL {uri.GetLeftPart(UriPartial.Path)} names a container but has no SAS token (sig=...)");
-            if (hasSas) return new AzureBlobOrigin(new BlobServiceClient(uri, options), null, $"account SAS {uri.GetLeftPart(UriPartial.Path)}");
-            return new AzureBlobOrigin(new BlobServiceClient(uri, new DefaultAzureCredential(), options), null, $"account {uri.GetLeftPart(UriPartial.Path)} (default Azure credential)");
+            if (hasSas) return new AzureBlobOrigin(new BlobServiceClient(uri, options), null, $"account SAS {uri.GetLeftPart(UriPartial.Path)}", retry);
+            return new AzureBlobOrigin(new BlobServiceClient(uri, new DefaultAzureCredential(), options), null, $"account {uri.GetLeftPart(UriPartial.Path)} (default Azure credential)", retry);
         }
         if (!origin.Contains('=', StringComparison.Ordinal))
             throw new ArgumentException("origin is neither a URL nor a connection string (AccountName=...;AccountKey=...;BlobEndpoint=...)");
@@ -61,7 +66,7 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         {
             throw new ArgumentException($"origin connection string is not valid: {e.Message}");
         }
-        return new AzureBlobOrigin(service, null, $"connection string for {service.Uri}");
+        return new AzureBlobOrigin(service, null, $"connection string for {service.Uri}", retry);
     }
 
     private BlobContainerClient Container(string container)
@@ -90,6 +95,10 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         catch (RequestFailedException e)
         {
             throw Wrap(e);
+        }
+        catch (Exception e) when (IsTransportFailure(e, cancellationToken))
+        {
+            throw Unreachable(e);
         }
     }
 
@@ -121,6 +130,10 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         {
             throw Wrap(e);
         }
+        catch (Exception e) when (IsTransportFailure(e, cancellationToken))
+        {
+            throw Unreachable(e);
+        }
     }
 
     public async Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken)
@@ -142,6 +155,10 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         catch (RequestFailedException e)
         {
             throw Wrap(e);
+        }
+        catch (Exception e) when (IsTransportFailure(e, cancellationToken))
+        {
+            throw Unreachable(e);
         }
     }
 
@@ -183,6 +200,10 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         {
             throw Wrap(e);
         }
+        catch (Exception e) when (IsTransportFailure(e, cancellationToken))
+        {
+            throw Unreachable(e);
+        }
     }
 
     private static ListedBlob Listed(BlobItem b) =>
@@ -202,6 +223,21 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         {
             return false;
         }
+    }
+
+    // What the SDK throws once its retries are spent on timeouts or broken connections (an AggregateException of
+    // each attempt's error): not Blob's answer, so without this it escaped as an unexplained 500 with no body.
+    private static bool IsTransportFailure(Exception e, CancellationToken cancellationToken) =>
+        !cancellationToken.IsCancellationRequested && e is AggregateException or IOException or System.Net.Http.HttpRequestException or OperationCanceledException or TimeoutException;
+
+    private OriginException Unreachable(Exception e)
+    {
+        bool timedOut = e is OperationCanceledException or TimeoutException
+            || (e is AggregateException a && a.Flatten().InnerExceptions.Any(i => i is OperationCanceledException or TimeoutException));
+        string tries = $"{_retry.MaxRetries + 1} attempts";
+        return timedOut
+            ? new OriginException(504, "OperationTimedOut", $"origin: no answer within {_retry.NetworkTimeout.TotalMilliseconds:F0} ms in {tries}", e)
+            : new OriginException(502, "OriginUnreachable", $"origin: {FirstLine(e.Message)} ({tries})", e);
     }
 
     private static OriginException Wrap(RequestFailedException e) =>

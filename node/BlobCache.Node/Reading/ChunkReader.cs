@@ -32,7 +32,8 @@ public sealed class ChunkReader : IDisposable
     private readonly SemaphoreSlim _prefetchSlots = new(8, 8);
     private readonly CancellationTokenSource _shutdown = new();
 
-    private readonly record struct Filled(ChunkBuffer Chunk, ReadSource Source);
+    // Stored: already handed to the store by an inner flight (a read that fell through to the shared origin fill).
+    private readonly record struct Filled(ChunkBuffer Chunk, ReadSource Source, bool Stored = false);
 
     public ChunkReader(NodeOptions options, ChunkStore store, IBlobOrigin origin, IMeshView mesh, IChunkPeerClient peers, NodeMetrics metrics, ILogger logger)
     {
@@ -149,7 +150,13 @@ public sealed class ChunkReader : IDisposable
             flights.TryRemove(self);
             throw;
         }
-        if (f.Source is not (ReadSource.Memory or ReadSource.Disk)) _store.Put(id, f.Chunk);
+        // Once only: a second Put of a chunk whose disk write is still queued queues another write (and, on a full
+        // disk, counted every failure twice).
+        if (!f.Stored && f.Source is not (ReadSource.Memory or ReadSource.Disk))
+        {
+            _store.Put(id, f.Chunk);
+            f = f with { Stored = true };
+        }
         flights.TryRemove(self);
         // The fetch's own reference goes once the waiters have had their turn (queued behind their continuations);
         // a waiter that comes later finds the chunk in the store.
@@ -186,7 +193,7 @@ public sealed class ChunkReader : IDisposable
         {
             Filled? f = await JoinAsync(_originFills, id, () => ReadOriginAsync(id, blobLength), _shutdown.Token).ConfigureAwait(false);
             if (f is { } got) return got;
-            if (_store.TryGet(id, out ChunkBuffer? hit, out _)) return new Filled(hit!, ReadSource.Blob);
+            if (_store.TryGet(id, out ChunkBuffer? hit, out _)) return new Filled(hit!, ReadSource.Blob, Stored: true);
             if (attempt >= 3) throw new InvalidOperationException($"chunk {id} could not be held");
         }
     }
@@ -225,9 +232,10 @@ public sealed class ChunkReader : IDisposable
             chunk.Seal();
             return new Filled(chunk, ReadSource.Blob);
         }
-        catch
+        catch (Exception e)
         {
             chunk.Release();
+            if (e is OriginException) _metrics.OriginError();
             throw;
         }
     }

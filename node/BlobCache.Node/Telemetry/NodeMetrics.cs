@@ -17,7 +17,7 @@ public sealed class NodeMetrics : IDisposable
     private readonly Meter _meter = new(MeterName);
     private readonly long[] _reads = new long[SourceNames.Length];
     private readonly long[] _bytes = new long[SourceNames.Length];
-    private long _blobGets, _peerServed, _peerServeMisses, _peerFailures, _originChanged;
+    private long _blobGets, _peerServed, _peerServeMisses, _peerFailures, _originChanged, _originErrors;
     private int _peerServing, _peerServingMax;
     private readonly Histogram<double> _peerLatency;
     private readonly Counter<long> _readCounter, _byteCounter;
@@ -32,6 +32,8 @@ public sealed class NodeMetrics : IDisposable
         _meter.CreateObservableGauge("blobcache_hit_ratio", HitRatios, "1",
             "Share of chunk reads served by each tier since start (memory, disk, peer, peer_remote_region, blob)");
         _meter.CreateObservableGauge("blobcache_peer_serving", () => Volatile.Read(ref _peerServing), "{request}", "Peer requests being served now");
+        _meter.CreateObservableCounter("blobcache_origin_errors", () => Volatile.Read(ref _originErrors), "{request}",
+            "Chunk reads from Blob that failed after the origin's retries (the readers got a 5xx)");
         _meter.CreateObservableCounter("blobcache_peer_failures", () => Volatile.Read(ref _peerFailures), "{request}", "Peer fetches that failed or timed out");
     }
 
@@ -47,6 +49,8 @@ public sealed class NodeMetrics : IDisposable
     }
 
     public void BlobGet() => Interlocked.Increment(ref _blobGets);
+
+    public void OriginError() => Interlocked.Increment(ref _originErrors);
 
     private IEnumerable<Measurement<double>> HitRatios()
     {
@@ -83,6 +87,7 @@ public sealed class NodeMetrics : IDisposable
     public long BlobGets => Volatile.Read(ref _blobGets);
     public long PeerServedCount => Volatile.Read(ref _peerServed);
     public long PeerFailures => Volatile.Read(ref _peerFailures);
+    public long OriginErrors => Volatile.Read(ref _originErrors);
     public long ReadsFrom(ReadSource source) => Volatile.Read(ref _reads[(int)source]);
     public long BytesFrom(ReadSource source) => Volatile.Read(ref _bytes[(int)source]);
 

@@ -53,6 +53,17 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
+    public void Origin_retries_and_timeout_are_settings_with_bounds()
+    {
+        NodeOptions d = OptionParser.Parse([], NoEnv);
+        Assert.Equal((4, 30_000), (d.OriginRetries, d.OriginTimeoutMs));
+        NodeOptions o = OptionParser.Parse(["--origin-retries", "1", "--origin-timeout-ms", "500"], NoEnv);
+        Assert.Equal((1, 500), (o.OriginRetries, o.OriginTimeoutMs));
+        OptionException e = Assert.Throws<OptionException>(() => OptionParser.Parse(["--origin-timeout-ms", "5"], NoEnv));
+        Assert.Contains("--origin-timeout-ms", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Flags_beat_environment_which_beats_the_config_file()
     {
         string file = Path.GetTempFileName();

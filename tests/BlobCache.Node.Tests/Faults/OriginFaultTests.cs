@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using BlobCache.Node.Hosting;
+using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Testing;
+using Xunit.Abstractions;
+
+namespace BlobCache.Node.Tests.Faults;
+
+/// <summary>
+/// Blob misbehaving: a fault-injecting proxy between a real node and Azurite answers 500/503, stalls past the
+/// origin timeout, cuts bodies mid-stream or never answers, on a schedule per chunk.
+/// </summary>
+[Collection(MeshCollection.Name)]
+public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int ChunkSize = 4 * 1024 * 1024;
+    private const int Readers = 16;
+    private FaultProxy _proxy = null!;
+
+    public Task InitializeAsync()
+    {
+        _proxy = new FaultProxy(fixture.Azurite.Port);
+        _proxy.Start();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _proxy.DisposeAsync();
+
+    private NodeProcess StartNode(string id, int retries, int timeoutMs) =>
+        NodeProcess.Start(id, Azurite.ConnectionStringFor(_proxy.Port), [], "--origin-retries", retries.ToString(CultureInfo.InvariantCulture), "--origin-timeout-ms", timeoutMs.ToString(CultureInfo.InvariantCulture));
+
+    private static bool IsBlobRead(ProxiedRequest r, string name) =>
+        r.Method == "GET" && r.RangeStart is not null && r.Path.EndsWith("/" + name, StringComparison.Ordinal);
+
+    /// <summary>A rule that gives the n-th request for each chunk of <paramref name="name"/> the fault <paramref name="schedule"/> names (1-based).</summary>
+    private static Func<ProxiedRequest, Fault> PerChunk(string name, Func<int, Fault> schedule)
+    {
+        var attempts = new ConcurrentDictionary<long, int>();
+        return r => IsBlobRead(r, name) ? schedule(attempts.AddOrUpdate(r.RangeStart!.Value / ChunkSize, 1, (_, n) => n + 1)) : Fault.Pass;
+    }
+
+    private Dictionary<long, int> GetsPerChunk(string name) =>
+        _proxy.Requests.Where(r => IsBlobRead(r, name)).GroupBy(r => r.RangeStart!.Value / ChunkSize).ToDictionary(g => g.Key, g => g.Count());
+
+    private async Task<ReadTally> ReadConcurrentlyAsync(NodeProcess node, string name)
+    {
+        var tally = new ReadTally();
+        await Task.WhenAll(Enumerable.Range(0, Readers).Select(_ => tally.ReadAsync(node, Dataset.Container, name, fixture.Dataset.Sha256[name])));
+        return tally;
+    }
+
+    private long Chunks(string name) => (fixture.Dataset.Lengths[name] + ChunkSize - 1) / ChunkSize;
+
+    [Fact]
+    public async Task Errors_500_and_503_are_retried_with_one_origin_request_per_chunk_per_attempt()
+    {
+        const int retries = 4;
+        const string name = "big/seventeen.bin";
+        await using NodeProcess node = StartNode("o5xx", retries, 5000);
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        // Every chunk: 503, then 500, then the bytes.
+        _proxy.Rule = PerChunk(name, n => n switch { 1 => Fault.Error(503), 2 => Fault.Error(500), _ => Fault.Pass });
+        ReadTally tally = await ReadConcurrentlyAsync(node, name);
+        Dictionary<long, int> gets = GetsPerChunk(name);
+        Survivors.Say(output, $"Blob answers 503 then 500 then data for each of {Chunks(name)} chunks, {Readers} readers: GETs per chunk at the proxy min {gets.Values.Min()}, max {gets.Values.Max()} (bound: {retries + 1} = retries + 1)");
+        tally.Report(output, "Blob 503 then 500 on every chunk");
+        Assert.Equal(Readers, tally.Exact);
+        Assert.Equal(Chunks(name), gets.Count);
+        Assert.All(gets.Values, n => Assert.InRange(n, 3, retries + 1)); // two errors + one success; never 16×
+        await Survivors.AssertAliveAsync([node]);
+    }
+
+    [Fact]
+    public async Task Stalls_past_the_timeout_and_bodies_cut_mid_stream_are_retried_never_wrong_bytes()
+    {
+        const int retries = 4;
+        const string name = "big/nine.bin";
+        await using NodeProcess node = StartNode("ocut", retries, 2000);
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        // Every chunk: the first request stalls 5 s (past the 2 s timeout), the second is cut after 1 MiB of body.
+        _proxy.Rule = PerChunk(name, n => n switch { 1 => Fault.Slow(TimeSpan.FromSeconds(5)), 2 => Fault.Cut(1 << 20), _ => Fault.Pass });
+        ReadTally tally = await ReadConcurrentlyAsync(node, name);
+        Dictionary<long, int> gets = GetsPerChunk(name);
+        Survivors.Say(output, $"Blob stalls 5 s (timeout 2 s), then cuts the body after 1 MiB, then answers, for each of {Chunks(name)} chunks, {Readers} readers: GETs per chunk min {gets.Values.Min()}, max {gets.Values.Max()} (bound {retries + 1})");
+        tally.Report(output, "Blob stalls past the timeout, then cuts bodies mid-stream");
+        Assert.Equal(Readers, tally.Exact);
+        Assert.All(gets.Values, n => Assert.InRange(n, 3, retries + 1));
+        await Survivors.AssertAliveAsync([node]);
+    }
+
+    [Fact]
+    public async Task A_Blob_that_never_answers_or_always_cuts_gives_readers_a_clear_5xx_within_the_bound_then_recovers()
+    {
+        const string name = "big/nine.bin";
+        // Bound: 2 attempts of 3 s plus 0.1 s of backoff per chunk (short enough to test, long enough for a loaded
+        // Azurite to send 4 MiB once Blob is healthy again).
+        await using NodeProcess node = StartNode("ohang", retries: 1, timeoutMs: 3000);
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+
+        _proxy.Rule = r => IsBlobRead(r, name) ? Fault.Hang : Fault.Pass;
+        var sw = Stopwatch.StartNew();
+        ReadTally hang = await ReadConcurrentlyAsync(node, name);
+        TimeSpan hangTook = sw.Elapsed;
+        hang.Report(output, "Blob never answers (origin timeout 3 s, 1 retry)");
+        Assert.Equal(Readers, hang.ClearErrors);
+        Assert.True(hang.Errors.ContainsKey("504 OperationTimedOut"), string.Join(", ", hang.Errors.Keys));
+        Assert.True(hangTook < TimeSpan.FromSeconds(20), $"readers waited {hangTook.TotalSeconds:F1} s for a Blob that never answers");
+
+        _proxy.Rule = r => IsBlobRead(r, name) ? Fault.Cut(64 * 1024) : Fault.Pass;
+        ReadTally cut = await ReadConcurrentlyAsync(node, name);
+        cut.Report(output, "Blob cuts every body after 64 KiB");
+        Assert.Equal(Readers, cut.ClearErrors);
+
+        _proxy.Rule = _ => Fault.Pass;
+        ReadTally healed = await ReadConcurrentlyAsync(node, name);
+        healed.Report(output, "Blob healthy again");
+        Assert.Equal(Readers, healed.Exact);
+        StatusReport s = await node.StatusAsync();
+        Survivors.Say(output, $"hung Blob: all {Readers} readers answered in {hangTook.TotalSeconds:F2} s; origin errors counted in /status: {s.OriginErrors}");
+        Assert.True(s.OriginErrors > 0);
+        await Survivors.AssertAliveAsync([node]);
+    }
+}
