@@ -31,6 +31,9 @@ public sealed class ChunkStore : IDisposable
     private readonly BlockingCollection<WriteJob>? _writes;
     private readonly Thread? _writer;
     private long _pendingWriteBytes;
+    // Chunks queued for disk, readable until written: with a small (or no) memory tier a chunk just fetched must
+    // not be a miss, and a second origin read, in the gap before its file exists. The write job holds the reference.
+    private readonly ConcurrentDictionary<ChunkId, ChunkBuffer> _pendingWrites = new();
     private volatile bool _disposed;
 
     private long _memoryHits, _diskHits, _misses, _memoryEvictions, _diskEvictions;
@@ -98,6 +101,8 @@ public sealed class ChunkStore : IDisposable
         }
         if (_disk is null)
             return false;
+        if (_pendingWrites.ContainsKey(id))
+            return true;
         lock (_diskLock)
             return _disk.Contains(id);
     }
@@ -119,6 +124,14 @@ public sealed class ChunkStore : IDisposable
                 Interlocked.Increment(ref _memoryHits);
                 return true;
             }
+        }
+
+        // TryAddRef fails only once the writer has released the buffer, i.e. the file is there now.
+        if (_pendingWrites.TryGetValue(id, out ChunkBuffer? queued) && queued.TryAddRef())
+        {
+            chunk = queued;
+            Interlocked.Increment(ref _memoryHits);
+            return true;
         }
 
         chunk = null;
@@ -181,8 +194,16 @@ public sealed class ChunkStore : IDisposable
         }
         if (!chunk.TryAddRef())
             throw new ObjectDisposedException(nameof(ChunkBuffer));
+        if (!_pendingWrites.TryAdd(id, chunk))
+        {
+            // The same chunk is already queued (two fills raced): one write is enough.
+            Interlocked.Add(ref _pendingWriteBytes, -chunk.Length);
+            chunk.Release();
+            return;
+        }
         if (!TryEnqueue(new WriteJob(id, chunk, null)))
         {
+            _pendingWrites.TryRemove(new KeyValuePair<ChunkId, ChunkBuffer>(id, chunk));
             Interlocked.Add(ref _pendingWriteBytes, -chunk.Length);
             chunk.Release();   // disposing: the writer is gone
         }
@@ -370,6 +391,7 @@ public sealed class ChunkStore : IDisposable
             }
             finally
             {
+                _pendingWrites.TryRemove(new KeyValuePair<ChunkId, ChunkBuffer>(job.Id, job.Chunk!));
                 Interlocked.Add(ref _pendingWriteBytes, -job.Chunk!.Length);
                 job.Chunk.Release();
             }

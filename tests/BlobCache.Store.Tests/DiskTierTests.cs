@@ -40,6 +40,36 @@ public class DiskTierTests
     }
 
     [Fact]
+    public async Task Without_a_memory_tier_a_chunk_is_readable_while_its_file_is_still_queued()
+    {
+        using var dir = new TempDir();
+        using ChunkStore store = DiskOnly(dir, diskBytes: 64L << 20);
+        // 1 MiB chunks read back at once: the writer is usually still busy with one of them. Each read must hit
+        // (the queued buffer or the finished file), never miss and send the reader to the origin again.
+        const int big = 1 << 20;
+        for (int i = 0; i < 32; i++)
+        {
+            ChunkId id = Chunks.Id(i, "queued");
+            Chunks.PutNew(store, id, big);
+            Assert.True(store.Contains(id), $"chunk {i} not found right after Put");
+            Assert.True(store.TryGet(id, out ChunkBuffer? c, out _), $"chunk {i} missed right after Put");
+            Assert.True(Chunks.Matches(id, c!.Span, big));
+            c.Release();
+        }
+        Assert.Equal(0, store.Stats.Misses);
+        await store.FlushAsync();
+        Assert.Equal(32, store.Stats.DiskChunks);
+        for (int i = 0; i < 32; i++)
+        {
+            ChunkId id = Chunks.Id(i, "queued");
+            Assert.True(store.TryGet(id, out ChunkBuffer? c, out ChunkTier tier));
+            Assert.Equal(ChunkTier.Disk, tier);
+            Assert.True(Chunks.Matches(id, c!.Span, big));
+            c.Release();
+        }
+    }
+
+    [Fact]
     public async Task Restart_rebuilds_the_index()
     {
         using var dir = new TempDir();
