@@ -1,7 +1,7 @@
 namespace BlobCache.Node.Config;
 
 /// <summary>Which transport carries chunks between peers.</summary>
-public enum PeerTransport { Grpc, Udp }
+public enum PeerTransport { Grpc, Udp, Tcp }
 
 /// <summary>
 /// Every setting of a node, with its default. Each can come from a flag (<c>--http-port</c>), an environment

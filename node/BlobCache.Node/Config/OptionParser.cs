@@ -37,7 +37,7 @@ public static class OptionParser
         new("chunk-size-mb", "chunk size (1..64)", (o, v, s) => o with { ChunkSizeMb = Int(v, s, 1, 64) }),
         new("metadata-ttl-seconds", "how long a blob's ETag and length are trusted; 0 = always revalidate", (o, v, s) => o with { MetadataTtlSeconds = Double(v, s, 0, 3600) }),
         new("pooled-regions", "other regions whose owners may serve chunks, r1,r2", (o, v, s) => o with { PooledRegions = List(v).Select(r => Name(r, s)).ToArray() }),
-        new("peer-transport", "grpc (default) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
+        new("peer-transport", "grpc (default), tcp (framed, on the gRPC port) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
         new("peer-timeout-ms", "how long a peer has to answer before the next owner or Blob", (o, v, s) => o with { PeerTimeoutMs = Int(v, s, 10, 600_000) }),
         new("peer-transfer-timeout-ms", "how long an answering peer may take to deliver a chunk", (o, v, s) => o with { PeerTransferTimeoutMs = Int(v, s, 100, 3_600_000) }),
         new("read-ahead-chunks", "chunks fetched ahead of a sequential reader (0 = off)", (o, v, s) => o with { ReadAheadChunks = Int(v, s, 0, 64) }),
@@ -167,7 +167,8 @@ public static class OptionParser
     {
         "grpc" => PeerTransport.Grpc,
         "udp" => PeerTransport.Udp,
-        _ => throw new OptionException($"{source}: '{v}' is not grpc or udp"),
+        "tcp" => PeerTransport.Tcp,
+        _ => throw new OptionException($"{source}: '{v}' is not grpc, tcp or udp"),
     };
 
     private static string Level(string v, string source) =>

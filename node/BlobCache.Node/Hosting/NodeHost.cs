@@ -6,6 +6,7 @@ using BlobCache.Node.Endpoint;
 using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Tcp;
 using BlobCache.Node.Peers.Udp;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Telemetry;
@@ -74,11 +75,15 @@ public static class NodeHost
         }
 
         var metrics = new NodeMetrics();
-        // Both servers always run (a mesh may mix transports while it is rolled over); the client picks one.
-        IChunkPeerClient peers = options.PeerTransport == PeerTransport.Udp
-            ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"))
-            : new GrpcChunkPeerClient(options.NodeId);
+        // Every server always runs (a mesh may mix transports while it is rolled over); the client picks one.
+        IChunkPeerClient peers = options.PeerTransport switch
+        {
+            PeerTransport.Udp => new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp")),
+            PeerTransport.Tcp => new TcpChunkPeerClient(options.NodeId),
+            _ => new GrpcChunkPeerClient(options.NodeId),
+        };
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
+        var tcpService = new TcpChunkService(reader, origin, metrics, loggers.CreateLogger("blobcache.tcp"));
         var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"));
         try
         {
@@ -107,10 +112,15 @@ public static class NodeHost
         builder.Logging.ClearProviders();
         ConfigureLogging(builder.Logging, options);
         IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(options.Host));
+        if (Environment.GetEnvironmentVariable("BLOBCACHE_EXP_INLINE") == "1") builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
-            k.Listen(bind, options.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(bind, options.GrpcPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                l.Use(tcpService.Middleware); // framed-TCP peers share the port: their connections open with a magic, HTTP/2 with its preface
+            });
             k.Limits.MaxRequestBodySize = 1024 * 1024;
             // Kestrel pauses a response writer once this much is buffered; the 64 KiB default turns every 4 MiB
             // chunk (HTTP or gRPC) into dozens of flush round trips.
