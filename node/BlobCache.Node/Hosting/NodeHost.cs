@@ -112,7 +112,7 @@ public static class NodeHost
         builder.Logging.ClearProviders();
         ConfigureLogging(builder.Logging, options);
         IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(options.Host));
-        if (Environment.GetEnvironmentVariable("BLOBCACHE_EXP_INLINE") == "1") builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
+        if (options.InlineIoEffective) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
@@ -170,9 +170,9 @@ public static class NodeHost
             await gossip.DisposeAsync().ConfigureAwait(false);
             return 2;
         }
-        log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport})",
+        log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
-            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant());
+            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.InlineIoEffective);
         await app.WaitForShutdownAsync().ConfigureAwait(false);
 
         await udpServer.DisposeAsync().ConfigureAwait(false);

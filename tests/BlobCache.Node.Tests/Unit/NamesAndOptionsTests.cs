@@ -40,6 +40,18 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
+    public void Inline_io_is_on_by_default_only_without_a_disk_tier_and_tcp_is_a_transport()
+    {
+        Assert.True(OptionParser.Parse([], NoEnv).InlineIoEffective);
+        Assert.False(OptionParser.Parse(["--cache-dir", "/tmp/x"], NoEnv).InlineIoEffective);
+        Assert.True(OptionParser.Parse(["--cache-dir", "/tmp/x", "--inline-io", "true"], NoEnv).InlineIoEffective);
+        Assert.False(OptionParser.Parse(["--inline-io", "false"], NoEnv).InlineIoEffective);
+        Assert.True(OptionParser.Parse(["--inline-io", "auto"], NoEnv).InlineIoEffective);
+        Assert.Equal(PeerTransport.Tcp, OptionParser.Parse(["--peer-transport", "tcp"], NoEnv).PeerTransport);
+        Assert.Throws<OptionException>(() => OptionParser.Parse(["--inline-io", "maybe"], NoEnv));
+    }
+
+    [Fact]
     public void Flags_beat_environment_which_beats_the_config_file()
     {
         string file = Path.GetTempFileName();
