@@ -46,12 +46,10 @@ public sealed record NodeOptions
     public bool Insecure { get; init; }
     /// <summary>
     /// Run request handling on Kestrel's socket threads instead of hopping to the thread pool: a small read from
-    /// memory then costs no thread switch. Null (auto) means on without a disk tier, because a disk-tier hit is
-    /// read synchronously and would hold up every other connection on that socket thread meanwhile.
+    /// memory then costs no thread switch. Off by default: its gain is not yet shown on a quiet machine, and a
+    /// disk-tier hit is read synchronously, holding up every other connection on that socket thread meanwhile.
     /// </summary>
-    public bool? InlineIo { get; init; }
-
-    public bool InlineIoEffective => InlineIo ?? CacheDir is null;
+    public bool InlineIo { get; init; }
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

@@ -45,8 +45,7 @@ public static class OptionParser
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
-        new("inline-io", "auto (default: true without a disk tier), true or false: run requests on the socket threads",
-            (o, v, s) => o with { InlineIo = v.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? null : Bool(v, s) }),
+        new("inline-io", "run requests on the socket threads (saves a thread switch per read; not with a disk tier)", (o, v, s) => o with { InlineIo = Bool(v, s) }, IsSwitch: true),
         new("insecure", "no peer authentication (local development)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
     ];
 

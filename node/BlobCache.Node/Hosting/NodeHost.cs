@@ -112,7 +112,7 @@ public static class NodeHost
         builder.Logging.ClearProviders();
         ConfigureLogging(builder.Logging, options);
         IPAddress bind = IPAddress.Parse(GossipHost.BindAddress(options.Host));
-        if (options.InlineIoEffective) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
+        if (options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
@@ -172,7 +172,7 @@ public static class NodeHost
         }
         log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
-            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.InlineIoEffective);
+            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.InlineIo);
         await app.WaitForShutdownAsync().ConfigureAwait(false);
 
         await udpServer.DisposeAsync().ConfigureAwait(false);

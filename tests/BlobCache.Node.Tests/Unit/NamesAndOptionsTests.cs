@@ -40,13 +40,11 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
-    public void Inline_io_is_on_by_default_only_without_a_disk_tier_and_tcp_is_a_transport()
+    public void Inline_io_is_opt_in_and_tcp_is_a_transport()
     {
-        Assert.True(OptionParser.Parse([], NoEnv).InlineIoEffective);
-        Assert.False(OptionParser.Parse(["--cache-dir", "/tmp/x"], NoEnv).InlineIoEffective);
-        Assert.True(OptionParser.Parse(["--cache-dir", "/tmp/x", "--inline-io", "true"], NoEnv).InlineIoEffective);
-        Assert.False(OptionParser.Parse(["--inline-io", "false"], NoEnv).InlineIoEffective);
-        Assert.True(OptionParser.Parse(["--inline-io", "auto"], NoEnv).InlineIoEffective);
+        Assert.False(OptionParser.Parse([], NoEnv).InlineIo);
+        Assert.True(OptionParser.Parse(["--inline-io"], NoEnv).InlineIo);
+        Assert.True(OptionParser.Parse([], new Dictionary<string, string?> { ["BLOBCACHE_INLINE_IO"] = "true" }).InlineIo);
         Assert.Equal(PeerTransport.Tcp, OptionParser.Parse(["--peer-transport", "tcp"], NoEnv).PeerTransport);
         Assert.Throws<OptionException>(() => OptionParser.Parse(["--inline-io", "maybe"], NoEnv));
     }
