@@ -22,23 +22,22 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
         PipeReader input = connection.Transport.Input;
-        ReadResult r = await input.ReadAtLeastAsync(TcpFrames.Magic.Length, connection.ConnectionClosed).ConfigureAwait(false);
-        ReadOnlySequence<byte> buffer = r.Buffer;
-        if (!IsOurs(buffer))
-        {
-            input.AdvanceTo(buffer.Start); // nothing consumed: HTTP/2 reads the preface itself
-            await next(connection).ConfigureAwait(false);
-            return;
-        }
-        input.AdvanceTo(buffer.GetPosition(TcpFrames.Magic.Length));
+        bool ours;
         try
         {
-            await ServeConnectionAsync(connection).ConfigureAwait(false);
+            ReadResult r = await input.ReadAtLeastAsync(TcpFrames.Magic.Length, connection.ConnectionClosed).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = r.Buffer;
+            ours = IsOurs(buffer);
+            // Not ours: nothing consumed, so HTTP/2 reads its preface itself.
+            input.AdvanceTo(ours ? buffer.GetPosition(TcpFrames.Magic.Length) : buffer.Start);
+            if (ours) await ServeConnectionAsync(connection).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ConnectionResetException)
         {
             // the requester went away (or gave up on a slow fill); its client counts the failure
+            return;
         }
+        if (!ours) await next(connection).ConfigureAwait(false);
     };
 
     private static bool IsOurs(ReadOnlySequence<byte> buffer)
