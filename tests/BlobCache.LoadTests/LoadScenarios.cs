@@ -41,7 +41,7 @@ public static partial class LoadScenarios
             string url = $"{nodes[0].Endpoint}/{Container}/blob.bin";
             using (var http = new HttpClient()) await http.GetByteArrayAsync(url); // into node 0's cache
 
-            results["wrk_check"] = await WrkCheckAsync(url, length, step);
+            results["wrk_check"] = await WrkCheckAsync(url, length, step, smoke ? 1 : 3);
             results["knee"] = await KneeAsync(url, length, step, p99BoundMs, smoke ? 16 : 256);
             results["soak"] = await SoakAsync(nodes[0], url, length, soak);
             results["churn"] = await ChurnAsync(azurite, nodes, url, length, step);
@@ -58,24 +58,68 @@ public static partial class LoadScenarios
     }
 
     // The same fixed range at the same concurrency, measured by this runner and by wrk: throughput within 10%.
-    private static async Task<JsonObject> WrkCheckAsync(string url, long length, TimeSpan duration)
+    // Both share the machine's cores with the node, so the rounds alternate (runner, wrk, runner, ...) and the
+    // median ratio counts: load from elsewhere then hits both alike. Each client's CPU per request is recorded
+    // too: a client that costs more per request leaves the node less CPU and measures it slower.
+    private static async Task<JsonObject> WrkCheckAsync(string url, long length, TimeSpan duration, int rounds)
     {
         const int connections = 8;
-        LoadResult ours = await ReadLoad.RunAsync("blobcache", url, length, Range, connections, TimeSpan.FromSeconds(1), duration, 1, fixedRange: true);
-        var psi = new ProcessStartInfo("wrk") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var rows = new JsonArray();
+        var ratios = new List<double>();
+        for (int round = 0; round < rounds; round++)
+        {
+            TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            LoadResult ours = await ReadLoad.RunAsync("blobcache", url, length, Range, connections, TimeSpan.FromSeconds(1), duration, 1, fixedRange: true);
+            // The process's CPU covers the warm-up second too: divide by the requests of both periods.
+            double runnerCpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / Math.Max(1, ours.RequestsPerSecond * (1 + duration.TotalSeconds));
+            (double wrkRps, double wrkCpuSeconds) = await WrkAsync(url, connections, duration);
+            double wrkCpuUs = wrkRps <= 0 ? 0 : wrkCpuSeconds * 1e6 / (wrkRps * Math.Max(1, duration.TotalSeconds));
+            double ratio = wrkRps <= 0 ? 0 : ours.RequestsPerSecond / wrkRps;
+            ratios.Add(ratio);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrk check round {round + 1} ({connections} connections, one 64 KiB range): runner {ours.RequestsPerSecond:F0} req/s ({runnerCpuUs:F0} µs CPU/request), wrk {wrkRps:F0} req/s ({wrkCpuUs:F0} µs CPU/request), ratio {ratio:F3}"));
+            rows.Add(new JsonObject
+            {
+                ["runner_rps"] = Math.Round(ours.RequestsPerSecond), ["wrk_rps"] = Math.Round(wrkRps), ["ratio"] = Math.Round(ratio, 3),
+                ["runner_cpu_us_per_request"] = Math.Round(runnerCpuUs, 1), ["wrk_cpu_us_per_request"] = Math.Round(wrkCpuUs, 1),
+            });
+        }
+        double median = ratios.Order().ElementAt(ratios.Count / 2);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrk check: median ratio {median:F3} ({(Math.Abs(median - 1) <= 0.10 ? "within" : "OUTSIDE")} 10%)"));
+        return new JsonObject { ["connections"] = connections, ["ratio"] = Math.Round(median, 3), ["rounds"] = rows };
+    }
+
+    // wrk with its CPU time: bash's `times` prints the user and system time of the shell's children (wrk).
+    private static async Task<(double Rps, double CpuSeconds)> WrkAsync(string url, int connections, TimeSpan duration)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("wrk \"$@\" && times");
+        psi.ArgumentList.Add("wrk");
         foreach (string a in new[] { "-t", "2", "-c", connections.ToString(CultureInfo.InvariantCulture), "-d", $"{(int)Math.Max(1, duration.TotalSeconds)}s",
             "-H", $"Range: bytes=0-{Range - 1}", url })
             psi.ArgumentList.Add(a);
-        using Process wrk = Process.Start(psi) ?? throw new InvalidOperationException("wrk is not installed (apt-get install wrk)");
+        using Process wrk = Process.Start(psi) ?? throw new InvalidOperationException("could not start bash to run wrk");
         string output = await wrk.StandardOutput.ReadToEndAsync();
         await wrk.WaitForExitAsync();
+        if (wrk.ExitCode != 0) throw new InvalidOperationException($"wrk failed (is it installed? apt-get install wrk): {await wrk.StandardError.ReadToEndAsync()}");
         Match m = RequestsPerSec().Match(output);
-        double wrkRps = m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-        double ratio = wrkRps <= 0 ? 0 : ours.RequestsPerSecond / wrkRps;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"wrk check ({connections} connections, one 64 KiB range): runner {ours.RequestsPerSecond:F0} req/s, wrk {wrkRps:F0} req/s, ratio {ratio:F3} ({(Math.Abs(ratio - 1) <= 0.10 ? "within" : "OUTSIDE")} 10%)"));
-        return new JsonObject { ["connections"] = connections, ["runner_rps"] = Math.Round(ours.RequestsPerSecond), ["wrk_rps"] = Math.Round(wrkRps), ["ratio"] = Math.Round(ratio, 3) };
+        double rps = m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        // `times`: two lines "XmY.YYYs XmY.YYYs", the shell's then its children's; the second is wrk's.
+        MatchCollection t = TimesLine().Matches(output);
+        double cpu = 0;
+        if (t.Count >= 2)
+        {
+            Match c = t[^1];
+            cpu = Minutes(c.Groups[1].Value, c.Groups[2].Value) + Minutes(c.Groups[3].Value, c.Groups[4].Value);
+        }
+        return (rps, cpu);
     }
+
+    private static double Minutes(string m, string s) => int.Parse(m, CultureInfo.InvariantCulture) * 60 + double.Parse(s, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"^(\d+)m([0-9.]+)s (\d+)m([0-9.]+)s$", RegexOptions.Multiline)]
+    private static partial Regex TimesLine();
 
     [GeneratedRegex(@"Requests/sec:\s+([0-9.]+)")]
     private static partial Regex RequestsPerSec();

@@ -13,7 +13,19 @@ switch (command)
         var only = onlyIndex >= 0 && onlyIndex + 1 < args.Length
             ? args[onlyIndex + 1].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
             : [];
-        return await Bench.RunAsync(smoke ? BenchSize.Tiny : BenchSize.Full, outDir, only);
+        int rangesIndex = Array.IndexOf(args, "--ranges-kib");
+        BenchSize size = smoke ? BenchSize.Tiny : BenchSize.Full;
+        if (rangesIndex >= 0 && rangesIndex + 1 < args.Length)
+        {
+            int[] ranges = args[rangesIndex + 1].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(r => int.TryParse(r, out int k) && k is > 0 and <= 4096 ? k << 10 : -1).ToArray();
+            if (ranges.Length == 0 || ranges.Contains(-1))
+            {
+                Console.Error.WriteLine($"--ranges-kib: '{args[rangesIndex + 1]}' is not a list of sizes from 1 to 4096 KiB, like 64,4096");
+                return 2;
+            }
+            size = size with { Ranges = ranges };
+        }
+        return await Bench.RunAsync(size, outDir, only);
     }
     case "load":
     {
@@ -22,7 +34,7 @@ switch (command)
         return await LoadScenarios.RunAsync(args.Contains("--smoke"), outDir);
     }
     default:
-        Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only local_hit,peer_fetch,epoch,stampede]   (writes DIR/results.json)\n" +
+        Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only local_hit,peer_fetch,epoch,stampede] [--ranges-kib 4096,64]   (writes DIR/results.json)\n" +
             "       BlobCache.LoadTests load [--smoke] [--out DIR]   (wrk cross-check, knee, soak, churn; writes DIR/load.json)\n" +
             "DIR defaults to bench");
         return command == "help" ? 0 : 2;

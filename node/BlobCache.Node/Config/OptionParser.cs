@@ -39,7 +39,7 @@ public static class OptionParser
         new("metadata-ttl-seconds", "how long a blob's ETag and length are trusted; 0 = always revalidate", (o, v, s) => o with { MetadataTtlSeconds = Double(v, s, 0, 3600) }),
         new("account-aliases", "more account names the endpoint answers for as the origin's (wasb emulator mode: devstoreaccount1)", (o, v, s) => o with { AccountAliases = List(v).Select(a => Account(a, s)).ToArray() }),
         new("pooled-regions", "other regions whose owners may serve chunks, r1,r2", (o, v, s) => o with { PooledRegions = List(v).Select(r => Name(r, s)).ToArray() }),
-        new("peer-transport", "grpc (default) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
+        new("peer-transport", "grpc (default), tcp (framed, on the gRPC port) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
         new("peer-timeout-ms", "how long a peer has to answer before the next owner or Blob", (o, v, s) => o with { PeerTimeoutMs = Int(v, s, 10, 600_000) }),
         new("peer-transfer-timeout-ms", "how long an answering peer may take to deliver a chunk", (o, v, s) => o with { PeerTransferTimeoutMs = Int(v, s, 100, 3_600_000) }),
         new("origin-retries", "retries of a failed or timed-out Blob request, with exponential backoff", (o, v, s) => o with { OriginRetries = Int(v, s, 0, 20) }),
@@ -49,6 +49,7 @@ public static class OptionParser
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
+        new("inline-io", "run requests on the socket threads (saves a thread switch per read; not with a disk tier)", (o, v, s) => o with { InlineIo = Bool(v, s) }, IsSwitch: true),
         new("insecure", "start without peer security: plain-text gossip unless --gossip-key-file, plain gRPC unless --tls-* (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
         new("gossip-key-file", "mesh keyring: base64 32-byte keys, one a line, first = primary (blobcache keygen); re-read on change", (o, v, s) => o with { GossipKeyFile = NonEmpty(v, s) }),
         new("tls-cert", "PEM certificate for gRPC peer mutual TLS (reloaded on change)", (o, v, s) => o with { TlsCert = NonEmpty(v, s) }),
@@ -209,7 +210,8 @@ public static class OptionParser
     {
         "grpc" => PeerTransport.Grpc,
         "udp" => PeerTransport.Udp,
-        _ => throw new OptionException($"{source}: '{v}' is not grpc or udp"),
+        "tcp" => PeerTransport.Tcp,
+        _ => throw new OptionException($"{source}: '{v}' is not grpc, tcp or udp"),
     };
 
     private static string Level(string v, string source) =>

@@ -245,12 +245,25 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         return false;
     }
 
-    private static void WriteBlobHeaders(HttpContext context, BlobInfo info)
+    // The last Last-Modified formatted: readers of one blob ask for it on every range.
+    private sealed record HttpDate(DateTimeOffset At, string Text);
+    private HttpDate _lastModified = new(default, "");
+
+    private string LastModifiedText(DateTimeOffset at)
+    {
+        HttpDate cached = Volatile.Read(ref _lastModified);
+        if (cached.At == at && cached.Text.Length > 0) return cached.Text;
+        var fresh = new HttpDate(at, at.UtcDateTime.ToString("R", CultureInfo.InvariantCulture));
+        Volatile.Write(ref _lastModified, fresh);
+        return fresh.Text;
+    }
+
+    private void WriteBlobHeaders(HttpContext context, BlobInfo info)
     {
         BlobHeaders.Common(context);
         var h = context.Response.Headers;
         h.ETag = info.ETag;
-        h.LastModified = info.LastModified.UtcDateTime.ToString("R", CultureInfo.InvariantCulture);
+        h.LastModified = LastModifiedText(info.LastModified);
         h.AcceptRanges = "bytes";
         h.ContentType = info.ContentType;
         h["x-ms-blob-type"] = "BlockBlob";

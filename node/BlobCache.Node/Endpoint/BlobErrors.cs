@@ -1,6 +1,7 @@
 using System.Security;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace BlobCache.Node.Endpoint;
 
@@ -39,9 +40,9 @@ public static class BlobHeaders
     {
         var h = context.Response.Headers;
         h["x-ms-request-id"] = context.TraceIdentifier;
-        h["x-ms-version"] = context.Request.Headers.TryGetValue("x-ms-version", out var v) && v.Count > 0 ? v.ToString() : Version;
+        h["x-ms-version"] = context.Request.Headers.TryGetValue("x-ms-version", out var v) && v.Count > 0 ? v : (StringValues)Version;
         if (context.Request.Headers.TryGetValue("x-ms-client-request-id", out var c)) h["x-ms-client-request-id"] = c;
-        h.Date = DateTime.UtcNow.ToString("R");
+        // No Date here: Kestrel sets one per response from a value it refreshes once a second.
         h.Server = "BlobCache";
     }
 }

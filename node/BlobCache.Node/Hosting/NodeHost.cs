@@ -6,6 +6,7 @@ using BlobCache.Node.Endpoint;
 using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Tcp;
 using BlobCache.Node.Peers.Udp;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Security;
@@ -105,12 +106,16 @@ public static class NodeHost
         }
 
         var metrics = new NodeMetrics();
-        // Both servers always run (a mesh may mix transports while it is rolled over); the client picks one.
-        IChunkPeerClient peers = options.PeerTransport == PeerTransport.Udp
-            ? new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys)
-            : new GrpcChunkPeerClient(options.NodeId, tls);
+        // Every server always runs (a mesh may mix transports while it is rolled over); the client picks one.
+        IChunkPeerClient peers = options.PeerTransport switch
+        {
+            PeerTransport.Udp => new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys),
+            PeerTransport.Tcp => new TcpChunkPeerClient(options.NodeId, tls),
+            _ => new GrpcChunkPeerClient(options.NodeId, tls),
+        };
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
         var admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
+        var tcpService = new TcpChunkService(reader, origin, metrics, admission, loggers.CreateLogger("blobcache.tcp"));
         var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
         try
         {
@@ -140,6 +145,7 @@ public static class NodeHost
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         ConfigureLogging(builder.Logging, options);
+        if (options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
@@ -147,6 +153,9 @@ public static class NodeHost
             {
                 l.Protocols = HttpProtocols.Http2;
                 if (tls is not null) UsePeerTls(l, tls);
+                // Framed-TCP peers share the port: their connections open with a magic, HTTP/2 with its preface. Behind
+                // the TLS layer when there is one, so they need the same client certificate as gRPC.
+                l.Use(tcpService.Middleware);
             });
             k.Limits.MaxRequestBodySize = 1024 * 1024;
             // Kestrel pauses a response writer once this much is buffered; the 64 KiB default turns every 4 MiB
@@ -206,9 +215,9 @@ public static class NodeHost
             await gossip.DisposeAsync().ConfigureAwait(false);
             return 2;
         }
-        log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport})",
+        log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
-            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant());
+            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.InlineIo);
         await app.WaitForShutdownAsync().ConfigureAwait(false);
 
         await udpServer.DisposeAsync().ConfigureAwait(false);

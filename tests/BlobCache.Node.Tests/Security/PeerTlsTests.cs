@@ -97,6 +97,55 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Framed_tcp_peers_run_inside_mutual_TLS_and_strangers_get_no_bytes()
+    {
+        using var mesh = TestCa.Create("blobcache-test-mesh-tcp");
+        using var foreign = TestCa.Create("some-other-ca-tcp");
+        TlsFiles a = mesh.WriteNode(Path.Combine(_dir, "ta"), "node-ta"), b = mesh.WriteNode(Path.Combine(_dir, "tb"), "node-tb");
+        TlsFiles member = mesh.WriteNode(Path.Combine(_dir, "tm"), "a-member"), stranger = foreign.WriteNode(Path.Combine(_dir, "ts"), "a-stranger");
+        await using NodeProcess n0 = NodeProcess.Start("tcptls-0", fixture.Azurite.ConnectionString, [], [.. a.Args, "--peer-transport", "tcp"]);
+        await using NodeProcess n1 = NodeProcess.Start("tcptls-1", fixture.Azurite.ConnectionString, [n0.GossipAddress], [.. b.Args, "--peer-transport", "tcp"]);
+        await n0.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await n1.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(async () => (await n0.StatusAsync()).LiveMembers == 2 && (await n1.StatusAsync()).LiveMembers == 2,
+            TimeSpan.FromSeconds(30), "the two TLS nodes to see each other");
+
+        await ReadAsync(n0, "big/forty.bin");
+        await ReadAsync(n1, "big/forty.bin");
+        Assert.True(await PeerReadsAsync(n1) > 0, "node 1 read nothing from its peer over framed TCP + TLS:\n" + n1.LogTail(20));
+        Assert.Equal(0, await SecurityProbes.MetricAsync(n0, "blobcache_peer_tls_refused"));
+
+        // A chunk node 0 holds, asked for by clients of the framed transport: only the mesh member gets it.
+        string etag = (await n0.Client.GetBlobContainerClient(Dataset.Container).GetBlobClient("big/forty.bin").GetPropertiesAsync()).Value.ETag.ToString();
+        long length = fixture.Dataset.Lengths["big/forty.bin"];
+        var owner = new BlobCache.Protocol.Gossip.MemberMeta(n0.Id, n0.GossipAddress, $"127.0.0.1:{n0.GrpcPort}", $"127.0.0.1:{n0.UdpPort}", "local", "local-1", 100, 1);
+        var chunk = new BlobCache.Store.ChunkId(Azurite.Account, Dataset.Container, "big/forty.bin", etag, 0);
+        var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        using (var identity = new BlobCache.Node.Security.PeerTls(member.Cert, member.Key, member.Ca, TimeSpan.FromMinutes(5), log))
+        await using (var ok = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("a-member", identity))
+        {
+            BlobCache.Store.ChunkBuffer? got = await ok.FetchAsync(owner, chunk, length, fill: true, TimeSpan.FromSeconds(10), CancellationToken.None);
+            Assert.NotNull(got);
+            got.Release();
+        }
+        int refusedBy = 0;
+        using (var alien = new BlobCache.Node.Security.PeerTls(stranger.Cert, stranger.Key, stranger.Ca, TimeSpan.FromMinutes(5), log))
+        await using (var foreignClient = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("a-stranger", alien))
+        await using (var plainClient = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("plain"))
+        {
+            foreach (var client in new[] { foreignClient, plainClient })
+            {
+                await Assert.ThrowsAsync<BlobCache.Node.Peers.PeerTransferException>(() =>
+                    client.FetchAsync(owner, chunk, length, fill: true, TimeSpan.FromSeconds(5), CancellationToken.None));
+                refusedBy++;
+            }
+        }
+        Assert.Equal(2, refusedBy);
+        await Wait.UntilAsync(async () => await SecurityProbes.MetricAsync(n0, "blobcache_peer_tls_refused") >= 2,
+            TimeSpan.FromSeconds(10), "node 0 to count the two refused handshakes");
+    }
+
+    [Fact]
     public async Task A_node_without_TLS_material_or_with_mismatched_files_refuses_to_start_with_one_line()
     {
         using var mesh = TestCa.Create("mesh");

@@ -64,6 +64,16 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
+    public void Inline_io_is_opt_in_and_tcp_is_a_transport()
+    {
+        Assert.False(OptionParser.Parse([], NoEnv).InlineIo);
+        Assert.True(OptionParser.Parse(["--inline-io"], NoEnv).InlineIo);
+        Assert.True(OptionParser.Parse([], new Dictionary<string, string?> { ["BLOBCACHE_INLINE_IO"] = "true" }).InlineIo);
+        Assert.Equal(PeerTransport.Tcp, OptionParser.Parse(["--peer-transport", "tcp"], NoEnv).PeerTransport);
+        Assert.Throws<OptionException>(() => OptionParser.Parse(["--inline-io", "maybe"], NoEnv));
+    }
+
+    [Fact]
     public void Flags_beat_environment_which_beats_the_config_file()
     {
         string file = Path.GetTempFileName();

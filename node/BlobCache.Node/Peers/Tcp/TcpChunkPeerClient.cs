@@ -1,0 +1,256 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using BlobCache.Node.Security;
+using BlobCache.Protocol.Gossip;
+using BlobCache.Store;
+
+namespace BlobCache.Node.Peers.Tcp;
+
+/// <summary>
+/// Requester side of the framed-TCP chunk transport (<see cref="TcpFrames"/>, on the peer's gRPC port): a pool of
+/// connections per peer, one request at a time on each, the chunk received straight into its pooled buffer, so
+/// there is no copy in user space between the socket and the cache. With <paramref name="tls"/> each connection is
+/// mutual TLS, as gRPC's are (the owner's port admits nothing else then); a connection made before a certificate
+/// reload is closed instead of reused.
+/// </summary>
+public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : IChunkPeerClient
+{
+    /// <summary>Idle connections kept per peer; more are closed when returned.</summary>
+    public const int MaxIdlePerPeer = 64;
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
+    private readonly ConcurrentDictionary<string, ConcurrentBag<Connection>> _idle = new(StringComparer.Ordinal);
+    private int _disposed;
+
+    /// <summary>One connection (a socket's stream, or TLS over it) with the small buffers and timer its requests reuse.</summary>
+    private sealed class Connection(Stream stream, long tlsVersion) : IDisposable
+    {
+        public Stream Stream { get; } = stream;
+        public long TlsVersion { get; } = tlsVersion;
+        public byte[] Answer { get; } = new byte[TcpFrames.AnswerBytes];
+        public CancellationTokenSource Timer { get; set; } = new();
+
+        public void Dispose()
+        {
+            Stream.Dispose();
+            Timer.Dispose();
+        }
+    }
+
+    public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    {
+        (TcpStatus status, byte _, ChunkBuffer? chunk) = await ExchangeAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false);
+        return status == TcpStatus.NotFound ? null : chunk;
+    }
+
+    public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    {
+        (TcpStatus status, byte source, ChunkBuffer? _) = await ExchangeAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
+        if (status == TcpStatus.NotFound) throw new PeerTransferException($"{peer.Id} could not warm {id}");
+        return TcpFrames.SourceName(source);
+    }
+
+    private async Task<(TcpStatus Status, byte Source, ChunkBuffer? Chunk)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
+        TimeSpan answerTimeout, CancellationToken cancellationToken)
+    {
+        string address = peer.GrpcAddress;
+        // A pooled connection the peer has since closed (it restarted) fails before its first answer byte: then
+        // once more on a new connection.
+        for (int attempt = 0; ; attempt++)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            bool reused = Pool(address).TryTake(out Connection? c);
+            if (c is not null && c.TlsVersion != (tls?.Version ?? 0))
+            {
+                c.Dispose();   // made with a certificate since replaced
+                c = null;
+                reused = false;
+            }
+            c ??= await ConnectAsync(peer, address, cancellationToken).ConfigureAwait(false);
+            bool keep = false;
+            bool answered = false;
+            ChunkBuffer? chunk = null;
+            CancellationTokenRegistration caller = cancellationToken.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), c.Timer);
+            try
+            {
+                CancellationToken token = c.Timer.Token;
+                await SendRequestAsync(c.Stream, id, blobLength, fill, warmOnly, token).ConfigureAwait(false);
+                c.Timer.CancelAfter(answerTimeout);
+                await ReceiveExactlyAsync(c.Stream, c.Answer.AsMemory(0, 1), token).ConfigureAwait(false);
+                answered = true;
+                c.Timer.CancelAfter(Timeout.Infinite); // from here the caller's token bounds a slow fill
+                if (c.Answer[0] != TcpFrames.Accepted) throw new PeerTransferException($"{peer.Id} answered with a byte that is not in the protocol");
+                await ReceiveExactlyAsync(c.Stream, c.Answer, token).ConfigureAwait(false);
+                (TcpStatus status, byte source, int length, ulong checksum) = TcpFrames.ReadAnswer(c.Answer);
+                if (status != TcpStatus.Ok)
+                {
+                    if (length is < 0 or > TcpFrames.MaxErrorBytes) throw new PeerTransferException($"{peer.Id} sent an error of {length} bytes");
+                    byte[] text = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+                    try
+                    {
+                        await ReceiveExactlyAsync(c.Stream, text.AsMemory(0, length), token).ConfigureAwait(false);
+                        keep = true;
+                        if (status == TcpStatus.NotFound) return (status, 0, null);
+                        throw new PeerTransferException($"{peer.Id}: {status} {Encoding.UTF8.GetString(text, 0, length)}");
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(text);
+                    }
+                }
+                if (length <= 0 || length > 256 * 1024 * 1024) throw new PeerTransferException($"{peer.Id} announced a chunk of {length} bytes");
+                if (warmOnly)
+                {
+                    keep = true;
+                    return (status, source, null);
+                }
+                chunk = ChunkBuffer.Rent(length);
+                await ReceiveExactlyAsync(c.Stream, chunk.WritableMemory, token).ConfigureAwait(false);
+                keep = true;
+                chunk.Seal();
+                if (chunk.Checksum != checksum) throw new PeerTransferException($"{peer.Id} sent bytes that fail the checksum");
+                ChunkBuffer done = chunk;
+                chunk = null;
+                return (status, source, done);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new PeerTransferException($"{peer.Id} did not answer within {answerTimeout.TotalMilliseconds:F0} ms");
+            }
+            catch (Exception e) when (e is SocketException or IOException or PeerClosedException && reused && !answered && attempt == 0)
+            {
+                // stale pooled connection: try a fresh one
+            }
+            catch (Exception e) when (e is SocketException or IOException or PeerClosedException)
+            {
+                throw new PeerTransferException($"{peer.Id}: {e.Message}", e);
+            }
+            finally
+            {
+                chunk?.Release();
+                // After the registration is gone the timer can be reset and the connection reused; a fired timer
+                // means a cancelled receive, which leaves the socket in no known state.
+                await caller.DisposeAsync().ConfigureAwait(false);
+                if (keep && c.Timer.TryReset()) Return(address, c);
+                else c.Dispose();
+            }
+        }
+    }
+
+    private sealed class PeerClosedException() : Exception("the peer closed the connection");
+
+    private ConcurrentBag<Connection> Pool(string address) => _idle.GetOrAdd(address, static _ => []);
+
+    private void Return(string address, Connection c)
+    {
+        ConcurrentBag<Connection> pool = Pool(address);
+        if (Volatile.Read(ref _disposed) != 0 || pool.Count >= MaxIdlePerPeer) c.Dispose();
+        else pool.Add(c);
+    }
+
+    private async Task<Connection> ConnectAsync(MemberMeta peer, string address, CancellationToken cancellationToken)
+    {
+        int colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), out int port)) throw new PeerTransferException($"{peer.Id} advertises a bad address '{address}'");
+        string host = address[..colon].Trim('[', ']');
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(ConnectTimeout);
+            try
+            {
+                if (IPAddress.TryParse(host, out IPAddress? ip)) await socket.ConnectAsync(ip, port, timeout.Token).ConfigureAwait(false);
+                else await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new PeerTransferException($"{peer.Id} did not accept a connection within {ConnectTimeout.TotalSeconds:F0} s");
+            }
+            catch (SocketException e)
+            {
+                throw new PeerTransferException($"{peer.Id}: {e.Message}", e);
+            }
+            stream = new NetworkStream(socket, ownsSocket: true);
+            long version = 0;
+            if (tls is not null)
+            {
+                version = tls.Version;
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                X509Certificate2 mine = tls.Certificate;
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                    {
+                        TargetHost = host,
+                        ClientCertificates = [mine],
+                        RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.ValidateServer(certificate),
+                    }, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is AuthenticationException or IOException)
+                {
+                    throw new PeerTransferException($"{peer.Id}: TLS handshake failed: {e.Message}", e);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new PeerTransferException($"{peer.Id} did not finish the TLS handshake within {ConnectTimeout.TotalSeconds:F0} s");
+                }
+            }
+            await stream.WriteAsync(TcpFrames.Magic.ToArray(), cancellationToken).ConfigureAwait(false);
+            return new Connection(stream, version);
+        }
+        catch
+        {
+            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
+            else socket.Dispose();
+            throw;
+        }
+    }
+
+    private async ValueTask SendRequestAsync(Stream stream, ChunkId id, long blobLength, bool fill, bool warmOnly, CancellationToken token)
+    {
+        int size = TcpFrames.RequestBytes(id, selfId);
+        if (size > TcpFrames.MaxRequestBytes) throw new PeerTransferException($"a request for {id} is too long for the tcp transport");
+        byte[] request = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            int n = TcpFrames.WriteRequest(request, id, blobLength, fill, warmOnly, selfId);
+            await stream.WriteAsync(request.AsMemory(0, n), token).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(request);
+        }
+    }
+
+    private static async ValueTask ReceiveExactlyAsync(Stream stream, Memory<byte> into, CancellationToken token)
+    {
+        while (!into.IsEmpty)
+        {
+            int n = await stream.ReadAsync(into, token).ConfigureAwait(false);
+            if (n == 0) throw new PeerClosedException();
+            into = into[n..];
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        foreach (ConcurrentBag<Connection> pool in _idle.Values)
+        {
+            while (pool.TryTake(out Connection? c)) c.Dispose();
+        }
+        return ValueTask.CompletedTask;
+    }
+}

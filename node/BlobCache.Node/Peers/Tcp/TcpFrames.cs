@@ -1,0 +1,151 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using BlobCache.Store;
+
+namespace BlobCache.Node.Peers.Tcp;
+
+/// <summary>What a framed-TCP answer says.</summary>
+public enum TcpStatus : byte
+{
+    Ok = 0,
+    NotFound = 1,
+    Invalid = 2,
+    BlobChanged = 3,
+    OriginFailed = 4,
+    /// <summary>Turned away by the owner's bounds (--max-peer-requests, --peer-rate-limit): try the next owner.</summary>
+    Refused = 5,
+}
+
+/// <summary>One decoded framed-TCP fetch request.</summary>
+public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmOnly, string From);
+
+/// <summary>
+/// The framed-TCP peer transport's wire format. It shares the gRPC port: a connection that opens with
+/// <see cref="Magic"/> is ours, anything else is HTTP/2. Then, per request on that connection, one at a time:
+/// <code>
+/// request:  u32 body length | u8 flags (1 fill, 2 warm-only) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
+/// answer:   u8 'A' (sent as soon as the request is read, before any fill: a talking owner is working)
+///           u8 status | u8 source | u16 0 | i32 length | u64 checksum     (little-endian)
+///           then, when status is Ok and not warm-only, length bytes of chunk; otherwise length bytes of UTF-8 error text
+/// </code>
+/// The chunk bytes are sent raw from the owner's pooled buffer and received straight into the requester's.
+/// </summary>
+public static class TcpFrames
+{
+    public static ReadOnlySpan<byte> Magic => "BCT1"u8;
+    public const byte Accepted = (byte)'A';
+    public const int AnswerBytes = 16;
+    /// <summary>Bigger requests are a broken peer: names are at most a few KiB.</summary>
+    public const int MaxRequestBytes = 16 * 1024;
+    public const int MaxErrorBytes = 1024;
+    private const byte FillFlag = 1, WarmFlag = 2;
+
+    /// <summary>Bytes <see cref="WriteRequest"/> needs.</summary>
+    public static int RequestBytes(ChunkId id, string from) =>
+        4 + 1 + 8 + 8 + 5 * 2 + Encoding.UTF8.GetByteCount(id.Account) + Encoding.UTF8.GetByteCount(id.Container)
+        + Encoding.UTF8.GetByteCount(id.Blob) + Encoding.UTF8.GetByteCount(id.ETag) + Encoding.UTF8.GetByteCount(from);
+
+    public static int WriteRequest(Span<byte> to, ChunkId id, long blobLength, bool fill, bool warmOnly, string from)
+    {
+        int at = 4;
+        to[at++] = (byte)((fill ? FillFlag : 0) | (warmOnly ? WarmFlag : 0));
+        BinaryPrimitives.WriteInt64LittleEndian(to[at..], id.Index);
+        at += 8;
+        BinaryPrimitives.WriteInt64LittleEndian(to[at..], blobLength);
+        at += 8;
+        at += WriteString(to[at..], id.Account);
+        at += WriteString(to[at..], id.Container);
+        at += WriteString(to[at..], id.Blob);
+        at += WriteString(to[at..], id.ETag);
+        at += WriteString(to[at..], from);
+        BinaryPrimitives.WriteUInt32LittleEndian(to, (uint)(at - 4));
+        return at;
+    }
+
+    private static int WriteString(Span<byte> to, string s)
+    {
+        int n = Encoding.UTF8.GetBytes(s, to[2..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(to, checked((ushort)n));
+        return 2 + n;
+    }
+
+    /// <summary>
+    /// Takes one whole request off the front of <paramref name="buffer"/>. False with no error: more bytes are
+    /// needed. False with an error: the stream is broken and the connection should close.
+    /// </summary>
+    public static bool TryReadRequest(ref ReadOnlySequence<byte> buffer, out TcpFetch? fetch, out string? error)
+    {
+        fetch = null;
+        error = null;
+        if (buffer.Length < 4) return false;
+        Span<byte> prefix = stackalloc byte[4];
+        buffer.Slice(0, 4).CopyTo(prefix);
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(prefix);
+        if (length < 1 + 8 + 8 + 5 * 2 || length > MaxRequestBytes)
+        {
+            error = $"a request of {length} bytes";
+            return false;
+        }
+        if (buffer.Length < 4 + length) return false;
+        ReadOnlySequence<byte> body = buffer.Slice(4, length);
+        byte[]? rented = body.IsSingleSegment ? null : ArrayPool<byte>.Shared.Rent((int)length);
+        try
+        {
+            ReadOnlySpan<byte> b;
+            if (rented is null)
+            {
+                b = body.FirstSpan;
+            }
+            else
+            {
+                body.CopyTo(rented);
+                b = rented.AsSpan(0, (int)length);
+            }
+            byte flags = b[0];
+            long index = BinaryPrimitives.ReadInt64LittleEndian(b[1..]);
+            long blobLength = BinaryPrimitives.ReadInt64LittleEndian(b[9..]);
+            int at = 17;
+            if (!TryReadString(b, ref at, out string account) || !TryReadString(b, ref at, out string container) || !TryReadString(b, ref at, out string blob)
+                || !TryReadString(b, ref at, out string etag) || !TryReadString(b, ref at, out string from) || at != b.Length)
+            {
+                error = "a request whose names do not add up to its length";
+                return false;
+            }
+            fetch = new TcpFetch(new ChunkId(account, container, blob, etag, index), blobLength, (flags & FillFlag) != 0, (flags & WarmFlag) != 0, from);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
+        buffer = buffer.Slice(4 + length);
+        return true;
+    }
+
+    private static bool TryReadString(ReadOnlySpan<byte> b, ref int at, out string s)
+    {
+        s = "";
+        if (b.Length - at < 2) return false;
+        int n = BinaryPrimitives.ReadUInt16LittleEndian(b[at..]);
+        at += 2;
+        if (b.Length - at < n) return false;
+        s = Encoding.UTF8.GetString(b.Slice(at, n));
+        at += n;
+        return true;
+    }
+
+    public static void WriteAnswer(Span<byte> to, TcpStatus status, byte source, int length, ulong checksum)
+    {
+        to[0] = (byte)status;
+        to[1] = source;
+        to[2] = to[3] = 0;
+        BinaryPrimitives.WriteInt32LittleEndian(to[4..], length);
+        BinaryPrimitives.WriteUInt64LittleEndian(to[8..], checksum);
+    }
+
+    public static (TcpStatus Status, byte Source, int Length, ulong Checksum) ReadAnswer(ReadOnlySpan<byte> from) =>
+        ((TcpStatus)from[0], from[1], BinaryPrimitives.ReadInt32LittleEndian(from[4..]), BinaryPrimitives.ReadUInt64LittleEndian(from[8..]));
+
+    /// <summary>Where the owner found a chunk, as one byte on the wire and as the word the rest of the node uses.</summary>
+    public static string SourceName(byte source) => source switch { 0 => "memory", 1 => "disk", _ => "blob" };
+}
