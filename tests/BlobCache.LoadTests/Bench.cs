@@ -209,25 +209,22 @@ public static class Bench
         await using var framedTls = new TcpChunkPeerClient("bench-client", clientIdentity);
         Console.WriteLine("peer fetch (4 MiB chunks from a node's memory to this process, loopback; framed = our framed-TCP transport)");
         Console.WriteLine($"{"streams",7} {"raw TCP",9} {"framed",9} {"framed+TLS",10} {"gRPC",9} {"gRPC+TLS",9} {"UDP",9} {"framed/TCP",10} {"gRPC/TCP",9} {"TLS/plain",9} {"UDP/TCP",9}");
+        // A warm-up pass (connections, JIT) before each measured one.
+        async Task<double> MeasureAsync(string name, IChunkPeerClient client, MemberMeta at, int streams)
+        {
+            Step($"peer fetch: {name}, {streams} streams");
+            await PeerFetch.TransportAsync(client, at, chunks, length, streams, size.WarmUp);
+            return await PeerFetch.TransportAsync(client, at, chunks, length, streams, size.Duration);
+        }
         foreach (int streams in new[] { 1, 16 })
         {
             Step($"peer fetch: raw TCP, {streams} streams");
             double tcp = await PeerFetch.RawTcpAsync(streams, size.Duration);
-            Step($"peer fetch: framed TCP, {streams} streams");
-            await PeerFetch.TransportAsync(framed, peer, chunks, length, streams, size.WarmUp);
-            double f = await PeerFetch.TransportAsync(framed, peer, chunks, length, streams, size.Duration);
-            Step($"peer fetch: framed TCP over mutual TLS, {streams} streams");
-            await PeerFetch.TransportAsync(framedTls, tlsPeer, chunks, length, streams, size.WarmUp);
-            double ft = await PeerFetch.TransportAsync(framedTls, tlsPeer, chunks, length, streams, size.Duration);
-            Step($"peer fetch: gRPC, {streams} streams");
-            await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.WarmUp); // connections and JIT
-            double g = await PeerFetch.TransportAsync(grpc, peer, chunks, length, streams, size.Duration);
-            Step($"peer fetch: gRPC over mutual TLS, {streams} streams");
-            await PeerFetch.TransportAsync(grpcTls, tlsPeer, chunks, length, streams, size.WarmUp);
-            double gt = await PeerFetch.TransportAsync(grpcTls, tlsPeer, chunks, length, streams, size.Duration);
-            Step($"peer fetch: UDP (LiteNetLib), {streams} streams");
-            await PeerFetch.TransportAsync(udp, peer, chunks, length, streams, size.WarmUp);
-            double u = await PeerFetch.TransportAsync(udp, peer, chunks, length, streams, size.Duration);
+            double f = await MeasureAsync("framed TCP", framed, peer, streams);
+            double ft = await MeasureAsync("framed TCP over mutual TLS", framedTls, tlsPeer, streams);
+            double g = await MeasureAsync("gRPC", grpc, peer, streams);
+            double gt = await MeasureAsync("gRPC over mutual TLS", grpcTls, tlsPeer, streams);
+            double u = await MeasureAsync("UDP (LiteNetLib)", udp, peer, streams);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{streams,7} {tcp,9:F0} {f,9:F0} {ft,10:F0} {g,9:F0} {gt,9:F0} {u,9:F0} {f / tcp,10:P0} {g / tcp,9:P0} {ft / f,9:P0} {u / tcp,9:P0}"));
             figures[$"streams_{streams}"] = new JsonObject

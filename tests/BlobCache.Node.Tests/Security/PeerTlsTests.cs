@@ -24,6 +24,27 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
         Assert.True(fixture.Dataset.Sha256[blob] == Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray())), $"{blob} through {node.Id} has wrong bytes");
     }
 
+    /// <summary>Two nodes, the second seeded with the first, both ready and seeing each other.</summary>
+    private async Task<(NodeProcess, NodeProcess)> StartPairAsync(string prefix, string[] first, string[] second)
+    {
+        NodeProcess n0 = NodeProcess.Start($"{prefix}-0", fixture.Azurite.ConnectionString, [], first);
+        NodeProcess n1 = NodeProcess.Start($"{prefix}-1", fixture.Azurite.ConnectionString, [n0.GossipAddress], second);
+        try
+        {
+            await n0.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            await n1.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            await Wait.UntilAsync(async () => (await n0.StatusAsync()).LiveMembers == 2 && (await n1.StatusAsync()).LiveMembers == 2,
+                TimeSpan.FromSeconds(30), "the two TLS nodes to see each other");
+            return (n0, n1);
+        }
+        catch
+        {
+            await n0.DisposeAsync();
+            await n1.DisposeAsync();
+            throw;
+        }
+    }
+
     private static async Task<long> PeerReadsAsync(NodeProcess node) => (await node.StatusAsync()).ReadsBySource["peer"];
 
     [Fact]
@@ -32,13 +53,10 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
         using var mesh = TestCa.Create("blobcache-test-mesh");
         using var foreign = TestCa.Create("some-other-ca");
         TlsFiles a = mesh.WriteNode(Path.Combine(_dir, "a"), "node-a"), b = mesh.WriteNode(Path.Combine(_dir, "b"), "node-b");
-        // --insecure only for gossip here (its keyring is another option); the TLS files, given, are always used.
-        await using NodeProcess n0 = NodeProcess.Start("tls-0", fixture.Azurite.ConnectionString, [], a.Args);
-        await using NodeProcess n1 = NodeProcess.Start("tls-1", fixture.Azurite.ConnectionString, [n0.GossipAddress], b.Args);
-        await n0.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await n1.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(async () => (await n0.StatusAsync()).LiveMembers == 2 && (await n1.StatusAsync()).LiveMembers == 2,
-            TimeSpan.FromSeconds(30), "the two TLS nodes to see each other");
+        // Fully secure nodes: gossip under the tests' keyring (NodeProcess adds it), gRPC mutual TLS from these files.
+        (NodeProcess n0, NodeProcess n1) = await StartPairAsync("tls", a.Args, b.Args);
+        await using NodeProcess first = n0;
+        await using NodeProcess second = n1;
 
         // Each reads a blob the other read first: chunks the other owns come over gRPC+mTLS, byte-exact.
         await ReadAsync(n0, "big/forty.bin");
@@ -103,12 +121,9 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
         using var foreign = TestCa.Create("some-other-ca-tcp");
         TlsFiles a = mesh.WriteNode(Path.Combine(_dir, "ta"), "node-ta"), b = mesh.WriteNode(Path.Combine(_dir, "tb"), "node-tb");
         TlsFiles member = mesh.WriteNode(Path.Combine(_dir, "tm"), "a-member"), stranger = foreign.WriteNode(Path.Combine(_dir, "ts"), "a-stranger");
-        await using NodeProcess n0 = NodeProcess.Start("tcptls-0", fixture.Azurite.ConnectionString, [], [.. a.Args, "--peer-transport", "tcp"]);
-        await using NodeProcess n1 = NodeProcess.Start("tcptls-1", fixture.Azurite.ConnectionString, [n0.GossipAddress], [.. b.Args, "--peer-transport", "tcp"]);
-        await n0.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await n1.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(async () => (await n0.StatusAsync()).LiveMembers == 2 && (await n1.StatusAsync()).LiveMembers == 2,
-            TimeSpan.FromSeconds(30), "the two TLS nodes to see each other");
+        (NodeProcess n0, NodeProcess n1) = await StartPairAsync("tcptls", [.. a.Args, "--peer-transport", "tcp"], [.. b.Args, "--peer-transport", "tcp"]);
+        await using NodeProcess first = n0;
+        await using NodeProcess second = n1;
 
         await ReadAsync(n0, "big/forty.bin");
         await ReadAsync(n1, "big/forty.bin");
