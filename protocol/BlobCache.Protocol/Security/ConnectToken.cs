@@ -16,6 +16,8 @@ public enum ConnectCheck
     Stale,
     /// <summary>The signature does not verify.</summary>
     BadMac,
+    /// <summary>A genuine token already used from another address (captured and replayed).</summary>
+    Replayed,
 }
 
 /// <summary>
@@ -109,6 +111,7 @@ public static class ConnectToken
         ConnectCheck.UnknownKey => "signed with a key this node does not hold",
         ConnectCheck.Stale => $"timestamp more than {MaxSkew.TotalSeconds:F0} s from this node's clock (replayed, or clocks disagree)",
         ConnectCheck.BadMac => "bad signature",
+        ConnectCheck.Replayed => "a credential already used from another address (replayed)",
         _ => check.ToString(),
     };
 }

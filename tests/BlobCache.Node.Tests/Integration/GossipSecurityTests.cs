@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
 using BlobCache.Node.Hosting;
@@ -10,6 +11,8 @@ using BlobCache.Protocol.Gossip;
 using BlobCache.Protocol.Security;
 using BlobCache.Store;
 using BlobCache.Testing;
+using LiteNetLib;
+using LiteNetLib.Utils;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlobCache.Node.Tests.Integration;
@@ -227,5 +230,48 @@ public sealed partial class GossipSecurityTests : IDisposable
             got.Release();
         }
         await Wait.UntilAsync(async () => (await node.StatusAsync()).PeerServed == 1, Deadline, "the owner to count the chunk served");
+    }
+
+    [Fact]
+    public async Task A_captured_udp_connect_token_replayed_from_another_address_is_refused()
+    {
+        await using NodeProcess node = NodeProcess.Start("udp-replay", "sample", []);
+        await node.WaitReadyAsync(Deadline);
+        byte[] token = new byte[ConnectToken.MaxBytes];
+        int n = ConnectToken.Write(NodeProcess.DefaultKeyring, "member", $"127.0.0.1:{node.UdpPort}", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), token);
+        token = token[..n];
+
+        // The genuine requester connects; the same bytes sent from another socket (as by someone who captured them)
+        // are refused with the reason, and counted.
+        (bool connected, string detail) = await ConnectOnceAsync(node.UdpPort, token);
+        Assert.True(connected, detail);
+        (connected, detail) = await ConnectOnceAsync(node.UdpPort, token);
+        Assert.False(connected, "a replayed token was accepted");
+        Assert.Contains("replayed", detail, StringComparison.Ordinal);
+        Assert.Equal(1, (await node.StatusAsync()).UdpConnectionsUnauthenticated);
+    }
+
+    /// <summary>One LiteNetLib connection attempt from a fresh socket with <paramref name="token"/> as its request data.</summary>
+    private static async Task<(bool Connected, string Detail)> ConnectOnceAsync(int port, byte[] token)
+    {
+        var listener = new EventBasedNetListener();
+        var outcome = new TaskCompletionSource<(bool, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        listener.PeerConnectedEvent += _ => outcome.TrySetResult((true, "connected"));
+        listener.PeerDisconnectedEvent += (_, info) => outcome.TrySetResult((false,
+            $"{info.Reason}: {(info.AdditionalData is { AvailableBytes: > 0 } d ? System.Text.Encoding.UTF8.GetString(d.GetRemainingBytesSpan()) : "")}"));
+        var manager = new NetManager(listener);
+        UdpTransport.Configure(manager);
+        Assert.True(manager.Start(IPAddress.Loopback, IPAddress.IPv6Loopback, 0));
+        try
+        {
+            var request = new NetDataWriter();
+            request.Put(token);
+            manager.Connect(new IPEndPoint(IPAddress.Loopback, port), request);
+            return await outcome.Task.WaitAsync(Deadline);
+        }
+        finally
+        {
+            manager.Stop();
+        }
     }
 }

@@ -37,6 +37,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     private readonly NetManager _manager;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Func<Keyring>? _keys;
+    private readonly ConnectReplayGuard _replays = new();
     private string _selfAddress = "";
     private long _droppedFrames;
     private long _rejectedConnections;
@@ -103,8 +104,10 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
             return;
         }
         // Checked before LiteNetLib creates a peer: a refused requester costs one HMAC and holds no state.
-        ConnectCheck check = ConnectToken.Check(_keys(), request.Data.GetRemainingBytesSpan(), _selfAddress,
-            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), out string? claimed);
+        ReadOnlySpan<byte> token = request.Data.GetRemainingBytesSpan();
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        ConnectCheck check = ConnectToken.Check(_keys(), token, _selfAddress, now, out string? claimed);
+        if (check == ConnectCheck.Ok && !_replays.TryAdmit(token, request.RemoteEndPoint, now)) check = ConnectCheck.Replayed;
         if (check == ConnectCheck.Ok)
         {
             request.Accept();
