@@ -115,7 +115,7 @@ public static class NodeHost
         };
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
         var admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
-        var tcpService = new TcpChunkService(reader, origin, metrics, admission, loggers.CreateLogger("blobcache.tcp"));
+        var tcpService = new TcpChunkService(reader, origin, metrics, admission, tls, loggers.CreateLogger("blobcache.tcp"));
         var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
         try
         {
@@ -152,10 +152,11 @@ public static class NodeHost
             k.Listen(bind, options.GrpcPort, l =>
             {
                 l.Protocols = HttpProtocols.Http2;
-                if (tls is not null) UsePeerTls(l, tls);
-                // Framed-TCP peers share the port: their connections open with a magic, HTTP/2 with its preface. Behind
-                // the TLS layer when there is one, so they need the same client certificate as gRPC.
+                // Framed-TCP peers share the port: their connections open with a magic, HTTP/2 (or its TLS) with its
+                // own bytes. Under --tls-* the framed service does its own mutual TLS after the magic, with the same
+                // certificate and CA rules as the gRPC side.
                 l.Use(tcpService.Middleware);
+                if (tls is not null) UsePeerTls(l, tls);
             });
             k.Limits.MaxRequestBodySize = 1024 * 1024;
             // Kestrel pauses a response writer once this much is buffered; the 64 KiB default turns every 4 MiB

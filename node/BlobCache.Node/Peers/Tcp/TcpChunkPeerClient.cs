@@ -16,8 +16,8 @@ namespace BlobCache.Node.Peers.Tcp;
 /// Requester side of the framed-TCP chunk transport (<see cref="TcpFrames"/>, on the peer's gRPC port): a pool of
 /// connections per peer, one request at a time on each, the chunk received straight into its pooled buffer, so
 /// there is no copy in user space between the socket and the cache. With <paramref name="tls"/> each connection is
-/// mutual TLS, as gRPC's are (the owner's port admits nothing else then); a connection made before a certificate
-/// reload is closed instead of reused.
+/// mutual TLS after the magic, under the same certificate and CA rules as gRPC (the owner serves nothing before
+/// the handshake succeeds); a connection made before a certificate reload is closed instead of reused.
 /// </summary>
 public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : IChunkPeerClient
 {
@@ -182,6 +182,9 @@ public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : ICh
                 throw new PeerTransferException($"{peer.Id}: {e.Message}", e);
             }
             stream = new NetworkStream(socket, ownsSocket: true);
+            // The magic goes first, in the clear: it tells the owner's port this is the framed transport; under TLS
+            // the handshake follows it, and the owner serves nothing before it succeeds.
+            await stream.WriteAsync(TcpFrames.Magic.ToArray(), cancellationToken).ConfigureAwait(false);
             long version = 0;
             if (tls is not null)
             {
@@ -195,6 +198,7 @@ public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : ICh
                     {
                         TargetHost = host,
                         ClientCertificates = [mine],
+                        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                         RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.ValidateServer(certificate),
                     }, timeout.Token).ConfigureAwait(false);
                 }
@@ -207,7 +211,6 @@ public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : ICh
                     throw new PeerTransferException($"{peer.Id} did not finish the TLS handshake within {ConnectTimeout.TotalSeconds:F0} s");
                 }
             }
-            await stream.WriteAsync(TcpFrames.Magic.ToArray(), cancellationToken).ConfigureAwait(false);
             return new Connection(stream, version);
         }
         catch

@@ -1,9 +1,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Reading;
+using BlobCache.Node.Security;
 using BlobCache.Node.Telemetry;
 using BlobCache.Store;
 using Microsoft.AspNetCore.Connections;
@@ -17,8 +21,10 @@ namespace BlobCache.Node.Peers.Tcp;
 /// gRPC port. A connection that opens with the magic is served here, one request after another; any other
 /// connection passes on untouched to HTTP/2 (gRPC). The chunk goes out in one write from its pooled buffer.
 /// </summary>
-public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, ILogger logger)
+public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
 {
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
         PipeReader input = connection.Transport.Input;
@@ -30,7 +36,8 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
             ours = IsOurs(buffer);
             // Not ours: nothing consumed, so HTTP/2 reads its preface itself.
             input.AdvanceTo(ours ? buffer.GetPosition(TcpFrames.Magic.Length) : buffer.Start);
-            if (ours) await ServeConnectionAsync(connection).ConfigureAwait(false);
+            if (ours && tls is null) await ServePlainAsync(connection).ConfigureAwait(false);
+            else if (ours) await ServeTlsAsync(connection, tls!).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ConnectionResetException)
         {
@@ -54,7 +61,7 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
     /// pipe), which saves copying each chunk into the pipe's 4 KiB blocks. Other transports, and every connection
     /// under TLS (the socket carries ciphertext), get the pipe.
     /// </summary>
-    private sealed class Answers(Socket? socket, PipeWriter pipe)
+    private sealed class Answers(Socket? socket, Stream? stream, PipeWriter? pipe)
     {
         private readonly byte[] _header = new byte[TcpFrames.AnswerBytes + TcpFrames.MaxErrorBytes];
 
@@ -62,10 +69,17 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
 
         public async ValueTask SendAsync(int headerBytes, ReadOnlyMemory<byte> body, CancellationToken ct)
         {
+            if (stream is not null)
+            {
+                await stream.WriteAsync(_header.AsMemory(0, headerBytes), ct).ConfigureAwait(false);
+                if (!body.IsEmpty) await stream.WriteAsync(body, ct).ConfigureAwait(false);
+                await stream.FlushAsync(ct).ConfigureAwait(false);
+                return;
+            }
             if (socket is null)
             {
-                pipe.Write(_header.AsSpan(0, headerBytes));
-                await pipe.WriteAsync(body, ct).ConfigureAwait(false);
+                pipe!.Write(_header.AsSpan(0, headerBytes));
+                await pipe!.WriteAsync(body, ct).ConfigureAwait(false);
                 return;
             }
             await socket.SendAsync(_header.AsMemory(0, headerBytes), SocketFlags.None, ct).ConfigureAwait(false);
@@ -73,11 +87,54 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
         }
     }
 
-    private async Task ServeConnectionAsync(ConnectionContext connection)
+    private Task ServePlainAsync(ConnectionContext connection) =>
+        ServeConnectionAsync(connection, connection.Transport.Input,
+            new Answers(connection.Features.Get<IConnectionSocketFeature>()?.Socket, null, connection.Transport.Output));
+
+    /// <summary>
+    /// Mutual TLS after the magic, with this node's certificate, and a client certificate required and checked
+    /// against the mesh CA, as on gRPC. Our own TLS layer rather than Kestrel's: Kestrel encrypts its output pipe
+    /// block by block (4 KiB records, a send each), this writes a chunk in 16 KiB records straight to the socket.
+    /// </summary>
+    private async Task ServeTlsAsync(ConnectionContext connection, PeerTls peerTls)
     {
-        PipeReader input = connection.Transport.Input;
-        Socket? raw = connection.Features.Get<ITlsHandshakeFeature>() is null ? connection.Features.Get<IConnectionSocketFeature>()?.Socket : null;
-        var output = new Answers(raw, connection.Transport.Output);
+        Socket? socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
+        // Reads keep coming through Kestrel's input pipe (it may already hold the first handshake bytes).
+        var inner = new DuplexStream(connection.Transport.Input.AsStream(leaveOpen: true),
+            socket is null ? connection.Transport.Output.AsStream(leaveOpen: true) : new NetworkStream(socket, ownsSocket: false));
+        await using var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+        {
+            handshake.CancelAfter(HandshakeTimeout);
+            try
+            {
+                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = peerTls.Certificate,
+                    ClientCertificateRequired = true,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                    RemoteCertificateValidationCallback = (_, certificate, _, _) => peerTls.ValidateClient(certificate as X509Certificate2),
+                }, handshake.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or ConnectionResetException)
+            {
+                peerTls.HandshakeFailed();
+                return;
+            }
+        }
+        PipeReader input = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
+        try
+        {
+            await ServeConnectionAsync(connection, input, new Answers(null, ssl, null)).ConfigureAwait(false);
+        }
+        finally
+        {
+            await input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ServeConnectionAsync(ConnectionContext connection, PipeReader input, Answers output)
+    {
         CancellationToken closed = connection.ConnectionClosed;
         while (true)
         {
@@ -180,5 +237,35 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
         int n = Encoding.UTF8.GetBytes(text, output.Header[TcpFrames.AnswerBytes..]);
         TcpFrames.WriteAnswer(output.Header, status, 0, n, 0);
         return output.SendAsync(TcpFrames.AnswerBytes + n, default, closed);
+    }
+}
+
+/// <summary>One stream that reads from one and writes to another: TLS over Kestrel's input pipe and the raw socket.</summary>
+internal sealed class DuplexStream(Stream reads, Stream writes) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => reads.Read(buffer, offset, count);
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => reads.ReadAsync(buffer, cancellationToken);
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => reads.ReadAsync(buffer, offset, count, cancellationToken);
+    public override void Write(byte[] buffer, int offset, int count) => writes.Write(buffer, offset, count);
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => writes.WriteAsync(buffer, cancellationToken);
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => writes.WriteAsync(buffer, offset, count, cancellationToken);
+    public override void Flush() => writes.Flush();
+    public override Task FlushAsync(CancellationToken cancellationToken) => writes.FlushAsync(cancellationToken);
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            reads.Dispose();
+            writes.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }
