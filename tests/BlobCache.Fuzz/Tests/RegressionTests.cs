@@ -154,4 +154,42 @@ public sealed class RegressionTests
         Assert.Equal(MemberState.Alive, node.StateOf(node.Self));
         Passes(new GossipReceiveTarget(), input);
     }
+
+    // ---- tcp-frames (the framed-TCP transport's request decoder): a negative chunk index threw out of the decoder
+    // (ChunkId refuses it by throwing) into Kestrel's connection pipeline; a name with invalid UTF-8 was decoded with
+    // U+FFFD in it (a different name than the peer sent); unknown flag bits were ignored, so one request had many
+    // encodings.
+
+    private static byte[] Request(long index, byte flags, byte[] blobName)
+    {
+        var id = new BlobCache.Store.ChunkId("devstoreaccount1", "data", "x", "\"0x1\"", 0);
+        byte[] buffer = new byte[512];
+        int n = BlobCache.Node.Peers.Tcp.TcpFrames.WriteRequest(buffer, id, 100, fill: true, warmOnly: false, "peer");
+        byte[] request = buffer[..n];
+        BitConverter.TryWriteBytes(request.AsSpan(5), index);
+        request[4] = flags;
+        // Swap the one-byte blob name "x" for the given bytes.
+        int at = Array.IndexOf(request, (byte)'x');
+        byte[] swapped = [.. request[..(at - 2)], (byte)blobName.Length, 0, .. blobName, .. request[(at + 1)..]];
+        BitConverter.TryWriteBytes(swapped.AsSpan(0), swapped.Length - 4);
+        return swapped;
+    }
+
+    [Theory]
+    [InlineData(-1L, (byte)1, "78", "a negative chunk index")]
+    [InlineData(0L, (byte)1, "F09FFFFFFFFF", "names do not add up")]
+    [InlineData(0L, (byte)0x83, "78", "unknown request flags 0x83")]
+    public void A_framed_tcp_request_with_a_negative_index_bad_utf8_or_unknown_flags_is_refused_not_thrown(long index, byte flags, string nameHex, string error)
+    {
+        byte[] input = Request(index, flags, Convert.FromHexString(nameHex));
+        Passes(new TcpFramesTarget(), input);
+        var buffer = new System.Buffers.ReadOnlySequence<byte>(input);
+        Assert.False(BlobCache.Node.Peers.Tcp.TcpFrames.TryReadRequest(ref buffer, out _, out string? why));
+        Assert.NotNull(why);
+        Assert.Contains(error, why, StringComparison.Ordinal);
+        // The same request with good fields decodes.
+        var good = new System.Buffers.ReadOnlySequence<byte>(Request(3, 1, [(byte)'x']));
+        Assert.True(BlobCache.Node.Peers.Tcp.TcpFrames.TryReadRequest(ref good, out BlobCache.Node.Peers.Tcp.TcpFetch? fetch, out _));
+        Assert.Equal(3, fetch!.Id.Index);
+    }
 }

@@ -40,6 +40,7 @@ public static class TcpFrames
     public const int MaxRequestBytes = 16 * 1024;
     public const int MaxErrorBytes = 1024;
     private const byte FillFlag = 1, WarmFlag = 2;
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Bytes <see cref="WriteRequest"/> needs.</summary>
     public static int RequestBytes(ChunkId id, string from) =>
@@ -105,6 +106,18 @@ public static class TcpFrames
             byte flags = b[0];
             long index = BinaryPrimitives.ReadInt64LittleEndian(b[1..]);
             long blobLength = BinaryPrimitives.ReadInt64LittleEndian(b[9..]);
+            if ((flags & ~(FillFlag | WarmFlag)) != 0)
+            {
+                // Strict, so one request has one encoding (the magic's version names any future flag).
+                error = $"unknown request flags 0x{flags:X2}";
+                return false;
+            }
+            if (index < 0)
+            {
+                // Checked here: a ChunkId refuses it by throwing, and nothing a peer sends may throw.
+                error = $"a negative chunk index ({index})";
+                return false;
+            }
             int at = 17;
             if (!TryReadString(b, ref at, out string account) || !TryReadString(b, ref at, out string container) || !TryReadString(b, ref at, out string blob)
                 || !TryReadString(b, ref at, out string etag) || !TryReadString(b, ref at, out string from) || at != b.Length)
@@ -129,7 +142,15 @@ public static class TcpFrames
         int n = BinaryPrimitives.ReadUInt16LittleEndian(b[at..]);
         at += 2;
         if (b.Length - at < n) return false;
-        s = Encoding.UTF8.GetString(b.Slice(at, n));
+        try
+        {
+            // Strict: a name with invalid UTF-8 is refused, never turned into a different name with U+FFFD in it.
+            s = StrictUtf8.GetString(b.Slice(at, n));
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
         at += n;
         return true;
     }
