@@ -14,6 +14,8 @@ internal struct IntMap<TValue> where TValue : struct
 
     public readonly int Count => _count;
 
+    public readonly long ArrayBytes => _keys is null ? 0 : (long)_keys.Length * (sizeof(int) + System.Runtime.CompilerServices.Unsafe.SizeOf<TValue>());
+
     public readonly bool TryGet(int key, out TValue value)
     {
         if (_count > 0)
@@ -79,16 +81,15 @@ internal struct IntMap<TValue> where TValue : struct
         _count--;
     }
 
-    /// <summary>Keeps only the entries for which <paramref name="drop"/> is false, in freshly sized arrays.</summary>
-    public void RemoveWhere<TState>(Func<int, TValue, TState, bool> drop, TState state)
+    /// <summary>Gives memory back once a burst has passed: shrinks when at most an eighth of the slots are used.</summary>
+    public void TrimExcess()
     {
-        if (_count == 0) return;
-        int[] keys = _keys!;
+        if (_keys is null || _keys.Length <= 64 || _count * 8 > _keys.Length) return;
+        int[] keys = _keys;
         TValue[] values = _values!;
-        IntMap<TValue> kept = default;
+        this = default;
         for (int i = 0; i < keys.Length; i++)
-            if (keys[i] != Empty && !drop(keys[i], values[i], state)) kept.Set(keys[i], values[i]);
-        this = kept;
+            if (keys[i] != Empty) Set(keys[i], values[i]);
     }
 
     public readonly IntMap<TValue> Clone() => _count == 0

@@ -43,6 +43,11 @@ internal sealed class SuspicionSet
     /// <summary>The member of one pending check (see <see cref="Count"/>; the caller checks that it is still suspect).</summary>
     public int MemberAt(int index) => _heap[index].Member;
 
+    /// <summary>Bytes of the active entries, their confirmers, their map and the checks (for the simulator's memory breakdown).</summary>
+    public (long Active, long Confirmers, long Map, long Checks) ArrayBytes =>
+        ((long)_active.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Active>(), (long)_confirmers.Length * sizeof(int),
+         _activeIndex.ArrayBytes, (long)_heap.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Check>());
+
     /// <summary>Suspicions still counting confirmations.</summary>
     public int ActiveCount => _activeCount;
 
@@ -81,6 +86,17 @@ internal sealed class SuspicionSet
         return due;
     }
 
+    /// <summary>Where the active suspicion of <paramref name="member"/> is (-1: none is counting confirmations). Valid until the set changes.</summary>
+    public int Find(int member) => _activeIndex.TryGet(member, out int index) ? index : -1;
+
+    /// <summary>The incarnation of the active suspicion at <paramref name="index"/> (see <see cref="Find"/>).</summary>
+    public uint IncarnationAt(int index) => _active[index].Incarnation;
+
+    /// <summary>The queue slot of the rumour the active suspicion at <paramref name="index"/> last queued.</summary>
+    public int RumourSlotAt(int index) => _active[index].RumourSlot;
+
+    public void SetRumourSlotAt(int index, int slot) => _active[index].RumourSlot = slot;
+
     /// <summary>The incarnation of the active suspicion of <paramref name="member"/>, if one is counting confirmations.</summary>
     public bool TryGet(int member, out uint incarnation)
     {
@@ -115,8 +131,20 @@ internal sealed class SuspicionSet
     public bool Confirm(int member, int from, long now, out long due)
     {
         due = 0;
-        if (!_activeIndex.TryGet(member, out int index)) return false;
+        return _activeIndex.TryGet(member, out int index) && ConfirmAt(index, from, now, out due, out _);
+    }
+
+    /// <summary>
+    /// As <see cref="Confirm(int, int, long, out long)"/> for the active suspicion at <paramref name="index"/> (one map
+    /// lookup per received rumour instead of several); <paramref name="stillActive"/> is false once it has all its
+    /// confirmations (then <paramref name="index"/> no longer names it).
+    /// </summary>
+    public bool ConfirmAt(int index, int from, long now, out long due, out bool stillActive)
+    {
         ref Active e = ref _active[index];
+        int member = e.Member;
+        stillActive = true;
+        due = e.Due;
         Span<int> seen = _confirmers.AsSpan(index * _stride, e.Confirmers);
         if (seen.Contains(from)) return false;
         _confirmers[index * _stride + e.Confirmers] = from;
@@ -130,7 +158,11 @@ internal sealed class SuspicionSet
             // Its first check already came and was pushed back to the old due time: it needs an earlier one.
             Push(new Check { Due = Math.Max(due, now), Member = member, Incarnation = e.Incarnation });
         }
-        if (e.Confirmers > e.K) RemoveActive(index); // all in: the check alone decides now
+        if (e.Confirmers > e.K)
+        {
+            RemoveActive(index); // all in: the check alone decides now
+            stillActive = false;
+        }
         return true;
     }
 
@@ -138,8 +170,12 @@ internal sealed class SuspicionSet
     /// Hands over the next check due at or before <paramref name="now"/>: the member and the incarnation it was
     /// suspected at. The caller declares it dead only if its view still holds it suspect at that incarnation.
     /// </summary>
-    public bool TryExpire(long now, out int member, out uint incarnation)
+    public bool TryExpire(long now, out int member, out uint incarnation) => TryExpire(now, out member, out incarnation, out _);
+
+    /// <summary>As <see cref="TryExpire(long, out int, out uint)"/>, with the queue slot of the rumour it last queued (-1: none known).</summary>
+    public bool TryExpire(long now, out int member, out uint incarnation, out int rumourSlot)
     {
+        rumourSlot = -1;
         while (Count > 0 && _heap[0].Due <= now)
         {
             Check c = Pop();
@@ -154,6 +190,7 @@ internal sealed class SuspicionSet
                     Push(new Check { Due = e.Due, Member = c.Member, Incarnation = c.Incarnation });
                     continue;
                 }
+                rumourSlot = e.RumourSlot;
                 RemoveActive(index);
             }
             member = c.Member;
@@ -165,10 +202,16 @@ internal sealed class SuspicionSet
         return false;
     }
 
-    /// <summary>Ends the active part of a suspicion (its check stays and will find the member no longer suspect).</summary>
-    public void Remove(int member)
+    /// <summary>
+    /// Ends the active part of a suspicion (its check stays and will find the member no longer suspect) and returns
+    /// the queue slot of the rumour it last queued (-1 when it was not active).
+    /// </summary>
+    public int Remove(int member)
     {
-        if (_activeIndex.TryGet(member, out int index)) RemoveActive(index);
+        if (!_activeIndex.TryGet(member, out int index)) return -1;
+        int slot = _active[index].RumourSlot;
+        RemoveActive(index);
+        return slot;
     }
 
     private void RemoveActive(int index)

@@ -91,6 +91,19 @@ public sealed class SwimNode
     /// <summary>What changed, in order. The host reads and clears them after every call.</summary>
     public List<MemberEvent> Events { get; } = [];
 
+    /// <summary>
+    /// Bytes of this node's per-member arrays by part: broadcast queue, active suspicions, their confirmer ids, the
+    /// map that finds them, suspicion checks, view differences. For memory breakdowns (the simulator prints them).
+    /// </summary>
+    public StateBytes StateBytes
+    {
+        get
+        {
+            (long active, long confirmers, long map, long checks) = _suspicions.ArrayBytes;
+            return new StateBytes(_broadcasts.ArrayBytes, active, confirmers, map, checks, _table.DifferenceBytes);
+        }
+    }
+
     /// <summary>Rumours still waiting to be sent.</summary>
     public int PendingBroadcasts => _broadcasts.Count;
 
@@ -209,7 +222,8 @@ public sealed class SwimNode
             if (timerDue > now || timerDue > _suspicions.NextDue)
             {
                 // Suspicions due no later than the next timer expire first (a timer wins a tie).
-                if (!_suspicions.TryExpire(Math.Min(now, timerDue - 1), out int suspect, out uint incarnation)) break;
+                if (!_suspicions.TryExpire(Math.Min(now, timerDue - 1), out int suspect, out uint incarnation, out int rumourSlot)) break;
+                _broadcasts.DropSuspicion(rumourSlot, suspect);
                 OnSuspicionExpired(now, suspect, incarnation);
                 continue;
             }
@@ -558,22 +572,21 @@ public sealed class SwimNode
         }
         MemberEntry e = _table[member];
         if (e.State == MemberState.None || u.Incarnation < e.Incarnation) return;
-        if (e.State == MemberState.Suspect)
+        if (e.State == MemberState.Suspect && u.Incarnation == e.Incarnation)
         {
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on. Most copies of a
-            // rumour arrive after the timer has all the confirmations it counts: those end here, cheaply.
-            if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.WantsConfirmations(member))) return;
-            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt) && suspectedAt == u.Incarnation)
+            // rumour arrive after the timer has all the confirmations it counts: those end at the one map lookup.
+            // This is the hottest path of a crash wave (every node receives every rumour dozens of times).
+            int active = _config.Lifeguard ? _suspicions.Find(member) : -1;
+            if (active < 0 || _suspicions.IncarnationAt(active) != u.Incarnation) return;
+            int previous = _suspicions.RumourSlotAt(active);
+            if (_suspicions.ConfirmAt(active, u.From, now, out _, out bool stillActive))
             {
-                int previous = _suspicions.RumourSlotOf(member);
-                if (_suspicions.Confirm(member, u.From, now))
-                {
-                    // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
-                    int slot = _broadcasts.Enqueue(u, previous);
-                    _suspicions.SetRumourSlot(member, slot);
-                }
+                // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
+                int slot = _broadcasts.Enqueue(u, previous);
+                if (stillActive) _suspicions.SetRumourSlotAt(active, slot);
             }
-            if (u.Incarnation == e.Incarnation) return;
+            return;
         }
         else if (e.State != MemberState.Alive) return;
 
@@ -640,10 +653,15 @@ public sealed class SwimNode
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
         // The set is its own timer queue: no entry per suspicion in the node's timers.
+        CancelSuspicion(member);
         _suspicions.Start(member, incarnation, from, k, min, max, now);
     }
 
-    private void CancelSuspicion(int member) => _suspicions.Remove(member);
+    /// <summary>
+    /// Ends a suspicion and drops the rumour it queued unsent: the view has moved past it, so <c>Take</c> would drop it
+    /// anyway, but only once it got to it, and in a wave of crashes the slots of superseded suspicions pile up.
+    /// </summary>
+    private void CancelSuspicion(int member) => _broadcasts.DropSuspicion(_suspicions.Remove(member), member);
 
     private void OnSuspicionExpired(long now, int member, uint incarnation)
     {
@@ -730,4 +748,13 @@ public sealed class SwimNode
     }
 
     private sealed record Relay(uint Seq, string SourceId, string SourceAddress, bool WantNack);
+}
+
+/// <summary>Bytes of one node's per-member arrays (see <see cref="SwimNode.StateBytes"/>).</summary>
+public readonly record struct StateBytes(long Queue, long Suspicions, long Confirmers, long SuspicionMap, long Checks, long ViewDifferences)
+{
+    public long Total => Queue + Suspicions + Confirmers + SuspicionMap + Checks + ViewDifferences;
+
+    public static StateBytes operator +(StateBytes a, StateBytes b) => new(a.Queue + b.Queue, a.Suspicions + b.Suspicions,
+        a.Confirmers + b.Confirmers, a.SuspicionMap + b.SuspicionMap, a.Checks + b.Checks, a.ViewDifferences + b.ViewDifferences);
 }

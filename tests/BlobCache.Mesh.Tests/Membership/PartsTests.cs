@@ -84,6 +84,24 @@ public class BroadcastQueueTests
     }
 
     [Fact]
+    public void An_ended_suspicion_drops_its_queued_rumour_at_once_and_nothing_else()
+    {
+        var queue = NewQueue();
+        int suspicion = queue.Enqueue(1, Suspect("a", 1));
+        int other = queue.Enqueue(2, Suspect("b", 1));
+        queue.DropSuspicion(suspicion, member: 2); // names another member: nothing happens
+        queue.DropSuspicion(-1, member: 1);
+        Assert.Equal(2, queue.Count);
+        queue.DropSuspicion(suspicion, member: 1);
+        Assert.Equal(1, queue.Count);
+        Assert.True(queue.Holds(other, 2));
+        int dead = queue.Enqueue(1, new MemberUpdate(UpdateKind.Dead, "a", 1, "accuser", null)); // reuses the freed slot
+        queue.DropSuspicion(dead, member: 1); // a death is not a suspicion: it stays
+        Assert.True(queue.Holds(dead, 1));
+        Assert.Equal(2, queue.Count);
+    }
+
+    [Fact]
     public void Nothing_beyond_the_byte_budget_is_taken()
     {
         var queue = NewQueue();
@@ -118,6 +136,31 @@ public class SuspicionTests
         Assert.Equal(1_000, afterThree);
         Assert.False(set.WantsConfirmations(1));
         Assert.False(set.Confirm(1, 14, 0, out _)); // beyond k nothing changes
+    }
+
+    [Fact]
+    public void Finding_a_suspicion_once_gives_everything_a_received_rumour_needs()
+    {
+        var set = new SuspicionSet(2);
+        set.Start(7, incarnation: 3, accuser: 10, k: 2, min: 100, max: 600, now: 0);
+        int at = set.Find(7);
+        Assert.True(at >= 0);
+        Assert.Equal(-1, set.Find(8));
+        Assert.Equal(3u, set.IncarnationAt(at));
+        set.SetRumourSlotAt(at, 42);
+        Assert.Equal(42, set.RumourSlotAt(at));
+        Assert.True(set.ConfirmAt(at, 11, 0, out long due, out bool stillActive));
+        Assert.True(stillActive);
+        Assert.InRange(due, 101, 599);
+        Assert.False(set.ConfirmAt(set.Find(7), 11, 0, out _, out _));
+        Assert.True(set.ConfirmAt(set.Find(7), 12, 0, out due, out stillActive));
+        Assert.False(stillActive); // k confirmations in: no longer active
+        Assert.Equal(100, due);
+        Assert.Equal(-1, set.Find(7));
+        Assert.Equal(-1, set.Remove(7)); // not active: no rumour slot to hand back
+        set.Start(9, 0, 10, 2, 100, 600, 0);
+        set.SetRumourSlotAt(set.Find(9), 5);
+        Assert.Equal(5, set.Remove(9));
     }
 
     [Fact]
