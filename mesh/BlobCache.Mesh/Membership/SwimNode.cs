@@ -38,7 +38,7 @@ public sealed class SwimNode
     private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
-    private int _roundPos, _roundSize, _roundCapacity;
+    private int _roundPos, _roundCapacity;
     private ulong _roundOffset, _roundStride;
 
     public SwimNode(MeshConfig config, MemberMeta self, MemberDirectory directory, ulong seed)
@@ -92,15 +92,15 @@ public sealed class SwimNode
     public List<MemberEvent> Events { get; } = [];
 
     /// <summary>
-    /// Bytes of this node's per-member arrays by part: broadcast queue, active suspicions, their confirmer ids, the
-    /// map that finds them, suspicion checks, view differences. For memory breakdowns (the simulator prints them).
+    /// Bytes of this node's per-member arrays by part: broadcast queue, suspicions, their confirmer ids, the map
+    /// that finds them, their timer heap, view differences. For memory breakdowns (the simulator prints them).
     /// </summary>
     public StateBytes StateBytes
     {
         get
         {
-            (long active, long confirmers, long map, long checks) = _suspicions.ArrayBytes;
-            return new StateBytes(_broadcasts.ArrayBytes, active, confirmers, map, checks, _table.DifferenceBytes);
+            (long records, long confirmers, long map, long heap) = _suspicions.ArrayBytes;
+            return new StateBytes(_broadcasts.ArrayBytes, records, confirmers, map, heap, _table.DifferenceBytes);
         }
     }
 
@@ -315,7 +315,7 @@ public sealed class SwimNode
         HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
     }
 
-    /// <summary>A random member we suspect (the suspicion set also holds checks of ended suspicions; those are skipped).</summary>
+    /// <summary>A random member we suspect.</summary>
     private int RandomSuspect()
     {
         for (int tries = 0; tries < 8; tries++)
@@ -331,17 +331,19 @@ public sealed class SwimNode
         // Bounded: two full rounds at most, then give up until the next period.
         for (int steps = 0; steps < 2 * Math.Max(_roundCapacity, 1) + _directory.Count + 2; steps++)
         {
-            if (_roundPos >= _roundCapacity)
+            // A new round when this one is done, or when members joined beyond its range (they must not wait a
+            // whole round, N protocol periods, before anyone probes them: a joiner that crashes would go unnoticed).
+            if (_roundPos >= _roundCapacity || _directory.Count > _roundCapacity)
             {
-                _roundSize = _directory.Count;
-                _roundCapacity = (int)Math.Max(1, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_roundSize));
+                _roundCapacity = (int)Math.Max(1, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_directory.Count));
                 _roundOffset = _random.NextUInt64();
                 _roundStride = _random.NextUInt64() | 1;
                 _roundPos = 0;
             }
             int candidate = (int)((_roundOffset + (ulong)_roundPos * _roundStride) & (ulong)(_roundCapacity - 1));
             _roundPos++;
-            if (candidate >= _roundSize || candidate == Self) continue;
+            // Bounded by the directory as it is now, so members that joined during the round are probed in it.
+            if (candidate >= _directory.Count || candidate == Self) continue;
             if (_table[candidate].IsLive) return candidate;
         }
         return -1;
@@ -542,8 +544,10 @@ public sealed class SwimNode
         int member = u.Member;
         if (member == Self)
         {
-            // Someone believes an incarnation of ours newer than ours (we restarted): outbid it.
-            if (u.Incarnation > _incarnation && !_leaving) Refute(now, u.Incarnation);
+            // Someone believes an incarnation of ours newer than ours, or ours with other metadata (an earlier process
+            // with our id, before we restarted at a new address): outbid it. Otherwise the mesh keeps the old
+            // process's address, declares it dead, and never tells us, since nobody sends to our new address.
+            if (!_leaving && (u.Incarnation > _incarnation || (u.Incarnation == _incarnation && u.Meta != _selfMetaHandle))) Refute(now, u.Incarnation);
             return;
         }
         MemberEntry e = _table[member];
@@ -580,17 +584,18 @@ public sealed class SwimNode
             int active = _config.Lifeguard ? _suspicions.Find(member) : -1;
             if (active < 0 || _suspicions.IncarnationAt(active) != u.Incarnation) return;
             int previous = _suspicions.RumourSlotAt(active);
-            if (_suspicions.ConfirmAt(active, u.From, now, out _, out bool stillActive))
+            if (_suspicions.ConfirmAt(active, u.From, now, out _, out _))
             {
                 // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
-                int slot = _broadcasts.Enqueue(u, previous);
-                if (stillActive) _suspicions.SetRumourSlotAt(active, slot);
+                _suspicions.SetRumourSlotAt(active, _broadcasts.Enqueue(u, previous));
             }
             return;
         }
         else if (e.State != MemberState.Alive) return;
 
         SetEntry(member, e with { Incarnation = u.Incarnation, State = MemberState.Suspect });
+        // End an older suspicion first: its rumour's slot may be free and about to hold this one.
+        CancelSuspicion(member);
         int queued = _broadcasts.Enqueue(u);
         Events.Add(new MemberEvent(now, MemberEventKind.Suspect, member, u.Incarnation));
         StartSuspicion(now, member, u.Incarnation, u.From);
@@ -653,7 +658,6 @@ public sealed class SwimNode
         int k = _config.SuspicionMult - 2;
         if (n - 2 < k) k = 0;
         // The set is its own timer queue: no entry per suspicion in the node's timers.
-        CancelSuspicion(member);
         _suspicions.Start(member, incarnation, from, k, min, max, now);
     }
 
@@ -751,10 +755,10 @@ public sealed class SwimNode
 }
 
 /// <summary>Bytes of one node's per-member arrays (see <see cref="SwimNode.StateBytes"/>).</summary>
-public readonly record struct StateBytes(long Queue, long Suspicions, long Confirmers, long SuspicionMap, long Checks, long ViewDifferences)
+public readonly record struct StateBytes(long Queue, long Suspicions, long Confirmers, long SuspicionMap, long SuspicionHeap, long ViewDifferences)
 {
-    public long Total => Queue + Suspicions + Confirmers + SuspicionMap + Checks + ViewDifferences;
+    public long Total => Queue + Suspicions + Confirmers + SuspicionMap + SuspicionHeap + ViewDifferences;
 
     public static StateBytes operator +(StateBytes a, StateBytes b) => new(a.Queue + b.Queue, a.Suspicions + b.Suspicions,
-        a.Confirmers + b.Confirmers, a.SuspicionMap + b.SuspicionMap, a.Checks + b.Checks, a.ViewDifferences + b.ViewDifferences);
+        a.Confirmers + b.Confirmers, a.SuspicionMap + b.SuspicionMap, a.SuspicionHeap + b.SuspicionHeap, a.ViewDifferences + b.ViewDifferences);
 }

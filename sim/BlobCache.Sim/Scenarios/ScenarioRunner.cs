@@ -111,7 +111,7 @@ public sealed class ScenarioRunner
         }
         if (running == 0 || sum.Total < 1024L * running) return "";
         double k = 1024.0 * running;
-        return $"  per node KiB: queue {sum.Queue / k:F1} suspicions {sum.Suspicions / k:F1} confirmers {sum.Confirmers / k:F1} map {sum.SuspicionMap / k:F1} checks {sum.Checks / k:F1} view {sum.ViewDifferences / k:F1}";
+        return $"  per node KiB: queue {sum.Queue / k:F1} suspicions {sum.Suspicions / k:F1} confirmers {sum.Confirmers / k:F1} map {sum.SuspicionMap / k:F1} heap {sum.SuspicionHeap / k:F1} view {sum.ViewDifferences / k:F1}";
     }
 
     /// <summary>Placement as one running node sees it, and the members it places.</summary>

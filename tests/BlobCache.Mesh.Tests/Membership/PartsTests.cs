@@ -154,13 +154,68 @@ public class SuspicionTests
         Assert.InRange(due, 101, 599);
         Assert.False(set.ConfirmAt(set.Find(7), 11, 0, out _, out _));
         Assert.True(set.ConfirmAt(set.Find(7), 12, 0, out due, out stillActive));
-        Assert.False(stillActive); // k confirmations in: no longer active
+        Assert.False(stillActive); // k confirmations in: no more wanted
         Assert.Equal(100, due);
+        Assert.False(set.ConfirmAt(set.Find(7), 13, 0, out _, out _));
+        Assert.Equal(42, set.Remove(7)); // still open until it ends: its rumour slot comes back
         Assert.Equal(-1, set.Find(7));
-        Assert.Equal(-1, set.Remove(7)); // not active: no rumour slot to hand back
-        set.Start(9, 0, 10, 2, 100, 600, 0);
-        set.SetRumourSlotAt(set.Find(9), 5);
-        Assert.Equal(5, set.Remove(9));
+        Assert.Equal(-1, set.Remove(7));
+        Assert.Equal(0, set.Count);
+    }
+
+    [Fact]
+    public void Starts_confirmations_removals_and_expiries_in_any_order_match_a_plain_model()
+    {
+        // The set keeps its suspicions in a heap that confirmations and removals reorder in place; a dictionary of
+        // due times is the model it must agree with, expiry by expiry.
+        var set = new SuspicionSet(2);
+        var model = new Dictionary<int, (long Due, uint Incarnation, HashSet<int> Seen, long Start)>();
+        var random = new DeterministicRandom(11);
+        const long min = 1_000, max = 6_000;
+        long now = 0;
+        for (int step = 0; step < 20_000; step++)
+        {
+            now += random.Next(40);
+            int member = random.Next(300);
+            switch (random.Next(4))
+            {
+                case 0:
+                    uint inc = (uint)random.Next(3);
+                    int accuser = 1000 + random.Next(10);
+                    Assert.Equal(now + max, set.Start(member, inc, accuser, k: 2, min, max, now));
+                    model[member] = (now + max, inc, [accuser], now);
+                    break;
+                case 1:
+                    int from = 1000 + random.Next(10);
+                    bool counted = set.Confirm(member, from, now, out long due);
+                    if (model.TryGetValue(member, out var m) && m.Seen.Count <= 2 && m.Seen.Add(from))
+                    {
+                        Assert.True(counted);
+                        long expected = m.Start + SuspicionSet.Timeout(m.Seen.Count - 1, 2, min, max);
+                        Assert.Equal(expected, due);
+                        model[member] = m with { Due = expected };
+                    }
+                    else Assert.False(counted);
+                    break;
+                case 2:
+                    set.Remove(member);
+                    model.Remove(member);
+                    break;
+                default:
+                    while (set.TryExpire(now, out int expired, out uint incarnation))
+                    {
+                        var next = model.OrderBy(p => p.Value.Due).ThenBy(p => p.Key).First();
+                        Assert.Equal(next.Key, expired);
+                        Assert.Equal(next.Value.Incarnation, incarnation);
+                        Assert.True(next.Value.Due <= now);
+                        model.Remove(expired);
+                    }
+                    Assert.True(model.Count == 0 || model.Values.Min(v => v.Due) > now);
+                    break;
+            }
+            Assert.Equal(model.Count, set.Count);
+            Assert.Equal(model.Count == 0 ? long.MaxValue : model.Values.Min(v => v.Due), set.NextDue);
+        }
     }
 
     [Fact]
