@@ -25,7 +25,10 @@ internal sealed class SuspicionSet
     private Record[] _records = new Record[4];
     private int[] _confirmers;
     private int[] _heap = new int[4]; // record numbers, earliest due first
+    // Member → record number, with Done set once the suspicion wants no more confirmations: most copies of a
+    // suspicion arrive after that, and the flag turns them away without touching the record (a cache miss).
     private IntMap<int> _byMember;
+    private const int Done = int.MinValue;
     private int _wanting;
 
     /// <param name="maxConfirmations">The largest k any suspicion will ask for.</param>
@@ -81,7 +84,7 @@ internal sealed class SuspicionSet
             Confirmers = 1,
         };
         _confirmers[index * _stride] = accuser;
-        _byMember.Set(member, index);
+        _byMember.Set(member, kk > 0 ? index : index | Done);
         if (kk > 0) _wanting++;
         _heap[index] = index;
         _records[index].HeapPos = index;
@@ -90,7 +93,10 @@ internal sealed class SuspicionSet
     }
 
     /// <summary>Where the open suspicion of <paramref name="member"/> is (-1: none). Valid until one is started or ends.</summary>
-    public int Find(int member) => _byMember.TryGet(member, out int index) ? index : -1;
+    public int Find(int member) => _byMember.TryGet(member, out int index) ? index & ~Done : -1;
+
+    /// <summary>As <see cref="Find"/>, but -1 also when the suspicion wants no more confirmations (one map lookup, no record read).</summary>
+    public int FindWanting(int member) => _byMember.TryGet(member, out int index) && index >= 0 ? index : -1;
 
     /// <summary>The incarnation of the suspicion at <paramref name="index"/> (see <see cref="Find"/>).</summary>
     public uint IncarnationAt(int index) => _records[index].Incarnation;
@@ -103,7 +109,7 @@ internal sealed class SuspicionSet
     /// <summary>The incarnation of the suspicion of <paramref name="member"/>, if one is open and counting confirmations.</summary>
     public bool TryGet(int member, out uint incarnation)
     {
-        if (_byMember.TryGet(member, out int index) && Wants(index))
+        if (_byMember.TryGet(member, out int index) && index >= 0)
         {
             incarnation = _records[index].Incarnation;
             return true;
@@ -113,18 +119,18 @@ internal sealed class SuspicionSet
     }
 
     /// <summary>When the suspicion of <paramref name="member"/> is due now (long.MaxValue when none is counting confirmations).</summary>
-    public long DueOf(int member) => _byMember.TryGet(member, out int index) && Wants(index) ? _records[index].Due : long.MaxValue;
+    public long DueOf(int member) => _byMember.TryGet(member, out int index) && index >= 0 ? _records[index].Due : long.MaxValue;
 
     /// <summary>False once further confirmations could not shorten the timer (or there is no such suspicion).</summary>
-    public bool WantsConfirmations(int member) => _byMember.TryGet(member, out int index) && Wants(index);
+    public bool WantsConfirmations(int member) => _byMember.TryGet(member, out int index) && index >= 0;
 
     /// <summary>The queue slot of the rumour this suspicion last queued (-1 when none).</summary>
-    public int RumourSlotOf(int member) => _byMember.TryGet(member, out int index) ? _records[index].RumourSlot : -1;
+    public int RumourSlotOf(int member) => _byMember.TryGet(member, out int index) ? _records[index & ~Done].RumourSlot : -1;
 
     /// <summary>Records the queue slot of the rumour this suspicion last queued (ignored when there is none).</summary>
     public void SetRumourSlot(int member, int slot)
     {
-        if (_byMember.TryGet(member, out int index)) _records[index].RumourSlot = slot;
+        if (_byMember.TryGet(member, out int index)) _records[index & ~Done].RumourSlot = slot;
     }
 
     /// <summary>Counts a confirmation from a member not heard from yet; true when it was new (the timer is then shorter).</summary>
@@ -134,7 +140,7 @@ internal sealed class SuspicionSet
     public bool Confirm(int member, int from, long now, out long due)
     {
         due = 0;
-        return _byMember.TryGet(member, out int index) && ConfirmAt(index, from, now, out due, out _);
+        return _byMember.TryGet(member, out int index) && ConfirmAt(index & ~Done, from, now, out due, out _);
     }
 
     /// <summary>
@@ -161,6 +167,7 @@ internal sealed class SuspicionSet
         {
             _wanting--;
             stillWanting = false;
+            _byMember.Set(e.Member, index | Done);
         }
         return true;
     }
@@ -193,6 +200,7 @@ internal sealed class SuspicionSet
     public int Remove(int member)
     {
         if (!_byMember.TryGet(member, out int index)) return -1;
+        index &= ~Done;
         int slot = _records[index].RumourSlot;
         RemoveAt(index);
         return slot;
@@ -220,7 +228,7 @@ internal sealed class SuspicionSet
             _records[index] = _records[last];
             Array.Copy(_confirmers, last * _stride, _confirmers, index * _stride, _stride);
             _heap[_records[index].HeapPos] = index;
-            _byMember.Set(_records[index].Member, index);
+            _byMember.Set(_records[index].Member, Wants(index) ? index : index | Done);
         }
         Count--;
         if (pos < Count)

@@ -581,7 +581,7 @@ public sealed class SwimNode
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on. Most copies of a
             // rumour arrive after the timer has all the confirmations it counts: those end at the one map lookup.
             // This is the hottest path of a crash wave (every node receives every rumour dozens of times).
-            int active = _config.Lifeguard ? _suspicions.Find(member) : -1;
+            int active = _config.Lifeguard ? _suspicions.FindWanting(member) : -1;
             if (active < 0 || _suspicions.IncarnationAt(active) != u.Incarnation) return;
             int previous = _suspicions.RumourSlotAt(active);
             if (_suspicions.ConfirmAt(active, u.From, now, out _, out _))

@@ -145,6 +145,7 @@ public class SuspicionTests
         set.Start(7, incarnation: 3, accuser: 10, k: 2, min: 100, max: 600, now: 0);
         int at = set.Find(7);
         Assert.True(at >= 0);
+        Assert.Equal(at, set.FindWanting(7));
         Assert.Equal(-1, set.Find(8));
         Assert.Equal(3u, set.IncarnationAt(at));
         set.SetRumourSlotAt(at, 42);
@@ -156,6 +157,7 @@ public class SuspicionTests
         Assert.True(set.ConfirmAt(set.Find(7), 12, 0, out due, out stillActive));
         Assert.False(stillActive); // k confirmations in: no more wanted
         Assert.Equal(100, due);
+        Assert.Equal(-1, set.FindWanting(7)); // turned away at the map, without reading the record
         Assert.False(set.ConfirmAt(set.Find(7), 13, 0, out _, out _));
         Assert.Equal(42, set.Remove(7)); // still open until it ends: its rumour slot comes back
         Assert.Equal(-1, set.Find(7));
@@ -215,6 +217,17 @@ public class SuspicionTests
             }
             Assert.Equal(model.Count, set.Count);
             Assert.Equal(model.Count == 0 ? long.MaxValue : model.Values.Min(v => v.Due), set.NextDue);
+            if (step % 500 == 0)
+            {
+                // Records move when others are removed; whether one still wants confirmations must move with it.
+                for (int m = 0; m < 300; m++)
+                {
+                    bool wants = model.TryGetValue(m, out var v) && v.Seen.Count <= 2;
+                    Assert.Equal(wants, set.WantsConfirmations(m));
+                    Assert.Equal(wants, set.FindWanting(m) >= 0);
+                    Assert.Equal(model.ContainsKey(m), set.Find(m) >= 0);
+                }
+            }
         }
     }
 
