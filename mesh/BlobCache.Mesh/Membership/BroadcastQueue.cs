@@ -40,6 +40,9 @@ public sealed class BroadcastQueue(MemberDirectory directory)
 
     public MemberDirectory Directory => directory;
 
+    /// <summary>Bytes of this queue's arrays (for the simulator's memory breakdown).</summary>
+    public long ArrayBytes => (long)_slots.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Slot>() + (_head.Length + _tail.Length) * sizeof(int);
+
     /// <summary>Rumours queued, counting superseded ones not yet dropped.</summary>
     public int Count => _count;
 
@@ -65,13 +68,19 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         }
         else
         {
-            if (_highWater == _slots.Length) Array.Resize(ref _slots, SuspicionSet.Grown(_slots.Length));
+            if (_highWater == _slots.Length) Arrays.Grow(ref _slots, SuspicionSet.Grown(_slots.Length));
             slot = _highWater++;
         }
         _slots[slot] = new Slot { Rumour = rumour, Live = true };
         Append(slot, 0);
         _count++;
         return slot;
+    }
+
+    /// <summary>Drops the suspicion of <paramref name="member"/> queued in <paramref name="slot"/>, if it is still there (-1: none).</summary>
+    public void DropSuspicion(int slot, int member)
+    {
+        if (Holds(slot, member) && _slots[slot].Rumour.Kind == UpdateKind.Suspect) Retire(slot, linked: true);
     }
 
     /// <summary>True when <paramref name="slot"/> still holds a rumour about <paramref name="member"/>.</summary>

@@ -1,34 +1,36 @@
 namespace BlobCache.Mesh.Membership;
 
 /// <summary>
-/// Member index → value, open addressing with linear probing: two flat arrays and no per-entry objects, because
-/// the simulator holds several of these per node. Deletion shifts later entries back, so there are no tombstones.
-/// A mutable struct: keep it in a field and call it through the field.
+/// Member index → value, open addressing with linear probing: one flat array of (key, value) entries and no
+/// per-entry objects, because the simulator holds several of these per node. Key and value share a cache line, so
+/// a hit costs one miss (in a crash wave every node looks up every received rumour). Deletion shifts later entries
+/// back, so there are no tombstones. A mutable struct: keep it in a field and call it through the field.
 /// </summary>
 internal struct IntMap<TValue> where TValue : struct
 {
     private const int Empty = -1;
-    private int[]? _keys;
-    private TValue[]? _values;
+    private Entry[]? _entries;
     private int _count;
 
     public readonly int Count => _count;
+
+    public readonly long ArrayBytes => _entries is null ? 0 : (long)_entries.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Entry>();
 
     public readonly bool TryGet(int key, out TValue value)
     {
         if (_count > 0)
         {
-            int[] keys = _keys!;
-            int mask = keys.Length - 1;
+            Entry[] entries = _entries!;
+            int mask = entries.Length - 1;
             for (int slot = Home(key, mask); ; slot = (slot + 1) & mask)
             {
-                int k = keys[slot];
-                if (k == key)
+                ref Entry e = ref entries[slot];
+                if (e.Key == key)
                 {
-                    value = _values![slot];
+                    value = e.Value;
                     return true;
                 }
-                if (k == Empty) break;
+                if (e.Key == Empty) break;
             }
         }
         value = default;
@@ -39,68 +41,64 @@ internal struct IntMap<TValue> where TValue : struct
 
     public void Set(int key, TValue value)
     {
-        if (_keys is null || (_count + 1) * 10 > _keys.Length * 7) Grow();
-        int[] keys = _keys!;
-        int mask = keys.Length - 1;
+        if (_entries is null || (_count + 1) * 10 > _entries.Length * 7) Grow();
+        Entry[] entries = _entries!;
+        int mask = entries.Length - 1;
         int slot = Home(key, mask);
-        while (keys[slot] != Empty && keys[slot] != key) slot = (slot + 1) & mask;
-        if (keys[slot] == Empty)
+        while (entries[slot].Key != Empty && entries[slot].Key != key) slot = (slot + 1) & mask;
+        if (entries[slot].Key == Empty)
         {
-            keys[slot] = key;
+            entries[slot].Key = key;
             _count++;
         }
-        _values![slot] = value;
+        entries[slot].Value = value;
     }
 
     public void Remove(int key)
     {
         if (_count == 0) return;
-        int[] keys = _keys!;
-        TValue[] values = _values!;
-        int mask = keys.Length - 1;
+        Entry[] entries = _entries!;
+        int mask = entries.Length - 1;
         int slot = Home(key, mask);
-        while (keys[slot] != key)
+        while (entries[slot].Key != key)
         {
-            if (keys[slot] == Empty) return;
+            if (entries[slot].Key == Empty) return;
             slot = (slot + 1) & mask;
         }
         // Backward-shift: move later members of the probe run into the hole when their home allows it.
         int hole = slot;
-        for (int next = (hole + 1) & mask; keys[next] != Empty; next = (next + 1) & mask)
+        for (int next = (hole + 1) & mask; entries[next].Key != Empty; next = (next + 1) & mask)
         {
-            int home = Home(keys[next], mask);
+            int home = Home(entries[next].Key, mask);
             bool movable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
             if (!movable) continue;
-            keys[hole] = keys[next];
-            values[hole] = values[next];
+            entries[hole] = entries[next];
             hole = next;
         }
-        keys[hole] = Empty;
+        entries[hole] = new Entry { Key = Empty };
         _count--;
     }
 
-    /// <summary>Keeps only the entries for which <paramref name="drop"/> is false, in freshly sized arrays.</summary>
-    public void RemoveWhere<TState>(Func<int, TValue, TState, bool> drop, TState state)
+    /// <summary>Gives memory back once a burst has passed: shrinks when at most an eighth of the slots are used.</summary>
+    public void TrimExcess()
     {
-        if (_count == 0) return;
-        int[] keys = _keys!;
-        TValue[] values = _values!;
-        IntMap<TValue> kept = default;
-        for (int i = 0; i < keys.Length; i++)
-            if (keys[i] != Empty && !drop(keys[i], values[i], state)) kept.Set(keys[i], values[i]);
-        this = kept;
+        if (_entries is null || _entries.Length <= 64 || _count * 8 > _entries.Length) return;
+        Entry[] old = _entries;
+        this = default;
+        foreach (Entry e in old)
+            if (e.Key != Empty) Set(e.Key, e.Value);
     }
 
     public readonly IntMap<TValue> Clone() => _count == 0
         ? default
-        : new IntMap<TValue> { _keys = (int[])_keys!.Clone(), _values = (TValue[])_values!.Clone(), _count = _count };
+        : new IntMap<TValue> { _entries = (Entry[])_entries!.Clone(), _count = _count };
 
     public readonly int MaxKey
     {
         get
         {
             int max = -1;
-            if (_keys is not null) foreach (int k in _keys) max = Math.Max(max, k);
+            if (_entries is not null) foreach (Entry e in _entries) max = Math.Max(max, e.Key);
             return max;
         }
     }
@@ -108,9 +106,9 @@ internal struct IntMap<TValue> where TValue : struct
     /// <summary>Writes every entry into <paramref name="destination"/> at its key.</summary>
     public readonly void CopyTo(Span<TValue> destination)
     {
-        if (_keys is null) return;
-        for (int i = 0; i < _keys.Length; i++)
-            if (_keys[i] != Empty) destination[_keys[i]] = _values![i];
+        if (_entries is null) return;
+        foreach (Entry e in _entries)
+            if (e.Key != Empty) destination[e.Key] = e.Value;
     }
 
     private static int Home(int key, int mask)
@@ -121,15 +119,19 @@ internal struct IntMap<TValue> where TValue : struct
 
     private void Grow()
     {
-        int capacity = _keys is null ? 8 : _keys.Length * 2;
-        int[]? oldKeys = _keys;
-        TValue[]? oldValues = _values;
-        _keys = new int[capacity];
-        Array.Fill(_keys, Empty);
-        _values = new TValue[capacity];
+        int capacity = _entries is null ? 8 : _entries.Length * 2;
+        Entry[]? old = _entries;
+        _entries = new Entry[capacity];
+        _entries.AsSpan().Fill(new Entry { Key = Empty });
         _count = 0;
-        if (oldKeys is null) return;
-        for (int i = 0; i < oldKeys.Length; i++)
-            if (oldKeys[i] != Empty) Set(oldKeys[i], oldValues![i]);
+        if (old is null) return;
+        foreach (Entry e in old)
+            if (e.Key != Empty) Set(e.Key, e.Value);
+    }
+
+    private struct Entry
+    {
+        public int Key;
+        public TValue Value;
     }
 }

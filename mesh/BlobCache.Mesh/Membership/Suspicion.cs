@@ -3,51 +3,57 @@ namespace BlobCache.Mesh.Membership;
 /// <summary>
 /// One node's open suspicions (Lifeguard): each timer starts at <c>max</c> and shrinks towards <c>min</c> as
 /// independent members confirm the suspicion, on a log scale reaching <c>min</c> after <c>k</c> confirmations.
-/// The set is also the suspicions' timer: <see cref="NextDue"/> is the earliest check due and <see cref="TryExpire"/>
+/// The set is also the suspicions' timer: <see cref="NextDue"/> is the earliest due time and <see cref="TryExpire"/>
 /// hands over the suspicions whose time has come, so a suspicion costs no entry in the node's own timer queue.
 /// </summary>
 /// <remarks>
 /// <para>
 /// In a wave of crashes every node holds one suspicion per crashed member (a simulated 100,000-node mesh holds a
-/// hundred million), but a suspicion collects its k confirmations within seconds and then only waits. So a
-/// suspicion that still counts confirmations is <em>active</em>: a dense entry with its confirmers, found through a
-/// member → entry map. Every suspicion also has a 16-byte check (due, member, incarnation) in a binary heap, first
-/// at its earliest possible expiry (start + min); once all confirmations are in, the check is all that is left.
+/// hundred million), so a suspicion is one 32-byte record plus its k + 1 confirmer ids, a 4-byte place in a binary
+/// heap of record numbers ordered by due time, and an entry in a member → record map: about 60 bytes. (An earlier
+/// version kept a 16-byte check per suspicion in a heap of its own beside a 32-byte entry for those still counting
+/// confirmations, 76 bytes while counting; and ended suspicions left their checks in the heap until they came due.)
 /// </para>
 /// <para>
-/// Checks are not taken out of the heap when a suspicion ends: a check hands over (member, incarnation), and the
-/// caller acts only if its view still holds that member suspect at that incarnation (a member's incarnation only
-/// grows and a dead member is never suspected again at the same one, so that is exactly "this suspicion is still
-/// open"). A check that finds an active suspicion not yet due is pushed again at its due time.
+/// A record knows its place in the heap, so a confirmation moves its due time forward in place and an ended
+/// suspicion leaves at once. Records are dense: removing one moves the last into its place.
 /// </para>
 /// </remarks>
 internal sealed class SuspicionSet
 {
-    private readonly int _stride; // confirmer slots per active suspicion: the accuser plus up to k confirmers
-    private Active[] _active = new Active[4];
+    private readonly int _stride; // confirmer slots per suspicion: the accuser plus up to k confirmers
+    private Record[] _records = new Record[4];
     private int[] _confirmers;
-    private IntMap<int> _activeIndex;
-    private int _activeCount;
-    private Check[] _heap = new Check[4];
+    private int[] _heap = new int[4]; // record numbers, earliest due first
+    // Member → record number, with Done set once the suspicion wants no more confirmations: most copies of a
+    // suspicion arrive after that, and the flag turns them away without touching the record (a cache miss).
+    private IntMap<int> _byMember;
+    private const int Done = int.MinValue;
+    private int _wanting;
 
     /// <param name="maxConfirmations">The largest k any suspicion will ask for.</param>
     public SuspicionSet(int maxConfirmations)
     {
         _stride = Math.Max(0, maxConfirmations) + 1;
-        _confirmers = new int[_active.Length * _stride];
+        _confirmers = new int[_records.Length * _stride];
     }
 
-    /// <summary>Pending checks: the open suspicions, plus ended ones whose check has not come up yet.</summary>
+    /// <summary>Open suspicions.</summary>
     public int Count { get; private set; }
 
-    /// <summary>The member of one pending check (see <see cref="Count"/>; the caller checks that it is still suspect).</summary>
-    public int MemberAt(int index) => _heap[index].Member;
+    /// <summary>The member of the open suspicion numbered <paramref name="index"/> (0 ≤ index &lt; <see cref="Count"/>).</summary>
+    public int MemberAt(int index) => _records[index].Member;
 
     /// <summary>Suspicions still counting confirmations.</summary>
-    public int ActiveCount => _activeCount;
+    public int ActiveCount => _wanting;
 
-    /// <summary>When the earliest check is due (long.MaxValue when none is pending).</summary>
-    public long NextDue => Count > 0 ? _heap[0].Due : long.MaxValue;
+    /// <summary>Bytes of the records, their confirmers, the member map and the heap (for the simulator's memory breakdown).</summary>
+    public (long Records, long Confirmers, long Map, long Heap) ArrayBytes =>
+        ((long)_records.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Record>(), (long)_confirmers.Length * sizeof(int),
+         _byMember.ArrayBytes, (long)_heap.Length * sizeof(int));
+
+    /// <summary>When the earliest suspicion is due (long.MaxValue when none is open).</summary>
+    public long NextDue => Count > 0 ? _records[_heap[0]].Due : long.MaxValue;
 
     /// <summary>
     /// Opens a suspicion of <paramref name="member"/> (ending any open one) and returns when it is due as things
@@ -59,53 +65,72 @@ internal sealed class SuspicionSet
         byte kk = (byte)Math.Clamp(k, 0, _stride - 1);
         max = Math.Max(min, max);
         long due = now + Timeout(0, kk, min, max);
-        Push(new Check { Due = now + min, Member = member, Incarnation = incarnation });
-        if (kk == 0) return due; // nothing to count: the check at start + min is all there is
-        if (_activeCount == _active.Length)
+        if (Count == _records.Length)
         {
-            Array.Resize(ref _active, Grown(_activeCount));
-            Array.Resize(ref _confirmers, _active.Length * _stride);
+            int grown = Grown(Count);
+            Arrays.Grow(ref _records, grown);
+            Arrays.Grow(ref _confirmers, grown * _stride);
+            Arrays.Grow(ref _heap, grown);
         }
-        int index = _activeCount++;
-        _active[index] = new Active
+        int index = Count++;
+        _records[index] = new Record
         {
+            Due = due,
             Member = member,
             Incarnation = incarnation,
+            Span = (uint)Math.Clamp(max - min, 0, uint.MaxValue),
+            RumourSlot = -1,
             K = kk,
             Confirmers = 1,
-            Span = (uint)Math.Clamp(max - min, 0, uint.MaxValue),
-            Due = due,
         };
         _confirmers[index * _stride] = accuser;
-        _activeIndex.Set(member, index);
+        _byMember.Set(member, kk > 0 ? index : index | Done);
+        if (kk > 0) _wanting++;
+        _heap[index] = index;
+        _records[index].HeapPos = index;
+        SiftUp(index);
         return due;
     }
 
-    /// <summary>The incarnation of the active suspicion of <paramref name="member"/>, if one is counting confirmations.</summary>
+    /// <summary>Where the open suspicion of <paramref name="member"/> is (-1: none). Valid until one is started or ends.</summary>
+    public int Find(int member) => _byMember.TryGet(member, out int index) ? index & ~Done : -1;
+
+    /// <summary>As <see cref="Find"/>, but -1 also when the suspicion wants no more confirmations (one map lookup, no record read).</summary>
+    public int FindWanting(int member) => _byMember.TryGet(member, out int index) && index >= 0 ? index : -1;
+
+    /// <summary>The incarnation of the suspicion at <paramref name="index"/> (see <see cref="Find"/>).</summary>
+    public uint IncarnationAt(int index) => _records[index].Incarnation;
+
+    /// <summary>The queue slot of the rumour the suspicion at <paramref name="index"/> last queued (-1: none).</summary>
+    public int RumourSlotAt(int index) => _records[index].RumourSlot;
+
+    public void SetRumourSlotAt(int index, int slot) => _records[index].RumourSlot = slot;
+
+    /// <summary>The incarnation of the suspicion of <paramref name="member"/>, if one is open and counting confirmations.</summary>
     public bool TryGet(int member, out uint incarnation)
     {
-        if (_activeIndex.TryGet(member, out int index))
+        if (_byMember.TryGet(member, out int index) && index >= 0)
         {
-            incarnation = _active[index].Incarnation;
+            incarnation = _records[index].Incarnation;
             return true;
         }
         incarnation = 0;
         return false;
     }
 
-    /// <summary>When the active suspicion of <paramref name="member"/> is due now (long.MaxValue when none is active).</summary>
-    public long DueOf(int member) => _activeIndex.TryGet(member, out int index) ? _active[index].Due : long.MaxValue;
+    /// <summary>When the suspicion of <paramref name="member"/> is due now (long.MaxValue when none is counting confirmations).</summary>
+    public long DueOf(int member) => _byMember.TryGet(member, out int index) && index >= 0 ? _records[index].Due : long.MaxValue;
 
     /// <summary>False once further confirmations could not shorten the timer (or there is no such suspicion).</summary>
-    public bool WantsConfirmations(int member) => _activeIndex.Contains(member);
+    public bool WantsConfirmations(int member) => _byMember.TryGet(member, out int index) && index >= 0;
 
-    /// <summary>The queue slot of the rumour this suspicion last queued (-1 when none or not active).</summary>
-    public int RumourSlotOf(int member) => _activeIndex.TryGet(member, out int index) ? _active[index].RumourSlot : -1;
+    /// <summary>The queue slot of the rumour this suspicion last queued (-1 when none).</summary>
+    public int RumourSlotOf(int member) => _byMember.TryGet(member, out int index) ? _records[index & ~Done].RumourSlot : -1;
 
-    /// <summary>Records the queue slot of the rumour this suspicion last queued (ignored when not active).</summary>
+    /// <summary>Records the queue slot of the rumour this suspicion last queued (ignored when there is none).</summary>
     public void SetRumourSlot(int member, int slot)
     {
-        if (_activeIndex.TryGet(member, out int index)) _active[index].RumourSlot = slot;
+        if (_byMember.TryGet(member, out int index)) _records[index & ~Done].RumourSlot = slot;
     }
 
     /// <summary>Counts a confirmation from a member not heard from yet; true when it was new (the timer is then shorter).</summary>
@@ -115,8 +140,20 @@ internal sealed class SuspicionSet
     public bool Confirm(int member, int from, long now, out long due)
     {
         due = 0;
-        if (!_activeIndex.TryGet(member, out int index)) return false;
-        ref Active e = ref _active[index];
+        return _byMember.TryGet(member, out int index) && ConfirmAt(index & ~Done, from, now, out due, out _);
+    }
+
+    /// <summary>
+    /// As <see cref="Confirm(int, int, long, out long)"/> for the suspicion at <paramref name="index"/> (one map lookup
+    /// per received rumour instead of several); <paramref name="stillWanting"/> is false once it has all its
+    /// confirmations. <paramref name="index"/> stays valid either way.
+    /// </summary>
+    public bool ConfirmAt(int index, int from, long now, out long due, out bool stillWanting)
+    {
+        ref Record e = ref _records[index];
+        due = e.Due;
+        stillWanting = Wants(index);
+        if (!stillWanting) return false;
         Span<int> seen = _confirmers.AsSpan(index * _stride, e.Confirmers);
         if (seen.Contains(from)) return false;
         _confirmers[index * _stride + e.Confirmers] = from;
@@ -125,116 +162,139 @@ internal sealed class SuspicionSet
         e.Confirmers++;
         e.Due -= Shortening(e.Confirmers - 1, e.K, e.Span) - before;
         due = e.Due;
-        if (e.Rechecked)
+        SiftUp(e.HeapPos);
+        if (!Wants(index))
         {
-            // Its first check already came and was pushed back to the old due time: it needs an earlier one.
-            Push(new Check { Due = Math.Max(due, now), Member = member, Incarnation = e.Incarnation });
+            _wanting--;
+            stillWanting = false;
+            _byMember.Set(e.Member, index | Done);
         }
-        if (e.Confirmers > e.K) RemoveActive(index); // all in: the check alone decides now
         return true;
     }
 
     /// <summary>
-    /// Hands over the next check due at or before <paramref name="now"/>: the member and the incarnation it was
-    /// suspected at. The caller declares it dead only if its view still holds it suspect at that incarnation.
+    /// Hands over the next suspicion due at or before <paramref name="now"/> and ends it: the member and the
+    /// incarnation it was suspected at. The caller declares it dead if its view still holds it suspect at that incarnation.
     /// </summary>
-    public bool TryExpire(long now, out int member, out uint incarnation)
+    public bool TryExpire(long now, out int member, out uint incarnation) => TryExpire(now, out member, out incarnation, out _);
+
+    /// <summary>As <see cref="TryExpire(long, out int, out uint)"/>, with the queue slot of the rumour it last queued (-1: none).</summary>
+    public bool TryExpire(long now, out int member, out uint incarnation, out int rumourSlot)
     {
-        while (Count > 0 && _heap[0].Due <= now)
+        if (Count > 0 && _records[_heap[0]].Due <= now)
         {
-            Check c = Pop();
-            if (_activeIndex.TryGet(c.Member, out int index) && _active[index].Incarnation == c.Incarnation)
-            {
-                ref Active e = ref _active[index];
-                if (e.Due > now)
-                {
-                    // Fewer confirmations than hoped for: check again when it is due as things stand (a
-                    // confirmation since then may have pushed an earlier check; the later one then finds nothing).
-                    e.Rechecked = true;
-                    Push(new Check { Due = e.Due, Member = c.Member, Incarnation = c.Incarnation });
-                    continue;
-                }
-                RemoveActive(index);
-            }
-            member = c.Member;
-            incarnation = c.Incarnation;
+            int index = _heap[0];
+            member = _records[index].Member;
+            incarnation = _records[index].Incarnation;
+            rumourSlot = _records[index].RumourSlot;
+            RemoveAt(index);
             return true;
         }
         member = -1;
         incarnation = 0;
+        rumourSlot = -1;
         return false;
     }
 
-    /// <summary>Ends the active part of a suspicion (its check stays and will find the member no longer suspect).</summary>
-    public void Remove(int member)
+    /// <summary>Ends the suspicion of <paramref name="member"/>, if one is open; returns the queue slot of the rumour it last queued (-1: none).</summary>
+    public int Remove(int member)
     {
-        if (_activeIndex.TryGet(member, out int index)) RemoveActive(index);
+        if (!_byMember.TryGet(member, out int index)) return -1;
+        index &= ~Done;
+        int slot = _records[index].RumourSlot;
+        RemoveAt(index);
+        return slot;
     }
 
-    private void RemoveActive(int index)
+    private bool Wants(int index) => _records[index].Confirmers <= _records[index].K;
+
+    private void RemoveAt(int index)
     {
-        _activeIndex.Remove(_active[index].Member);
-        int last = --_activeCount;
+        ref Record e = ref _records[index];
+        if (Wants(index)) _wanting--;
+        _byMember.Remove(e.Member);
+        // Out of the heap: the last heap entry takes its place and moves up or down from there.
+        int pos = e.HeapPos;
+        int lastPos = Count - 1;
+        if (pos != lastPos)
+        {
+            _heap[pos] = _heap[lastPos];
+            _records[_heap[pos]].HeapPos = pos;
+        }
+        // Out of the records: the last record takes its number (its heap entry and map entry follow).
+        int last = Count - 1;
         if (index != last)
         {
-            _active[index] = _active[last];
+            _records[index] = _records[last];
             Array.Copy(_confirmers, last * _stride, _confirmers, index * _stride, _stride);
-            _activeIndex.Set(_active[index].Member, index);
+            _heap[_records[index].HeapPos] = index;
+            _byMember.Set(_records[index].Member, Wants(index) ? index : index | Done);
         }
-        _active[last] = default;
-        if (_activeCount == 0 && _active.Length > 64)
+        Count--;
+        if (pos < Count)
         {
-            _active = new Active[4];
-            _confirmers = new int[_active.Length * _stride];
-            _activeIndex = default;
+            int moved = _heap[pos];
+            SiftUp(pos);
+            SiftDown(_records[moved].HeapPos);
+        }
+        if (Count == 0 && _records.Length > 64)
+        {
+            // A wave of suspicions has passed: give its memory back.
+            _records = new Record[4];
+            _confirmers = new int[_records.Length * _stride];
+            _heap = new int[4];
+            _byMember = default;
+        }
+        else
+        {
+            _byMember.TrimExcess();
         }
     }
 
-    private void Push(Check c)
+    private void SiftUp(int pos)
     {
-        if (Count == _heap.Length) Array.Resize(ref _heap, Grown(Count));
-        int i = Count++;
-        while (i > 0)
+        int index = _heap[pos];
+        while (pos > 0)
         {
-            int parent = (i - 1) / 2;
-            if (!Before(c, _heap[parent])) break;
-            _heap[i] = _heap[parent];
-            i = parent;
+            int parent = (pos - 1) / 2;
+            if (!Before(index, _heap[parent])) break;
+            Place(pos, _heap[parent]);
+            pos = parent;
         }
-        _heap[i] = c;
+        Place(pos, index);
     }
 
-    private Check Pop()
+    private void SiftDown(int pos)
     {
-        Check top = _heap[0];
-        Check last = _heap[--Count];
-        _heap[Count] = default;
-        if (Count > 0)
+        int index = _heap[pos];
+        while (true)
         {
-            int i = 0;
-            while (true)
-            {
-                int child = 2 * i + 1;
-                if (child >= Count) break;
-                if (child + 1 < Count && Before(_heap[child + 1], _heap[child])) child++;
-                if (!Before(_heap[child], last)) break;
-                _heap[i] = _heap[child];
-                i = child;
-            }
-            _heap[i] = last;
+            int child = 2 * pos + 1;
+            if (child >= Count) break;
+            if (child + 1 < Count && Before(_heap[child + 1], _heap[child])) child++;
+            if (!Before(_heap[child], index)) break;
+            Place(pos, _heap[child]);
+            pos = child;
         }
-        else if (_heap.Length > 64)
-        {
-            _heap = new Check[4]; // a wave of suspicions has passed: give its memory back
-        }
-        return top;
+        Place(pos, index);
+    }
+
+    private void Place(int pos, int index)
+    {
+        _heap[pos] = index;
+        _records[index].HeapPos = pos;
     }
 
     /// <summary>Grows by half, not double: a wave of 1,000 crashes should not cost room for 2,048.</summary>
     internal static int Grown(int length) => length + length / 2 + 4;
 
-    private static bool Before(in Check a, in Check b) =>
-        a.Due < b.Due || (a.Due == b.Due && (a.Member < b.Member || (a.Member == b.Member && a.Incarnation < b.Incarnation)));
+    /// <summary>Earlier due first; ties by member and incarnation, so the order never depends on record numbers.</summary>
+    private bool Before(int a, int b)
+    {
+        ref Record x = ref _records[a];
+        ref Record y = ref _records[b];
+        return x.Due < y.Due || (x.Due == y.Due && (x.Member < y.Member || (x.Member == y.Member && x.Incarnation < y.Incarnation)));
+    }
 
     /// <summary>The timeout after <paramref name="confirmations"/> independent confirmations out of <paramref name="k"/> wanted.</summary>
     public static long Timeout(int confirmations, int k, long min, long max)
@@ -251,24 +311,16 @@ internal sealed class SuspicionSet
         return (long)(fraction * span);
     }
 
-    /// <summary>16 bytes: when to look at the suspicion of a member at an incarnation.</summary>
-    private struct Check
-    {
-        public long Due;
-        public int Member;
-        public uint Incarnation;
-    }
-
     /// <summary>32 bytes (and k + 1 confirmer ids beside it).</summary>
-    private struct Active
+    private struct Record
     {
-        public long Due;      // as things stand (start + the timeout for the confirmations so far)
+        public long Due;        // as things stand (start + the timeout for the confirmations so far)
         public int Member;
         public uint Incarnation;
-        public int RumourSlot;
-        public uint Span;     // max − min, microseconds
+        public uint Span;       // max − min, microseconds
+        public int RumourSlot;  // the queue slot of the rumour it last queued (-1: none)
+        public int HeapPos;
         public byte K;
         public byte Confirmers; // including the accuser
-        public bool Rechecked;  // its first check (at start + min) came before it was due
     }
 }

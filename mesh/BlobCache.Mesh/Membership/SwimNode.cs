@@ -38,7 +38,7 @@ public sealed class SwimNode
     private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
-    private int _roundPos, _roundSize, _roundCapacity;
+    private int _roundPos, _roundCapacity;
     private ulong _roundOffset, _roundStride;
 
     public SwimNode(MeshConfig config, MemberMeta self, MemberDirectory directory, ulong seed)
@@ -90,6 +90,19 @@ public sealed class SwimNode
 
     /// <summary>What changed, in order. The host reads and clears them after every call.</summary>
     public List<MemberEvent> Events { get; } = [];
+
+    /// <summary>
+    /// Bytes of this node's per-member arrays by part: broadcast queue, suspicions, their confirmer ids, the map
+    /// that finds them, their timer heap, view differences. For memory breakdowns (the simulator prints them).
+    /// </summary>
+    public StateBytes StateBytes
+    {
+        get
+        {
+            (long records, long confirmers, long map, long heap) = _suspicions.ArrayBytes;
+            return new StateBytes(_broadcasts.ArrayBytes, records, confirmers, map, heap, _table.DifferenceBytes);
+        }
+    }
 
     /// <summary>Rumours still waiting to be sent.</summary>
     public int PendingBroadcasts => _broadcasts.Count;
@@ -209,7 +222,8 @@ public sealed class SwimNode
             if (timerDue > now || timerDue > _suspicions.NextDue)
             {
                 // Suspicions due no later than the next timer expire first (a timer wins a tie).
-                if (!_suspicions.TryExpire(Math.Min(now, timerDue - 1), out int suspect, out uint incarnation)) break;
+                if (!_suspicions.TryExpire(Math.Min(now, timerDue - 1), out int suspect, out uint incarnation, out int rumourSlot)) break;
+                _broadcasts.DropSuspicion(rumourSlot, suspect);
                 OnSuspicionExpired(now, suspect, incarnation);
                 continue;
             }
@@ -301,7 +315,7 @@ public sealed class SwimNode
         HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
     }
 
-    /// <summary>A random member we suspect (the suspicion set also holds checks of ended suspicions; those are skipped).</summary>
+    /// <summary>A random member we suspect.</summary>
     private int RandomSuspect()
     {
         for (int tries = 0; tries < 8; tries++)
@@ -317,17 +331,19 @@ public sealed class SwimNode
         // Bounded: two full rounds at most, then give up until the next period.
         for (int steps = 0; steps < 2 * Math.Max(_roundCapacity, 1) + _directory.Count + 2; steps++)
         {
-            if (_roundPos >= _roundCapacity)
+            // A new round when this one is done, or when members joined beyond its range (they must not wait a
+            // whole round, N protocol periods, before anyone probes them: a joiner that crashes would go unnoticed).
+            if (_roundPos >= _roundCapacity || _directory.Count > _roundCapacity)
             {
-                _roundSize = _directory.Count;
-                _roundCapacity = (int)Math.Max(1, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_roundSize));
+                _roundCapacity = (int)Math.Max(1, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_directory.Count));
                 _roundOffset = _random.NextUInt64();
                 _roundStride = _random.NextUInt64() | 1;
                 _roundPos = 0;
             }
             int candidate = (int)((_roundOffset + (ulong)_roundPos * _roundStride) & (ulong)(_roundCapacity - 1));
             _roundPos++;
-            if (candidate >= _roundSize || candidate == Self) continue;
+            // Bounded by the directory as it is now, so members that joined during the round are probed in it.
+            if (candidate >= _directory.Count || candidate == Self) continue;
             if (_table[candidate].IsLive) return candidate;
         }
         return -1;
@@ -528,8 +544,10 @@ public sealed class SwimNode
         int member = u.Member;
         if (member == Self)
         {
-            // Someone believes an incarnation of ours newer than ours (we restarted): outbid it.
-            if (u.Incarnation > _incarnation && !_leaving) Refute(now, u.Incarnation);
+            // Someone believes an incarnation of ours newer than ours, or ours with other metadata (an earlier process
+            // with our id, before we restarted at a new address): outbid it. Otherwise the mesh keeps the old
+            // process's address, declares it dead, and never tells us, since nobody sends to our new address.
+            if (!_leaving && (u.Incarnation > _incarnation || (u.Incarnation == _incarnation && u.Meta != _selfMetaHandle))) Refute(now, u.Incarnation);
             return;
         }
         MemberEntry e = _table[member];
@@ -558,26 +576,26 @@ public sealed class SwimNode
         }
         MemberEntry e = _table[member];
         if (e.State == MemberState.None || u.Incarnation < e.Incarnation) return;
-        if (e.State == MemberState.Suspect)
+        if (e.State == MemberState.Suspect && u.Incarnation == e.Incarnation)
         {
             // Independent confirmations shorten the timer (Lifeguard) and are worth passing on. Most copies of a
-            // rumour arrive after the timer has all the confirmations it counts: those end here, cheaply.
-            if (u.Incarnation == e.Incarnation && !(_config.Lifeguard && _suspicions.WantsConfirmations(member))) return;
-            if (_config.Lifeguard && _suspicions.TryGet(member, out uint suspectedAt) && suspectedAt == u.Incarnation)
+            // rumour arrive after the timer has all the confirmations it counts: those end at the one map lookup.
+            // This is the hottest path of a crash wave (every node receives every rumour dozens of times).
+            int active = _config.Lifeguard ? _suspicions.FindWanting(member) : -1;
+            if (active < 0 || _suspicions.IncarnationAt(active) != u.Incarnation) return;
+            int previous = _suspicions.RumourSlotAt(active);
+            if (_suspicions.ConfirmAt(active, u.From, now, out _, out _))
             {
-                int previous = _suspicions.RumourSlotOf(member);
-                if (_suspicions.Confirm(member, u.From, now))
-                {
-                    // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
-                    int slot = _broadcasts.Enqueue(u, previous);
-                    _suspicions.SetRumourSlot(member, slot);
-                }
+                // The same suspicion from another accuser: it replaces the rumour queued for this suspicion.
+                _suspicions.SetRumourSlotAt(active, _broadcasts.Enqueue(u, previous));
             }
-            if (u.Incarnation == e.Incarnation) return;
+            return;
         }
         else if (e.State != MemberState.Alive) return;
 
         SetEntry(member, e with { Incarnation = u.Incarnation, State = MemberState.Suspect });
+        // End an older suspicion first: its rumour's slot may be free and about to hold this one.
+        CancelSuspicion(member);
         int queued = _broadcasts.Enqueue(u);
         Events.Add(new MemberEvent(now, MemberEventKind.Suspect, member, u.Incarnation));
         StartSuspicion(now, member, u.Incarnation, u.From);
@@ -643,7 +661,11 @@ public sealed class SwimNode
         _suspicions.Start(member, incarnation, from, k, min, max, now);
     }
 
-    private void CancelSuspicion(int member) => _suspicions.Remove(member);
+    /// <summary>
+    /// Ends a suspicion and drops the rumour it queued unsent: the view has moved past it, so <c>Take</c> would drop it
+    /// anyway, but only once it got to it, and in a wave of crashes the slots of superseded suspicions pile up.
+    /// </summary>
+    private void CancelSuspicion(int member) => _broadcasts.DropSuspicion(_suspicions.Remove(member), member);
 
     private void OnSuspicionExpired(long now, int member, uint incarnation)
     {
@@ -730,4 +752,13 @@ public sealed class SwimNode
     }
 
     private sealed record Relay(uint Seq, string SourceId, string SourceAddress, bool WantNack);
+}
+
+/// <summary>Bytes of one node's per-member arrays (see <see cref="SwimNode.StateBytes"/>).</summary>
+public readonly record struct StateBytes(long Queue, long Suspicions, long Confirmers, long SuspicionMap, long SuspicionHeap, long ViewDifferences)
+{
+    public long Total => Queue + Suspicions + Confirmers + SuspicionMap + SuspicionHeap + ViewDifferences;
+
+    public static StateBytes operator +(StateBytes a, StateBytes b) => new(a.Queue + b.Queue, a.Suspicions + b.Suspicions,
+        a.Confirmers + b.Confirmers, a.SuspicionMap + b.SuspicionMap, a.SuspicionHeap + b.SuspicionHeap, a.ViewDifferences + b.ViewDifferences);
 }

@@ -86,7 +86,7 @@ public sealed class ScenarioRunner
             {
                 lastPrint = wall.ElapsedMilliseconds;
                 _progress.WriteLine($"  t={Micros.ToSeconds(_cluster.Now),6:F0}/{_scenario.Duration:F0}s  running {RunningCount()}  exact views {_timeline[^1].ExactViews:P0}  wall {wall.Elapsed.TotalSeconds:F0}s  rss {Environment.WorkingSet >> 20} MiB  heap {GC.GetTotalMemory(false) >> 20} MiB" +
-                    (data is null ? "" : $"  reads done {data.ReadsDone}/{data.ReadsTotal}"));
+                    (data is null ? "" : $"  reads done {data.ReadsDone}/{data.ReadsTotal}") + StateLine());
             }
         }
         if (data is not null)
@@ -96,6 +96,22 @@ public sealed class ScenarioRunner
                 _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);
+    }
+
+    /// <summary>Where the nodes' per-member memory is, per running node (KiB), when there is much of it.</summary>
+    private string StateLine()
+    {
+        StateBytes sum = default;
+        int running = 0;
+        foreach (SimNode n in _cluster.Nodes)
+        {
+            if (!n.IsRunning) continue;
+            sum += n.Swim.StateBytes;
+            running++;
+        }
+        if (running == 0 || sum.Total < 1024L * running) return "";
+        double k = 1024.0 * running;
+        return $"  per node KiB: queue {sum.Queue / k:F1} suspicions {sum.Suspicions / k:F1} confirmers {sum.Confirmers / k:F1} map {sum.SuspicionMap / k:F1} heap {sum.SuspicionHeap / k:F1} view {sum.ViewDifferences / k:F1}";
     }
 
     /// <summary>Placement as one running node sees it, and the members it places.</summary>

@@ -78,6 +78,51 @@ public class ClusterTests
     }
 
     [Fact]
+    public void A_node_restarted_at_a_new_address_outbids_its_old_process_before_anyone_declares_it_dead()
+    {
+        SimCluster cluster = Clusters.Converged(30, seed: 6);
+        SimNode old = cluster.Nodes[5];
+        int member = old.Swim.Self;
+        cluster.Crash(5);
+        // The same id comes back at once as a new process at another address, with incarnation 0 again: the seed
+        // tells it the mesh holds "alive at 0" with the old address, which it must outbid.
+        int restarted = cluster.AddNode(0, 1, [0], id: old.Swim.Id);
+        string address = cluster.Nodes[restarted].Swim.Meta.GossipAddress;
+        // At once, from the seed's answer to its join (a round trip), not seconds later from a suspicion that
+        // happened to reach it.
+        Assert.True(cluster.RunUntil(() => cluster.Nodes[restarted].Swim.Incarnation > 0, TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(1)),
+            "the restarted node did not outbid its old process's record on joining");
+
+        Assert.True(cluster.RunUntil(() => cluster.Running.All(n => n.Swim.MetaOf(member)?.GossipAddress == address && n.Swim.StateOf(member) == MemberState.Alive),
+            TimeSpan.FromSeconds(20)), "the mesh never learned the restarted node's address");
+        Assert.True(cluster.Nodes[restarted].Swim.Incarnation > 0);
+        cluster.RunFor(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, Clusters.CountEvents(cluster, MemberEventKind.Dead, m => m == member));
+        Assert.True(cluster.IsConverged());
+    }
+
+    [Fact]
+    public void A_member_that_joins_mid_round_is_probed_in_that_round_so_its_crash_is_detected_in_time()
+    {
+        // 60 nodes start together, so every one begins a probe round of 64 slots within the first second; the
+        // newcomer takes index 60.
+        var cluster = new SimCluster(7, Clusters.Fast);
+        cluster.Bootstrap(60);
+        cluster.RunFor(TimeSpan.FromSeconds(2));
+        int joiner = cluster.AddNode(0, 2, [0]);
+        Assert.True(cluster.RunUntil(cluster.IsConverged, TimeSpan.FromSeconds(20)));
+        long crashedAt = cluster.Now;
+        cluster.Crash(joiner);
+
+        // A round lasts 64 protocol periods: had the members skipped the newcomer until their next round, nobody
+        // would probe it for about a minute and detection would take longer than the bound.
+        TimeSpan bound = Clusters.MaxSuspicion(cluster.Config, 61) + TimeSpan.FromSeconds(10);
+        Assert.True(cluster.RunUntil(() => cluster.EveryoneSeesDown(joiner), bound),
+            $"the crashed newcomer was not seen down by everyone within {bound}");
+        Assert.True(Micros.ToTimeSpan(cluster.Now - crashedAt) <= bound);
+    }
+
+    [Fact]
     public void A_graceful_leave_is_seen_as_left_not_dead_by_everyone()
     {
         SimCluster cluster = Clusters.Converged(30, seed: 5);

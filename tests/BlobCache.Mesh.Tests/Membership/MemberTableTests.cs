@@ -77,6 +77,7 @@ public class MemberTableTests
         MemberEntry[][] before = views.Select(v => Enumerable.Range(0, 2100).Select(i => v[i]).ToArray()).ToArray();
         int[] counts = views.Select(v => v.KnownCount * 1000 + v.SuspectCount).ToArray();
 
+        long bytesBefore = views[1].DifferenceBytes;
         MemberBase next = views[0].Snapshot();
         List<int> changed = MemberBase.Differences(seedTable.Base, next);
         foreach (MemberTable view in views) view.Rebase(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
@@ -89,6 +90,7 @@ public class MemberTableTests
             Assert.InRange(views[v].DifferenceCount, 0, 10);
         }
         Assert.Equal(0, views[0].DifferenceCount);
+        Assert.True(views[1].DifferenceBytes < bytesBefore / 4, "a view's difference map shrinks once the base holds most of it");
     }
 
     [Fact]

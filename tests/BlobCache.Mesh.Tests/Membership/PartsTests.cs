@@ -84,6 +84,24 @@ public class BroadcastQueueTests
     }
 
     [Fact]
+    public void An_ended_suspicion_drops_its_queued_rumour_at_once_and_nothing_else()
+    {
+        var queue = NewQueue();
+        int suspicion = queue.Enqueue(1, Suspect("a", 1));
+        int other = queue.Enqueue(2, Suspect("b", 1));
+        queue.DropSuspicion(suspicion, member: 2); // names another member: nothing happens
+        queue.DropSuspicion(-1, member: 1);
+        Assert.Equal(2, queue.Count);
+        queue.DropSuspicion(suspicion, member: 1);
+        Assert.Equal(1, queue.Count);
+        Assert.True(queue.Holds(other, 2));
+        int dead = queue.Enqueue(1, new MemberUpdate(UpdateKind.Dead, "a", 1, "accuser", null)); // reuses the freed slot
+        queue.DropSuspicion(dead, member: 1); // a death is not a suspicion: it stays
+        Assert.True(queue.Holds(dead, 1));
+        Assert.Equal(2, queue.Count);
+    }
+
+    [Fact]
     public void Nothing_beyond_the_byte_budget_is_taken()
     {
         var queue = NewQueue();
@@ -118,6 +136,99 @@ public class SuspicionTests
         Assert.Equal(1_000, afterThree);
         Assert.False(set.WantsConfirmations(1));
         Assert.False(set.Confirm(1, 14, 0, out _)); // beyond k nothing changes
+    }
+
+    [Fact]
+    public void Finding_a_suspicion_once_gives_everything_a_received_rumour_needs()
+    {
+        var set = new SuspicionSet(2);
+        set.Start(7, incarnation: 3, accuser: 10, k: 2, min: 100, max: 600, now: 0);
+        int at = set.Find(7);
+        Assert.True(at >= 0);
+        Assert.Equal(at, set.FindWanting(7));
+        Assert.Equal(-1, set.Find(8));
+        Assert.Equal(3u, set.IncarnationAt(at));
+        set.SetRumourSlotAt(at, 42);
+        Assert.Equal(42, set.RumourSlotAt(at));
+        Assert.True(set.ConfirmAt(at, 11, 0, out long due, out bool stillActive));
+        Assert.True(stillActive);
+        Assert.InRange(due, 101, 599);
+        Assert.False(set.ConfirmAt(set.Find(7), 11, 0, out _, out _));
+        Assert.True(set.ConfirmAt(set.Find(7), 12, 0, out due, out stillActive));
+        Assert.False(stillActive); // k confirmations in: no more wanted
+        Assert.Equal(100, due);
+        Assert.Equal(-1, set.FindWanting(7)); // turned away at the map, without reading the record
+        Assert.False(set.ConfirmAt(set.Find(7), 13, 0, out _, out _));
+        Assert.Equal(42, set.Remove(7)); // still open until it ends: its rumour slot comes back
+        Assert.Equal(-1, set.Find(7));
+        Assert.Equal(-1, set.Remove(7));
+        Assert.Equal(0, set.Count);
+    }
+
+    [Fact]
+    public void Starts_confirmations_removals_and_expiries_in_any_order_match_a_plain_model()
+    {
+        // The set keeps its suspicions in a heap that confirmations and removals reorder in place; a dictionary of
+        // due times is the model it must agree with, expiry by expiry.
+        var set = new SuspicionSet(2);
+        var model = new Dictionary<int, (long Due, uint Incarnation, HashSet<int> Seen, long Start)>();
+        var random = new DeterministicRandom(11);
+        const long min = 1_000, max = 6_000;
+        long now = 0;
+        for (int step = 0; step < 20_000; step++)
+        {
+            now += random.Next(40);
+            int member = random.Next(300);
+            switch (random.Next(4))
+            {
+                case 0:
+                    uint inc = (uint)random.Next(3);
+                    int accuser = 1000 + random.Next(10);
+                    Assert.Equal(now + max, set.Start(member, inc, accuser, k: 2, min, max, now));
+                    model[member] = (now + max, inc, [accuser], now);
+                    break;
+                case 1:
+                    int from = 1000 + random.Next(10);
+                    bool counted = set.Confirm(member, from, now, out long due);
+                    if (model.TryGetValue(member, out var m) && m.Seen.Count <= 2 && m.Seen.Add(from))
+                    {
+                        Assert.True(counted);
+                        long expected = m.Start + SuspicionSet.Timeout(m.Seen.Count - 1, 2, min, max);
+                        Assert.Equal(expected, due);
+                        model[member] = m with { Due = expected };
+                    }
+                    else Assert.False(counted);
+                    break;
+                case 2:
+                    set.Remove(member);
+                    model.Remove(member);
+                    break;
+                default:
+                    while (set.TryExpire(now, out int expired, out uint incarnation))
+                    {
+                        var next = model.OrderBy(p => p.Value.Due).ThenBy(p => p.Key).First();
+                        Assert.Equal(next.Key, expired);
+                        Assert.Equal(next.Value.Incarnation, incarnation);
+                        Assert.True(next.Value.Due <= now);
+                        model.Remove(expired);
+                    }
+                    Assert.True(model.Count == 0 || model.Values.Min(v => v.Due) > now);
+                    break;
+            }
+            Assert.Equal(model.Count, set.Count);
+            Assert.Equal(model.Count == 0 ? long.MaxValue : model.Values.Min(v => v.Due), set.NextDue);
+            if (step % 500 == 0)
+            {
+                // Records move when others are removed; whether one still wants confirmations must move with it.
+                for (int m = 0; m < 300; m++)
+                {
+                    bool wants = model.TryGetValue(m, out var v) && v.Seen.Count <= 2;
+                    Assert.Equal(wants, set.WantsConfirmations(m));
+                    Assert.Equal(wants, set.FindWanting(m) >= 0);
+                    Assert.Equal(model.ContainsKey(m), set.Find(m) >= 0);
+                }
+            }
+        }
     }
 
     [Fact]
