@@ -34,11 +34,10 @@ public sealed class ConnectReplayGuard(int capacity = ConnectReplayGuard.Default
     public bool TryAdmit(ReadOnlySpan<byte> token, IPEndPoint from, long nowUnixMs)
     {
         ArgumentNullException.ThrowIfNull(from);
-        if (token.Length < ConnectToken.MacBytes + 13) return false;
+        if (token.Length < ConnectToken.MinBytes) return false;
         // The MAC names the token: 128 of its 256 bits are plenty to tell tokens apart.
         UInt128 id = BinaryPrimitives.ReadUInt128LittleEndian(token[^ConnectToken.MacBytes..]);
-        long at = BinaryPrimitives.ReadInt64BigEndian(token[5..]);
-        long expires = at + 2 * (long)ConnectToken.MaxSkew.TotalMilliseconds;
+        long expires = ConnectToken.IssuedAt(token) + 2 * (long)ConnectToken.MaxSkew.TotalMilliseconds;
         lock (_lock)
         {
             if (nowUnixMs >= _nextPruneMs || _seen.Count >= capacity) Prune(nowUnixMs);

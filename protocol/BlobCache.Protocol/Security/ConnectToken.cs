@@ -30,8 +30,12 @@ public static class ConnectToken
     public const byte Version = 1;
     public const int MacBytes = 32;
     private const int FixedBytes = 1 + 4 + 8 + 1;
+    private const int TimeOffset = 1 + 4;
     private const int MaxIdBytes = 255;
     private const int MaxTargetBytes = 255;
+
+    /// <summary>Shortest token (a one-byte node id).</summary>
+    public const int MinBytes = FixedBytes + 1 + MacBytes;
 
     /// <summary>Largest token.</summary>
     public const int MaxBytes = FixedBytes + MaxIdBytes + MacBytes;
@@ -53,7 +57,7 @@ public static class ConnectToken
         KeyEntry key = ring.Primary;
         token[0] = Version;
         BinaryPrimitives.WriteUInt32BigEndian(token[1..], key.Fingerprint);
-        BinaryPrimitives.WriteInt64BigEndian(token[5..], unixMs);
+        BinaryPrimitives.WriteInt64BigEndian(token[TimeOffset..], unixMs);
         token[13] = (byte)idBytes;
         Encoding.UTF8.GetBytes(nodeId, token.Slice(FixedBytes, idBytes));
         int signed = FixedBytes + idBytes;
@@ -70,7 +74,7 @@ public static class ConnectToken
     {
         ArgumentNullException.ThrowIfNull(ring);
         nodeId = null;
-        if (token.Length < FixedBytes + 1 + MacBytes || token[0] != Version) return ConnectCheck.Malformed;
+        if (token.Length < MinBytes || token[0] != Version) return ConnectCheck.Malformed;
         int idBytes = token[13];
         if (idBytes == 0 || token.Length != FixedBytes + idBytes + MacBytes) return ConnectCheck.Malformed;
         try
@@ -88,10 +92,13 @@ public static class ConnectToken
         if (!Mac(key, token[..signed], target, expected) || !CryptographicOperations.FixedTimeEquals(expected, token.Slice(signed, MacBytes)))
             return ConnectCheck.BadMac;
         // The time is checked after the MAC, so "stale" is only ever said of a genuine (replayed or skewed) token.
-        long at = BinaryPrimitives.ReadInt64BigEndian(token[5..]);
+        long at = IssuedAt(token);
         long skew = (long)MaxSkew.TotalMilliseconds;
         return at < nowUnixMs - skew || at > nowUnixMs + skew ? ConnectCheck.Stale : ConnectCheck.Ok;
     }
+
+    /// <summary>The time a token claims (unix ms); to be trusted only of a token <see cref="Check"/> accepted.</summary>
+    public static long IssuedAt(ReadOnlySpan<byte> token) => BinaryPrimitives.ReadInt64BigEndian(token[TimeOffset..]);
 
     private static bool Mac(KeyEntry key, ReadOnlySpan<byte> signed, string target, Span<byte> mac)
     {
