@@ -62,6 +62,25 @@ public sealed class GossipKeyFileTests : IDisposable
     }
 
     [Fact]
+    public void A_file_gone_for_a_while_is_one_problem_and_clears_when_it_is_back()
+    {
+        string path = Write("keys", A);
+        using GossipKeyFile file = GossipKeyFile.Load(path);
+        Keyring inUse = file.Current;
+        File.Delete(path);
+        Assert.False(file.Check());
+        Assert.False(file.Check());
+        Assert.Equal(1, file.ReloadErrors);
+        Assert.StartsWith("cannot read ", file.LastError, StringComparison.Ordinal);
+        Assert.Same(inUse, file.Current);
+
+        File.WriteAllText(path, A); // the same keys again: nothing to apply, nothing wrong any more
+        Assert.False(file.Check());
+        Assert.Null(file.LastError);
+        Assert.Equal(0, file.Reloads);
+    }
+
+    [Fact]
     public async Task A_kubernetes_style_symlink_swap_is_picked_up_without_a_restart()
     {
         // A mounted Secret: keyring -> ..data/keyring, ..data -> a timestamped directory swapped by a rename.
