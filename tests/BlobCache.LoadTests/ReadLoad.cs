@@ -9,6 +9,9 @@ public sealed record LoadResult(string Target, int RangeBytes, int Concurrency, 
     double P50Ms, double P99Ms, double P999Ms)
 {
     public double RequestsPerSecond => Seconds <= 0 ? 0 : Requests / Seconds;
+
+    /// <summary>The server's CPU time per request, in µs (0 when not measured).</summary>
+    public double ServerCpuUs { get; init; }
 }
 
 /// <summary>
