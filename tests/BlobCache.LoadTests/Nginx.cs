@@ -12,6 +12,9 @@ public sealed class Nginx : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The master process; the workers are its children.</summary>
+    public int Pid => _process.Id;
+
     private Nginx(Process process, string prefix, int port)
     {
         _process = process;

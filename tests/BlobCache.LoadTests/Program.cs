@@ -25,17 +25,22 @@ switch (command)
             }
             size = size with { Ranges = ranges };
         }
+        if (args.Contains("--no-azurite")) size = size with { LocalHitAzurite = false };
         return await Bench.RunAsync(size, outDir, only);
     }
     case "load":
     {
         int outIndex = Array.IndexOf(args, "--out");
         string outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : "bench";
-        return await LoadScenarios.RunAsync(args.Contains("--smoke"), outDir);
+        int onlyIndex = Array.IndexOf(args, "--only");
+        var only = onlyIndex >= 0 && onlyIndex + 1 < args.Length
+            ? args[onlyIndex + 1].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
+            : [];
+        return await LoadScenarios.RunAsync(args.Contains("--smoke"), outDir, only);
     }
     default:
-        Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only local_hit,peer_fetch,epoch,stampede] [--ranges-kib 4096,64]   (writes DIR/results.json)\n" +
-            "       BlobCache.LoadTests load [--smoke] [--out DIR]   (wrk cross-check, knee, soak, churn; writes DIR/load.json)\n" +
+        Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only local_hit,peer_fetch,epoch,stampede] [--ranges-kib 4096,64] [--no-azurite]   (writes DIR/results.json)\n" +
+            "       BlobCache.LoadTests load [--smoke] [--out DIR] [--only wrk_check,knee,soak,churn]   (wrk cross-check, knee, soak, churn; writes DIR/load.json)\n" +
             "DIR defaults to bench");
         return command == "help" ? 0 : 2;
 }
