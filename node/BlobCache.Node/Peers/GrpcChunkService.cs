@@ -15,6 +15,8 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
     /// <summary>Piece size: below the large-object-heap threshold, because the receiver's protobuf parser allocates each piece.</summary>
     public const int PieceBytes = 64 * 1024;
 
+    private readonly PeerServe _serve = new(reader, origin, metrics, logger);
+
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
         PeerRefusal refusal = admission.TryEnter(context.GetHttpContext().Connection.RemoteIpAddress);
@@ -33,27 +35,21 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
 
     private async Task ServeAsync(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
+        // Before the id is built: ChunkId refuses a negative index by throwing.
         string? invalid = PeerRequest.Validate(origin.AccountName, request, reader.ChunkSize, out ChunkId id);
         if (invalid is not null) throw new RpcException(new Status(StatusCode.InvalidArgument, invalid));
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
-        (ChunkBuffer Chunk, ReadSource Source)? served;
-        try
+        PeerServeOutcome s = await _serve.ReadAsync(id, request.BlobLength, request.Fill, request.From, context.CancellationToken).ConfigureAwait(false);
+        if (s.Chunk is null)
         {
-            served = await reader.ServePeerAsync(id, request.BlobLength, request.Fill, context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (BlobChangedException e)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
-        }
-        catch (OriginException e)
-        {
-            logger.LogWarning("origin failed filling {Chunk} for {Peer}: {Message}", id, request.From, e.Message);
-            throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
-        }
-        if (served is not { } s)
-        {
-            metrics.PeerServeMiss();
-            throw new RpcException(new Status(StatusCode.NotFound, "not cached here"));
+            StatusCode code = s.Status switch
+            {
+                PeerServeStatus.Invalid => StatusCode.InvalidArgument,
+                PeerServeStatus.BlobChanged => StatusCode.FailedPrecondition,
+                PeerServeStatus.OriginFailed => StatusCode.Unavailable,
+                _ => StatusCode.NotFound,
+            };
+            throw new RpcException(new Status(code, s.Message));
         }
         try
         {

@@ -24,6 +24,7 @@ namespace BlobCache.Node.Peers.Tcp;
 public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+    private readonly PeerServe _serve = new(reader, origin, metrics, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -184,39 +185,22 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
         {
             output.Header[0] = TcpFrames.Accepted;
             await output.SendAsync(1, default, closed).ConfigureAwait(false);
-            string? invalid = PeerRequest.Validate(origin.AccountName, fetch.Id, fetch.BlobLength, reader.ChunkSize);
-            if (invalid is not null)
+            PeerServeOutcome s = await _serve.ReadAsync(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.From, closed).ConfigureAwait(false);
+            if (s.Chunk is not { } chunk)
             {
-                await ErrorAsync(output, TcpStatus.Invalid, invalid, closed).ConfigureAwait(false);
+                TcpStatus status = s.Status switch
+                {
+                    PeerServeStatus.Invalid => TcpStatus.Invalid,
+                    PeerServeStatus.BlobChanged => TcpStatus.BlobChanged,
+                    PeerServeStatus.OriginFailed => TcpStatus.OriginFailed,
+                    _ => TcpStatus.NotFound,
+                };
+                await ErrorAsync(output, status, s.Message, closed).ConfigureAwait(false);
                 return;
             }
-            (ChunkBuffer Chunk, ReadSource Source)? served;
             try
             {
-                served = await reader.ServePeerAsync(fetch.Id, fetch.BlobLength, fetch.Fill, closed).ConfigureAwait(false);
-            }
-            catch (BlobChangedException e)
-            {
-                await ErrorAsync(output, TcpStatus.BlobChanged, e.Message, closed).ConfigureAwait(false);
-                return;
-            }
-            catch (OriginException e)
-            {
-                logger.LogWarning("origin failed filling {Chunk} for {Peer}: {Message}", fetch.Id, fetch.From, e.Message);
-                await ErrorAsync(output, TcpStatus.OriginFailed, e.Message, closed).ConfigureAwait(false);
-                return;
-            }
-            if (served is not { } s)
-            {
-                metrics.PeerServeMiss();
-                await ErrorAsync(output, TcpStatus.NotFound, "not cached here", closed).ConfigureAwait(false);
-                return;
-            }
-            ChunkBuffer chunk = s.Chunk;
-            try
-            {
-                byte source = s.Source switch { ReadSource.Memory => 0, ReadSource.Disk => 1, _ => 2 };
-                TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, source, chunk.Length, chunk.Checksum);
+                TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, s.SourceCode, chunk.Length, chunk.Checksum);
                 await output.SendAsync(TcpFrames.AnswerBytes, fetch.WarmOnly ? default : chunk.Memory, closed).ConfigureAwait(false);
                 if (!fetch.WarmOnly) metrics.PeerServed();
             }

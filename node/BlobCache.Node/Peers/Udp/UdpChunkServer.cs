@@ -34,6 +34,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     private readonly IBlobOrigin _origin;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly PeerServe _serve;
     private readonly NetManager _manager;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Func<Keyring>? _keys;
@@ -53,6 +54,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         _origin = origin;
         _metrics = metrics;
         _logger = logger;
+        _serve = new PeerServe(reader, origin, metrics, logger);
         _manager = new NetManager(this);
         UdpTransport.Configure(_manager);
     }
@@ -253,21 +255,10 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         NetPeer peer = t.Connection.Peer;
         try
         {
-            (ChunkBuffer Chunk, ReadSource Source)? served;
+            PeerServeOutcome s;
             try
             {
-                served = await _reader.ServePeerAsync(id, fetch.BlobLength, fetch.Fill, t.Token).ConfigureAwait(false);
-            }
-            catch (BlobChangedException e)
-            {
-                SendError(peer, t.Channel, t.RequestId, e.Message);
-                return;
-            }
-            catch (OriginException e)
-            {
-                _logger.LogWarning("origin failed filling {Chunk} for {Peer}: {Message}", id, fetch.From, e.Message);
-                SendError(peer, t.Channel, t.RequestId, e.Message);
-                return;
+                s = await _serve.ReadAsync(id, fetch.BlobLength, fetch.Fill, fetch.From, t.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
             {
@@ -279,16 +270,19 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
                 SendError(peer, t.Channel, t.RequestId, "internal error: " + e.Message);
                 return;
             }
-            if (served is not { } s)
+            if (s.Chunk is not { } chunk)
             {
-                _metrics.PeerServeMiss();
-                Span<byte> notFound = stackalloc byte[UdpFrames.HeaderBytes + 1];
-                Send(peer, t.Channel, notFound[..UdpFrames.WriteNotFound(notFound, t.RequestId)], null);
+                if (s.Status == PeerServeStatus.NotFound)
+                {
+                    Span<byte> notFound = stackalloc byte[UdpFrames.HeaderBytes + 1];
+                    Send(peer, t.Channel, notFound[..UdpFrames.WriteNotFound(notFound, t.RequestId)], null);
+                }
+                else SendError(peer, t.Channel, t.RequestId, s.Message);
                 return;
             }
             try
             {
-                await SendChunkAsync(t, s.Chunk, s.Source, fetch.WarmOnly).ConfigureAwait(false);
+                await SendChunkAsync(t, chunk, s.SourceCode, fetch.WarmOnly).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
             {
@@ -296,7 +290,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
             }
             finally
             {
-                s.Chunk.Release();
+                chunk.Release();
             }
         }
         finally
@@ -307,10 +301,9 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         }
     }
 
-    private async Task SendChunkAsync(ServerTransfer t, ChunkBuffer chunk, ReadSource source, bool warmOnly)
+    private async Task SendChunkAsync(ServerTransfer t, ChunkBuffer chunk, byte sourceCode, bool warmOnly)
     {
         NetPeer peer = t.Connection.Peer;
-        byte sourceCode = source switch { ReadSource.Memory => 0, ReadSource.Disk => 1, _ => 2 };
         byte[] frame = ArrayPool<byte>.Shared.Rent(UdpFrames.PieceHeaderBytes + UdpFrames.PieceBytes);
         try
         {
