@@ -14,6 +14,7 @@ namespace BlobCache.LoadTests;
 /// </summary>
 public sealed class RawHttpClient : IDisposable
 {
+    private const int IoTimeoutMs = 30_000;
     private readonly EndPoint _endPoint;
     private readonly byte[] _request = new byte[2048];
     private readonly int _prefixLength;
@@ -40,7 +41,9 @@ public sealed class RawHttpClient : IDisposable
     {
         if (_socket is null)
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            // Timeouts bound a blocking call on a server that stops answering: it fails as an error instead of
+            // holding the reader's thread past the end of the run.
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = IoTimeoutMs, SendTimeout = IoTimeoutMs };
             try
             {
                 socket.Connect(_endPoint);
