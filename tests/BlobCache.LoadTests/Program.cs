@@ -7,12 +7,6 @@ switch (command)
     case "bench":
     {
         bool smoke = args.Contains("--smoke");
-        int outIndex = Array.IndexOf(args, "--out");
-        string outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : "bench";
-        int onlyIndex = Array.IndexOf(args, "--only");
-        var only = onlyIndex >= 0 && onlyIndex + 1 < args.Length
-            ? args[onlyIndex + 1].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
-            : [];
         int rangesIndex = Array.IndexOf(args, "--ranges-kib");
         BenchSize size = smoke ? BenchSize.Tiny : BenchSize.Full;
         if (rangesIndex >= 0 && rangesIndex + 1 < args.Length)
@@ -26,17 +20,11 @@ switch (command)
             size = size with { Ranges = ranges };
         }
         if (args.Contains("--no-azurite")) size = size with { LocalHitAzurite = false };
-        return await Bench.RunAsync(size, outDir, only);
+        return await Bench.RunAsync(size, OutDir(), Only());
     }
     case "load":
     {
-        int outIndex = Array.IndexOf(args, "--out");
-        string outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : "bench";
-        int onlyIndex = Array.IndexOf(args, "--only");
-        var only = onlyIndex >= 0 && onlyIndex + 1 < args.Length
-            ? args[onlyIndex + 1].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
-            : [];
-        return await LoadScenarios.RunAsync(args.Contains("--smoke"), outDir, only);
+        return await LoadScenarios.RunAsync(args.Contains("--smoke"), OutDir(), Only());
     }
     default:
         Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only local_hit,peer_fetch,epoch,stampede] [--ranges-kib 4096,64] [--no-azurite]   (writes DIR/results.json)\n" +
@@ -44,3 +32,13 @@ switch (command)
             "DIR defaults to bench");
         return command == "help" ? 0 : 2;
 }
+
+string? Value(string flag)
+{
+    int at = Array.IndexOf(args, flag);
+    return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+}
+
+string OutDir() => Value("--out") ?? "bench";
+
+HashSet<string> Only() => Value("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal) ?? [];
