@@ -70,6 +70,10 @@ public abstract class MeshReadTestsBase(MeshFixture fixture, string transport) :
         StatusReport second = await Nodes[1].StatusAsync();
         Assert.True(second.ReadsBySource["peer"] > 0, "node 1 read nothing from peers");
         Assert.Equal(0, second.ReadsBySource["blob"] + (await Nodes[2].StatusAsync()).ReadsBySource["blob"]);
+        // Every transport feeds the owners' served-at-once figure (the stampede benchmark reads it).
+        int mostAtOnce = 0;
+        foreach (NodeProcess n in Nodes) mostAtOnce = Math.Max(mostAtOnce, (await n.StatusAsync()).PeerServeMaxConcurrency);
+        Assert.True(mostAtOnce > 0, $"no owner counted a peer request it served over {transport}");
         // No UDP frame was malformed or out of protocol (peer failures are timing, not checked: the box may be loaded).
         long dropped = 0;
         foreach (NodeProcess n in Nodes) dropped += (await n.StatusAsync()).UdpFramesDropped;

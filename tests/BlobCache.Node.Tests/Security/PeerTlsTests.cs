@@ -127,7 +127,14 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
 
         await ReadAsync(n0, "big/forty.bin");
         await ReadAsync(n1, "big/forty.bin");
-        Assert.True(await PeerReadsAsync(n1) > 0, "node 1 read nothing from its peer over framed TCP + TLS:\n" + n1.LogTail(20));
+        if (await PeerReadsAsync(n1) == 0)
+        {
+            // Say what happened instead: peer failures (and their warnings) or no peer tried at all.
+            var s0 = await n0.StatusAsync();
+            var s1 = await n1.StatusAsync();
+            Assert.Fail($"node 1 read nothing from its peer over framed TCP + TLS: node 1 {s1.PeerFailures} peer failures, {s1.BlobGets} Blob GETs, " +
+                $"{s1.LiveMembers} live members; node 0 served {s0.PeerServed}, {s0.BlobGets} Blob GETs\n{n1.LogTail(40)}\n--- node 0\n{n0.LogTail(20)}");
+        }
         Assert.Equal(0, await SecurityProbes.MetricAsync(n0, "blobcache_peer_tls_refused"));
 
         // A chunk node 0 holds, asked for by clients of the framed transport: only the mesh member gets it.

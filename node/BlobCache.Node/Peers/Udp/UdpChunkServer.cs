@@ -253,6 +253,8 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     private async Task ServeAsync(ServerTransfer t, ChunkId id, UdpFetch fetch)
     {
         NetPeer peer = t.Connection.Peer;
+        // Counted like the gRPC and TCP transports' requests: the most served at once is the stampede figure.
+        _metrics.PeerServeBegan();
         try
         {
             PeerServeOutcome s;
@@ -298,6 +300,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
             t.Connection.Transfers.TryRemove(new KeyValuePair<uint, ServerTransfer>(t.RequestId, t));
             t.Dispose();
             Admission?.Exit();
+            _metrics.PeerServeEnded();
         }
     }
 
