@@ -15,7 +15,7 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
     /// <summary>Piece size: below the large-object-heap threshold, because the receiver's protobuf parser allocates each piece.</summary>
     public const int PieceBytes = 64 * 1024;
 
-    private readonly PeerServe _serve = new(reader, origin, metrics, logger);
+    private readonly PeerServe _serve = new(reader, metrics, logger);
 
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
@@ -44,7 +44,6 @@ public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, Nod
         {
             StatusCode code = s.Status switch
             {
-                PeerServeStatus.Invalid => StatusCode.InvalidArgument,
                 PeerServeStatus.BlobChanged => StatusCode.FailedPrecondition,
                 PeerServeStatus.OriginFailed => StatusCode.Unavailable,
                 _ => StatusCode.NotFound,

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Peers;
 
 /// <summary>How a peer's chunk request ended on the owner, whatever the transport.</summary>
-public enum PeerServeStatus : byte { Ok, Invalid, BlobChanged, OriginFailed, NotFound }
+public enum PeerServeStatus : byte { Ok, BlobChanged, OriginFailed, NotFound }
 
 /// <summary>
 /// The chunk to send (<see cref="PeerServeStatus.Ok"/>: the caller sends it and then releases it) or why there is
@@ -20,16 +20,16 @@ public readonly record struct PeerServeOutcome(PeerServeStatus Status, string Me
 }
 
 /// <summary>
-/// The owner's side of a peer request between decoding it and encoding the answer, shared by the gRPC, framed-TCP
-/// and UDP transports: check the request, read or fill the chunk, turn the read path's failures into answers, count
-/// misses. Each transport keeps only its admission, its encoding and its own errors.
+/// The owner's side of a peer request between checking it and encoding the answer, shared by the gRPC, framed-TCP
+/// and UDP transports: read or fill the chunk, turn the read path's failures into answers, count misses. Each
+/// transport keeps its admission, its check of the request (<see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>,
+/// done where its protocol needs it: before the id exists, or before admission), its encoding and its own errors.
 /// </summary>
-public sealed class PeerServe(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger logger)
+public sealed class PeerServe(ChunkReader reader, NodeMetrics metrics, ILogger logger)
 {
+    /// <summary>Serves a request the transport has already checked.</summary>
     public async ValueTask<PeerServeOutcome> ReadAsync(ChunkId id, long blobLength, bool fill, string from, CancellationToken cancellationToken)
     {
-        string? invalid = PeerRequest.Validate(origin.AccountName, id, blobLength, reader.ChunkSize);
-        if (invalid is not null) return new(PeerServeStatus.Invalid, invalid, null, default);
         (ChunkBuffer Chunk, ReadSource Source)? served;
         try
         {

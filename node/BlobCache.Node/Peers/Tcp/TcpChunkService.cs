@@ -24,7 +24,7 @@ namespace BlobCache.Node.Peers.Tcp;
 public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
-    private readonly PeerServe _serve = new(reader, origin, metrics, logger);
+    private readonly PeerServe _serve = new(reader, metrics, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -185,12 +185,17 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
         {
             output.Header[0] = TcpFrames.Accepted;
             await output.SendAsync(1, default, closed).ConfigureAwait(false);
+            string? invalid = PeerRequest.Validate(origin.AccountName, fetch.Id, fetch.BlobLength, reader.ChunkSize);
+            if (invalid is not null)
+            {
+                await ErrorAsync(output, TcpStatus.Invalid, invalid, closed).ConfigureAwait(false);
+                return;
+            }
             PeerServeOutcome s = await _serve.ReadAsync(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.From, closed).ConfigureAwait(false);
             if (s.Chunk is not { } chunk)
             {
                 TcpStatus status = s.Status switch
                 {
-                    PeerServeStatus.Invalid => TcpStatus.Invalid,
                     PeerServeStatus.BlobChanged => TcpStatus.BlobChanged,
                     PeerServeStatus.OriginFailed => TcpStatus.OriginFailed,
                     _ => TcpStatus.NotFound,

@@ -54,7 +54,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         _origin = origin;
         _metrics = metrics;
         _logger = logger;
-        _serve = new PeerServe(reader, origin, metrics, logger);
+        _serve = new PeerServe(reader, metrics, logger);
         _manager = new NetManager(this);
         UdpTransport.Configure(_manager);
     }
