@@ -5,6 +5,7 @@ using BlobCache.Node.Peers.Grpc;
 using BlobCache.Node.Security;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
+using Google.Protobuf;
 using global::Grpc.Core;
 using global::Grpc.Net.Client;
 
@@ -24,11 +25,28 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
     // A replaced channel may carry transfers still in flight: it is closed once they have had time to finish.
     private static readonly TimeSpan RetireAfter = TimeSpan.FromMinutes(2);
 
-    private sealed record Peer(GrpcChannel Channel, ChunkPeer.ChunkPeerClient Client, long TlsVersion);
+    private sealed record Peer(GrpcChannel Channel, CallInvoker Invoker, long TlsVersion);
+
+    // ChunkPeer.Fetch with the pieces read by ChunkPieceWire into the call's sink instead of parsed into ChunkPiece
+    // messages (which copies each piece into a new ByteString before we copy it into the chunk).
+    private static readonly Method<FetchRequest, PieceSink> Fetch = new(MethodType.ServerStreaming, ChunkPeer.Descriptor.FullName, "Fetch",
+        Marshallers.Create<FetchRequest>(r => r.ToByteArray(), FetchRequest.Parser.ParseFrom),
+        new Marshaller<PieceSink>((_, _) => throw new NotSupportedException("the requester never sends pieces"), ReadPiece));
+
+    // The sink of the fetch running on this async flow: Grpc.Net.Client deserializes each message inside our
+    // MoveNext call, so the value set before the call is the one the marshaller sees.
+    private static readonly AsyncLocal<PieceSink?> CurrentSink = new();
+
+    private static PieceSink ReadPiece(DeserializationContext context)
+    {
+        PieceSink sink = CurrentSink.Value ?? throw new InvalidOperationException("a chunk piece arrived outside a fetch");
+        sink.Accept(context.PayloadAsReadOnlySequence());
+        return sink;
+    }
 
     private readonly ConcurrentDictionary<string, Peer> _channels = new(StringComparer.Ordinal);
 
-    private ChunkPeer.ChunkPeerClient Client(string address)
+    private CallInvoker Invoker(string address)
     {
         long version = tls?.Version ?? 0;
         Peer peer = _channels.GetOrAdd(address, Open, version);
@@ -39,12 +57,12 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
             {
                 GrpcChannel old = peer.Channel;
                 _ = Task.Delay(RetireAfter).ContinueWith(_ => old.Dispose(), TaskScheduler.Default);
-                return fresh.Client;
+                return fresh.Invoker;
             }
             fresh.Channel.Dispose();
             peer = _channels.GetOrAdd(address, Open, version);
         }
-        return peer.Client;
+        return peer.Invoker;
     }
 
     private Peer Open(string address, long version)
@@ -73,38 +91,21 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
             MaxReceiveMessageSize = MaxReceiveMessageBytes,
             MaxSendMessageSize = MaxSendMessageBytes,
         });
-        return new Peer(channel, new ChunkPeer.ChunkPeerClient(channel), version);
+        return new Peer(channel, channel.CreateCallInvoker(), version);
     }
 
     public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        ChunkBuffer? chunk = null;
+        var sink = new PieceSink(peer.Id, warmOnly: false);
+        CurrentSink.Value = sink;
         try
         {
-            using AsyncServerStreamingCall<ChunkPiece> call = await CallAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false);
-            ulong checksum = 0;
-            int filled = 0;
+            using AsyncServerStreamingCall<PieceSink> call = await CallAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false);
             while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
             {
-                ChunkPiece piece = call.ResponseStream.Current;
-                if (chunk is null)
-                {
-                    if (piece.Length <= 0 || piece.Length > 256L * 1024 * 1024) throw new PeerTransferException($"{peer.Id} announced a chunk of {piece.Length} bytes");
-                    chunk = ChunkBuffer.Rent((int)piece.Length);
-                    checksum = piece.Checksum;
-                }
-                ReadOnlySpan<byte> data = piece.Data.Span;
-                if (data.Length > chunk.Length - filled) throw new PeerTransferException($"{peer.Id} sent more than the {chunk.Length} bytes it announced");
-                data.CopyTo(chunk.Writable[filled..]);
-                filled += data.Length;
+                if (sink.Error is { } error) throw new PeerTransferException(error);
             }
-            if (chunk is null) throw new PeerTransferException($"{peer.Id} sent an empty stream");
-            if (filled != chunk.Length) throw new PeerTransferException($"{peer.Id} sent {filled} of {chunk.Length} bytes");
-            chunk.Seal();
-            if (chunk.Checksum != checksum) throw new PeerTransferException($"{peer.Id} sent bytes that fail the checksum");
-            ChunkBuffer done = chunk;
-            chunk = null;
-            return done;
+            return sink.TakeChunk();
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
@@ -116,17 +117,20 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
         }
         finally
         {
-            chunk?.Release();
+            sink.Release();
         }
     }
 
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
+        var sink = new PieceSink(peer.Id, warmOnly: true);
+        CurrentSink.Value = sink;
         try
         {
-            using AsyncServerStreamingCall<ChunkPiece> call = await CallAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
+            using AsyncServerStreamingCall<PieceSink> call = await CallAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
             if (!await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false)) throw new PeerTransferException($"{peer.Id} sent no answer to a warm-up");
-            return call.ResponseStream.Current.Source;
+            if (sink.Error is { } error) throw new PeerTransferException(error);
+            return sink.Source;
         }
         catch (RpcException e)
         {
@@ -136,7 +140,7 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
 
     // Starts the call and waits for the peer's headers: the owner sends them before it fills, so a silent peer is
     // dead or hung, and a talking one is working.
-    private async Task<AsyncServerStreamingCall<ChunkPiece>> CallAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
+    private async Task<AsyncServerStreamingCall<PieceSink>> CallAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
         TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         var request = new FetchRequest
@@ -144,7 +148,7 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
             Account = id.Account, Container = id.Container, Blob = id.Blob, Etag = id.ETag, Index = id.Index,
             BlobLength = blobLength, Fill = fill, From = selfId, WarmOnly = warmOnly,
         };
-        AsyncServerStreamingCall<ChunkPiece> call = Client(peer.GrpcAddress).Fetch(request, cancellationToken: cancellationToken);
+        AsyncServerStreamingCall<PieceSink> call = Invoker(peer.GrpcAddress).AsyncServerStreamingCall(Fetch, null, new CallOptions(cancellationToken: cancellationToken), request);
         try
         {
             await call.ResponseHeadersAsync.WaitAsync(answerTimeout, cancellationToken).ConfigureAwait(false);

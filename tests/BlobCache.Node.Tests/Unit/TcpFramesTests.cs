@@ -63,16 +63,4 @@ public sealed class TcpFramesTests
         Assert.Equal((TcpStatus.Ok, (byte)1, 4 << 20, 0xfeedface_cafebeefUL), TcpFrames.ReadAnswer(a));
         Assert.Equal("disk", TcpFrames.SourceName(1));
     }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory) => Memory = memory;
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory) { RunningIndex = RunningIndex + Memory.Length };
-            Next = next;
-            return next;
-        }
-    }
 }
