@@ -3,6 +3,13 @@ using BlobCache.Store;
 
 namespace BlobCache.Node.Peers;
 
+/// <summary>Bounds every peer transport's requester holds an owner's answer to.</summary>
+public static class PeerLimits
+{
+    /// <summary>Largest chunk an owner may announce: the requester rents a buffer of the announced length.</summary>
+    public const int MaxChunkBytes = 256 * 1024 * 1024;
+}
+
 /// <summary>A peer refused or broke a transfer (bad checksum, short stream, error status).</summary>
 public sealed class PeerTransferException(string message, Exception? inner = null) : Exception(message, inner);
 

@@ -11,9 +11,6 @@ namespace BlobCache.Node.Peers;
 /// </summary>
 internal sealed class PieceSink(string peerId, bool warmOnly)
 {
-    /// <summary>Largest chunk a peer may announce.</summary>
-    public const long MaxChunkBytes = 256L * 1024 * 1024;
-
     private ChunkBuffer? _chunk;
     private int _filled;
     private ulong _checksum;
@@ -38,7 +35,7 @@ internal sealed class PieceSink(string peerId, bool warmOnly)
             _answered = true;
             Source = piece.Source;
             if (warmOnly) return;
-            if (piece.Length is <= 0 or > MaxChunkBytes)
+            if (piece.Length is <= 0 or > PeerLimits.MaxChunkBytes)
             {
                 Error = $"{peerId} announced a chunk of {piece.Length} bytes";
                 return;

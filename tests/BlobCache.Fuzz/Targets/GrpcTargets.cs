@@ -84,7 +84,7 @@ public sealed class GrpcPieceTarget : FuzzTarget
         var piece = new ChunkPiece();
         if (random.Next(2) == 0)
         {
-            piece.Length = random.Next(4) switch { 0 => 0, 1 => -1, 2 => 256L * 1024 * 1024 + 1, _ => 1 + random.Next(1 << 20) };
+            piece.Length = random.Next(4) switch { 0 => 0, 1 => -1, 2 => PeerLimits.MaxChunkBytes + 1L, _ => 1 + random.Next(1 << 20) };
             piece.Checksum = (ulong)random.NextInt64();
             piece.Source = random.Next(4) switch { 0 => "memory", 1 => "disk", 2 => "blob", _ => UdpFramesTarget.Text(random, 32) };
         }
@@ -100,7 +100,7 @@ public sealed class GrpcPieceTarget : FuzzTarget
         string? error = ChunkPieceWire.TryRead(new ReadOnlySequence<byte>(input), out ChunkPieceView piece);
         if (error is not null) return null;
         // The first-piece check before the rent, as PieceSink makes it (renting up to 256 MiB here would only slow the run).
-        return new Read(piece, Rentable: piece.Length is > 0 and <= PieceSink.MaxChunkBytes);
+        return new Read(piece, Rentable: piece.Length is > 0 and <= PeerLimits.MaxChunkBytes);
     }
 
     public override void Check(byte[] input, object? result)

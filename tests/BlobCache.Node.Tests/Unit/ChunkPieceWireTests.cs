@@ -121,8 +121,8 @@ public sealed class ChunkPieceWireTests
         tooMuch.Release();
 
         var huge = new PieceSink("peer-1", warmOnly: false);
-        huge.Accept(new ReadOnlySequence<byte>(new ChunkPiece { Length = PieceSink.MaxChunkBytes + 1 }.ToByteArray()));
-        Assert.Equal($"peer-1 announced a chunk of {PieceSink.MaxChunkBytes + 1} bytes", huge.Error);
+        huge.Accept(new ReadOnlySequence<byte>(new ChunkPiece { Length = PeerLimits.MaxChunkBytes + 1L }.ToByteArray()));
+        Assert.Equal($"peer-1 announced a chunk of {PeerLimits.MaxChunkBytes + 1L} bytes", huge.Error);
 
         var shortOne = new PieceSink("peer-1", warmOnly: false);
         foreach (byte[] m in new[] { header, Piece(0, 10) }) shortOne.Accept(new ReadOnlySequence<byte>(m));

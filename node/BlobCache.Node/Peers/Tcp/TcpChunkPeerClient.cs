@@ -103,7 +103,7 @@ public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : ICh
                         ArrayPool<byte>.Shared.Return(text);
                     }
                 }
-                if (length <= 0 || length > 256 * 1024 * 1024) throw new PeerTransferException($"{peer.Id} announced a chunk of {length} bytes");
+                if (length <= 0 || length > PeerLimits.MaxChunkBytes) throw new PeerTransferException($"{peer.Id} announced a chunk of {length} bytes");
                 if (warmOnly)
                 {
                     keep = true;

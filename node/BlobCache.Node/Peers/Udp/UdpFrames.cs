@@ -98,8 +98,8 @@ public static class UdpFrames
     public const int MaxETagBytes = 256;
     public const int MaxFromBytes = 256;
     public const int MaxMessageBytes = 1024;
-    /// <summary>Largest chunk an answer may announce (the gRPC transport uses the same cap).</summary>
-    public const int MaxChunkBytes = 256 * 1024 * 1024;
+    /// <summary>Largest chunk an answer may announce (every transport's cap).</summary>
+    public const int MaxChunkBytes = PeerLimits.MaxChunkBytes;
     /// <summary>
     /// Data bytes per piece: ~48 LiteNetLib fragments at a 1400-byte MTU, and small enough that the buffer LiteNetLib
     /// reassembles a piece into stays under the 85,000-byte large-object threshold (bigger pieces would put one LOH
