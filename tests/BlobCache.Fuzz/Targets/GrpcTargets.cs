@@ -71,8 +71,7 @@ public sealed class GrpcFetchTarget : FuzzTarget
 
 /// <summary>
 /// The requester's side: a <see cref="ChunkPiece"/> from an owner as the requester reads it now, with
-/// <see cref="ChunkPieceWire"/> into a <see cref="PieceSink"/> (the announced length within 1..256 MiB before a
-/// buffer of that size is rented). Checked against the generated protobuf parser: whatever the reader accepts,
+/// <see cref="ChunkPieceWire"/> (PieceSink's checks of the announced length and the data are unit tested). Checked against the generated protobuf parser: whatever the reader accepts,
 /// protobuf parses to the same length, checksum, source and data; whatever protobuf refuses, the reader refuses.
 /// </summary>
 public sealed class GrpcPieceTarget : FuzzTarget
@@ -98,9 +97,7 @@ public sealed class GrpcPieceTarget : FuzzTarget
     {
         byte[] input = (byte[])prepared;
         string? error = ChunkPieceWire.TryRead(new ReadOnlySequence<byte>(input), out ChunkPieceView piece);
-        if (error is not null) return null;
-        // The first-piece check before the rent, as PieceSink makes it (renting up to 256 MiB here would only slow the run).
-        return new Read(piece, Rentable: piece.Length is > 0 and <= PeerLimits.MaxChunkBytes);
+        return error is null ? piece : null;
     }
 
     public override void Check(byte[] input, object? result)
@@ -115,16 +112,14 @@ public sealed class GrpcPieceTarget : FuzzTarget
             if (result is not null) throw Violated($"the reader accepted a piece protobuf refuses ({e.Message})");
             return;
         }
-        if (result is not Read(ChunkPieceView piece, _)) return; // stricter than protobuf: groups, a source over 1 KiB, a 64-bit tag
+        if (result is not ChunkPieceView piece) return; // stricter than protobuf: groups, a source over 1 KiB, a 64-bit tag
         if (piece.Length != expected.Length || piece.Checksum != expected.Checksum || piece.Source != expected.Source
             || !piece.Data.ToArray().AsSpan().SequenceEqual(expected.Data.Span))
             throw Violated($"the reader read ({piece.Length}, {piece.Checksum}, '{piece.Source}', {piece.Data.Length} bytes) where protobuf read ({expected.Length}, {expected.Checksum}, '{expected.Source}', {expected.Data.Length} bytes)");
     }
 
-    private sealed record Read(ChunkPieceView Piece, bool Rentable);
-
     public override IReadOnlyList<byte[]> Dictionary => GrpcFetchTarget.ProtobufTokens;
 
-    // The reader allocates only a source string (at most 1 KiB of UTF-8) and its answer.
+    // The reader allocates only a source string (at most 1 KiB of UTF-8) and its boxed answer.
     public override long AllocationBound(int inputBytes) => 4 * 1024;
 }
