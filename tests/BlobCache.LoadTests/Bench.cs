@@ -72,6 +72,7 @@ public static class Bench
             }
             string etag = (await container.GetBlobClient("hit.bin").GetPropertiesAsync()).Value.ETag.ToString();
             await using Nginx nginx = await Nginx.StartAsync(dataDir);
+            await using KestrelFloor? floor = Run("local_hit") ? await KestrelFloor.StartAsync(Path.Combine(dataDir, Container, "hit.bin")) : null;
 
             List<NodeProcess> mesh = await StartMeshAsync(azurite, "bench", 3);
             try
@@ -81,7 +82,7 @@ public static class Bench
                 Step("loading the blob into node 0 (a read through it)");
                 byte[] viaNode = await http.GetByteArrayAsync($"{node.Endpoint}/{Container}/hit.bin");
                 if (!viaNode.AsSpan().SequenceEqual(hit)) throw new InvalidOperationException("node 0 returned wrong bytes");
-                if (Run("local_hit")) await LocalHitAsync(size, results, node, nginx, azurite, hit.Length);
+                if (floor is not null) await LocalHitAsync(size, results, node, nginx, floor, azurite, hit.Length);
                 if (Run("peer_fetch")) await PeerFetchAsync(size, results, node, etag, hit, azurite);
                 if (Run("epoch")) await EpochAsync(size, results, azurite, container, mesh);
             }
@@ -133,7 +134,7 @@ public static class Bench
         return nodes;
     }
 
-    private static async Task LocalHitAsync(BenchSize size, JsonObject results, NodeProcess node, Nginx nginx, Azurite azurite, long length)
+    private static async Task LocalHitAsync(BenchSize size, JsonObject results, NodeProcess node, Nginx nginx, KestrelFloor floor, Azurite azurite, long length)
     {
         var rows = new JsonArray();
         var table = new List<LoadResult>();
@@ -145,6 +146,7 @@ public static class Bench
                 {
                     ("blobcache", $"{node.Endpoint}/{Container}/hit.bin", node.Pid),
                     ("nginx", $"http://127.0.0.1:{nginx.Port}/{Container}/hit.bin", nginx.Pid),
+                    ("kestrel", $"http://127.0.0.1:{floor.Port}/{Container}/hit.bin", floor.Pid),
                     ("azurite", $"http://127.0.0.1:{azurite.Port}/{Azurite.Account}/{Container}/hit.bin", 0),
                 }.Where(t => size.LocalHitAzurite || t.Name != "azurite").ToArray();
                 foreach ((string name, string url, int pid) in targets)
@@ -173,6 +175,14 @@ public static class Bench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{r.RangeBytes >> 10,5}Ki {r.Concurrency,7} {r.Target,-10} {r.MiBPerSecond,9:F0} {r.RequestsPerSecond,9:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {r.P999Ms,9:F2} {r.MiBPerSecond / Math.Max(0.001, baseline.MiBPerSecond),8:P0} {r.Errors,6} {r.ServerCpuUs,17:F0}"));
         }
+        Console.WriteLine("kestrel: Kestrel as the node sets it up, serving the same bytes from memory with the node's headers and nothing else");
+        foreach (LoadResult r in table.Where(r => r.Target == "blobcache"))
+        {
+            LoadResult k = table.First(b => b.Target == "kestrel" && b.RangeBytes == r.RangeBytes && b.Concurrency == r.Concurrency);
+            LoadResult n = table.First(b => b.Target == "nginx" && b.RangeBytes == r.RangeBytes && b.Concurrency == r.Concurrency);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.RangeBytes >> 10,5}Ki {r.Concurrency,7} readers: blobcache/kestrel {r.MiBPerSecond / Math.Max(0.001, k.MiBPerSecond),5:F2} (the node's own code), kestrel/nginx {k.MiBPerSecond / Math.Max(0.001, n.MiBPerSecond),5:F2} (the HTTP server)"));
+        }
         Console.WriteLine();
         // The headline row: 4 MiB ranges at the highest concurrency measured.
         int top = size.Concurrency.Max();
@@ -189,6 +199,9 @@ public static class Bench
             ["nginx_p99_ms"] = Round(Pick("nginx").P99Ms),
             ["azurite_p99_ms"] = size.LocalHitAzurite ? Round(Pick("azurite").P99Ms) : null,
             ["ratio_to_nginx"] = Round(Pick("blobcache").MiBPerSecond / Math.Max(0.001, Pick("nginx").MiBPerSecond)),
+            ["kestrel_floor_mib_s"] = Round(Pick("kestrel").MiBPerSecond),
+            ["kestrel_floor_p99_ms"] = Round(Pick("kestrel").P99Ms),
+            ["ratio_to_kestrel_floor"] = Round(Pick("blobcache").MiBPerSecond / Math.Max(0.001, Pick("kestrel").MiBPerSecond)),
             ["runs"] = rows,
         };
     }
