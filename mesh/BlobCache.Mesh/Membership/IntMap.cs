@@ -39,6 +39,17 @@ internal struct IntMap<TValue> where TValue : struct
 
     public readonly bool Contains(int key) => TryGet(key, out _);
 
+    /// <summary>
+    /// Loads the cache line where <paramref name="key"/>'s probe starts and returns a bit of it, for callers that
+    /// touch a batch of keys before looking them up: independent loads overlap their cache misses, the lookups
+    /// that follow then hit.
+    /// </summary>
+    public readonly int Touch(int key)
+    {
+        Entry[]? entries = _entries;
+        return entries is null ? 0 : Volatile.Read(ref entries[Home(key, entries.Length - 1)].Key);
+    }
+
     public void Set(int key, TValue value)
     {
         if (_entries is null || (_count + 1) * 10 > _entries.Length * 7) Grow();

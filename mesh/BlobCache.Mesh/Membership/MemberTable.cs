@@ -81,6 +81,9 @@ public sealed class MemberTable
 
     public MemberState StateOf(int index) => this[index].State;
 
+    /// <summary>Brings the cache line of <paramref name="index"/>'s difference slot in (see <see cref="IntMap{TValue}.Touch"/>).</summary>
+    public int Touch(int index) => _overlay.Touch(index);
+
     public void Set(int index, MemberEntry entry)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);

@@ -92,6 +92,9 @@ internal sealed class SuspicionSet
         return due;
     }
 
+    /// <summary>Brings the cache line of <paramref name="member"/>'s map slot in (see <see cref="IntMap{TValue}.Touch"/>).</summary>
+    public int Touch(int member) => _byMember.Touch(member);
+
     /// <summary>Where the open suspicion of <paramref name="member"/> is (-1: none). Valid until one is started or ends.</summary>
     public int Find(int member) => _byMember.TryGet(member, out int index) ? index & ~Done : -1;
 

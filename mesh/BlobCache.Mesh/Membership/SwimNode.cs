@@ -35,6 +35,7 @@ public sealed class SwimNode
     private string[] _seeds = [];
     private bool _started, _joined, _leaving;
     private int _viewVersion;
+    private int _touched; // keeps the touches above from being optimised away
     private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
@@ -195,7 +196,11 @@ public sealed class SwimNode
         // Rumours first: a ping that tells us we are suspected gets an ack that already carries our refutation.
         if (message.Updates is RumourList rumours && ReferenceEquals(rumours.Directory, _directory))
         {
-            // From a node that shares our directory (the simulator): already in handles.
+            // From a node that shares our directory (the simulator): already in handles. Touch every rumour's map
+            // slots first, so their cache misses overlap instead of stalling one rumour at a time.
+            int touched = 0;
+            foreach (ref readonly Rumour r in rumours.Items) touched |= _table.Touch(r.Member) | _suspicions.Touch(r.Member);
+            _touched = touched;
             foreach (ref readonly Rumour r in rumours.Items) Apply(now, r);
         }
         else
