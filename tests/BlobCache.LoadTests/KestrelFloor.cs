@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using BlobCache.Node.Endpoint;
 using BlobCache.Testing;
 using Microsoft.AspNetCore.Builder;
@@ -51,23 +50,10 @@ public sealed class KestrelFloor : IAsyncDisposable
         var floor = new KestrelFloor(p, port);
         try
         {
-            await Wait.UntilAsync(async () =>
+            await Listening.WaitAsync(p, port, "the Kestrel floor", () =>
             {
-                if (p.HasExited)
-                {
-                    lock (errors) throw new InvalidOperationException($"the Kestrel floor exited with {p.ExitCode}: {errors}");
-                }
-                using var tcp = new TcpClient();
-                try
-                {
-                    await tcp.ConnectAsync(IPAddress.Loopback, port).ConfigureAwait(false);
-                    return true;
-                }
-                catch (SocketException)
-                {
-                    return false;
-                }
-            }, TimeSpan.FromSeconds(30), "the Kestrel floor to listen").ConfigureAwait(false);
+                lock (errors) return errors.ToString();
+            }).ConfigureAwait(false);
         }
         catch
         {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using BlobCache.Testing;
 
 namespace BlobCache.LoadTests;
@@ -59,13 +58,7 @@ public sealed class Nginx : IAsyncDisposable
         p.ErrorDataReceived += static (_, _) => { };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        await Wait.UntilAsync(async () =>
-        {
-            if (p.HasExited) throw new InvalidOperationException($"nginx exited with {p.ExitCode}: {File.ReadAllText(Path.Combine(prefix, "error.log"))}");
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
-            return true;
-        }, TimeSpan.FromSeconds(20), "nginx to listen").ConfigureAwait(false);
+        await Listening.WaitAsync(p, port, "nginx", () => File.ReadAllText(Path.Combine(prefix, "error.log"))).ConfigureAwait(false);
         return new Nginx(p, prefix, port);
     }
 

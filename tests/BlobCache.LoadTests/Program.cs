@@ -34,6 +34,11 @@ switch (command)
             Console.Error.WriteLine("usage: BlobCache.LoadTests kestrel-floor --file PATH --port PORT");
             return 2;
         }
+        if (!File.Exists(file))
+        {
+            Console.Error.WriteLine($"kestrel-floor: no file '{file}'");
+            return 2;
+        }
         return await KestrelFloor.ServeAsync(file, port);
     }
     default:
