@@ -51,9 +51,10 @@ public class EndpointReadBenchmarks
         var origin = new SampleOrigin();
         var options = new NodeOptions();
         _store = new ChunkStore(new ChunkStoreOptions { MemoryBytes = 256L << 20, DiskBytes = 0 });
-        _reader = new ChunkReader(options, _store, origin, new NoMesh(), new NoPeers(), new NodeMetrics(), NullLogger.Instance);
+        var metrics = new NodeMetrics();
+        _reader = new ChunkReader(options, _store, origin, new NoMesh(), new NoPeers(), metrics, NullLogger.Instance);
         var metadata = new BlobMetadataCache(origin, TimeSpan.FromHours(1));
-        _endpoint = new BlobEndpoint(origin, metadata, _reader, [], NullLogger<BlobEndpoint>.Instance);
+        _endpoint = new BlobEndpoint(origin, metadata, _reader, metrics, [], NullLogger<BlobEndpoint>.Instance);
         // The blob's chunks in the memory tier, as after a first read.
         BlobInfo info = origin.GetBlobAsync(SampleOrigin.Container, "shard-001.bin", default).GetAwaiter().GetResult()!;
         for (long i = 0; i * options.ChunkSize < info.Length; i++)

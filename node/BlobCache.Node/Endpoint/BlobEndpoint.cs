@@ -14,7 +14,7 @@ namespace BlobCache.Node.Endpoint;
 /// with ranges, Get Blob Properties, Get Container Properties and List Blobs. Blob reads go through the mesh;
 /// listings and container properties pass through to the origin.
 /// </summary>
-public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, IReadOnlyList<string> accountAliases, ILogger<BlobEndpoint> logger)
+public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, Telemetry.NodeMetrics metrics, IReadOnlyList<string> accountAliases, ILogger<BlobEndpoint> logger)
 {
     private const int MaxTrackedReaders = 4096;
     // Where each blob's last read ended, to spot sequential readers and read ahead for them.
@@ -304,14 +304,15 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             for (long index = first; index <= last; index++)
             {
                 ChunkBuffer chunk;
+                Telemetry.ReadSource source;
                 if (held is { } h)
                 {
-                    chunk = h.Chunk;
+                    (chunk, source) = h;
                     held = null;
                 }
                 else
                 {
-                    chunk = (await reader.GetAsync(new ChunkId(account, container, blob, info.ETag, index), info.Length, ct).ConfigureAwait(false)).Chunk;
+                    (chunk, source) = await reader.GetAsync(new ChunkId(account, container, blob, info.ETag, index), info.Length, ct).ConfigureAwait(false);
                 }
                 try
                 {
@@ -320,6 +321,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                     int to = (int)Math.Min(chunk.Length, range.End + 1 - chunkStart);
                     if (sequential) ReadAhead(account, container, blob, info, index);
                     await response.Body.WriteAsync(chunk.Memory[from..to], ct).ConfigureAwait(false);
+                    metrics.Served(source, to - from);
                 }
                 finally
                 {

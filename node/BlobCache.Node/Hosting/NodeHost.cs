@@ -132,7 +132,7 @@ public static class NodeHost
             return 2;
         }
         var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
-        var endpoint = new BlobEndpoint(origin, metadata, reader, options.AccountAliases, loggers.CreateLogger<BlobEndpoint>());
+        var endpoint = new BlobEndpoint(origin, metadata, reader, metrics, options.AccountAliases, loggers.CreateLogger<BlobEndpoint>());
         var health = new OriginHealth(origin);
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
         RegisterGauges(metrics, store, gossip);

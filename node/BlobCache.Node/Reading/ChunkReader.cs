@@ -67,13 +67,13 @@ public sealed class ChunkReader : IDisposable
             if (_store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier))
             {
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
-                if (countRead) _metrics.Read(source, hit!.Length);
+                if (countRead) _metrics.ChunkRead(source);
                 return (hit!, source);
             }
             Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
             if (f is { } got)
             {
-                if (countRead) _metrics.Read(got.Source, got.Chunk.Length);
+                if (countRead) _metrics.ChunkRead(got.Source);
                 return (got.Chunk, got.Source);
             }
             // The shared result was already released (evicted between fill and our turn): look again.

@@ -25,7 +25,7 @@ public sealed class NodeMetrics : IDisposable
     public NodeMetrics()
     {
         _readCounter = _meter.CreateCounter<long>("blobcache_chunk_reads", "{chunk}", "Chunk reads by where they were served from");
-        _byteCounter = _meter.CreateCounter<long>("blobcache_read_bytes", "By", "Bytes read by where they were served from");
+        _byteCounter = _meter.CreateCounter<long>("blobcache_read_bytes", "By", "Bytes sent to readers, by where their chunk was served from");
         _peerLatency = _meter.CreateHistogram<double>("blobcache_peer_fetch_duration", "s", "Time to fetch one chunk from a peer");
         _meter.CreateObservableCounter("blobcache_blob_gets", () => Volatile.Read(ref _blobGets), "{request}", "Range GETs sent to Blob");
         _meter.CreateObservableCounter("blobcache_peer_served", () => Volatile.Read(ref _peerServed), "{chunk}", "Chunks this node served to peers");
@@ -39,13 +39,21 @@ public sealed class NodeMetrics : IDisposable
 
     public Meter Meter => _meter;
 
-    public void Read(ReadSource source, long bytes)
+    /// <summary>A reader's request got a chunk from <paramref name="source"/>.</summary>
+    public void ChunkRead(ReadSource source)
     {
         Interlocked.Increment(ref _reads[(int)source]);
+        _readCounter.Add(1, new KeyValuePair<string, object?>("source", SourceNames[(int)source]));
+    }
+
+    /// <summary>
+    /// <paramref name="bytes"/> of a chunk from <paramref name="source"/> went to a reader: what the reader asked
+    /// for, not the chunk's length (a 64 KiB range of a 4 MiB chunk counts 64 KiB).
+    /// </summary>
+    public void Served(ReadSource source, long bytes)
+    {
         Interlocked.Add(ref _bytes[(int)source], bytes);
-        var tag = new KeyValuePair<string, object?>("source", SourceNames[(int)source]);
-        _readCounter.Add(1, tag);
-        _byteCounter.Add(bytes, tag);
+        _byteCounter.Add(bytes, new KeyValuePair<string, object?>("source", SourceNames[(int)source]));
     }
 
     public void BlobGet() => Interlocked.Increment(ref _blobGets);

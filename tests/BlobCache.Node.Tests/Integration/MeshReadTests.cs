@@ -32,6 +32,24 @@ public sealed class MeshReadTests(MeshFixture fixture) : MeshReadTestsBase(fixtu
 
 
     [Fact]
+    public async Task Bytes_by_source_count_what_readers_got_not_whole_chunks()
+    {
+        // A 300-byte range across a chunk boundary, twice: two chunks a read, the first time from Blob or a peer,
+        // the second from this node's memory. The status must count 2 x 300 bytes, not 4 x 4 MiB.
+        NodeProcess node = Nodes[0];
+        BlobClient blob = node.Client.GetBlobContainerClient(Dataset.Container).GetBlobClient("big/nine.bin");
+        var range = new HttpRange(ChunkSize - 100, 300);
+        StatusReport before = await node.StatusAsync();
+        for (int i = 0; i < 2; i++)
+            Assert.Equal(300, (await blob.DownloadContentAsync(new BlobDownloadOptions { Range = range })).Value.Content.ToArray().Length);
+        StatusReport after = await node.StatusAsync();
+        long Delta(Func<StatusReport, IReadOnlyDictionary<string, long>> of) => of(after).Sum(kv => kv.Value) - of(before).Sum(kv => kv.Value);
+        Assert.Equal(600, Delta(s => s.BytesBySource));
+        Assert.Equal(4, Delta(s => s.ReadsBySource));
+        Assert.Equal(300, after.BytesBySource["memory"] - before.BytesBySource["memory"]);
+    }
+
+    [Fact]
     public async Task Ranges_properties_listing_and_errors_look_like_Blob()
     {
         BlobContainerClient container = Nodes[0].Client.GetBlobContainerClient(Dataset.Container);
