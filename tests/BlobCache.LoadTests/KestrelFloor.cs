@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using BlobCache.Node.Endpoint;
+using BlobCache.Node.Origin;
 using BlobCache.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -74,8 +75,8 @@ public sealed class KestrelFloor : IAsyncDisposable
     public static async Task<int> ServeAsync(string file, int port)
     {
         byte[] data = await File.ReadAllBytesAsync(file).ConfigureAwait(false);
-        string etag = $"\"0x{(uint)data.Length:X8}\"";
-        string modified = File.GetLastWriteTimeUtc(file).ToString("R", CultureInfo.InvariantCulture);
+        var info = new BlobInfo(data.Length, $"\"0x{(uint)data.Length:X8}\"", File.GetLastWriteTimeUtc(file), "application/octet-stream", null);
+        string modified = info.LastModified.UtcDateTime.ToString("R", CultureInfo.InvariantCulture);
         string contentRangeTail = $"/{data.Length}";
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
@@ -99,24 +100,11 @@ public sealed class KestrelFloor : IAsyncDisposable
                 response.StatusCode = range.Kind == RangeKind.Unsatisfiable ? 416 : 400;
                 return;
             }
-            // The headers the node sends with a blob's bytes (BlobEndpoint.WriteBlobHeaders and BlobHeaders.Common).
-            var h = response.Headers;
-            h["x-ms-request-id"] = context.TraceIdentifier;
-            h["x-ms-version"] = BlobHeaders.Version;
-            h.Server = "BlobCache";
-            h.ETag = etag;
-            h.LastModified = modified;
-            h.AcceptRanges = "bytes";
-            h.ContentType = "application/octet-stream";
-            h["x-ms-blob-type"] = "BlockBlob";
-            h["x-ms-creation-time"] = modified;
-            h["x-ms-lease-status"] = "unlocked";
-            h["x-ms-lease-state"] = "available";
-            h["x-ms-server-encrypted"] = "true";
+            BlobHeaders.Blob(context, info, modified); // the node's own headers for a blob's bytes
             if (range.Kind == RangeKind.Partial)
             {
                 response.StatusCode = 206;
-                h.ContentRange = string.Create(CultureInfo.InvariantCulture, $"bytes {range.Start}-{range.End}{contentRangeTail}");
+                response.Headers.ContentRange = string.Create(CultureInfo.InvariantCulture, $"bytes {range.Start}-{range.End}{contentRangeTail}");
             }
             response.ContentLength = range.Length;
             await response.Body.WriteAsync(data.AsMemory((int)range.Start, (int)range.Length), context.RequestAborted).ConfigureAwait(false);

@@ -258,21 +258,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         return fresh.Text;
     }
 
-    private void WriteBlobHeaders(HttpContext context, BlobInfo info)
-    {
-        BlobHeaders.Common(context);
-        var h = context.Response.Headers;
-        h.ETag = info.ETag;
-        h.LastModified = LastModifiedText(info.LastModified);
-        h.AcceptRanges = "bytes";
-        h.ContentType = info.ContentType;
-        h["x-ms-blob-type"] = "BlockBlob";
-        h["x-ms-creation-time"] = h.LastModified;
-        h["x-ms-lease-status"] = "unlocked";
-        h["x-ms-lease-state"] = "available";
-        h["x-ms-server-encrypted"] = "true";
-        if (info.ContentMd5 is { Length: > 0 } md5) h["x-ms-blob-content-md5"] = Convert.ToBase64String(md5);
-    }
+    private void WriteBlobHeaders(HttpContext context, BlobInfo info) => BlobHeaders.Blob(context, info, LastModifiedText(info.LastModified));
 
     private async Task SendBytesAsync(HttpContext context, string container, string blob, BlobInfo info, ByteRange range, CancellationToken ct)
     {

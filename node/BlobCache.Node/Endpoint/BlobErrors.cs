@@ -45,4 +45,21 @@ public static class BlobHeaders
         // No Date here: Kestrel sets one per response from a value it refreshes once a second.
         h.Server = "BlobCache";
     }
+
+    /// <summary>The headers of a blob's bytes or properties; <paramref name="lastModified"/> is <paramref name="info"/>'s, as an HTTP date.</summary>
+    public static void Blob(HttpContext context, Origin.BlobInfo info, string lastModified)
+    {
+        Common(context);
+        var h = context.Response.Headers;
+        h.ETag = info.ETag;
+        h.LastModified = lastModified;
+        h.AcceptRanges = "bytes";
+        h.ContentType = info.ContentType;
+        h["x-ms-blob-type"] = "BlockBlob";
+        h["x-ms-creation-time"] = lastModified;
+        h["x-ms-lease-status"] = "unlocked";
+        h["x-ms-lease-state"] = "available";
+        h["x-ms-server-encrypted"] = "true";
+        if (info.ContentMd5 is { Length: > 0 } md5) h["x-ms-blob-content-md5"] = Convert.ToBase64String(md5);
+    }
 }
