@@ -110,8 +110,10 @@ public sealed class ChunkStore : IDisposable
     /// <summary>
     /// Memory first, then disk. On true the caller holds one reference to <paramref name="chunk"/> and must
     /// <see cref="ChunkBuffer.Release"/> it. A disk file that fails any check is a miss, is deleted and is counted.
+    /// With <paramref name="memoryOnly"/>, a chunk that would have to be read from disk is not read (and not counted
+    /// as a miss): false with <paramref name="tier"/> = Disk, so a caller on an event-loop thread can move off it first.
     /// </summary>
-    public bool TryGet(in ChunkId id, out ChunkBuffer? chunk, out ChunkTier tier)
+    public bool TryGet(in ChunkId id, out ChunkBuffer? chunk, out ChunkTier tier, bool memoryOnly = false)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         tier = ChunkTier.Memory;
@@ -147,6 +149,11 @@ public sealed class ChunkStore : IDisposable
         if (path is null)
         {
             Interlocked.Increment(ref _misses);
+            return false;
+        }
+        if (memoryOnly)
+        {
+            tier = ChunkTier.Disk;
             return false;
         }
 

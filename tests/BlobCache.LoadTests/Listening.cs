@@ -5,7 +5,7 @@ using BlobCache.Testing;
 
 namespace BlobCache.LoadTests;
 
-/// <summary>Waiting for a baseline server the harness started (nginx, the Kestrel floor) to accept connections.</summary>
+/// <summary>Waiting for a baseline server the harness started (nginx) to accept connections.</summary>
 internal static class Listening
 {
     /// <summary>

@@ -26,21 +26,6 @@ switch (command)
     {
         return await LoadScenarios.RunAsync(args.Contains("--smoke"), OutDir(), Only());
     }
-    case "kestrel-floor":
-    {
-        // Started by `bench` as the local-hit rows' "kestrel" target (KestrelFloor.cs), not meant to be run by hand.
-        if (Value("--file") is not { } file || !int.TryParse(Value("--port"), out int port) || port is < 1 or > 65535)
-        {
-            Console.Error.WriteLine("usage: BlobCache.LoadTests kestrel-floor --file PATH --port PORT");
-            return 2;
-        }
-        if (!File.Exists(file))
-        {
-            Console.Error.WriteLine($"kestrel-floor: no file '{file}'");
-            return 2;
-        }
-        return await KestrelFloor.ServeAsync(file, port);
-    }
     default:
         Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only local_hit,peer_fetch,epoch,stampede] [--ranges-kib 4096,64] [--no-azurite]   (writes DIR/results.json)\n" +
             "       BlobCache.LoadTests load [--smoke] [--out DIR] [--only wrk_check,knee,soak,churn]   (wrk cross-check, knee, soak, churn; writes DIR/load.json)\n" +

@@ -3,6 +3,9 @@ namespace BlobCache.Node.Config;
 /// <summary>Which transport carries chunks between peers.</summary>
 public enum PeerTransport { Grpc, Udp, Tcp }
 
+/// <summary>What serves the local endpoint: the event-loop server (Linux) or Kestrel.</summary>
+public enum HttpServerKind { Loop, Kestrel }
+
 /// <summary>
 /// Every setting of a node, with its default. Each can come from a flag (<c>--http-port</c>), an environment
 /// variable (<c>BLOBCACHE_HTTP_PORT</c>) or a JSON config file (<c>"http_port"</c>); flags win over the
@@ -69,11 +72,16 @@ public sealed record NodeOptions
     /// <summary>Peer requests a second accepted from one address; 0: no limit.</summary>
     public int PeerRateLimit { get; init; } = 2000;
     /// <summary>
-    /// Run request handling on Kestrel's socket threads instead of hopping to the thread pool: a small read from
-    /// memory then costs no thread switch. Off by default: its gain is not yet shown on a quiet machine, and a
-    /// disk-tier hit is read synchronously, holding up every other connection on that socket thread meanwhile.
+    /// Run Kestrel's request handling on its socket threads instead of hopping to the thread pool. Kestrel serves the
+    /// gRPC port, and the endpoint only under <c>--http-server kestrel</c>; the default endpoint server already runs
+    /// each request on the thread that read it.
     /// </summary>
     public bool InlineIo { get; init; }
+    /// <summary>
+    /// The local endpoint's server: <c>loop</c> (event loops on epoll, each request run on the thread that read it;
+    /// Linux only, the default there) or <c>kestrel</c>. The gRPC port is always Kestrel's.
+    /// </summary>
+    public HttpServerKind HttpServer { get; init; } = OperatingSystem.IsLinux() ? HttpServerKind.Loop : HttpServerKind.Kestrel;
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

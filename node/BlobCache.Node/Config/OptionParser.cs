@@ -49,7 +49,8 @@ public static class OptionParser
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
-        new("inline-io", "run requests on the socket threads (saves a thread switch per read; not with a disk tier)", (o, v, s) => o with { InlineIo = Bool(v, s) }, IsSwitch: true),
+        new("http-server", "loop (event loops on epoll: Linux, the default there) or kestrel: what serves the local endpoint", (o, v, s) => o with { HttpServer = ServerKind(v, s) }),
+        new("inline-io", "Kestrel only (the gRPC port, and the endpoint under --http-server kestrel): run requests on its socket threads", (o, v, s) => o with { InlineIo = Bool(v, s) }, IsSwitch: true),
         new("insecure", "start without peer security: plain-text gossip unless --gossip-key-file, plain gRPC unless --tls-* (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
         new("gossip-key-file", "mesh keyring: base64 32-byte keys, one a line, first = primary (blobcache keygen); re-read on change", (o, v, s) => o with { GossipKeyFile = NonEmpty(v, s) }),
         new("tls-cert", "PEM certificate for gRPC peer mutual TLS (reloaded on change)", (o, v, s) => o with { TlsCert = NonEmpty(v, s) }),
@@ -212,6 +213,14 @@ public static class OptionParser
         "udp" => PeerTransport.Udp,
         "tcp" => PeerTransport.Tcp,
         _ => throw new OptionException($"{source}: '{v}' is not grpc, tcp or udp"),
+    };
+
+    private static HttpServerKind ServerKind(string v, string source) => v.Trim().ToLowerInvariant() switch
+    {
+        "loop" when OperatingSystem.IsLinux() => HttpServerKind.Loop,
+        "loop" => throw new OptionException($"{source}: the loop server runs on Linux only; use kestrel"),
+        "kestrel" => HttpServerKind.Kestrel,
+        _ => throw new OptionException($"{source}: '{v}' is not loop or kestrel"),
     };
 
     private static string Level(string v, string source) =>

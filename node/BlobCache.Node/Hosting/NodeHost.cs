@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using BlobCache.Http;
 using BlobCache.Node.Config;
 using BlobCache.Node.Endpoint;
 using BlobCache.Node.Gossip;
@@ -16,6 +17,7 @@ using BlobCache.Protocol.Security;
 using BlobCache.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
@@ -146,9 +148,11 @@ public static class NodeHost
         builder.Logging.ClearProviders();
         ConfigureLogging(builder.Logging, options);
         if (options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
+        bool loopServer = options.HttpServer == HttpServerKind.Loop;
+        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), loggers);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
+            if (!loopServer) k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
             k.Listen(bind, options.GrpcPort, l =>
             {
                 l.Protocols = HttpProtocols.Http2;
@@ -230,6 +234,19 @@ public static class NodeHost
         metrics.Dispose();
         await app.DisposeAsync().ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>
+    /// Serves the local endpoint with the event-loop server and the gRPC port with Kestrel, one application for both:
+    /// the host's server becomes the pair (Kestrel stays registered under its own type, configured as before).
+    /// </summary>
+    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, ILoggerFactory loggers)
+    {
+        ServiceDescriptor kestrel = builder.Services.Last(d => d.ServiceType == typeof(IServer));
+        Type kestrelType = kestrel.ImplementationType ?? throw new InvalidOperationException("Kestrel is not registered by type");
+        builder.Services.Remove(kestrel);
+        builder.Services.AddSingleton(kestrelType);
+        builder.Services.AddSingleton<IServer>(sp => new ServerPair((IServer)sp.GetRequiredService(kestrelType), new LoopServer(endPoint, loggers)));
     }
 
     /// <summary>How often the key file is re-read in case its watcher missed a change.</summary>

@@ -64,7 +64,15 @@ public sealed class ChunkReader : IDisposable
     {
         for (int attempt = 0; attempt < 4; attempt++)
         {
-            if (_store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier))
+            bool found = _store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier, memoryOnly: true);
+            if (!found && tier == ChunkTier.Disk)
+            {
+                // A disk read blocks: never on an event-loop thread of the endpoint (it would hold up every connection
+                // of that loop), so move to the thread pool first. A memory hit stays where it is.
+                await Task.Yield();
+                found = _store.TryGet(id, out hit, out tier);
+            }
+            if (found)
             {
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
                 if (countRead) _metrics.ChunkRead(source);

@@ -1,0 +1,519 @@
+using System.Buffers.Text;
+using System.Collections;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading.Tasks.Sources;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
+
+namespace BlobCache.Http;
+
+// The request's side: the features the application sees, and the response written to the socket.
+internal sealed partial class LoopConnection
+{
+    private static readonly byte[] Crlf = "\r\n"u8.ToArray(), LastChunk = "0\r\n\r\n"u8.ToArray();
+    private readonly HeaderDictionary _requestHeaders = new();
+    private readonly HeaderDictionary _responseHeaders = new();
+    private readonly Dictionary<Type, object?> _otherFeatures = [];
+    private int _revision;
+    private Stream _requestBody = Stream.Null;
+    private CancellationTokenSource? _aborted;
+    private string? _traceIdentifier;
+    private PipeWriter? _pipeWriter;
+    private Stack<(Func<object, Task> Callback, object State)>? _onStarting, _onCompleted;
+    private bool _hasStarted, _responseChunked, _headRequest, _noBody, _keepAlive, _failed;
+    private long _bodyWritten;
+    private int _headLength; // response head in _out, not yet sent
+
+    private async ValueTask RunRequestAsync()
+    {
+        StartRequest();
+        object? context = null;
+        Exception? failure = null;
+        try
+        {
+            context = _server.CreateContext!(this);
+            await _server.ProcessRequest!(context).ConfigureAwait(false);
+            if (_pipeWriter is not null) await _pipeWriter.FlushAsync().ConfigureAwait(false);
+            await FinishResponseAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            if (!_failed) _server.Log.LogError(e, "http: {Method} {Target} failed", Method, RawTarget);
+            if (!_hasStarted && !_failed)
+            {
+                // Nothing sent yet: the client gets a plain 500 and the connection stays usable.
+                _responseHeaders.Clear();
+                StatusCode = 500;
+                _responseHeaders.ContentLength = 0;
+                try
+                {
+                    await FinishResponseAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    _keepAlive = false;
+                }
+            }
+            else
+            {
+                _keepAlive = false; // a response cut short: only closing tells the client
+            }
+        }
+        await RunCallbacksAsync(_onCompleted).ConfigureAwait(false);
+        if (context is not null) _server.DisposeContext!(context, failure);
+        EndRequest();
+        if (!_keepAlive || _failed) Close();
+    }
+
+    private void StartRequest()
+    {
+        _requests++;
+        _requestHeaders.Clear();
+        foreach (KeyValuePair<string, string> h in _head.Headers)
+        {
+            _requestHeaders.Append(h.Key, h.Value);
+        }
+        _requestBody = _body.Count == 0 ? Stream.Null : new MemoryStream([.. _body], writable: false);
+        _responseHeaders.Clear();
+        StatusCode = 200;
+        ReasonPhrase = null;
+        _hasStarted = _responseChunked = _failed = false;
+        _headRequest = string.Equals(_head.Method, "HEAD", StringComparison.Ordinal);
+        _keepAlive = _head.KeepAlive && !_server.Stopping;
+        _bodyWritten = 0;
+        _headLength = 0;
+        _traceIdentifier = null;
+        _pipeWriter = null;
+        _otherFeatures.Clear();
+        _revision++;
+        if (_aborted is not null && !_aborted.TryReset())
+        {
+            _aborted.Dispose();
+            _aborted = null;
+        }
+        string target = _head.RawTarget;
+        int q = target.IndexOf('?', StringComparison.Ordinal);
+        Path = DecodePath(q < 0 ? target : target[..q]);
+        QueryString = q < 0 ? "" : target[q..];
+    }
+
+    private void EndRequest()
+    {
+        _onStarting?.Clear();
+        _onCompleted?.Clear();
+        _otherFeatures.Clear();
+        _requestBody = Stream.Null;
+        _body.Clear();
+    }
+
+    private async ValueTask FinishResponseAsync()
+    {
+        if (!_hasStarted)
+        {
+            await StartResponseAsync(completing: true).ConfigureAwait(false);
+            await SendAsync(default, default, default).ConfigureAwait(false); // the head alone
+        }
+        else if (_headLength > 0)
+        {
+            await SendAsync(default, default, default).ConfigureAwait(false);
+        }
+        if (_responseChunked) await SendAsync(LastChunk, default, default).ConfigureAwait(false);
+        else if (!_noBody && _responseHeaders.ContentLength is long length && _bodyWritten < length)
+        {
+            _server.Log.LogWarning("http: {Method} {Target} wrote {Written} of its {Length} bytes; closing the connection", Method, RawTarget, _bodyWritten, length);
+            _keepAlive = false;
+        }
+    }
+
+    private static async ValueTask RunCallbacksAsync(Stack<(Func<object, Task> Callback, object State)>? callbacks)
+    {
+        if (callbacks is null) return;
+        while (callbacks.TryPop(out var c)) await c.Callback(c.State).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs OnStarting callbacks, then writes the response head into <c>_out</c> (sent with the first bytes).</summary>
+    private async ValueTask StartResponseAsync(bool completing)
+    {
+        if (_onStarting is { Count: > 0 }) await RunCallbacksAsync(_onStarting).ConfigureAwait(false);
+        _hasStarted = true;
+        int status = StatusCode;
+        _noBody = _headRequest || status is 204 or 304 or (>= 100 and < 200);
+        long? length = _responseHeaders.ContentLength;
+        _responseHeaders.Remove("Transfer-Encoding");
+        _responseHeaders.Remove("Connection");
+        if (length is null && !_noBody)
+        {
+            if (completing) _responseHeaders.ContentLength = length = 0;
+            else _responseChunked = true;
+        }
+        WriteHead(status);
+    }
+
+    private void WriteHead(int status)
+    {
+        while (true)
+        {
+            if (TryWriteHead(status, _out, out int written))
+            {
+                _headLength = written;
+                return;
+            }
+            _out = GC.AllocateUninitializedArray<byte>(_out.Length * 2, pinned: true);
+        }
+    }
+
+    private bool TryWriteHead(int status, Span<byte> into, out int w)
+    {
+        w = 0;
+        string reason = ReasonPhrase ?? ReasonPhrases.GetReasonPhrase(status);
+        if (!Append(into, ref w, "HTTP/1.1 "u8) || !Utf8Formatter.TryFormat(status, into[w..], out int k)) return false;
+        w += k;
+        if (!Append(into, ref w, " "u8) || !AppendAscii(into, ref w, reason) || !Append(into, ref w, "\r\n"u8)) return false;
+        foreach (KeyValuePair<string, StringValues> h in _responseHeaders)
+        {
+            foreach (string? value in h.Value)
+            {
+                if (value is null) continue;
+                if (!AppendAscii(into, ref w, h.Key) || !Append(into, ref w, ": "u8) || !AppendAscii(into, ref w, value) || !Append(into, ref w, "\r\n"u8)) return false;
+            }
+        }
+        if (_responseChunked && !Append(into, ref w, "Transfer-Encoding: chunked\r\n"u8)) return false;
+        if (!_keepAlive && !Append(into, ref w, "Connection: close\r\n"u8)) return false;
+        if (_keepAlive && _head.Protocol == "HTTP/1.0" && !Append(into, ref w, "Connection: keep-alive\r\n"u8)) return false;
+        if (!_responseHeaders.ContainsKey("Date") && !Append(into, ref w, _server.Clock.Line)) return false;
+        return Append(into, ref w, "\r\n"u8);
+    }
+
+    private static bool Append(Span<byte> into, ref int w, ReadOnlySpan<byte> bytes)
+    {
+        if (!bytes.TryCopyTo(into[w..])) return false;
+        w += bytes.Length;
+        return true;
+    }
+
+    // Header text is sent as Latin-1, CR and LF replaced, so no value can end the head early (response splitting).
+    private static bool AppendAscii(Span<byte> into, ref int w, string text)
+    {
+        if (text.Length > into.Length - w) return false;
+        foreach (char c in text)
+        {
+            into[w++] = c is '\r' or '\n' || c > 0xFF ? (byte)' ' : (byte)c;
+        }
+        return true;
+    }
+
+    /// <summary>The application's bytes: sent at once, in chunked framing when the length was not set.</summary>
+    internal ValueTask WriteBodyAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (_failed) return ValueTask.FromException(new IOException("the client connection is gone"));
+        if (!_hasStarted) return StartThenWriteAsync(data, cancellationToken);
+        if (_noBody || data.IsEmpty)
+        {
+            // HEAD and bodiless statuses send no bytes; an empty write only pushes out the head.
+            return _headLength > 0 && data.IsEmpty ? SendAsync(default, default, default) : default;
+        }
+        _bodyWritten += data.Length;
+        if (_responseHeaders.ContentLength is long length && _bodyWritten > length)
+            return ValueTask.FromException(new InvalidOperationException($"response body longer than its Content-Length ({length})"));
+        if (!_responseChunked) return SendAsync(data, default, default);
+        byte[] prefix = Encoding.ASCII.GetBytes(data.Length.ToString("X", CultureInfo.InvariantCulture) + "\r\n");
+        return SendAsync(prefix, data, Crlf);
+    }
+
+    private async ValueTask StartThenWriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        await StartResponseAsync(completing: false).ConfigureAwait(false);
+        await WriteBodyAsync(data, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal ValueTask FlushAsync() => _hasStarted ? (_headLength > 0 ? SendAsync(default, default, default) : default) : StartThenWriteAsync(default, default);
+
+    // ---- sending: one gathered sendmsg of the pending head and up to three segments ----
+
+    private ReadOnlyMemory<byte> _seg0, _seg1, _seg2;
+    private bool _writePending;
+    private ManualResetValueTaskSourceCore<bool> _writeDone; // completed on the loop thread, continuations inline
+
+    private ValueTask SendAsync(ReadOnlyMemory<byte> a, ReadOnlyMemory<byte> b, ReadOnlyMemory<byte> c)
+    {
+        _seg0 = a;
+        _seg1 = b;
+        _seg2 = c;
+        if (TrySend()) return _failed ? ValueTask.FromException(new IOException("the client connection is gone")) : default;
+        _writeDone.Reset();
+        _writePending = true;
+        Volatile.Write(ref _state, Armed);
+        if (Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) != 0)
+        {
+            // The loop is gone (the server stopped): fail the write, and the request with it.
+            Volatile.Write(ref _state, Busy);
+            _writePending = false;
+            Fail();
+            return ValueTask.FromException(new IOException("the server is stopping"));
+        }
+        return new ValueTask(this, _writeDone.Version);
+    }
+
+    private void ContinueWrite()
+    {
+        if (!TrySend())
+        {
+            Volatile.Write(ref _state, Armed);
+            Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id);
+            return;
+        }
+        _writePending = false;
+        if (_failed) _writeDone.SetException(new IOException("the client connection is gone"));
+        else _writeDone.SetResult(true);
+    }
+
+    /// <summary>Sends as much as the socket takes; true when all is sent (or the connection failed).</summary>
+    private unsafe bool TrySend()
+    {
+        Native.IoVec* iov = stackalloc Native.IoVec[4];
+        while (true)
+        {
+            if (Volatile.Read(ref _state) == Closed)
+            {
+                Fail(); // closed under us (a stopping server): its descriptor may already belong to another socket
+                return true;
+            }
+            int n = 0;
+            using System.Buffers.MemoryHandle p1 = _seg0.Pin(), p2 = _seg1.Pin(), p3 = _seg2.Pin();
+            fixed (byte* head = _out)
+            {
+                if (_headLength > 0) iov[n++] = new Native.IoVec { Base = head, Length = _headLength };
+                if (!_seg0.IsEmpty) iov[n++] = new Native.IoVec { Base = (byte*)p1.Pointer, Length = _seg0.Length };
+                if (!_seg1.IsEmpty) iov[n++] = new Native.IoVec { Base = (byte*)p2.Pointer, Length = _seg1.Length };
+                if (!_seg2.IsEmpty) iov[n++] = new Native.IoVec { Base = (byte*)p3.Pointer, Length = _seg2.Length };
+                if (n == 0) return true;
+                var msg = new Native.MsgHdr { Iov = iov, IovLength = (nuint)n };
+                nint sent = Native.sendmsg(_fd, &msg, Native.MSG_NOSIGNAL | Native.MSG_DONTWAIT);
+                if (sent < 0)
+                {
+                    int errno = Native.LastError;
+                    if (errno == Native.EAGAIN) return false;
+                    if (errno == Native.EINTR) continue;
+                    Fail();
+                    return true;
+                }
+                long left = sent;
+                if (_headLength > 0)
+                {
+                    int fromHead = (int)Math.Min(left, _headLength);
+                    if (fromHead < _headLength) Buffer.BlockCopy(_out, fromHead, _out, 0, _headLength - fromHead);
+                    _headLength -= fromHead;
+                    left -= fromHead;
+                }
+                Advance(ref _seg0, ref left);
+                Advance(ref _seg1, ref left);
+                Advance(ref _seg2, ref left);
+            }
+        }
+    }
+
+    private static void Advance(ref ReadOnlyMemory<byte> segment, ref long left)
+    {
+        int take = (int)Math.Min(left, segment.Length);
+        segment = segment[take..];
+        left -= take;
+    }
+
+    private void Fail()
+    {
+        _failed = true;
+        _keepAlive = false;
+        _seg0 = _seg1 = _seg2 = default;
+        _headLength = 0;
+        try
+        {
+            _aborted?.Cancel();
+        }
+        catch (AggregateException e)
+        {
+            _server.Log.LogWarning(e, "http: a RequestAborted callback failed");
+        }
+    }
+
+    void IValueTaskSource.GetResult(short token) => _writeDone.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _writeDone.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _writeDone.OnCompleted(continuation, state, token, flags);
+
+    // ---- the path as ASP.NET Core expects it: percent-decoded, except %2F, which stays encoded (as Kestrel does) ----
+
+    internal static string DecodePath(string raw)
+    {
+        if (!raw.Contains('%', StringComparison.Ordinal)) return raw;
+        byte[] bytes = new byte[raw.Length];
+        int w = 0;
+        for (int i = 0; i < raw.Length; i++)
+        {
+            char c = raw[i];
+            if (c == '%' && i + 2 < raw.Length && char.IsAsciiHexDigit(raw[i + 1]) && char.IsAsciiHexDigit(raw[i + 2]))
+            {
+                int v = HexValue(raw[i + 1]) << 4 | HexValue(raw[i + 2]);
+                if (v != '/')
+                {
+                    bytes[w++] = (byte)v;
+                    i += 2;
+                    continue;
+                }
+            }
+            bytes[w++] = (byte)c;
+        }
+        return Encoding.UTF8.GetString(bytes, 0, w);
+    }
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+
+    // ---- features ----
+
+    public string Protocol { get => _head.Protocol; set { } }
+    public string Scheme { get; set; } = "http";
+    public string Method { get => _head.Method; set { } }
+    public string PathBase { get; set; } = "";
+    public string Path { get; set; } = "";
+    public string QueryString { get; set; } = "";
+    public string RawTarget { get => _head.RawTarget; set { } }
+    IHeaderDictionary IHttpRequestFeature.Headers { get => _requestHeaders; set { } }
+    Stream IHttpRequestFeature.Body { get => _requestBody; set => _requestBody = value; }
+
+    public int StatusCode { get; set; } = 200;
+    public string? ReasonPhrase { get; set; }
+    IHeaderDictionary IHttpResponseFeature.Headers { get => _responseHeaders; set { } }
+    Stream IHttpResponseFeature.Body { get => _responseStream; set { } }
+    public bool HasStarted => _hasStarted;
+
+    public void OnStarting(Func<object, Task> callback, object state) => (_onStarting ??= new()).Push((callback, state));
+
+    public void OnCompleted(Func<object, Task> callback, object state) => (_onCompleted ??= new()).Push((callback, state));
+
+    Stream IHttpResponseBodyFeature.Stream => _responseStream;
+    PipeWriter IHttpResponseBodyFeature.Writer => _pipeWriter ??= PipeWriter.Create(_responseStream, new StreamPipeWriterOptions(leaveOpen: true));
+
+    void IHttpResponseBodyFeature.DisableBuffering()
+    {
+    }
+
+    Task IHttpResponseBodyFeature.StartAsync(CancellationToken cancellationToken) => FlushAsync().AsTask();
+
+    Task IHttpResponseBodyFeature.SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken) =>
+        SendFileFallback.SendFileAsync(_responseStream, path, offset, count, cancellationToken);
+
+    async Task IHttpResponseBodyFeature.CompleteAsync()
+    {
+        if (_pipeWriter is not null) await _pipeWriter.FlushAsync().ConfigureAwait(false);
+        await FlushAsync().ConfigureAwait(false);
+    }
+
+    public string ConnectionId { get; set; }
+    public IPAddress? RemoteIpAddress { get; set; }
+    public IPAddress? LocalIpAddress { get; set; }
+    public int RemotePort { get; set; }
+    public int LocalPort { get; set; }
+
+    public CancellationToken RequestAborted
+    {
+        get => (_aborted ??= new CancellationTokenSource()).Token;
+        set { }
+    }
+
+    void IHttpRequestLifetimeFeature.Abort()
+    {
+        Fail();
+        Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_DEL, _fd, 0, 0);
+    }
+
+    public string TraceIdentifier
+    {
+        get => _traceIdentifier ??= string.Create(CultureInfo.InvariantCulture, $"{ConnectionId}:{_requests:X8}");
+        set => _traceIdentifier = value;
+    }
+
+    public bool AllowSynchronousIO { get; set; }
+
+    public bool CanHaveBody => _head.Chunked || _head.ContentLength > 0;
+
+    // ---- IFeatureCollection: this connection is every server feature; the rest (set by middleware) in a dictionary ----
+
+    public bool IsReadOnly => false;
+    public int Revision => _revision;
+
+    public object? this[Type key]
+    {
+        // What middleware set (including a replacement of one of ours) wins; otherwise ours.
+        get => _otherFeatures.Count > 0 && _otherFeatures.TryGetValue(key, out object? set) ? set : IsOwnFeature(key) ? this : null;
+        set
+        {
+            _revision++;
+            if (value is null && !IsOwnFeature(key)) _otherFeatures.Remove(key);
+            else _otherFeatures[key] = value;
+        }
+    }
+
+    private static readonly Type[] OwnFeatures =
+    [
+        typeof(IHttpRequestFeature), typeof(IHttpResponseFeature), typeof(IHttpResponseBodyFeature), typeof(IHttpConnectionFeature),
+        typeof(IHttpRequestLifetimeFeature), typeof(IHttpRequestIdentifierFeature), typeof(IHttpBodyControlFeature), typeof(IHttpRequestBodyDetectionFeature),
+    ];
+
+    private static bool IsOwnFeature(Type key) => Array.IndexOf(OwnFeatures, key) >= 0;
+
+    public TFeature? Get<TFeature>() => (TFeature?)this[typeof(TFeature)];
+
+    public void Set<TFeature>(TFeature? instance) => this[typeof(TFeature)] = instance;
+
+    public IEnumerator<KeyValuePair<Type, object>> GetEnumerator()
+    {
+        foreach (Type t in OwnFeatures)
+        {
+            if (this[t] is { } f) yield return new(t, f);
+        }
+        foreach (KeyValuePair<Type, object?> f in _otherFeatures)
+        {
+            if (f.Value is not null && !IsOwnFeature(f.Key)) yield return new(f.Key, f.Value);
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>The response body as a stream: asynchronous writes only (a blocking write would stall the loop).</summary>
+    private sealed class ResponseStream(LoopConnection connection) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+            connection.WriteBodyAsync(buffer, cancellationToken);
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            connection.WriteBodyAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => connection.FlushAsync().AsTask();
+
+        public override void Write(byte[] buffer, int offset, int count) =>
+            throw new InvalidOperationException("Synchronous operations are disallowed. Call WriteAsync or set AllowSynchronousIO to true instead.");
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,338 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using BlobCache.Http;
+using BlobCache.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace BlobCache.Node.Tests.Http;
+
+/// <summary>
+/// The event-loop server under a small ASP.NET Core application, spoken to over real loopback sockets: by
+/// HttpClient, and by hand where the bytes on the wire are the point (pipelining, malformed heads, framing).
+/// </summary>
+public sealed class LoopServerTests : IAsyncLifetime
+{
+    private static readonly byte[] Big = MakeBig(8 * 1024 * 1024 + 123);
+    private WebApplication _app = null!;
+    private LoopServer _server = null!;
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async Task InitializeAsync()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        _server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance) { MaxRequestBodyBytes = 64 * 1024 };
+        builder.Services.AddSingleton<IServer>(_server);
+        _app = builder.Build();
+        _app.MapGet("/hello", () => "hello");
+        _app.MapMethods("/big", ["GET", "HEAD"], async context =>
+        {
+            context.Response.ContentLength = Big.Length;
+            for (int at = 0; at < Big.Length; at += 1 << 20)
+                await context.Response.Body.WriteAsync(Big.AsMemory(at, Math.Min(1 << 20, Big.Length - at)));
+        });
+        _app.MapGet("/chunked", async context =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                await context.Response.WriteAsync($"part {i};");
+                await context.Response.Body.FlushAsync();
+            }
+        });
+        _app.MapPost("/echo-length", async context =>
+        {
+            using var ms = new MemoryStream();
+            await context.Request.Body.CopyToAsync(ms);
+            await context.Response.WriteAsync($"{ms.Length} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(ms.ToArray()))}");
+        });
+        _app.MapGet("/throw-before", string () => throw new InvalidOperationException("boom before the response"));
+        _app.MapGet("/throw-after", async context =>
+        {
+            context.Response.ContentLength = 100;
+            await context.Response.Body.WriteAsync(new byte[10]);
+            throw new InvalidOperationException("boom after 10 bytes");
+        });
+        _app.MapGet("/wait", async context =>
+        {
+            await _release.Task; // finishes on a thread-pool thread, not the loop
+            await context.Response.WriteAsync("released");
+        });
+        _app.MapGet("/path/{**rest}", (HttpContext c) => c.Request.Path.Value + "|" + c.Request.QueryString.Value);
+        await _app.StartAsync();
+    }
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    private Uri Url(string path) => new($"http://127.0.0.1:{_server.Port}{path}");
+
+    [Fact]
+    public async Task Serves_fixed_length_chunked_large_and_head_responses_byte_exact()
+    {
+        using var client = new HttpClient();
+        Assert.Equal("hello", await client.GetStringAsync(Url("/hello")));
+        byte[] big = await client.GetByteArrayAsync(Url("/big"));
+        Assert.True(Big.AsSpan().SequenceEqual(big), "8 MiB body differs");
+        using HttpResponseMessage chunked = await client.GetAsync(Url("/chunked"));
+        Assert.True(chunked.Headers.TransferEncodingChunked);
+        Assert.Equal("part 0;part 1;part 2;", await chunked.Content.ReadAsStringAsync());
+        using HttpResponseMessage head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, Url("/big")));
+        Assert.Equal(Big.Length, head.Content.Headers.ContentLength);
+        Assert.Equal("/path/a%2Fb/é|?x=%2F", await client.GetStringAsync(Url("/path/a%2Fb/%C3%A9?x=%2F")));
+    }
+
+    [Fact]
+    public async Task A_slow_reader_gets_every_byte_of_a_large_response()
+    {
+        // A small receive buffer read in small pieces: the server meets a full socket and must wait for EPOLLOUT.
+        using var socket = await ConnectAsync(receiveBuffer: 4096);
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+        (string head, byte[] body) = await ReadResponseAsync(socket, receiveBytes: 4096);
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.True(Big.AsSpan().SequenceEqual(body), "body differs");
+    }
+
+    [Fact]
+    public async Task Pipelined_requests_are_answered_in_order_on_one_connection()
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes(
+            "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo-length HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /path/q?z=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+        Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body));
+        Assert.StartsWith("3 ", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body), StringComparison.Ordinal);
+        Assert.Equal("/path/q|?z=1", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body));
+    }
+
+    [Fact]
+    public async Task Request_bodies_arrive_whole_by_length_or_chunked_and_too_large_is_413()
+    {
+        byte[] payload = MakeBig(40_000);
+        string digest = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(payload));
+        using var client = new HttpClient();
+        using (var content = new ByteArrayContent(payload))
+        {
+            using HttpResponseMessage r = await client.PostAsync(Url("/echo-length"), content);
+            Assert.Equal($"40000 {digest}", await r.Content.ReadAsStringAsync());
+        }
+        using (var chunked = new StreamContent(new NonSeekableStream(payload)))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, Url("/echo-length")) { Content = chunked };
+            request.Headers.TransferEncodingChunked = true;
+            request.Headers.ExpectContinue = true;
+            using HttpResponseMessage r = await client.SendAsync(request);
+            Assert.Equal($"40000 {digest}", await r.Content.ReadAsStringAsync());
+        }
+        using (var tooLarge = new ByteArrayContent(new byte[100_000]))
+        {
+            using HttpResponseMessage r = await client.PostAsync(Url("/echo-length"), tooLarge);
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
+        }
+    }
+
+    [Theory]
+    [InlineData("GET /hello HTTP/1.1\r\n\r\n", 400)] // no Host
+    [InlineData("GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400)]
+    [InlineData("GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400)]
+    [InlineData("GET /hello HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400)]
+    [InlineData("GET /hello HTTP/1.1\nHost: x\n\n", 400)]
+    [InlineData("GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505)]
+    [InlineData("GET /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501)]
+    [InlineData("GET http://x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400)]
+    public async Task A_malformed_head_gets_its_status_and_the_connection_closes(string request, int status)
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes(request));
+        (string head, _) = await ReadResponseAsync(socket);
+        Assert.StartsWith($"HTTP/1.1 {status} ", head, StringComparison.Ordinal);
+        Assert.Contains("Connection: close", head, StringComparison.Ordinal);
+        Assert.Equal(0, await ReceiveAsync(socket, new byte[16])); // closed by the server
+    }
+
+    [Fact]
+    public async Task A_head_over_32_KiB_is_431()
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + new string('a', 40_000) + "\r\n\r\n"));
+        (string head, _) = await ReadResponseAsync(socket);
+        Assert.StartsWith("HTTP/1.1 431 ", head, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_handler_that_throws_before_answering_gets_500_and_the_connection_stays_usable()
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /throw-before HTTP/1.1\r\nHost: x\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 500 ", (await ReadResponseAsync(socket)).Head, StringComparison.Ordinal);
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+        Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body));
+    }
+
+    [Fact]
+    public async Task A_handler_that_throws_mid_body_closes_the_connection_short_of_its_length()
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /throw-after HTTP/1.1\r\nHost: x\r\n\r\n"));
+        byte[] all = await ReadToEndAsync(socket);
+        string text = Encoding.Latin1.GetString(all);
+        Assert.StartsWith("HTTP/1.1 200 ", text, StringComparison.Ordinal);
+        Assert.Contains("Content-Length: 100", text, StringComparison.Ordinal);
+        Assert.Equal(10, all.Length - (text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)); // 10 of 100 bytes, then the close
+    }
+
+    [Fact]
+    public async Task A_handler_finishing_off_the_loop_answers_while_the_loop_serves_others()
+    {
+        using var client = new HttpClient();
+        Task<string> waiting = client.GetStringAsync(Url("/wait"));
+        // The loop is not held by the waiting request: other requests are served meanwhile.
+        for (int i = 0; i < 20; i++) Assert.Equal("hello", await client.GetStringAsync(Url("/hello")));
+        Assert.False(waiting.IsCompleted);
+        _release.SetResult();
+        Assert.Equal("released", await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task Stopping_closes_idle_connections()
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+        await ReadResponseAsync(socket);
+        await _app.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        Assert.Equal(0, await ReceiveAsync(socket, new byte[16]));
+    }
+
+    [Fact]
+    public async Task Idle_connections_and_half_sent_heads_are_closed_after_their_timeouts()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance)
+        {
+            KeepAliveTimeout = TimeSpan.FromSeconds(1),
+            RequestTimeout = TimeSpan.FromSeconds(1),
+        };
+        builder.Services.AddSingleton<IServer>(server);
+        await using WebApplication app = builder.Build();
+        app.MapGet("/hello", () => "hello");
+        await app.StartAsync();
+        using var idle = await ConnectAsync(port: server.Port);
+        await idle.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+        Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(idle)).Body));
+        using var stalled = await ConnectAsync(port: server.Port);
+        await stalled.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost:")); // and nothing more
+        // Both are closed by the server within a few sweeps (the reads block until then; 30 s is the test's bound).
+        Assert.Equal(0, await ReceiveAsync(idle, new byte[16]));
+        Assert.Equal(0, await ReceiveAsync(stalled, new byte[16]));
+    }
+
+    private async Task<Socket> ConnectAsync(int receiveBuffer = 0, int port = 0)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        if (receiveBuffer > 0) socket.ReceiveBufferSize = receiveBuffer;
+        await socket.ConnectAsync(IPAddress.Loopback, port == 0 ? _server.Port : port);
+        return socket;
+    }
+
+    private static async Task<int> ReceiveAsync(Socket socket, byte[] buffer)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            return await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return 0;
+        }
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Socket socket)
+    {
+        var all = new MemoryStream();
+        byte[] buffer = new byte[65536];
+        int n;
+        while ((n = await ReceiveAsync(socket, buffer)) > 0) all.Write(buffer, 0, n);
+        return all.ToArray();
+    }
+
+    // Reads one response with a Content-Length (or none, for errors that close): head text and body bytes.
+    private readonly Dictionary<Socket, List<byte>> _leftover = [];
+
+    private async Task<(string Head, byte[] Body)> ReadResponseAsync(Socket socket, int receiveBytes = 65536)
+    {
+        List<byte> data = _leftover.TryGetValue(socket, out var l) ? l : (_leftover[socket] = []);
+        byte[] buffer = new byte[receiveBytes];
+        int headEnd;
+        while ((headEnd = IndexOf(data, "\r\n\r\n"u8)) < 0)
+        {
+            int n = await ReceiveAsync(socket, buffer);
+            if (n == 0) throw new IOException("closed before a response head");
+            data.AddRange(buffer.AsSpan(0, n));
+        }
+        string head = Encoding.Latin1.GetString([.. data.Take(headEnd)]);
+        data.RemoveRange(0, headEnd + 4);
+        bool chunked = head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase);
+        int length = 0;
+        foreach (string line in head.Split("\r\n"))
+        {
+            if (line.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)) length = int.Parse(line[15..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (!chunked)
+        {
+            await FillAsync(socket, data, buffer, length);
+            byte[] body = [.. data.Take(length)];
+            data.RemoveRange(0, length);
+            return (head, body);
+        }
+        var decoded = new List<byte>();
+        while (true)
+        {
+            int lineEnd;
+            while ((lineEnd = IndexOf(data, "\r\n"u8)) < 0) await FillAsync(socket, data, buffer, data.Count + 1);
+            int size = int.Parse(Encoding.ASCII.GetString([.. data.Take(lineEnd)]), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+            data.RemoveRange(0, lineEnd + 2);
+            await FillAsync(socket, data, buffer, size + 2);
+            decoded.AddRange(data.Take(size));
+            data.RemoveRange(0, size + 2);
+            if (size == 0) return (head, [.. decoded]);
+        }
+    }
+
+    private static async Task FillAsync(Socket socket, List<byte> data, byte[] buffer, int atLeast)
+    {
+        while (data.Count < atLeast)
+        {
+            int n = await ReceiveAsync(socket, buffer);
+            if (n == 0) throw new IOException($"closed after {data.Count} of {atLeast} bytes");
+            data.AddRange(buffer.AsSpan(0, n));
+        }
+    }
+
+    private static int IndexOf(List<byte> data, ReadOnlySpan<byte> what)
+    {
+        for (int i = 0; i + what.Length <= data.Count; i++)
+        {
+            int j = 0;
+            while (j < what.Length && data[i + j] == what[j]) j++;
+            if (j == what.Length) return i;
+        }
+        return -1;
+    }
+
+    private static byte[] MakeBig(int length)
+    {
+        byte[] b = new byte[length];
+        new Random(length).NextBytes(b);
+        return b;
+    }
+
+    private sealed class NonSeekableStream(byte[] data) : MemoryStream(data)
+    {
+        public override bool CanSeek => false;
+    }
+}
