@@ -50,6 +50,34 @@ internal sealed unsafe class EventLoop
         Native.close(Epoll);
     }
 
+    /// <summary>
+    /// Fails as Kestrel would when another process has the port. The loops' listeners share the port through
+    /// SO_REUSEPORT, which would also let a second node (same user) bind it and silently take half the connections:
+    /// a plain bind first, closed at once, finds any listener there, reuse-port or not.
+    /// </summary>
+    public static void EnsurePortFree(IPEndPoint endPoint)
+    {
+        int family = endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? Native.AF_INET : Native.AF_INET6;
+        int fd = Native.socket(family, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+        if (fd < 0) throw new IOException($"socket: {Native.Describe(Native.LastError)}");
+        try
+        {
+            int one = 1, zero = 0;
+            Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_REUSEADDR, &one, 4); // TIME_WAIT leftovers do not count
+            if (family == Native.AF_INET6 && endPoint.Address.Equals(IPAddress.IPv6Any)) Native.setsockopt(fd, Native.IPPROTO_IPV6, Native.IPV6_V6ONLY, &zero, 4);
+            Span<byte> addr = stackalloc byte[28];
+            int length = Native.SocketAddress(endPoint.Address, endPoint.Port, addr);
+            fixed (byte* a = addr)
+            {
+                if (Native.bind(fd, a, length) != 0) throw new IOException($"cannot listen on {endPoint}: {Native.Describe(Native.LastError)}");
+            }
+        }
+        finally
+        {
+            Native.close(fd);
+        }
+    }
+
     private static int Listen(IPEndPoint endPoint)
     {
         int family = endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? Native.AF_INET : Native.AF_INET6;

@@ -87,7 +87,7 @@ internal sealed partial class LoopConnection
         ReasonPhrase = null;
         _hasStarted = _responseChunked = _failed = false;
         _headRequest = string.Equals(_head.Method, "HEAD", StringComparison.Ordinal);
-        _keepAlive = _head.KeepAlive && !_server.Stopping;
+        _keepAlive = _head.KeepAlive && !_server.Stopping && !_peerClosed;
         _bodyWritten = 0;
         _headLength = 0;
         _traceIdentifier = null;

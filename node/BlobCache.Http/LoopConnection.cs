@@ -40,6 +40,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     private byte[] _out = GC.AllocateUninitializedArray<byte>(4096, pinned: true); // response heads and chunk framing
     private int _state = Busy;
     private bool _readingBody;
+    private bool _peerClosed;
     private long _bodyLeft;
     private int _requests;
     private long _lastActivity = Environment.TickCount64;
@@ -106,7 +107,14 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
             }
             if (got == 0)
             {
-                Close(); // the client closed (what it sent before is dropped: it cannot read an answer)
+                // The client is done sending. What it sent before still gets its answers (a client that half-closes
+                // after its request reads them), then the connection closes; with nothing pending it closes now.
+                if (_inEnd > _inStart || _readingBody)
+                {
+                    _peerClosed = true;
+                    return true;
+                }
+                Close();
                 return false;
             }
             int errno = Native.LastError;
@@ -226,7 +234,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     /// <summary>Hands the connection back to its loop for <paramref name="events"/>.</summary>
     private void Arm(uint events)
     {
-        if (_server.Stopping && !_writePending)
+        if ((_server.Stopping || _peerClosed) && !_writePending)
         {
             Close();
             return;
@@ -293,6 +301,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     /// <summary>A server-made error for a request the application never saw, then the connection closes.</summary>
     private void RefuseAndClose(int status, string reason)
     {
+        _server.CountRefused();
         _server.Log.LogDebug("http: refused a request on connection {Id}: {Status} {Reason}", ConnectionId, status, reason);
         string text = string.Create(CultureInfo.InvariantCulture,
             $"HTTP/1.1 {status} {ReasonPhrases.GetReasonPhrase(status)}\r\nContent-Type: text/plain\r\nContent-Length: {Encoding.UTF8.GetByteCount(reason) + 1}\r\nConnection: close\r\n\r\n{reason}\n");

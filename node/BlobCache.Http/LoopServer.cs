@@ -65,6 +65,7 @@ public sealed class LoopServer : IServer
         ProcessRequest = c => application.ProcessRequestAsync((TContext)c);
         DisposeContext = (c, e) => application.DisposeContext((TContext)c, e);
         var loops = new List<EventLoop>();
+        if (_endPoint.Port != 0) EventLoop.EnsurePortFree(_endPoint);
         try
         {
             var first = new EventLoop(this, _endPoint, 0, _log);
@@ -117,10 +118,24 @@ public sealed class LoopServer : IServer
         if (!_stopping) StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token).GetAwaiter().GetResult();
     }
 
+    /// <summary>Connections open now.</summary>
+    public int OpenConnections => Volatile.Read(ref _connections);
+
+    /// <summary>Connections closed at accept because <see cref="MaxConnections"/> were open.</summary>
+    public long ConnectionsOverLimit => Interlocked.Read(ref _overLimit);
+
+    /// <summary>Requests the server itself refused (malformed or oversized head or body), before any handler.</summary>
+    public long RequestsRefused => Interlocked.Read(ref _refused);
+
+    private long _overLimit, _refused;
+
+    internal void CountRefused() => Interlocked.Increment(ref _refused);
+
     internal bool TryAdmit()
     {
         if (Interlocked.Increment(ref _connections) <= MaxConnections) return true;
         Interlocked.Decrement(ref _connections);
+        Interlocked.Increment(ref _overLimit);
         return false;
     }
 

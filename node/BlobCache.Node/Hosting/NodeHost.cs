@@ -149,7 +149,7 @@ public static class NodeHost
         ConfigureLogging(builder.Logging, options);
         if (options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         bool loopServer = options.HttpServer == HttpServerKind.Loop;
-        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), loggers);
+        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), loggers, metrics);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (!loopServer) k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
@@ -220,9 +220,9 @@ public static class NodeHost
             await gossip.DisposeAsync().ConfigureAwait(false);
             return 2;
         }
-        log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; inline io {Inline})",
+        log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; endpoint server {Server}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
-            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.InlineIo);
+            options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.HttpServer.ToString().ToLowerInvariant(), options.InlineIo);
         await app.WaitForShutdownAsync().ConfigureAwait(false);
 
         await udpServer.DisposeAsync().ConfigureAwait(false);
@@ -240,13 +240,21 @@ public static class NodeHost
     /// Serves the local endpoint with the event-loop server and the gRPC port with Kestrel, one application for both:
     /// the host's server becomes the pair (Kestrel stays registered under its own type, configured as before).
     /// </summary>
-    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, ILoggerFactory loggers)
+    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, ILoggerFactory loggers, NodeMetrics metrics)
     {
         ServiceDescriptor kestrel = builder.Services.Last(d => d.ServiceType == typeof(IServer));
         Type kestrelType = kestrel.ImplementationType ?? throw new InvalidOperationException("Kestrel is not registered by type");
         builder.Services.Remove(kestrel);
         builder.Services.AddSingleton(kestrelType);
-        builder.Services.AddSingleton<IServer>(sp => new ServerPair((IServer)sp.GetRequiredService(kestrelType), new LoopServer(endPoint, loggers)));
+        var server = new LoopServer(endPoint, loggers);
+        builder.Services.AddSingleton<IServer>(sp => new ServerPair((IServer)sp.GetRequiredService(kestrelType), server));
+        metrics.Meter.CreateObservableGauge("blobcache_http_connections", () => server.OpenConnections, "{connection}",
+            "Connections open on the local endpoint");
+        metrics.Meter.CreateObservableCounter("blobcache_http_refused", () => new[]
+        {
+            new System.Diagnostics.Metrics.Measurement<long>(server.RequestsRefused, new KeyValuePair<string, object?>("reason", "malformed")),
+            new System.Diagnostics.Metrics.Measurement<long>(server.ConnectionsOverLimit, new KeyValuePair<string, object?>("reason", "connections")),
+        }, "{request}", "Local endpoint requests refused by the server before any handler (malformed or oversized), and connections closed at accept over the limit");
     }
 
     /// <summary>How often the key file is re-read in case its watcher missed a change.</summary>

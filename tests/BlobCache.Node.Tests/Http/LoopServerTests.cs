@@ -154,6 +154,16 @@ public sealed class LoopServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_half_closes_after_its_request_still_gets_the_answer()
+    {
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body));
+        Assert.Equal(0, await ReceiveAsync(socket, new byte[16])); // then the server closes its side too
+    }
+
+    [Fact]
     public async Task A_head_over_32_KiB_is_431()
     {
         using var socket = await ConnectAsync();
@@ -228,6 +238,31 @@ public sealed class LoopServerTests : IAsyncLifetime
         // Both are closed by the server within a few sweeps (the reads block until then; 30 s is the test's bound).
         Assert.Equal(0, await ReceiveAsync(idle, new byte[16]));
         Assert.Equal(0, await ReceiveAsync(stalled, new byte[16]));
+    }
+
+    [Fact]
+    public async Task A_port_another_server_listens_on_is_refused_and_bad_heads_are_counted()
+    {
+        using var second = new LoopServer(new IPEndPoint(IPAddress.Loopback, _server.Port), NullLoggerFactory.Instance);
+        IOException e = await Assert.ThrowsAsync<IOException>(() => second.StartAsync(new NoApplication(), CancellationToken.None));
+        Assert.Contains($"{_server.Port}", e.Message, StringComparison.Ordinal);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var third = new LoopServer((IPEndPoint)listener.LocalEndpoint, NullLoggerFactory.Instance);
+        await Assert.ThrowsAsync<IOException>(() => third.StartAsync(new NoApplication(), CancellationToken.None));
+
+        long refused = _server.RequestsRefused;
+        using var socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 400 ", (await ReadResponseAsync(socket)).Head, StringComparison.Ordinal);
+        Assert.Equal(refused + 1, _server.RequestsRefused);
+    }
+
+    private sealed class NoApplication : IHttpApplication<object>
+    {
+        public object CreateContext(Microsoft.AspNetCore.Http.Features.IFeatureCollection contextFeatures) => new();
+        public void DisposeContext(object context, Exception? exception) { }
+        public Task ProcessRequestAsync(object context) => Task.CompletedTask;
     }
 
     private async Task<Socket> ConnectAsync(int receiveBuffer = 0, int port = 0)
