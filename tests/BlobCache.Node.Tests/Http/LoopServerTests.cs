@@ -258,6 +258,21 @@ public sealed class LoopServerTests : IAsyncLifetime
         Assert.Equal(refused + 1, _server.RequestsRefused);
     }
 
+    [Fact]
+    public async Task Bound_to_the_IPv6_any_address_it_serves_both_IPv6_and_IPv4_clients()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var server = new LoopServer(new IPEndPoint(IPAddress.IPv6Any, 0), NullLoggerFactory.Instance);
+        builder.Services.AddSingleton<IServer>(server);
+        await using WebApplication app = builder.Build();
+        app.MapGet("/who", (HttpContext c) => c.Connection.RemoteIpAddress?.ToString() ?? "none");
+        await app.StartAsync();
+        using var client = new HttpClient();
+        Assert.Equal("::1", await client.GetStringAsync(new Uri($"http://[::1]:{server.Port}/who")));
+        Assert.Equal("::ffff:127.0.0.1", await client.GetStringAsync(new Uri($"http://127.0.0.1:{server.Port}/who")));
+    }
+
     private sealed class NoApplication : IHttpApplication<object>
     {
         public object CreateContext(Microsoft.AspNetCore.Http.Features.IFeatureCollection contextFeatures) => new();
