@@ -54,6 +54,20 @@ public abstract class MeshReadTestsBase(MeshFixture fixture, string transport) :
     protected string Warnings() => string.Join('\n', Nodes.SelectMany(n => n.Log.Split('\n').Where(l => l.Contains("warn", StringComparison.Ordinal)).Select(l => $"{n.Id}: {l}")));
 
     [Fact]
+    public async Task A_node_that_served_peers_stops_gracefully_at_once()
+    {
+        // Reading everything through node 0 leaves its pooled peer connections open to nodes 1 and 2.
+        await ReadAllAsync(Nodes[0]);
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        // Well inside the host's 30 s shutdown timeout (and Kubernetes' default grace period): an idle peer
+        // connection must not hold the stop until the timeout runs out.
+        Assert.Equal(0, await Nodes[1].StopAsync(TimeSpan.FromSeconds(15)));
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(15), $"stop took {stopping.Elapsed}");
+        await Wait.UntilAsync(async () => (await Nodes[0].StatusAsync()).Members.Any(m => m.Id == Nodes[1].Id && m.State == "left"),
+            TimeSpan.FromSeconds(20), "node 0 to see node 1 leave");
+    }
+
+    [Fact]
     public async Task Every_node_serves_the_dataset_byte_exact_and_Blob_is_read_once_per_chunk()
     {
         Assert.Equal(transport, (await Nodes[0].StatusAsync()).PeerTransport);

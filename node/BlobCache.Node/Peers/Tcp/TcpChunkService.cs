@@ -138,9 +138,15 @@ public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, Node
     private async Task ServeConnectionAsync(ConnectionContext connection, PipeReader input, Answers output)
     {
         CancellationToken closed = connection.ConnectionClosed;
+        // A stopping server asks its connections to close; between requests this one does so at once (a transfer
+        // under way finishes first). Without it a requester's idle pooled connection held the node's graceful
+        // stop for Kestrel's whole shutdown timeout.
+        CancellationToken closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(closed, closing);
         while (true)
         {
-            ReadResult r = await input.ReadAsync(closed).ConfigureAwait(false);
+            if (closing.IsCancellationRequested) return;
+            ReadResult r = await input.ReadAsync(idle.Token).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = r.Buffer;
             if (TcpFrames.TryReadRequest(ref buffer, out TcpFetch? fetch, out string? error))
             {
