@@ -104,7 +104,7 @@ public static class DemoCommand
                 }
                 return true;
             }, "the mesh to form").ConfigureAwait(false);
-            Console.WriteLine($"mesh of {nodes} nodes is up (gossip encrypted and UDP peers authenticated with a keyring generated for this demo; gRPC peers unencrypted, as a demo has no certificates); each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
+            Console.WriteLine($"mesh of {nodes} nodes is up (gossip encrypted and UDP peers authenticated with a keyring generated for this demo; chunk traffic between nodes (framed TCP on the gRPC port) unencrypted, as a demo has no certificates); each epoch reads {Blobs} × {BlobBytes >> 20} MiB, the shards spread over the nodes");
 
             bool allGood = true;
             long previousGets = 0;

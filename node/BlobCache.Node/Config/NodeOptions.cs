@@ -38,7 +38,7 @@ public sealed record NodeOptions
     public IReadOnlyList<string> PooledRegions { get; init; } = [];
     /// <summary>Account names the endpoint also answers for, served from the origin's account (same cache).</summary>
     public IReadOnlyList<string> AccountAliases { get; init; } = [];
-    public PeerTransport PeerTransport { get; init; } = PeerTransport.Grpc;
+    public PeerTransport PeerTransport { get; init; } = PeerTransport.Tcp;
     /// <summary>How long a peer has to answer a chunk request; a dead or hung peer costs this, then the next owner, then Blob.</summary>
     public int PeerTimeoutMs { get; init; } = 2000;
     /// <summary>How long a peer that answered may take to deliver the chunk (it may be filling it from Blob).</summary>

@@ -39,7 +39,7 @@ public static class OptionParser
         new("metadata-ttl-seconds", "how long a blob's ETag and length are trusted; 0 = always revalidate", (o, v, s) => o with { MetadataTtlSeconds = Double(v, s, 0, 3600) }),
         new("account-aliases", "more account names the endpoint answers for as the origin's (wasb emulator mode: devstoreaccount1)", (o, v, s) => o with { AccountAliases = List(v).Select(a => Account(a, s)).ToArray() }),
         new("pooled-regions", "other regions whose owners may serve chunks, r1,r2", (o, v, s) => o with { PooledRegions = List(v).Select(r => Name(r, s)).ToArray() }),
-        new("peer-transport", "grpc (default), tcp (framed, on the gRPC port) or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
+        new("peer-transport", "tcp (default: framed TCP on the gRPC port, the fastest), grpc or udp", (o, v, s) => o with { PeerTransport = Transport(v, s) }),
         new("peer-timeout-ms", "how long a peer has to answer before the next owner or Blob", (o, v, s) => o with { PeerTimeoutMs = Int(v, s, 10, 600_000) }),
         new("peer-transfer-timeout-ms", "how long an answering peer may take to deliver a chunk", (o, v, s) => o with { PeerTransferTimeoutMs = Int(v, s, 100, 3_600_000) }),
         new("origin-retries", "retries of a failed or timed-out Blob request, with exponential backoff", (o, v, s) => o with { OriginRetries = Int(v, s, 0, 20) }),

@@ -36,7 +36,7 @@ public sealed class NamesAndOptionsTests
         Assert.Equal(NodeOptions.DevelopmentOrigin, o.Origin);
         Assert.Equal(4 << 20, o.ChunkSize);
         Assert.Equal(5, o.MetadataTtlSeconds);
-        Assert.Equal(PeerTransport.Grpc, o.PeerTransport);
+        Assert.Equal(PeerTransport.Tcp, o.PeerTransport);
     }
 
     [Fact]
