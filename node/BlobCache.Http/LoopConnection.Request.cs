@@ -250,15 +250,17 @@ internal sealed partial class LoopConnection
         if (TrySend()) return _failed ? ValueTask.FromException(new IOException("the client connection is gone")) : default;
         _writeDone.Reset();
         _writePending = true;
+        Volatile.Write(ref _lastActivity, Environment.TickCount64); // a client that takes nothing for the stall limit is dropped
         Volatile.Write(ref _state, Armed);
-        if (Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) != 0)
+        if (Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) != 0
+            && Interlocked.CompareExchange(ref _state, Busy, Armed) == Armed)
         {
             // The loop is gone (the server stopped): fail the write, and the request with it.
-            Volatile.Write(ref _state, Busy);
             _writePending = false;
             Fail();
             return ValueTask.FromException(new IOException("the server is stopping"));
         }
+        // (Closed meanwhile by a stopping server or the stall sweep: that completed the write with an error.)
         return new ValueTask(this, _writeDone.Version);
     }
 
@@ -266,6 +268,7 @@ internal sealed partial class LoopConnection
     {
         if (!TrySend())
         {
+            Volatile.Write(ref _lastActivity, Environment.TickCount64); // progress: the stall clock starts again
             Volatile.Write(ref _state, Armed);
             Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id);
             return;

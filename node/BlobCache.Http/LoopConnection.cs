@@ -239,6 +239,8 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
             Close();
             return;
         }
+        // The idle clock starts now (not when the request began), before the connection can be seen as armed.
+        Volatile.Write(ref _lastActivity, Environment.TickCount64);
         Volatile.Write(ref _state, Armed);
         if (Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, events | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) != 0
             || (_server.Stopping && !_writePending))
@@ -262,12 +264,15 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
         }
     }
 
-    /// <summary>Closes the connection if it has waited longer than <paramref name="idleLimit"/> (or <paramref name="headLimit"/> in a half-sent head).</summary>
-    public void CloseIfStale(long now, long idleLimit, long headLimit)
+    /// <summary>
+    /// Closes the connection if it has waited longer than <paramref name="idleLimit"/> between requests, or
+    /// <paramref name="stallLimit"/> in a half-sent head or body, or for a client to take any of a response.
+    /// </summary>
+    public void CloseIfStale(long now, long idleLimit, long stallLimit)
     {
-        if (Volatile.Read(ref _state) != Armed || _writePending) return;
+        if (Volatile.Read(ref _state) != Armed) return;
         long waited = now - Volatile.Read(ref _lastActivity);
-        if (waited > (_inEnd > _inStart || _readingBody ? headLimit : idleLimit)) CloseIfIdle();
+        if (waited > (_writePending || _inEnd > _inStart || _readingBody ? stallLimit : idleLimit)) CloseIfIdle();
     }
 
     /// <summary>Called when a stopping server runs out of time: cancels the request still holding the connection.</summary>

@@ -41,7 +41,7 @@ public sealed class LoopServer : IServer
     public int MaxConnections { get; init; } = DefaultMaxConnections;
     /// <summary>An idle keep-alive connection is closed after this (Kestrel's default too).</summary>
     public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(130);
-    /// <summary>A request head or body that stops arriving is given up after this.</summary>
+    /// <summary>A request head or body that stops arriving, or a response the client stops taking, is given up after this.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
     private Timer? _sweep;
     public int MaxRequestBodyBytes { get; init; } = DefaultMaxRequestBodyBytes;

@@ -217,7 +217,7 @@ public sealed class LoopServerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Idle_connections_and_half_sent_heads_are_closed_after_their_timeouts()
+    public async Task Idle_connections_half_sent_heads_and_unread_responses_are_closed_after_their_timeouts()
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -229,6 +229,20 @@ public sealed class LoopServerTests : IAsyncLifetime
         builder.Services.AddSingleton<IServer>(server);
         await using WebApplication app = builder.Build();
         app.MapGet("/hello", () => "hello");
+        var handlerFailed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.MapGet("/big", async context =>
+        {
+            context.Response.ContentLength = Big.Length;
+            try
+            {
+                await context.Response.Body.WriteAsync(Big);
+            }
+            catch (Exception e)
+            {
+                handlerFailed.TrySetResult(e);
+                throw;
+            }
+        });
         await app.StartAsync();
         using var idle = await ConnectAsync(port: server.Port);
         await idle.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -238,6 +252,14 @@ public sealed class LoopServerTests : IAsyncLifetime
         // Both are closed by the server within a few sweeps (the reads block until then; 30 s is the test's bound).
         Assert.Equal(0, await ReceiveAsync(idle, new byte[16]));
         Assert.Equal(0, await ReceiveAsync(stalled, new byte[16]));
+
+        // A client that asks for 8 MiB and reads none of it: the write waits, then the connection is dropped and
+        // the handler's write fails (so it lets go of what it was sending) instead of waiting forever.
+        using var unread = await ConnectAsync(receiveBuffer: 4096, port: server.Port);
+        await unread.SendAsync(Encoding.ASCII.GetBytes("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+        Exception failure = await handlerFailed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.IsType<IOException>(failure);
+        Assert.True((await ReadToEndAsync(unread)).Length < Big.Length);
     }
 
     [Fact]
