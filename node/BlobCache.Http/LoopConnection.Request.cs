@@ -67,8 +67,17 @@ internal sealed partial class LoopConnection
                 _keepAlive = false; // a response cut short: only closing tells the client
             }
         }
-        await RunCallbacksAsync(_onCompleted).ConfigureAwait(false);
-        if (context is not null) _server.DisposeContext!(context, failure);
+        try
+        {
+            await RunCallbacksAsync(_onCompleted).ConfigureAwait(false);
+            if (context is not null) _server.DisposeContext!(context, failure);
+        }
+        catch (Exception e)
+        {
+            // Never out of here: the connection's next step (close or read on) must still happen.
+            _server.Log.LogError(e, "http: completing {Method} {Target} failed", Method, RawTarget);
+            _keepAlive = false;
+        }
         EndRequest();
         if (!_keepAlive || _failed) Close();
     }

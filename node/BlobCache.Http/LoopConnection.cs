@@ -217,10 +217,10 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
 
     private async Task ContinueAfter(ValueTask request)
     {
-        await request.ConfigureAwait(false);
-        if (Volatile.Read(ref _state) == Closed) return;
         try
         {
+            await request.ConfigureAwait(false);
+            if (Volatile.Read(ref _state) == Closed) return;
             // More may have arrived while the handler ran: read it here (the connection is not armed).
             if (ReceiveAvailable()) ProcessInput();
         }
