@@ -3,7 +3,6 @@ using System.Collections;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Http;

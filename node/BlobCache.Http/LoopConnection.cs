@@ -1,17 +1,11 @@
 using System.Buffers;
-using System.Buffers.Text;
-using System.Collections;
 using System.Globalization;
-using System.IO.Pipelines;
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Tasks.Sources;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Primitives;
 
 namespace BlobCache.Http;
 
