@@ -55,44 +55,26 @@ internal sealed unsafe class EventLoop
     /// SO_REUSEPORT, which would also let a second node (same user) bind it and silently take half the connections:
     /// a plain bind first, closed at once, finds any listener there, reuse-port or not.
     /// </summary>
-    public static void EnsurePortFree(IPEndPoint endPoint)
-    {
-        int family = endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? Native.AF_INET : Native.AF_INET6;
-        int fd = Native.socket(family, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
-        if (fd < 0) throw new IOException($"socket: {Native.Describe(Native.LastError)}");
-        try
-        {
-            int one = 1, zero = 0;
-            Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_REUSEADDR, &one, 4); // TIME_WAIT leftovers do not count
-            if (family == Native.AF_INET6 && endPoint.Address.Equals(IPAddress.IPv6Any)) Native.setsockopt(fd, Native.IPPROTO_IPV6, Native.IPV6_V6ONLY, &zero, 4);
-            Span<byte> addr = stackalloc byte[28];
-            int length = Native.SocketAddress(endPoint.Address, endPoint.Port, addr);
-            fixed (byte* a = addr)
-            {
-                if (Native.bind(fd, a, length) != 0) throw new IOException($"cannot listen on {endPoint}: {Native.Describe(Native.LastError)}");
-            }
-        }
-        finally
-        {
-            Native.close(fd);
-        }
-    }
+    public static void EnsurePortFree(IPEndPoint endPoint) => Native.close(Bind(endPoint, reusePort: false, listen: false));
 
-    private static int Listen(IPEndPoint endPoint)
+    private static int Listen(IPEndPoint endPoint) => Bind(endPoint, reusePort: true, listen: true);
+
+    /// <summary>A bound socket (non-blocking, and listening when asked); throws IOException naming the address.</summary>
+    private static int Bind(IPEndPoint endPoint, bool reusePort, bool listen)
     {
         int family = endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? Native.AF_INET : Native.AF_INET6;
         int fd = Native.socket(family, Native.SOCK_STREAM | Native.SOCK_NONBLOCK | Native.SOCK_CLOEXEC, 0);
         if (fd < 0) throw new IOException($"socket: {Native.Describe(Native.LastError)}");
         int one = 1, zero = 0;
-        Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_REUSEADDR, &one, 4);
-        Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_REUSEPORT, &one, 4);
+        Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_REUSEADDR, &one, 4); // TIME_WAIT leftovers do not count
+        if (reusePort) Native.setsockopt(fd, Native.SOL_SOCKET, Native.SO_REUSEPORT, &one, 4);
         // "::" takes IPv4 too, as Kestrel's does.
         if (family == Native.AF_INET6 && endPoint.Address.Equals(IPAddress.IPv6Any)) Native.setsockopt(fd, Native.IPPROTO_IPV6, Native.IPV6_V6ONLY, &zero, 4);
         Span<byte> addr = stackalloc byte[28];
         int length = Native.SocketAddress(endPoint.Address, endPoint.Port, addr);
         fixed (byte* a = addr)
         {
-            if (Native.bind(fd, a, length) != 0 || Native.listen(fd, 1024) != 0)
+            if (Native.bind(fd, a, length) != 0 || (listen && Native.listen(fd, 1024) != 0))
             {
                 int errno = Native.LastError;
                 Native.close(fd);
@@ -143,7 +125,6 @@ internal sealed unsafe class EventLoop
                     _log.LogError("http loop stopped: epoll_wait {Error}", Native.Describe(errno));
                     return;
                 }
-                _server.Clock.Tick();
                 for (int i = 0; i < n; i++)
                 {
                     (uint flags, ulong data) = Native.EventAt(events, i);

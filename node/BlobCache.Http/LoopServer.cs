@@ -175,7 +175,7 @@ internal sealed class DateHeader
         }
     }
 
-    public void Tick()
+    private void Tick()
     {
         long now = Environment.TickCount64 / 1000;
         if (now == Volatile.Read(ref _second)) return;

@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
+using Microsoft.Net.Http.Headers;
 
 namespace BlobCache.Http;
 
@@ -187,7 +188,8 @@ public sealed class RequestHead
         _ => Encoding.ASCII.GetString(m),
     };
 
-    // The names readers send on every request, as shared strings, so a request costs no string for them.
+    // The names readers send on every request, as ASP.NET's shared strings (so the checks below compare by
+    // reference and a request costs no string for them).
     private static readonly string[] Known =
     [
         HeaderNames.Host, HeaderNames.Range, "x-ms-range", "x-ms-version", "x-ms-date", "x-ms-client-request-id",
@@ -204,14 +206,4 @@ public sealed class RequestHead
         }
         return Encoding.ASCII.GetString(name);
     }
-}
-
-/// <summary>Header names as shared strings (the same instances the parser hands out, so they compare by reference).</summary>
-internal static class HeaderNames
-{
-    public const string Host = "Host", Range = "Range", Authorization = "Authorization", UserAgent = "User-Agent", Accept = "Accept";
-    public const string AcceptEncoding = "Accept-Encoding", Connection = "Connection", ContentLength = "Content-Length";
-    public const string TransferEncoding = "Transfer-Encoding", ContentType = "Content-Type", Expect = "Expect";
-    public const string IfMatch = "If-Match", IfNoneMatch = "If-None-Match", IfModifiedSince = "If-Modified-Since";
-    public const string IfUnmodifiedSince = "If-Unmodified-Since";
 }
