@@ -5,10 +5,12 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Http;
 
 /// <summary>
-/// One event-loop thread: its own listening socket on the shared port (SO_REUSEPORT, so the kernel spreads new
-/// connections over the loops) and its own epoll set. Connections are armed one-shot: an event hands a connection
-/// to whoever handles it (this thread, or the thread a request's handler finishes on) until it is armed again, so
-/// a connection is never touched by two threads at once.
+/// One event-loop thread: its own listening socket on the shared port (SO_REUSEPORT, so accepts run on every loop)
+/// and its own epoll set. A connection accepted here goes to the loop with the fewest connections, not to this
+/// one: the kernel spreads connections by a hash of their addresses, which with a handful of busy keep-alive
+/// connections often leaves one core serving six of eight while the other idles. Connections are armed one-shot:
+/// an event hands a connection to whoever handles it (its loop's thread, or the thread a request's handler
+/// finishes on) until it is armed again, so a connection is never touched by two threads at once.
 /// </summary>
 internal sealed unsafe class EventLoop
 {
@@ -22,7 +24,16 @@ internal sealed unsafe class EventLoop
     private long _acceptPausedUntil;
     private bool _acceptErrorLogged;
 
+    private int _connections;
+
     public int Epoll { get; }
+
+    /// <summary>Connections this loop watches now.</summary>
+    public int Connections => Volatile.Read(ref _connections);
+
+    public void Adopted() => Interlocked.Increment(ref _connections);
+
+    public void Released() => Interlocked.Decrement(ref _connections);
 
     public EventLoop(LoopServer server, IPEndPoint endPoint, int index, ILogger log)
     {
@@ -172,7 +183,7 @@ internal sealed unsafe class EventLoop
             }
             int one = 1;
             Native.setsockopt(fd, Native.IPPROTO_TCP, Native.TCP_NODELAY, &one, 4);
-            var connection = new LoopConnection(_server, this, fd, Native.ReadAddress(addr[..length]));
+            var connection = new LoopConnection(_server, _server.LeastBusyLoop(this), fd, Native.ReadAddress(addr[..length]));
             connection.Register();
         }
     }

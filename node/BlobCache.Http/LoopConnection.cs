@@ -43,6 +43,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     {
         _server = server;
         _loop = loop;
+        _loop.Adopted();
         _fd = fd;
         _id = server.Opened(this);
         _responseStream = new ResponseStream(this);
@@ -294,6 +295,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
         ArrayPool<byte>.Shared.Return(_in);
         _in = [];
         _inStart = _inEnd = 0;
+        _loop.Released();
         _server.Closed(_id);
     }
 

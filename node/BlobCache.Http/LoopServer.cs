@@ -146,6 +146,15 @@ public sealed class LoopServer : IServer
         return id;
     }
 
+    /// <summary>The loop with the fewest connections (the accepting one on a tie: its caches are warm).</summary>
+    internal EventLoop LeastBusyLoop(EventLoop accepting)
+    {
+        EventLoop best = accepting;
+        foreach (EventLoop l in _loops)
+            if (l.Connections < best.Connections) best = l;
+        return best;
+    }
+
     internal bool TryGetConnection(long id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out LoopConnection? connection) => _open.TryGetValue(id, out connection);
 
     internal void Closed(long id)
