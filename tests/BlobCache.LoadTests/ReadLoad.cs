@@ -12,6 +12,9 @@ public sealed record LoadResult(string Target, int RangeBytes, int Concurrency, 
 
     /// <summary>The server's CPU time per request, in µs (0 when not measured).</summary>
     public double ServerCpuUs { get; init; }
+
+    /// <summary>Every complete, correct answer, warm-up and the last ones past the end included: what the server sent.</summary>
+    public long Answered { get; init; }
 }
 
 /// <summary>
@@ -28,7 +31,7 @@ public static class ReadLoad
     {
         var uri = new Uri(url);
         var histogram = new LongHistogram(TimeSpan.TicksPerMinute, 3);
-        long requests = 0, errors = 0, bytes = 0;
+        long requests = 0, errors = 0, bytes = 0, answered = 0;
         int running = concurrency;
         var done = new TaskCompletionSource<LoadResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         long started = Stopwatch.GetTimestamp();
@@ -42,7 +45,7 @@ public static class ReadLoad
                 var random = new Random(seed * 7919 + w);
                 using var client = new RawHttpClient(uri, Math.Min(rangeBytes, 1 << 20), receiveBytes);
                 var local = new LongHistogram(TimeSpan.TicksPerMinute, 3);
-                long myRequests = 0, myErrors = 0, myBytes = 0;
+                long myRequests = 0, myErrors = 0, myBytes = 0, myAnswered = 0;
                 long t1 = Stopwatch.GetTimestamp();
                 while (t1 < end)
                 {
@@ -60,6 +63,7 @@ public static class ReadLoad
                         client.Reset();
                     }
                     t1 = Stopwatch.GetTimestamp();
+                    if (ok) myAnswered++;
                     if (t0 < recordStart || t1 > end) continue; // warm-up, or finishing past the end
                     if (!ok)
                     {
@@ -74,6 +78,7 @@ public static class ReadLoad
                 Interlocked.Add(ref requests, myRequests);
                 Interlocked.Add(ref errors, myErrors);
                 Interlocked.Add(ref bytes, myBytes);
+                Interlocked.Add(ref answered, myAnswered);
             }
             catch (Exception e)
             {
@@ -88,7 +93,7 @@ public static class ReadLoad
             return new LoadResult(target, rangeBytes, concurrency, requests, errors, seconds, bytes / 1048576.0 / seconds,
                 histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(50) / 1000.0,
                 histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(99) / 1000.0,
-                histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(99.9) / 1000.0);
+                histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(99.9) / 1000.0) { Answered = answered };
         }
 
         for (int w = 0; w < concurrency; w++)
