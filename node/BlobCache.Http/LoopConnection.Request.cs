@@ -218,9 +218,13 @@ internal sealed partial class LoopConnection
         return true;
     }
 
-    /// <summary>The application's bytes: sent at once, in chunked framing when the length was not set.</summary>
+    /// <summary>
+    /// The application's bytes: sent at once, in chunked framing when the length was not set. A cancelled token
+    /// stops a write before it starts; one already waiting for the socket ends with the connection (the stall limit).
+    /// </summary>
     internal ValueTask WriteBodyAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
         if (_failed) return ValueTask.FromException(new IOException("the client connection is gone"));
         if (!_hasStarted) return StartThenWriteAsync(data, cancellationToken);
         if (_noBody || data.IsEmpty)

@@ -63,6 +63,20 @@ public sealed class LoopServerTests : IAsyncLifetime
             await _release.Task; // finishes on a thread-pool thread, not the loop
             await context.Response.WriteAsync("released");
         });
+        _app.MapGet("/cancelled-write", async context =>
+        {
+            string outcome;
+            try
+            {
+                await context.Response.Body.WriteAsync("not sent"u8.ToArray(), new CancellationToken(canceled: true));
+                outcome = "written";
+            }
+            catch (OperationCanceledException)
+            {
+                outcome = "cancelled";
+            }
+            await context.Response.WriteAsync(outcome);
+        });
         _app.MapGet("/path/{**rest}", (HttpContext c) => c.Request.Path.Value + "|" + c.Request.QueryString.Value);
         await _app.StartAsync();
     }
@@ -204,6 +218,13 @@ public sealed class LoopServerTests : IAsyncLifetime
         Assert.False(waiting.IsCompleted);
         _release.SetResult();
         Assert.Equal("released", await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task A_write_with_a_cancelled_token_sends_nothing_and_throws()
+    {
+        using var client = new HttpClient();
+        Assert.Equal("cancelled", await client.GetStringAsync(Url("/cancelled-write")));
     }
 
     [Fact]
