@@ -19,21 +19,18 @@ public sealed class RawHttpClient : IDisposable
     private readonly byte[] _request = new byte[2048];
     private readonly int _prefixLength;
     private readonly byte[] _buffer;
-    private readonly int _receiveBytes; // the most one receive asks for
     private Socket? _socket;
     private int _start, _end; // unread bytes in _buffer
     private long _lastStart = -1, _lastEnd = -1;
     private int _requestLength;
 
-    /// <param name="receiveBytes">The most one receive asks for (0: the whole buffer); wrk reads 8 KiB at a time.</param>
-    public RawHttpClient(Uri url, int bufferBytes, int receiveBytes = 0)
+    public RawHttpClient(Uri url, int bufferBytes)
     {
         _endPoint = IPAddress.TryParse(url.Host, out IPAddress? ip) ? new IPEndPoint(ip, url.Port) : new DnsEndPoint(url.Host, url.Port);
         byte[] prefix = Encoding.ASCII.GetBytes($"GET {url.PathAndQuery} HTTP/1.1\r\nHost: {url.Authority}\r\nRange: bytes=");
         prefix.CopyTo(_request, 0);
         _prefixLength = prefix.Length;
         _buffer = new byte[Math.Max(bufferBytes, 64 * 1024)];
-        _receiveBytes = receiveBytes > 0 ? Math.Min(receiveBytes, _buffer.Length) : _buffer.Length;
     }
 
     /// <summary>Sends one ranged GET and reads the whole answer, blocking; returns the status and body length.</summary>
@@ -71,7 +68,7 @@ public sealed class RawHttpClient : IDisposable
                 _start = 0;
             }
             if (_end == _buffer.Length) throw new IOException("response headers too large");
-            int got = _socket.Receive(_buffer.AsSpan(_end, Math.Min(_receiveBytes, _buffer.Length - _end)));
+            int got = _socket.Receive(_buffer.AsSpan(_end));
             if (got == 0) throw new IOException("connection closed before the headers");
             _end += got;
         }
@@ -85,7 +82,7 @@ public sealed class RawHttpClient : IDisposable
         if (_start == _end) _start = _end = 0;
         while (remaining > 0)
         {
-            int got = _socket.Receive(_buffer.AsSpan(0, (int)Math.Min(_receiveBytes, remaining)));
+            int got = _socket.Receive(_buffer.AsSpan(0, (int)Math.Min(_buffer.Length, remaining)));
             if (got == 0) throw new IOException("connection closed in the body");
             remaining -= got;
         }

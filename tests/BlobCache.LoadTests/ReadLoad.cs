@@ -27,7 +27,7 @@ public sealed record LoadResult(string Target, int RangeBytes, int Concurrency, 
 public static class ReadLoad
 {
     public static Task<LoadResult> RunAsync(string target, string url, long blobLength, int rangeBytes, int concurrency,
-        TimeSpan warmUp, TimeSpan duration, int seed, bool fixedRange = false, int receiveBytes = 0)
+        TimeSpan warmUp, TimeSpan duration, int seed, bool fixedRange = false)
     {
         var uri = new Uri(url);
         var histogram = new LongHistogram(TimeSpan.TicksPerMinute, 3);
@@ -43,7 +43,7 @@ public static class ReadLoad
             try
             {
                 var random = new Random(seed * 7919 + w);
-                using var client = new RawHttpClient(uri, Math.Min(rangeBytes, 1 << 20), receiveBytes);
+                using var client = new RawHttpClient(uri, Math.Min(rangeBytes, 1 << 20));
                 var local = new LongHistogram(TimeSpan.TicksPerMinute, 3);
                 long myRequests = 0, myErrors = 0, myBytes = 0, myAnswered = 0;
                 long t1 = Stopwatch.GetTimestamp();
