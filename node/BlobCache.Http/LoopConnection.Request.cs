@@ -262,10 +262,8 @@ internal sealed partial class LoopConnection
         if (TrySend()) return _failed ? ValueTask.FromException(new IOException("the client connection is gone")) : default;
         _writeDone.Reset();
         _writePending = true;
-        Volatile.Write(ref _lastActivity, Environment.TickCount64); // a client that takes nothing for the stall limit is dropped
-        Volatile.Write(ref _state, Armed);
-        if (Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) != 0
-            && Interlocked.CompareExchange(ref _state, Busy, Armed) == Armed)
+        // A client that takes nothing for the stall limit is dropped (the sweep counts from this re-arm).
+        if (!Rearm(Native.EPOLLOUT) && Interlocked.CompareExchange(ref _state, Busy, Armed) == Armed)
         {
             // The loop is gone (the server stopped): fail the write, and the request with it.
             _writePending = false;
@@ -280,9 +278,9 @@ internal sealed partial class LoopConnection
     {
         if (!TrySend())
         {
-            Volatile.Write(ref _lastActivity, Environment.TickCount64); // progress: the stall clock starts again
-            Volatile.Write(ref _state, Armed);
-            Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id);
+            // Progress: the stall clock starts again. If the loop is gone, the stopping server closes the connection
+            // and fails the write (CloseIfIdle), as for any armed connection.
+            _ = Rearm(Native.EPOLLOUT);
             return;
         }
         _writePending = false;

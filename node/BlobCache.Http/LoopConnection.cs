@@ -235,14 +235,23 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
             return;
         }
         // The idle clock starts now (not when the request began), before the connection can be seen as armed.
-        Volatile.Write(ref _lastActivity, Environment.TickCount64);
-        Volatile.Write(ref _state, Armed);
-        if (Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, events | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) != 0
-            || (_server.Stopping && !_writePending))
+        if (!Rearm(events) || (_server.Stopping && !_writePending))
         {
             // The loop is gone (stopping): close it here, unless the stop got to it first.
             if (Interlocked.CompareExchange(ref _state, Closed, Armed) == Armed) Release();
         }
+    }
+
+    /// <summary>
+    /// Marks the connection armed and asks its loop for the next of <paramref name="events"/>; from then on another
+    /// thread may own it. The activity clock restarts first, so the sweep never sees an armed connection's old time.
+    /// False when the loop's epoll set is gone (the server stopped).
+    /// </summary>
+    private bool Rearm(uint events)
+    {
+        Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        Volatile.Write(ref _state, Armed);
+        return Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, events | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) == 0;
     }
 
     /// <summary>Called by a stopping server: closes the connection if no request holds it.</summary>
