@@ -51,6 +51,29 @@ public sealed record MeshConfig
     /// </summary>
     public bool Lifeguard { get; init; } = true;
 
+    /// <summary>
+    /// Who hears of a suspicion. <see cref="SuspicionSpread.Gossip"/>: every member, as SWIM and memberlist do;
+    /// each holds a timer and independent accusers shorten it (Lifeguard). <see cref="SuspicionSpread.Accuser"/>:
+    /// only the members whose own probes failed; the accuser tells the suspect at once and every probe period
+    /// (Lifeguard's buddy system; the suspect's ack carries its refutation) and declares it dead after the
+    /// minimum timeout; a suspicion heard from another member is ignored, and only deaths and refutations are
+    /// gossiped. In a wave of crashes that spares every node a suspicion, its confirmations and a timer per
+    /// crashed member: about three quarters of the wave's rumours. <see cref="SuspicionSpread.Auto"/> (default):
+    /// gossip below <see cref="AccuserSuspicionsFrom"/> live members, accuser from there on.
+    /// </summary>
+    public SuspicionSpread Suspicions { get; init; } = SuspicionSpread.Auto;
+
+    /// <summary>Under <see cref="SuspicionSpread.Auto"/>, the mesh size (live members) from which suspicions stay with their accusers.</summary>
+    public int AccuserSuspicionsFrom { get; init; } = 2_000;
+
+    /// <summary>Whether suspicions are gossiped in a mesh of <paramref name="liveMembers"/> live members.</summary>
+    public bool GossipsSuspicions(int liveMembers) => Suspicions switch
+    {
+        SuspicionSpread.Gossip => true,
+        SuspicionSpread.Accuser => false,
+        _ => liveMembers < AccuserSuspicionsFrom,
+    };
+
     /// <summary>Budget for one gossip datagram, headers and piggy-backed rumours included.</summary>
     public int MaxPacketBytes { get; init; } = 1400;
 
@@ -58,12 +81,14 @@ public sealed record MeshConfig
 
     /// <summary>
     /// Suspicion timeout bounds, in microseconds, in a mesh of <paramref name="liveMembers"/>:
-    /// min = SuspicionMult·max(1, log10 N)·ProbeInterval, and (under Lifeguard) SuspicionMaxTimeoutMult·min to start from.
+    /// min = SuspicionMult·max(1, log10 N)·ProbeInterval, and (under Lifeguard, with gossiped suspicions)
+    /// SuspicionMaxTimeoutMult·min to start from.
     /// </summary>
     public (long Min, long Max) SuspicionTimeouts(int liveMembers)
     {
         long min = (long)(SuspicionMult * Math.Max(1.0, Math.Log10(Math.Max(liveMembers, 1))) * Micros.From(ProbeInterval));
-        return (min, Lifeguard ? SuspicionMaxTimeoutMult * min : min);
+        // Confirmations only come from gossiped suspicions; an accuser-only suspicion has none to wait for.
+        return (min, Lifeguard && GossipsSuspicions(liveMembers) ? SuspicionMaxTimeoutMult * min : min);
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
@@ -86,6 +111,19 @@ public sealed record MeshConfig
         if (SuspicionMaxTimeoutMult < 1) throw new ArgumentException("SuspicionMaxTimeoutMult must be ≥ 1", nameof(SuspicionMaxTimeoutMult));
         if (GossipNodes < 0) throw new ArgumentException("GossipNodes must be ≥ 0", nameof(GossipNodes));
         if (AwarenessMaxMultiplier < 1) throw new ArgumentException("AwarenessMaxMultiplier must be ≥ 1", nameof(AwarenessMaxMultiplier));
+        if (AccuserSuspicionsFrom < 0) throw new ArgumentException("AccuserSuspicionsFrom must be ≥ 0", nameof(AccuserSuspicionsFrom));
+        if (!Enum.IsDefined(Suspicions)) throw new ArgumentException($"Suspicions must be Auto, Gossip or Accuser, got {Suspicions}", nameof(Suspicions));
         if (MaxPacketBytes < 512) throw new ArgumentException("MaxPacketBytes must be ≥ 512", nameof(MaxPacketBytes));
     }
+}
+
+/// <summary>Who hears of a suspicion: see <see cref="MeshConfig.Suspicions"/>.</summary>
+public enum SuspicionSpread
+{
+    /// <summary>Gossip in meshes smaller than <see cref="MeshConfig.AccuserSuspicionsFrom"/>, accuser from there on.</summary>
+    Auto,
+    /// <summary>Every member (SWIM, Lifeguard).</summary>
+    Gossip,
+    /// <summary>Only the accusers and the suspect.</summary>
+    Accuser,
 }

@@ -38,7 +38,7 @@ public static class Program
         }
 
         string outDir = options.Out ?? Path.Combine("out", $"sim-{scenario.Name}");
-        Console.WriteLine($"blobcache-sim: scenario {scenario.Name}, {scenario.Nodes:N0} nodes in {scenario.Regions} region(s), seed {options.Seed}, {scenario.Duration:F0} virtual s, Lifeguard {(scenario.Lifeguard ? "on" : "off")}");
+        Console.WriteLine($"blobcache-sim: scenario {scenario.Name}, {scenario.Nodes:N0} nodes in {scenario.Regions} region(s), seed {options.Seed}, {scenario.Duration:F0} virtual s, Lifeguard {(scenario.Lifeguard ? "on" : "off")}, suspicions {scenario.Suspicions}");
         if (scenario.Description.Length > 0) Console.WriteLine($"  {scenario.Description}");
         try
         {
@@ -103,6 +103,7 @@ public sealed record SimOptions
     public ulong Seed { get; init; } = 1;
     public double? Duration { get; init; }
     public bool? Lifeguard { get; init; }
+    public string? Suspicions { get; init; }
     public string? Bootstrap { get; init; }
     public string? Out { get; init; }
     public bool Help { get; init; }
@@ -110,13 +111,17 @@ public sealed record SimOptions
 
     public const string Usage = """
         usage: blobcache-sim [--scenario NAME|FILE] [--nodes N] [--regions R] [--seed S] [--duration SECONDS]
-                             [--lifeguard on|off] [--bootstrap join|converged] [--out DIR] [--list]
+                             [--lifeguard on|off] [--suspicions auto|gossip|accuser] [--bootstrap join|converged]
+                             [--out DIR] [--list]
           --scenario   a built-in scenario (see --list) or a scenario JSON file (default: crash)
           --nodes      virtual nodes (default: the scenario's; 500 for crash)
           --regions    regions the nodes are spread over (default: the scenario's)
           --seed       seed of the whole run; the same seed gives the same run (default 1)
           --duration   virtual seconds to run (default: the scenario's)
           --lifeguard  on (default) or off, to compare with plain SWIM
+          --suspicions auto (default: gossip under 2,000 nodes, accuser from there on), gossip (every member
+                       hears of a suspicion) or accuser (only the accusers and the suspect do; only deaths
+                       and refutations are gossiped)
           --bootstrap  converged (default: start as one mesh) or join (every node joins through node 0)
           --out        where report.json, report.md and the charts go (default out/sim-NAME)
           --list       list the built-in scenarios
@@ -140,6 +145,7 @@ public sealed record SimOptions
                 "--seed" => o with { Seed = ulong.TryParse(Value(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong s) ? s : throw new ArgumentException($"{flag} must be a non-negative integer") },
                 "--duration" => o with { Duration = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d > 0 && d <= 86_400 ? d : throw new ArgumentException($"{flag} must be a number of seconds from 0 to 86400") },
                 "--lifeguard" => o with { Lifeguard = Value() switch { "on" => true, "off" => false, var v => throw new ArgumentException($"{flag} must be on or off, got '{v}'") } },
+                "--suspicions" => o with { Suspicions = OneOf(flag, Value(), "auto", "gossip", "accuser") },
                 "--out" => o with { Out = Value() },
                 "--bootstrap" => o with { Bootstrap = OneOf(flag, Value(), "join", "converged") },
                 _ => throw new ArgumentException($"unknown flag '{flag}'"),
@@ -158,6 +164,7 @@ public sealed record SimOptions
             Regions = Regions ?? s.Regions,
             Duration = duration,
             Lifeguard = Lifeguard ?? s.Lifeguard,
+            Suspicions = Suspicions ?? s.Suspicions,
             Bootstrap = Bootstrap ?? s.Bootstrap,
             Steps = s.Steps.Where(st => st.At < duration).Select(st => st.Until > duration ? st with { Until = duration } : st).ToList(),
         };

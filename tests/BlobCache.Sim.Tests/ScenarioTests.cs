@@ -35,6 +35,23 @@ public class ScenarioTests
         Assert.True(report.WireEncoding, "small runs must push every packet through the real codec");
     }
 
+    [Theory]
+    [InlineData("crash", 400, 60.0)]
+    [InlineData("churn", 300, null)]
+    [InlineData("rolling-restart", 300, null)]
+    [InlineData("region-partition", 300, null)]
+    [InlineData("lossy", 200, 60.0)]
+    [InlineData("slow-nodes", 200, null)]
+    public void Membership_scenarios_keep_their_invariants_with_suspicions_kept_by_their_accusers(string name, int nodes, double? duration)
+    {
+        Scenario scenario = new SimOptions { Nodes = nodes, Duration = duration, Suspicions = "accuser" }.Apply(Scenario.Load(name));
+        SimReport report = new ScenarioRunner(scenario, seed: 3).Run();
+
+        Assert.Equal("accuser", report.Suspicions);
+        List<string> broken = Invariants.Check(scenario, report);
+        Assert.True(broken.Count == 0, string.Join("; ", broken));
+    }
+
     [Fact]
     public void Nodes_joining_through_one_seed_converge_and_the_report_says_when()
     {

@@ -90,22 +90,24 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     public int TransmitsOf(int slot) => (uint)slot < (uint)_highWater && _slots[slot].Live ? _slots[slot].Transmits : 0;
 
     /// <summary>As <see cref="Take(int, int, List{Rumour}, MemberTable?)"/>, as updates.</summary>
-    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into, MemberTable? view = null)
+    public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into, MemberTable? view = null, int deadRetransmitLimit = 0)
     {
         var rumours = new List<Rumour>();
-        Take(budgetBytes, retransmitLimit, rumours, view);
+        Take(budgetBytes, retransmitLimit, rumours, view, deadRetransmitLimit);
         foreach (Rumour r in rumours) into.Add(directory.ToUpdate(r));
     }
 
     /// <summary>
     /// Appends as many rumours as fit in <paramref name="budgetBytes"/> to <paramref name="into"/>, counts a
     /// transmission for each, and retires those that reached <paramref name="retransmitLimit"/>. Rumours that
-    /// <paramref name="view"/> has moved past are dropped unsent (no view: none are).
+    /// <paramref name="view"/> has moved past are dropped unsent (no view: none are). Dead rumours are retired at
+    /// <paramref name="deadRetransmitLimit"/> instead when it is positive.
     /// </summary>
-    public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into, MemberTable? view = null)
+    public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into, MemberTable? view = null, int deadRetransmitLimit = 0)
     {
         if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
+        deadRetransmitLimit = deadRetransmitLimit > 0 ? Math.Clamp(deadRetransmitLimit, 1, byte.MaxValue) : retransmitLimit;
         _taken.Clear();
         int used = 0, misses = 0;
         // Alive rumours first, then least sent first; among equals the most recently queued (or moved) first.
@@ -139,7 +141,7 @@ public sealed class BroadcastQueue(MemberDirectory directory)
             into.Add(s.Rumour);
             Unlink(slot);
             s.Transmits++;
-            if (s.Transmits >= retransmitLimit) Retire(slot, linked: false);
+            if (s.Transmits >= (s.Rumour.Kind == UpdateKind.Dead ? deadRetransmitLimit : retransmitLimit)) Retire(slot, linked: false);
             else Append(slot, s.Transmits);
         }
         if (_count == 0 && _slots.Length > 64)

@@ -37,6 +37,8 @@ public sealed class SwimNode
     private int _viewVersion;
     private int _touched; // keeps the touches above from being optimised away
     private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
+    private bool _accused; // the message being handled said we are suspect or dead
+    private long _gossipRounds;
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
     private int _roundPos, _roundCapacity;
@@ -194,6 +196,7 @@ public sealed class SwimNode
     {
         if (!_started) return;
         // Rumours first: a ping that tells us we are suspected gets an ack that already carries our refutation.
+        _accused = false;
         if (message.Updates is RumourList rumours && ReferenceEquals(rumours.Directory, _directory))
         {
             // From a node that shares our directory (the simulator): already in handles. Touch every rumour's map
@@ -239,6 +242,7 @@ public sealed class SwimNode
                 case TimerKind.IndirectProbe: OnIndirectProbeTimer(now, (uint)timer.Arg); break;
                 case TimerKind.Gossip:
                     SendGossipRound(now);
+                    if (!GossipsSuspicions && ++_gossipRounds % Math.Max(1, _probeInterval / _gossipInterval) == 0) RemindSuspects();
                     Schedule(now + _gossipInterval, TimerKind.Gossip);
                     break;
                 case TimerKind.PushPull: OnPushPullTimer(now); break;
@@ -259,7 +263,8 @@ public sealed class SwimNode
         if (_leaving) return;
         // Every other period, probe a member we suspect (when there is one): if it is alive after all, its answer
         // carries the refutation we may have missed, and the buddy suspicion below tells it that it must refute.
-        int target = _config.Lifeguard && _table.SuspectCount > 0 && _suspicions.Count > 0 && _random.Next(2) == 0
+        bool buddy = _config.Lifeguard || !GossipsSuspicions; // an unspread suspicion reaches its suspect only this way
+        int target = buddy && _table.SuspectCount > 0 && _suspicions.Count > 0 && _random.Next(2) == 0
             ? RandomSuspect()
             : NextProbeTarget();
         if (target < 0) return;
@@ -267,7 +272,7 @@ public sealed class SwimNode
         _probe = new Probe(target, seq, _table[target].Incarnation);
         MemberMeta meta = MetaOf(target)!;
         var ping = new Ping { SourceId = Id, Seq = seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress };
-        if (_table[target].State == MemberState.Suspect && _config.Lifeguard)
+        if (_table[target].State == MemberState.Suspect && buddy)
         {
             // Lifeguard's buddy system: tell a suspect directly, so it can refute even if the rumour never reached it.
             Send(target, meta.GossipAddress, ping, _directory.Rumour(UpdateKind.Suspect, target, _table[target].Incarnation, Self));
@@ -317,8 +322,38 @@ public sealed class SwimNode
         MemberEntry e = _table[probe.Target];
         // A suspect that stays silent is no news: our own silence is not an independent confirmation.
         if (e.State != MemberState.Alive || e.Incarnation != probe.Incarnation) return;
-        HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
+        Rumour suspect = _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self);
+        HandleSuspect(now, suspect);
+        if (!GossipsSuspicions)
+        {
+            // Nobody else hears of this suspicion, so tell the suspect now: if it is alive, its ack carries the
+            // refutation straight back (the ack matches no probe; only its rumours count).
+            MemberMeta meta = MetaOf(probe.Target)!;
+            Send(probe.Target, meta.GossipAddress, new Ping { SourceId = Id, Seq = ++_seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress }, suspect);
+        }
     }
+
+    /// <summary>
+    /// Suspicions kept by their accusers: once a probe period (unstretched by our health, which loss or a stall
+    /// may have lowered), tell a few of the members we suspect, so a live one gets several chances to refute
+    /// before our timer runs out. Nobody else will tell it.
+    /// </summary>
+    private void RemindSuspects()
+    {
+        int count = _suspicions.Count;
+        if (count == 0 || _leaving) return;
+        int start = _random.Next(count);
+        for (int i = 0; i < Math.Min(count, MaxRemindersPerPeriod); i++)
+        {
+            int member = _suspicions.MemberAt((start + i) % count);
+            MemberEntry e = _table[member];
+            if (e.State != MemberState.Suspect || MetaOf(member) is not { } meta) continue;
+            Send(member, meta.GossipAddress, new Ping { SourceId = Id, Seq = ++_seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress },
+                _directory.Rumour(UpdateKind.Suspect, member, e.Incarnation, Self));
+        }
+    }
+
+    private const int MaxRemindersPerPeriod = 8;
 
     /// <summary>A random member we suspect.</summary>
     private int RandomSuspect()
@@ -358,7 +393,19 @@ public sealed class SwimNode
     {
         if (!string.Equals(ping.TargetId, Id, StringComparison.Ordinal)) return;
         int to = _directory.TryGet(ping.SourceId, out int idx) ? idx : -1;
-        Send(to, ping.SourceAddress, new Ack { SourceId = Id, Seq = ping.Seq });
+        Answer(to, ping.SourceAddress, ping.Seq);
+    }
+
+    /// <summary>
+    /// Acks a probe. When the probe accused us (Lifeguard's buddy system), the ack leads with our current alive
+    /// rumour: the refutation may sit deep in our queue behind others' (many members refuting at once), and the
+    /// accuser must not time out waiting for the gossip to bring it.
+    /// </summary>
+    private void Answer(int to, string address, uint seq)
+    {
+        var ack = new Ack { SourceId = Id, Seq = seq };
+        if (_accused) Send(to, address, ack, _directory.Rumour(UpdateKind.Alive, Self, _incarnation, Self, _selfMetaHandle));
+        else Send(to, address, ack);
     }
 
     private void OnIndirectPing(long now, IndirectPing ip)
@@ -366,7 +413,7 @@ public sealed class SwimNode
         if (string.Equals(ip.TargetId, Id, StringComparison.Ordinal))
         {
             // Asked to probe ourselves: answer the requester directly.
-            Send(_directory.TryGet(ip.SourceId, out int s) ? s : -1, ip.SourceAddress, new Ack { SourceId = Id, Seq = ip.Seq });
+            Answer(_directory.TryGet(ip.SourceId, out int s) ? s : -1, ip.SourceAddress, ip.Seq);
             return;
         }
         uint seq = ++_seq;
@@ -579,6 +626,8 @@ public sealed class SwimNode
             if (!_leaving) RefuteOrReassert(now, u.Incarnation);
             return;
         }
+        // Kept by accusers, a suspicion is ours to hold only when our own probe failed.
+        if (!GossipsSuspicions && u.From != Self) return;
         MemberEntry e = _table[member];
         if (e.State == MemberState.None || u.Incarnation < e.Incarnation) return;
         if (e.State == MemberState.Suspect && u.Incarnation == e.Incarnation)
@@ -601,7 +650,7 @@ public sealed class SwimNode
         SetEntry(member, e with { Incarnation = u.Incarnation, State = MemberState.Suspect });
         // End an older suspicion first: its rumour's slot may be free and about to hold this one.
         CancelSuspicion(member);
-        int queued = _broadcasts.Enqueue(u);
+        int queued = GossipsSuspicions ? _broadcasts.Enqueue(u) : -1;
         Events.Add(new MemberEvent(now, MemberEventKind.Suspect, member, u.Incarnation));
         StartSuspicion(now, member, u.Incarnation, u.From);
         _suspicions.SetRumourSlot(member, queued);
@@ -632,6 +681,7 @@ public sealed class SwimNode
     /// </summary>
     private void RefuteOrReassert(long now, uint accused)
     {
+        _accused = true;
         if (accused >= _incarnation) Refute(now, accused);
         else if (!SelfRumourQueued) AnnounceSelf(now);
     }
@@ -661,7 +711,7 @@ public sealed class SwimNode
         (long min, long max) = _config.SuspicionTimeouts(n);
         // Expect confirmations from k others, fewer in tiny clusters where there are not enough members to confirm.
         int k = _config.SuspicionMult - 2;
-        if (n - 2 < k) k = 0;
+        if (n - 2 < k || !GossipsSuspicions) k = 0;
         // The set is its own timer queue: no entry per suspicion in the node's timers.
         _suspicions.Start(member, incarnation, from, k, min, max, now);
     }
@@ -687,6 +737,8 @@ public sealed class SwimNode
         _viewVersion++;
     }
 
+    private bool GossipsSuspicions => _config.GossipsSuspicions(_table.LiveCount);
+
     private int RetransmitLimit() => _config.RetransmitMult * (int)Math.Ceiling(Math.Log10(_table.LiveCount + 1.0));
 
     /// <summary>Queues a message with as many rumours piggy-backed as fit the packet budget (push-pull carries none).</summary>
@@ -707,7 +759,12 @@ public sealed class SwimNode
                 room -= first.Size;
                 rumours.Add(first);
             }
-            _broadcasts.Take(room, Math.Max(1, RetransmitLimit()), rumours, _table);
+            int limit = Math.Max(1, RetransmitLimit());
+            // A suspicion kept by its accusers leaves the death as the one rumour that carries a crash to every
+            // member (gossiped, the suspicion and its confirmations reach them too, and each runs its own timer).
+            // One more decade of sends makes a given member e^λ times less likely to miss it.
+            int deadLimit = GossipsSuspicions ? limit : limit + _config.RetransmitMult;
+            _broadcasts.Take(room, limit, rumours, _table, deadLimit);
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
             if (rumours.Count > 0) message.Updates = new RumourList(_directory, rumours.ToArray());
         }

@@ -29,6 +29,13 @@ public sealed record NodeOptions
     /// <summary>UDP port of the LiteNetLib chunk transport.</summary>
     public int UdpPort { get; init; } = 7482;
     public IReadOnlyList<string> Seeds { get; init; } = [];
+    /// <summary>
+    /// Who hears of a suspicion: every member (gossip: SWIM, Lifeguard), only the accusers and the suspect
+    /// (accuser: only deaths and refutations are gossiped, far less traffic when many members fail at once in a
+    /// mesh of tens of thousands), or gossip under 2,000 members and accuser from there on (auto, the default).
+    /// See <c>MeshConfig.Suspicions</c>.
+    /// </summary>
+    public BlobCache.Mesh.SuspicionSpread Suspicions { get; init; } = BlobCache.Mesh.SuspicionSpread.Auto;
     public string Origin { get; init; } = DevelopmentOrigin;
     public string? CacheDir { get; init; }
     public int MemoryMb { get; init; } = 1024;

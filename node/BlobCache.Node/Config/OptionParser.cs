@@ -31,6 +31,7 @@ public static class OptionParser
         new("gossip-port", "membership gossip (UDP)", (o, v, s) => o with { GossipPort = Port(v, s) }),
         new("udp-port", "peer chunk transfer over UDP (LiteNetLib)", (o, v, s) => o with { UdpPort = Port(v, s) }),
         new("seeds", "gossip addresses host:port,... of nodes to join through", (o, v, s) => o with { Seeds = Endpoints(v, s) }),
+        new("suspicions", "who hears of a suspicion: auto (default: gossip under 2,000 members, accuser from there on), gossip (every member) or accuser (only the suspect)", (o, v, s) => o with { Suspicions = Spread(v, s) }),
         new("origin", "Blob connection string, container SAS URL, account URL, or sample (built-in generated blobs); default: Azurite's dev account", (o, v, s) => o with { Origin = NonEmpty(v, s) }),
         new("cache-dir", "directory of the disk tier (default: none, memory only)", (o, v, s) => o with { CacheDir = NonEmpty(v, s) }),
         new("memory-mb", "memory tier capacity", (o, v, s) => o with { MemoryMb = Int(v, s, 0, 1 << 20) }),
@@ -205,6 +206,14 @@ public static class OptionParser
         "true" or "1" or "yes" => true,
         "false" or "0" or "no" => false,
         _ => throw new OptionException($"{source}: '{v}' is not true or false"),
+    };
+
+    private static BlobCache.Mesh.SuspicionSpread Spread(string v, string source) => v.Trim().ToLowerInvariant() switch
+    {
+        "auto" => BlobCache.Mesh.SuspicionSpread.Auto,
+        "gossip" => BlobCache.Mesh.SuspicionSpread.Gossip,
+        "accuser" => BlobCache.Mesh.SuspicionSpread.Accuser,
+        _ => throw new OptionException($"{source}: '{v}' is not auto, gossip or accuser"),
     };
 
     private static PeerTransport Transport(string v, string source) => v.Trim().ToLowerInvariant() switch

@@ -51,7 +51,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         _options = options;
         _logger = logger;
         _keys = keys;
-        config ??= MeshConfig.Default;
+        config ??= MeshConfig.Default with { Suspicions = options.Suspicions };
         // The node fills datagrams to its byte budget; sealing adds a header, nonce and tag, so the wire size stays within it.
         if (keys is not null) config = config with { MaxPacketBytes = config.MaxPacketBytes - GossipSeal.Overhead };
         string host = options.Advertised;

@@ -21,6 +21,8 @@ public sealed record Scenario
     /// <summary>"converged" starts every node already knowing every other; "join" has them join through one seed.</summary>
     public string Bootstrap { get; init; } = "converged";
     public bool Lifeguard { get; init; } = true;
+    /// <summary>"gossip": suspicions spread to every member (SWIM); "accuser": they stay with the accusers; "auto": gossip in meshes under 2,000 (see <c>MeshConfig.Suspicions</c>).</summary>
+    public string Suspicions { get; init; } = "auto";
     public List<ScenarioStep> Steps { get; init; } = [];
     public DataWorkload? Workload { get; init; }
 
@@ -83,6 +85,7 @@ public sealed record Scenario
         Check(ZonesPerRegion is >= 1 and <= 16, $"zones_per_region must be 1..16, got {ZonesPerRegion}");
         Check(Duration is > 0 and <= 86_400, $"duration must be 0..86400 seconds, got {Duration}");
         Check(Bootstrap is "converged" or "join", $"bootstrap must be 'converged' or 'join', got '{Bootstrap}'");
+        Check(Suspicions is "auto" or "gossip" or "accuser", $"suspicions must be 'auto', 'gossip' or 'accuser', got '{Suspicions}'");
         foreach (ScenarioStep step in Steps) step.Validate(this);
         Workload?.Validate();
     }

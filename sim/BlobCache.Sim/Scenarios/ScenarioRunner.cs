@@ -2,6 +2,7 @@ using System.Diagnostics;
 using BlobCache.Mesh;
 using BlobCache.Mesh.Membership;
 using BlobCache.Mesh.Placement;
+using BlobCache.Protocol.Gossip;
 using BlobCache.Sim.Engine;
 
 namespace BlobCache.Sim.Scenarios;
@@ -35,7 +36,7 @@ public sealed class ScenarioRunner
         _scenario = scenario;
         _seed = seed;
         _progress = progress;
-        MeshConfig config = MeshConfig.Default with { Lifeguard = scenario.Lifeguard };
+        MeshConfig config = MeshConfig.Default with { Lifeguard = scenario.Lifeguard, Suspicions = Enum.Parse<SuspicionSpread>(scenario.Suspicions, ignoreCase: true) };
         _cluster = new SimCluster(seed, config)
         {
             KeepEventLog = false,
@@ -359,6 +360,7 @@ public sealed class ScenarioRunner
             Regions = _scenario.Regions,
             Seed = _seed,
             Lifeguard = _scenario.Lifeguard,
+            Suspicions = _cluster.Config.GossipsSuspicions(_scenario.Nodes) ? "gossip" : "accuser",
             VirtualSeconds = seconds,
             WallSeconds = wallSeconds,
             PeakRssBytes = Process.GetCurrentProcess().PeakWorkingSet64,
@@ -390,13 +392,39 @@ public sealed class ScenarioRunner
         };
     }
 
-    /// <summary>What the configuration predicts for detection: one probe period to notice, the longest suspicion, a few gossip rounds to spread.</summary>
+    /// <summary>
+    /// What the configuration predicts for detection: a probe period (stretched by the health multiplier at most) to
+    /// notice, the longest suspicion, a few gossip rounds to spread, and — when many members fail at once — the time a
+    /// node's gossip packets take to carry every one of those deaths as often as the retransmit limit asks.
+    /// </summary>
     private double SuspicionBound()
     {
         MeshConfig c = _cluster.Config;
         double n = Math.Max(_scenario.Nodes, 1);
         double max = Micros.ToSeconds(c.SuspicionTimeouts(_scenario.Nodes).Max);
-        return c.ProbeInterval.TotalSeconds * c.AwarenessMaxMultiplier + max + 10 * c.GossipInterval.TotalSeconds * Math.Ceiling(Math.Log10(n + 1));
+        double decades = Math.Ceiling(Math.Log10(n + 1));
+        double spread = 10 * c.GossipInterval.TotalSeconds * decades;
+        // A burst of D deaths is D·limit rumour sends per node; gossip carries packets of MaxPacketBytes to
+        // GossipNodes members every GossipInterval. (Deaths kept by accusers get one more decade of sends.)
+        double limit = c.RetransmitMult * (decades + (c.GossipsSuspicions(_scenario.Nodes) ? 0 : 1));
+        string someId = _cluster.Nodes.Count > 0 ? _cluster.Nodes[0].Swim.Id : "node";
+        double rumourBytes = GossipCodec.MeasureUpdate(new MemberUpdate(UpdateKind.Dead, someId, 1, someId, null));
+        double rumoursPerSecond = c.MaxPacketBytes / rumourBytes * c.GossipNodes / c.GossipInterval.TotalSeconds;
+        double queued = LargestCrashBurst(Micros.From(c.ProbeInterval) * 2) * limit / rumoursPerSecond;
+        return c.ProbeInterval.TotalSeconds * c.AwarenessMaxMultiplier + max + spread + queued;
+    }
+
+    /// <summary>The most members that crashed within <paramref name="window"/> of each other.</summary>
+    private int LargestCrashBurst(long window)
+    {
+        long[] times = _downAt.Values.Select(d => d.At).Order().ToArray();
+        int best = 0;
+        for (int i = 0, j = 0; j < times.Length; j++)
+        {
+            while (times[j] - times[i] > window) i++;
+            best = Math.Max(best, j - i + 1);
+        }
+        return best;
     }
 }
 

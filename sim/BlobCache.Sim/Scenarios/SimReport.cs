@@ -13,6 +13,8 @@ public sealed record SimReport
     public int Regions { get; init; }
     public ulong Seed { get; init; }
     public bool Lifeguard { get; init; }
+    /// <summary>"gossip" or "accuser": whether suspicions spread to every member (what "auto" chose for the run's size).</summary>
+    public string Suspicions { get; init; } = "gossip";
     public double VirtualSeconds { get; init; }
     public double WallSeconds { get; init; }
     public long PeakRssBytes { get; init; }
@@ -86,6 +88,7 @@ public sealed record SimReport
             w.WriteNumber("regions", Regions);
             w.WriteNumber("seed", Seed);
             w.WriteBoolean("lifeguard", Lifeguard);
+            w.WriteString("suspicions", Suspicions);
             w.WriteNumber("virtual_seconds", Round(VirtualSeconds));
             w.WriteNumber("wall_seconds", Round(WallSeconds));
             w.WriteNumber("peak_rss_bytes", PeakRssBytes);
@@ -152,7 +155,7 @@ public sealed record SimReport
         string I(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
         md.AppendLine(I($"# Simulation: {Scenario}"));
         md.AppendLine();
-        md.AppendLine(I($"{Nodes:N0} nodes in {Regions} region(s), seed {Seed}, Lifeguard {(Lifeguard ? "on" : "off")}; {VirtualSeconds:F0} virtual seconds in {WallSeconds:F1} s of wall time, peak memory {PeakRssBytes / (1024.0 * 1024 * 1024):F2} GiB. Trace digest `{TraceDigest}` (equal seeds give equal digests). Packets {(WireEncoding ? "went through the real codec" : "were passed as objects and sized by the codec")}."));
+        md.AppendLine(I($"{Nodes:N0} nodes in {Regions} region(s), seed {Seed}, Lifeguard {(Lifeguard ? "on" : "off")}, suspicions {(Suspicions == "gossip" ? "gossiped to every member" : "kept by their accusers")}; {VirtualSeconds:F0} virtual seconds in {WallSeconds:F1} s of wall time, peak memory {PeakRssBytes / (1024.0 * 1024 * 1024):F2} GiB. Trace digest `{TraceDigest}` (equal seeds give equal digests). Packets {(WireEncoding ? "went through the real codec" : "were passed as objects and sized by the codec")}."));
         md.AppendLine();
         md.AppendLine("## Membership");
         md.AppendLine();

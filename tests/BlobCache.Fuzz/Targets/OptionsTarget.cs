@@ -17,11 +17,12 @@ public sealed class OptionsTarget : TextTarget
         "node-id", "region", "zone", "host", "advertise-host", "http-port", "grpc-port", "gossip-port", "udp-port", "seeds", "origin",
         "cache-dir", "memory-mb", "disk-mb", "chunk-size-mb", "metadata-ttl-seconds", "pooled-regions", "peer-transport", "peer-timeout-ms",
         "peer-transfer-timeout-ms", "read-ahead-chunks", "owners-to-try", "weight", "log-level", "log-format", "insecure", "config",
+        "suspicions",
     ];
 
     private static readonly string[] Values =
     [
-        "", " ", "0", "1", "-1", "65535", "65536", "4", "64", "3600", "NaN", "1e3", "true", "no", "grpc", "udp", "text", "json",
+        "", " ", "0", "1", "-1", "65535", "65536", "4", "64", "3600", "NaN", "1e3", "true", "no", "grpc", "udp", "text", "json", "accuser", "Auto",
         "Trace", "warning", "None", "7", "Critical,Debug", "a:1,b:2", "host:0", ":80", "r1,r2", "two words", "127.0.0.1", "x\u0001y",
         "missing.json", ".", "\0",
     ];
@@ -130,6 +131,7 @@ public sealed class OptionsTarget : TextTarget
         foreach (string name in new[] { o.NodeId, o.Region, o.Zone }.Concat(o.PooledRegions))
             if (name.Length is 0 or > 128 || name.Any(char.IsControl)) throw Violated($"name '{name}' was accepted");
         if (string.IsNullOrWhiteSpace(o.Host) || string.IsNullOrWhiteSpace(o.Origin)) throw Violated("an empty host or origin was accepted");
+        if (!Enum.IsDefined(o.Suspicions)) throw Violated($"suspicions {(int)o.Suspicions} was accepted");
     }
 
     // An OptionException carries a message and a stack trace; the JSON reader keeps its own buffers; each

@@ -38,6 +38,20 @@ public class BroadcastQueueTests
     }
 
     [Fact]
+    public void Dead_rumours_retire_at_their_own_limit_when_one_is_given()
+    {
+        var queue = NewQueue();
+        queue.Enqueue(1, Suspect("a"));
+        queue.Enqueue(2, new MemberUpdate(UpdateKind.Dead, "b", 1, "accuser", null));
+        var taken = new List<MemberUpdate>();
+        for (int i = 0; i < 10; i++) queue.Take(10_000, 3, taken, deadRetransmitLimit: 7);
+
+        Assert.Equal(0, queue.Count);
+        Assert.Equal(3, taken.Count(u => u.MemberId == "a"));
+        Assert.Equal(7, taken.Count(u => u.MemberId == "b"));
+    }
+
+    [Fact]
     public void A_rumour_the_view_has_moved_past_is_dropped_unsent()
     {
         var queue = NewQueue();

@@ -1,3 +1,4 @@
+using BlobCache.Mesh;
 using BlobCache.Node.Config;
 using BlobCache.Node.Endpoint;
 
@@ -71,6 +72,20 @@ public sealed class NamesAndOptionsTests
         Assert.True(OptionParser.Parse([], new Dictionary<string, string?> { ["BLOBCACHE_INLINE_IO"] = "true" }).InlineIo);
         Assert.Equal(PeerTransport.Tcp, OptionParser.Parse(["--peer-transport", "tcp"], NoEnv).PeerTransport);
         Assert.Throws<OptionException>(() => OptionParser.Parse(["--inline-io", "maybe"], NoEnv));
+    }
+
+    [Fact]
+    public void Suspicions_are_gossiped_unless_the_mesh_keeps_them_with_their_accusers()
+    {
+        Assert.Equal(SuspicionSpread.Auto, OptionParser.Parse([], NoEnv).Suspicions);
+        Assert.Equal(SuspicionSpread.Accuser, OptionParser.Parse(["--suspicions", "accuser"], NoEnv).Suspicions);
+        Assert.Equal(SuspicionSpread.Accuser, OptionParser.Parse([], new Dictionary<string, string?> { ["BLOBCACHE_SUSPICIONS"] = "Accuser" }).Suspicions);
+        Assert.Equal(SuspicionSpread.Gossip, OptionParser.Parse(["--suspicions=gossip"], NoEnv).Suspicions);
+        OptionException e = Assert.Throws<OptionException>(() => OptionParser.Parse(["--suspicions", "local"], NoEnv));
+        Assert.Contains("auto, gossip or accuser", e.Message, StringComparison.Ordinal);
+        // Auto: gossip in small meshes, kept by accusers in big ones.
+        Assert.True(MeshConfig.Default.GossipsSuspicions(1_999));
+        Assert.False(MeshConfig.Default.GossipsSuspicions(2_000));
     }
 
     [Fact]
