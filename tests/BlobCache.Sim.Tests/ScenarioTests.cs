@@ -14,17 +14,28 @@ public class ScenarioTests
         return options.Apply(s);
     }
 
+    /// <summary>The membership scenarios at CI size: name, nodes, virtual seconds (null: the scenario's own).</summary>
+    public static TheoryData<string, int, double?> MembershipScenarios => new()
+    {
+        { "steady", 300, 30.0 },
+        { "crash", 400, 60.0 },
+        { "churn", 300, null },
+        { "rolling-restart", 300, null },
+        { "region-partition", 300, null },
+        { "lossy", 200, 60.0 },
+        { "slow-nodes", 200, null },
+    };
+
+    public static TheoryData<string, int, double?> DataScenarios => new()
+    {
+        { "epoch", 200, 60.0 },
+        { "stampede", 200, 120.0 },
+        { "pooled-regions", 150, 120.0 },
+    };
+
     [Theory]
-    [InlineData("steady", 300, 30.0)]
-    [InlineData("crash", 400, 60.0)]
-    [InlineData("churn", 300, null)]
-    [InlineData("rolling-restart", 300, null)]
-    [InlineData("region-partition", 300, null)]
-    [InlineData("lossy", 200, 60.0)]
-    [InlineData("slow-nodes", 200, null)]
-    [InlineData("epoch", 200, 60.0)]
-    [InlineData("stampede", 200, 120.0)]
-    [InlineData("pooled-regions", 150, 120.0)]
+    [MemberData(nameof(MembershipScenarios))]
+    [MemberData(nameof(DataScenarios))]
     public void Built_in_scenarios_keep_their_invariants(string name, int nodes, double? duration)
     {
         Scenario scenario = Small(name, nodes, duration);
@@ -36,12 +47,7 @@ public class ScenarioTests
     }
 
     [Theory]
-    [InlineData("crash", 400, 60.0)]
-    [InlineData("churn", 300, null)]
-    [InlineData("rolling-restart", 300, null)]
-    [InlineData("region-partition", 300, null)]
-    [InlineData("lossy", 200, 60.0)]
-    [InlineData("slow-nodes", 200, null)]
+    [MemberData(nameof(MembershipScenarios))]
     public void Membership_scenarios_keep_their_invariants_with_suspicions_kept_by_their_accusers(string name, int nodes, double? duration)
     {
         Scenario scenario = new SimOptions { Nodes = nodes, Duration = duration, Suspicions = "accuser" }.Apply(Scenario.Load(name));

@@ -155,17 +155,8 @@ public class ClusterTests
     [InlineData(7ul)]
     [InlineData(17ul)]
     [InlineData(27ul)]
-    public void Ten_percent_packet_loss_causes_no_false_death_with_lifeguard(ulong seed)
-    {
-        SimCluster cluster = Clusters.Converged(50, seed);
-        cluster.Network.Loss = 0.10;
-        cluster.RunFor(TimeSpan.FromSeconds(120));
-        cluster.Network.Loss = 0;
-
-        Assert.True(cluster.MessagesDropped > 1000, $"only {cluster.MessagesDropped} messages were dropped: the loss did not apply");
-        Assert.True(Clusters.CountEvents(cluster, MemberEventKind.Dead) == 0, Clusters.Describe(cluster, MemberEventKind.Dead));
-        Assert.True(cluster.RunUntil(cluster.IsConverged, TimeSpan.FromSeconds(30)));
-    }
+    public void Ten_percent_packet_loss_causes_no_false_death_with_lifeguard(ulong seed) =>
+        Clusters.AssertLossCausesNoFalseDeath(Clusters.Converged(50, seed));
 
     [Fact]
     public void A_stalling_node_under_lifeguard_is_not_declared_dead_and_accuses_nobody()

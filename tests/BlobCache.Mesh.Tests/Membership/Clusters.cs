@@ -29,6 +29,18 @@ internal static class Clusters
         return cluster;
     }
 
+    /// <summary>Runs two minutes of 10% packet loss, then asserts that nobody was declared dead and the views become exact again.</summary>
+    public static void AssertLossCausesNoFalseDeath(SimCluster cluster)
+    {
+        cluster.Network.Loss = 0.10;
+        cluster.RunFor(TimeSpan.FromSeconds(120));
+        cluster.Network.Loss = 0;
+
+        Assert.True(cluster.MessagesDropped > 1000, $"only {cluster.MessagesDropped} messages were dropped: the loss did not apply");
+        Assert.True(CountEvents(cluster, MemberEventKind.Dead) == 0, Describe(cluster, MemberEventKind.Dead));
+        Assert.True(cluster.RunUntil(cluster.IsConverged, TimeSpan.FromSeconds(30)));
+    }
+
     public static int CountEvents(SimCluster cluster, MemberEventKind kind, Func<int, bool>? aboutMember = null) =>
         cluster.EventLog.Count(e => e.Event.Kind == kind && (aboutMember?.Invoke(e.Event.Member) ?? true));
 
