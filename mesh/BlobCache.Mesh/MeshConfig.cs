@@ -66,6 +66,17 @@ public sealed record MeshConfig
     /// <summary>Under <see cref="SuspicionSpread.Auto"/>, the mesh size (live members) from which suspicions stay with their accusers.</summary>
     public int AccuserSuspicionsFrom { get; init; } = 2_000;
 
+    /// <summary>How often a rumour is sent in a mesh of <paramref name="liveMembers"/>: λ·⌈log10(N+1)⌉, at least once.</summary>
+    public int RetransmitLimit(int liveMembers) => Math.Max(1, RetransmitMult * (int)Math.Ceiling(Math.Log10(liveMembers + 1.0)));
+
+    /// <summary>
+    /// How often a death is sent. Kept by its accusers, a suspicion leaves the death as the one rumour that carries a
+    /// crash to every member (gossiped, the suspicion and its confirmations reach them too, and each runs its own
+    /// timer), so it gets one more decade of sends: a given member is e^λ times less likely to miss it.
+    /// </summary>
+    public int DeadRetransmitLimit(int liveMembers) =>
+        RetransmitLimit(liveMembers) + (GossipsSuspicions(liveMembers) ? 0 : RetransmitMult);
+
     /// <summary>Whether suspicions are gossiped in a mesh of <paramref name="liveMembers"/> live members.</summary>
     public bool GossipsSuspicions(int liveMembers) => Suspicions switch
     {

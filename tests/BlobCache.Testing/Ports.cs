@@ -39,7 +39,7 @@ public static class Ports
     {
         try
         {
-            var tcp = new TcpListener(IPAddress.Loopback, port);
+            using var tcp = new TcpListener(IPAddress.Loopback, port);
             tcp.Start();
             tcp.Stop();
             using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, port));

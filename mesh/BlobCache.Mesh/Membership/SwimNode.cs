@@ -322,15 +322,21 @@ public sealed class SwimNode
         MemberEntry e = _table[probe.Target];
         // A suspect that stays silent is no news: our own silence is not an independent confirmation.
         if (e.State != MemberState.Alive || e.Incarnation != probe.Incarnation) return;
-        Rumour suspect = _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self);
-        HandleSuspect(now, suspect);
-        if (!GossipsSuspicions)
-        {
-            // Nobody else hears of this suspicion, so tell the suspect now: if it is alive, its ack carries the
-            // refutation straight back (the ack matches no probe; only its rumours count).
-            MemberMeta meta = MetaOf(probe.Target)!;
-            Send(probe.Target, meta.GossipAddress, new Ping { SourceId = Id, Seq = ++_seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress }, suspect);
-        }
+        HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
+        // Nobody else hears of a suspicion kept by its accuser, so tell the suspect now.
+        if (!GossipsSuspicions) TellSuspect(probe.Target);
+    }
+
+    /// <summary>
+    /// Pings a member we suspect with the suspicion: if it is alive, its ack carries the refutation straight back
+    /// (the ack matches no probe; only its rumours count).
+    /// </summary>
+    private void TellSuspect(int member)
+    {
+        MemberEntry e = _table[member];
+        if (e.State != MemberState.Suspect || MetaOf(member) is not { } meta) return;
+        Send(member, meta.GossipAddress, new Ping { SourceId = Id, Seq = ++_seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress },
+            _directory.Rumour(UpdateKind.Suspect, member, e.Incarnation, Self));
     }
 
     /// <summary>
@@ -343,14 +349,7 @@ public sealed class SwimNode
         int count = _suspicions.Count;
         if (count == 0 || _leaving) return;
         int start = _random.Next(count);
-        for (int i = 0; i < Math.Min(count, MaxRemindersPerPeriod); i++)
-        {
-            int member = _suspicions.MemberAt((start + i) % count);
-            MemberEntry e = _table[member];
-            if (e.State != MemberState.Suspect || MetaOf(member) is not { } meta) continue;
-            Send(member, meta.GossipAddress, new Ping { SourceId = Id, Seq = ++_seq, TargetId = meta.Id, SourceAddress = _selfMeta.GossipAddress },
-                _directory.Rumour(UpdateKind.Suspect, member, e.Incarnation, Self));
-        }
+        for (int i = 0; i < Math.Min(count, MaxRemindersPerPeriod); i++) TellSuspect(_suspicions.MemberAt((start + i) % count));
     }
 
     private const int MaxRemindersPerPeriod = 8;
@@ -739,7 +738,6 @@ public sealed class SwimNode
 
     private bool GossipsSuspicions => _config.GossipsSuspicions(_table.LiveCount);
 
-    private int RetransmitLimit() => _config.RetransmitMult * (int)Math.Ceiling(Math.Log10(_table.LiveCount + 1.0));
 
     /// <summary>Queues a message with as many rumours piggy-backed as fit the packet budget (push-pull carries none).</summary>
     private void Send(int toMember, string toAddress, GossipMessage message) => Send(toMember, toAddress, message, default, false);
@@ -759,12 +757,8 @@ public sealed class SwimNode
                 room -= first.Size;
                 rumours.Add(first);
             }
-            int limit = Math.Max(1, RetransmitLimit());
-            // A suspicion kept by its accusers leaves the death as the one rumour that carries a crash to every
-            // member (gossiped, the suspicion and its confirmations reach them too, and each runs its own timer).
-            // One more decade of sends makes a given member e^λ times less likely to miss it.
-            int deadLimit = GossipsSuspicions ? limit : limit + _config.RetransmitMult;
-            _broadcasts.Take(room, limit, rumours, _table, deadLimit);
+            int live = _table.LiveCount;
+            _broadcasts.Take(room, _config.RetransmitLimit(live), rumours, _table, _config.DeadRetransmitLimit(live));
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
             if (rumours.Count > 0) message.Updates = new RumourList(_directory, rumours.ToArray());
         }

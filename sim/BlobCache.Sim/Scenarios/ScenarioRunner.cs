@@ -405,8 +405,8 @@ public sealed class ScenarioRunner
         double decades = Math.Ceiling(Math.Log10(n + 1));
         double spread = 10 * c.GossipInterval.TotalSeconds * decades;
         // A burst of D deaths is D·limit rumour sends per node; gossip carries packets of MaxPacketBytes to
-        // GossipNodes members every GossipInterval. (Deaths kept by accusers get one more decade of sends.)
-        double limit = c.RetransmitMult * (decades + (c.GossipsSuspicions(_scenario.Nodes) ? 0 : 1));
+        // GossipNodes members every GossipInterval.
+        double limit = c.DeadRetransmitLimit(_scenario.Nodes);
         string someId = _cluster.Nodes.Count > 0 ? _cluster.Nodes[0].Swim.Id : "node";
         double rumourBytes = GossipCodec.MeasureUpdate(new MemberUpdate(UpdateKind.Dead, someId, 1, someId, null));
         double rumoursPerSecond = c.MaxPacketBytes / rumourBytes * c.GossipNodes / c.GossipInterval.TotalSeconds;
