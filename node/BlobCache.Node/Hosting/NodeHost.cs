@@ -185,7 +185,8 @@ public static class NodeHost
         // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
         int grpcPort = options.GrpcPort;
         app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access!.InvokeAsync(context, next) : next(context));
-        app.MapGrpcService<GrpcChunkService>().RequireHost($"*:{options.GrpcPort}");
+        // Peers name the port they dialled in :authority: the advertised one when a forwarder sits in between.
+        app.MapGrpcService<GrpcChunkService>().RequireHost([.. new[] { options.GrpcPort, options.AdvertisedGrpcPort }.Distinct().Select(p => $"*:{p}")]);
 
         string httpHost = $"*:{options.HttpPort}";
         app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(httpHost);
