@@ -20,7 +20,7 @@ public sealed class TcpRelay : IAsyncDisposable
     private readonly Random _random;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Connection, byte> _open = new();
-    private readonly ConcurrentDictionary<Task, byte> _tasks = new();
+    private readonly BackgroundTasks _tasks = new();
     private long _connections, _bytes, _stalls, _cut;
 
     /// <param name="seed">Seeds the loss and delay draws.</param>
@@ -51,7 +51,7 @@ public sealed class TcpRelay : IAsyncDisposable
     public void Start()
     {
         _listener.Start(256);
-        Track(AcceptLoopAsync());
+        _tasks.Track(_tasks.AcceptAllAsync(_listener, RelayAsync, _stop.Token));
     }
 
     /// <summary>Resets every open connection at once (RST both ways); new ones are accepted as before.</summary>
@@ -94,26 +94,9 @@ public sealed class TcpRelay : IAsyncDisposable
 
     private readonly record struct Piece(byte[] Buffer, int Length, long DueTimestamp);
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            Interlocked.Increment(ref _connections);
-            Track(RelayAsync(client));
-        }
-    }
-
     private async Task RelayAsync(Socket client)
     {
+        Interlocked.Increment(ref _connections);
         var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         client.NoDelay = true;
         var connection = new Connection(client, upstream);
@@ -209,24 +192,12 @@ public sealed class TcpRelay : IAsyncDisposable
         }
     }
 
-    private void Track(Task task)
-    {
-        _tasks[task] = 0;
-        _ = task.ContinueWith(t => _tasks.TryRemove(t, out _), TaskScheduler.Default);
-    }
-
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener.Stop();
         foreach (Connection c in _open.Keys) c.Reset();
-        try
-        {
-            await Task.WhenAll(_tasks.Keys).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        await _tasks.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _stop.Dispose();
     }
 }

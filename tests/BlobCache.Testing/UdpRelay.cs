@@ -18,7 +18,7 @@ public sealed class UdpRelay : IAsyncDisposable
     private readonly Random _random;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<IPEndPoint, Session> _sessions = new();
-    private readonly ConcurrentDictionary<Task, byte> _tasks = new();
+    private readonly BackgroundTasks _tasks = new();
     private long _forwarded, _dropped, _reordered;
 
     /// <param name="seed">Seeds the loss and delay draws, so a failing run's faults can be told apart from another's.</param>
@@ -46,7 +46,7 @@ public sealed class UdpRelay : IAsyncDisposable
     /// <summary>Datagrams delivered after one that arrived at the relay later (same sender, same direction).</summary>
     public long Reordered => Interlocked.Read(ref _reordered);
 
-    public void Start() => Track(ReceiveLoopAsync(_listener, from => SessionFor(from) is { } s ? (s.Upstream, _upstream, s.ToUpstream) : null));
+    public void Start() => _tasks.Track(ReceiveLoopAsync(_listener, from => SessionFor(from) is { } s ? (s.Upstream, _upstream, s.ToUpstream) : null));
 
     /// <summary>One sender: its socket towards the upstream, and the order of what went each way.</summary>
     private sealed class Session(Socket upstream, IPEndPoint client)
@@ -88,7 +88,7 @@ public sealed class UdpRelay : IAsyncDisposable
             socket.Dispose();
             return _sessions[client];
         }
-        Track(ReceiveLoopAsync(socket, _ => (_listener, session.Client, session.ToClient)));
+        _tasks.Track(ReceiveLoopAsync(socket, _ => (_listener, session.Client, session.ToClient)));
         return session;
     }
 
@@ -120,7 +120,7 @@ public sealed class UdpRelay : IAsyncDisposable
                 Interlocked.Increment(ref _dropped);
                 continue;
             }
-            Track(DeliverAsync(buffer.AsSpan(0, r.ReceivedBytes).ToArray(), to.Via, to.To, to.Order, sequence, delay));
+            _tasks.Track(DeliverAsync(buffer.AsSpan(0, r.ReceivedBytes).ToArray(), to.Via, to.To, to.Order, sequence, delay));
         }
     }
 
@@ -139,24 +139,12 @@ public sealed class UdpRelay : IAsyncDisposable
         }
     }
 
-    private void Track(Task task)
-    {
-        _tasks[task] = 0;
-        _ = task.ContinueWith(t => _tasks.TryRemove(t, out _), TaskScheduler.Default);
-    }
-
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener.Dispose();
         foreach (Session s in _sessions.Values) s.Upstream.Dispose();
-        try
-        {
-            await Task.WhenAll(_tasks.Keys).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        await _tasks.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _stop.Dispose();
     }
 }

@@ -68,56 +68,8 @@ public sealed class RelayedNetworkFaultTests(MeshFixture fixture, ITestOutputHel
         private static string Str(int n) => n.ToString(CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Polls every node's view until stopped; a member seen as anything but alive is a (false) suspicion or death.</summary>
-    private sealed class MembershipWatch : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _polling;
-        private int _polls, _notAlive, _dead;
-
-        public MembershipWatch(IReadOnlyList<NodeProcess> nodes) => _polling = Task.Run(async () =>
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                foreach (NodeProcess n in nodes)
-                {
-                    try
-                    {
-                        StatusReport s = await n.StatusAsync();
-                        _polls++;
-                        _notAlive += s.Members.Count(m => m.State != "alive");
-                        _dead += s.Members.Count(m => m.State is "dead" or "left");
-                    }
-                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                    {
-                    }
-                }
-                try
-                {
-                    await Task.Delay(250, _stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-            }
-        });
-
-        public string Figures => $"membership polled {_polls} times: {_notAlive} non-alive sightings, {_dead} dead";
-        public int Dead => _dead;
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await _polling;
-            _stop.Dispose();
-        }
-    }
-
     private List<string> Blobs() =>
         [.. fixture.Dataset.Sha256.Keys.Where(k => k.StartsWith("samples/", StringComparison.Ordinal)), "big/nine.bin", "big/seventeen.bin"];
-
-    private static int LogLines(IEnumerable<NodeProcess> nodes, string what) =>
-        nodes.Sum(n => n.Log.Split('\n').Count(l => l.Contains(what, StringComparison.Ordinal)));
 
     [Fact]
     public async Task Through_relays_with_5_percent_loss_and_20_to_50_ms_delay_membership_converges_without_false_deaths_and_reads_are_byte_exact()
@@ -130,11 +82,7 @@ public sealed class RelayedNetworkFaultTests(MeshFixture fixture, ITestOutputHel
         await using (watch)
         {
             // Each node reads everything through itself: about two thirds of the chunks are owned across a relay.
-            List<string> names = Blobs();
-            await Task.WhenAll(mesh.Nodes.Select(async n =>
-            {
-                foreach (string name in names) await tally.ReadAsync(n, Dataset.Container, name, fixture.Dataset.Sha256[name]);
-            }));
+            await tally.ReadThroughEachAsync(mesh.Nodes, Dataset.Container, Blobs(), fixture.Dataset.Sha256);
             // Enough gossip through the loss to mean something (tens of probe rounds): every relay has dropped some.
             await Wait.UntilAsync(() => Task.FromResult(mesh.Gossip.All(r => r.Dropped >= 3 && r.Forwarded >= 100)),
                 TimeSpan.FromSeconds(120), "each gossip relay to forward 100 datagrams and drop 3");
@@ -142,7 +90,7 @@ public sealed class RelayedNetworkFaultTests(MeshFixture fixture, ITestOutputHel
 
         long peerReads = 0;
         foreach (NodeProcess n in mesh.Nodes) peerReads += (await n.StatusAsync()).ReadsBySource["peer"];
-        int suspicions = LogLines(mesh.Nodes, " Suspect "), deaths = LogLines(mesh.Nodes, " Dead ");
+        int suspicions = MembershipWatch.Logged(mesh.Nodes, "Suspect"), deaths = MembershipWatch.Logged(mesh.Nodes, "Dead");
         string fault = "3 nodes behind UDP and TCP relays, 5% loss and 20-50 ms delay on every hop";
         Survivors.Say(output, $"{fault}: {tally.Attempted} reads in {sw.Elapsed.TotalSeconds:F1} s, {peerReads} peer reads; " +
             $"gossip relays forwarded {mesh.Gossip.Sum(r => r.Forwarded)} datagrams, dropped {mesh.Gossip.Sum(r => r.Dropped)}, reordered {mesh.Gossip.Sum(r => r.Reordered)}; " +
@@ -184,11 +132,7 @@ public sealed class RelayedNetworkFaultTests(MeshFixture fixture, ITestOutputHel
                     foreach (TcpRelay r in mesh.Peer) Interlocked.Add(ref cuts, r.CutAll());
                 }
             });
-            List<string> names = Blobs();
-            await Task.WhenAll(mesh.Nodes.Select(async n =>
-            {
-                foreach (string name in names) await tally.ReadAsync(n, Dataset.Container, name, fixture.Dataset.Sha256[name]);
-            }));
+            await tally.ReadThroughEachAsync(mesh.Nodes, Dataset.Container, Blobs(), fixture.Dataset.Sha256);
             await reading.CancelAsync();
             await cutting;
         }
@@ -202,7 +146,7 @@ public sealed class RelayedNetworkFaultTests(MeshFixture fixture, ITestOutputHel
         }
         string fault = "3 nodes behind relays that reset every peer connection every 300 ms";
         Survivors.Say(output, $"{fault}: {tally.Attempted} reads, {cuts} connections cut, {peerReads} peer reads, {peerFailures} peer failures (then the next owner or Blob); " +
-            $"{watch.Figures}; log: {LogLines(mesh.Nodes, " Dead ")} deaths");
+            $"{watch.Figures}; log: {MembershipWatch.Logged(mesh.Nodes, "Dead")} deaths");
         tally.Report(output, fault);
         Assert.Equal(tally.Attempted, tally.Exact);
         Assert.True(cuts > 0, "the relays never cut an open connection");
