@@ -101,7 +101,8 @@ public sealed class RequestHeadTarget : FuzzTarget
 /// <summary>
 /// Chunked request bodies through <see cref="ChunkedBody"/>: the first input byte says where to split the rest, and
 /// decoding the two pieces one after the other must give what decoding the whole does (the bytes of a body arrive in
-/// any split), never more than the size bound.
+/// any split), never more than the size bound; dropping the bytes instead of keeping them (a GET's body) must read
+/// the same framing.
 /// </summary>
 public sealed class ChunkedBodyTarget : FuzzTarget
 {
@@ -134,35 +135,47 @@ public sealed class ChunkedBodyTarget : FuzzTarget
         if (input.Length == 0) return null;
         ReadOnlySpan<byte> body = input.AsSpan(1);
         int split = Math.Min(body.Length, input[0] * Math.Max(1, body.Length) / 255);
-        var whole = new List<byte>();
+        var output = new RequestBody();
         var decoder = new ChunkedBody();
         decoder.Reset();
-        BodyStatus all = decoder.Decode(body, whole, MaxBody, out int usedAll);
-        var pieces = new List<byte>();
+        output.Start(0, discard: false);
+        BodyStatus all = decoder.Decode(body, output, MaxBody, out int usedAll);
+        byte[] whole = output.Kept.ToArray();
         decoder.Reset();
-        BodyStatus first = decoder.Decode(body[..split], pieces, MaxBody, out int used1);
+        output.Start(0, discard: false); // gives the first array back to the pool
+        BodyStatus first = decoder.Decode(body[..split], output, MaxBody, out int used1);
         BodyStatus second = first;
         int used2 = 0;
-        if (first == BodyStatus.NeedMore) second = decoder.Decode(body[split..], pieces, MaxBody, out used2);
+        if (first == BodyStatus.NeedMore) second = decoder.Decode(body[split..], output, MaxBody, out used2);
         else if (first == BodyStatus.Done) used2 = 0;
+        byte[] pieces = output.Kept.ToArray();
+        int piecesLength = output.Length;
+        // Dropping the bytes (a GET's body) must see the same framing and count the same length.
+        decoder.Reset();
+        output.Start(0, discard: true);
+        BodyStatus dropped = decoder.Decode(body, output, MaxBody, out int usedDropped);
+        if (dropped != all || usedDropped != usedAll || output.Length != whole.Length || !output.Kept.IsEmpty)
+            throw new InvalidOperationException($"kept: {all} after {usedAll} bytes for {whole.Length}; dropped: {dropped} after {usedDropped} for {output.Length}");
+        output.Clear();
         // Refused or unfinished bodies must be so however the bytes were split (a mismatch counts as a crash).
         if (all != BodyStatus.Done)
         {
             if (second != all) throw new InvalidOperationException($"whole input {all}, split {second} (first piece {first})");
             return null;
         }
+        if (piecesLength != pieces.Length) throw new InvalidOperationException($"length {piecesLength} for {pieces.Length} kept bytes");
         return (all, usedAll, whole, second, used1 + used2, pieces, first);
     }
 
     public override void Check(byte[] input, object? result)
     {
         if (result is null) return;
-        (BodyStatus all, int usedAll, List<byte> whole, BodyStatus split, int usedSplit, List<byte> pieces, BodyStatus first) =
-            ((BodyStatus, int, List<byte>, BodyStatus, int, List<byte>, BodyStatus))result;
-        if (whole.Count > MaxBody || pieces.Count > MaxBody) throw Violated($"decoded {whole.Count} / {pieces.Count} bytes past the bound {MaxBody}");
+        (BodyStatus all, int usedAll, byte[] whole, BodyStatus split, int usedSplit, byte[] pieces, BodyStatus first) =
+            ((BodyStatus, int, byte[], BodyStatus, int, byte[], BodyStatus))result;
+        if (whole.Length > MaxBody || pieces.Length > MaxBody) throw Violated($"decoded {whole.Length} / {pieces.Length} bytes past the bound {MaxBody}");
         if (all != split) throw Violated($"whole input {all}, split {split} (first piece {first})");
-        if (all == BodyStatus.Done && (usedAll != usedSplit || !whole.SequenceEqual(pieces)))
-            throw Violated($"whole input used {usedAll} bytes for {whole.Count}, split used {usedSplit} for {pieces.Count}");
+        if (all == BodyStatus.Done && (usedAll != usedSplit || !whole.AsSpan().SequenceEqual(pieces)))
+            throw Violated($"whole input used {usedAll} bytes for {whole.Length}, split used {usedSplit} for {pieces.Length}");
     }
 
     public override IReadOnlyList<byte[]> Dictionary =>
