@@ -137,26 +137,35 @@ public sealed class ChunkedBodyTarget : FuzzTarget
         int split = Math.Min(body.Length, input[0] * Math.Max(1, body.Length) / 255);
         var output = new RequestBody();
         var decoder = new ChunkedBody();
-        decoder.Reset();
-        output.Start(0, discard: false);
-        BodyStatus all = decoder.Decode(body, output, MaxBody, out int usedAll);
-        byte[] whole = output.Kept.ToArray();
-        decoder.Reset();
-        output.Start(0, discard: false); // gives the first array back to the pool
-        BodyStatus first = decoder.Decode(body[..split], output, MaxBody, out int used1);
-        BodyStatus second = first;
-        int used2 = 0;
-        if (first == BodyStatus.NeedMore) second = decoder.Decode(body[split..], output, MaxBody, out used2);
-        else if (first == BodyStatus.Done) used2 = 0;
-        byte[] pieces = output.Kept.ToArray();
-        int piecesLength = output.Length;
-        // Dropping the bytes (a GET's body) must see the same framing and count the same length.
-        decoder.Reset();
-        output.Start(0, discard: true);
-        BodyStatus dropped = decoder.Decode(body, output, MaxBody, out int usedDropped);
-        if (dropped != all || usedDropped != usedAll || output.Length != whole.Length || !output.Kept.IsEmpty)
-            throw new InvalidOperationException($"kept: {all} after {usedAll} bytes for {whole.Length}; dropped: {dropped} after {usedDropped} for {output.Length}");
-        output.Clear();
+        BodyStatus all, first, second, dropped;
+        int usedAll, used1, used2 = 0, usedDropped, piecesLength, droppedLength;
+        byte[] whole, pieces;
+        try
+        {
+            decoder.Reset();
+            output.Start(0, discard: false);
+            all = decoder.Decode(body, output, MaxBody, out usedAll);
+            whole = output.Kept.ToArray();
+            decoder.Reset();
+            output.Start(0, discard: false); // unmaps the first body
+            first = decoder.Decode(body[..split], output, MaxBody, out used1);
+            second = first;
+            if (first == BodyStatus.NeedMore) second = decoder.Decode(body[split..], output, MaxBody, out used2);
+            pieces = output.Kept.ToArray();
+            piecesLength = output.Length;
+            // Dropping the bytes (a GET's body) must read the same framing and count the same length, keeping nothing.
+            decoder.Reset();
+            output.Start(0, discard: true);
+            dropped = decoder.Decode(body, output, MaxBody, out usedDropped);
+            droppedLength = output.Length;
+            if (!output.Kept.IsEmpty) throw new InvalidOperationException("a dropped body kept bytes");
+        }
+        finally
+        {
+            output.Clear();
+        }
+        if (dropped != all || usedDropped != usedAll || droppedLength != whole.Length)
+            throw new InvalidOperationException($"kept: {all} after {usedAll} bytes for {whole.Length}; dropped: {dropped} after {usedDropped} for {droppedLength}");
         // Refused or unfinished bodies must be so however the bytes were split (a mismatch counts as a crash).
         if (all != BodyStatus.Done)
         {
