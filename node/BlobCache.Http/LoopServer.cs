@@ -164,7 +164,7 @@ public sealed class LoopServer : IServer
     /// <summary>Connections and requests turned away for <paramref name="reason"/> so far.</summary>
     public long Refused(Refusal reason) => Interlocked.Read(ref _refused[(int)reason]);
 
-    /// <summary>Request body bytes kept in memory now (see <see cref="MaxBufferedBodyBytes"/>).</summary>
+    /// <summary>Request body memory set aside now: each kept body's length, a chunked one's limit (see <see cref="MaxBufferedBodyBytes"/>).</summary>
     public long BufferedBodyBytes => Interlocked.Read(ref _bufferedBodyBytes);
 
     private readonly long[] _refused = new long[Enum.GetValues<Refusal>().Length];

@@ -260,7 +260,7 @@ public static class NodeHost
         metrics.Meter.CreateObservableGauge("blobcache_http_connections", () => server.OpenConnections, "{connection}",
             "Connections open on the local endpoint");
         metrics.Meter.CreateObservableGauge("blobcache_http_body_bytes", () => server.BufferedBodyBytes, "By",
-            "Request body bytes the local endpoint holds in memory now (bounded; bodies of GET and HEAD are dropped)");
+            "Request body memory the local endpoint has set aside now: each kept body's length (a chunked body's limit), within 32 MiB; bodies of GET and HEAD are dropped");
         metrics.Meter.CreateObservableCounter("blobcache_http_refused", () => Enum.GetValues<Refusal>().Select(r =>
             new System.Diagnostics.Metrics.Measurement<long>(server.Refused(r), new KeyValuePair<string, object?>("reason", r.Label()))),
             "{request}", "Local endpoint connections and requests turned away by the server before any handler: malformed or oversized " +

@@ -22,9 +22,7 @@ public sealed class EndpointHardeningTests
     public async Task Heads_trickled_in_on_more_connections_than_the_limit_neither_lock_out_probes_nor_outlive_the_receive_deadline()
     {
         const int limit = 100, slow = 300;
-        await using NodeProcess node = NodeProcess.Start("hardening-slow", "sample", [],
-            "--http-max-connections", $"{limit}", "--http-receive-timeout-ms", "2000");
-        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await using NodeProcess node = await StartReadyAsync("hardening-slow", "--http-max-connections", $"{limit}", "--http-receive-timeout-ms", "2000");
         int idleFds = ProcessFootprint.Of(node.Pid).Fds;
 
         // Three times the limit, each sending its head one byte at a time: progress enough for a stall limit, forever.
@@ -94,8 +92,7 @@ public sealed class EndpointHardeningTests
     [Fact]
     public async Task Megabyte_bodies_on_GETs_are_dropped_unkept_and_POST_bodies_past_the_budget_get_503_so_the_node_memory_stays_flat()
     {
-        await using NodeProcess node = NodeProcess.Start("hardening-bodies", "sample", []);
-        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await using NodeProcess node = await StartReadyAsync("hardening-bodies");
         const int body = 1024 * 1024;
         byte[] junk = new byte[body];
         new Random(7).NextBytes(junk);
@@ -169,8 +166,7 @@ public sealed class EndpointHardeningTests
     [Fact]
     public async Task Any_Host_header_reaches_probes_and_blobs_and_the_server_answers_its_own_errors_in_Blob_shape()
     {
-        await using NodeProcess node = NodeProcess.Start("hardening-host", "sample", []);
-        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await using NodeProcess node = await StartReadyAsync("hardening-host");
         // A Service mapping port 80 to the node's, a Host with no port, kubectl port-forward from another local port.
         foreach (string other in new[] { "cache.svc:80", "cache.svc", "127.0.0.1:1" })
         {
@@ -199,6 +195,22 @@ public sealed class EndpointHardeningTests
         Assert.StartsWith("HTTP/1.1 413 ", tooLarge, StringComparison.Ordinal);
         Assert.Contains("x-ms-error-code: RequestBodyTooLarge", tooLarge, StringComparison.Ordinal);
         Assert.Contains("<Code>RequestBodyTooLarge</Code>", tooLarge, StringComparison.Ordinal);
+    }
+
+    /// <summary>A node on the built-in sample origin (no Azurite needed), ready.</summary>
+    private static async Task<NodeProcess> StartReadyAsync(string id, params string[] extra)
+    {
+        NodeProcess node = NodeProcess.Start(id, "sample", [], extra);
+        try
+        {
+            await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            return node;
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task<HttpResponseMessage> GetAsync(NodeProcess node, string path, string host, string? range = null)
