@@ -89,6 +89,8 @@ public sealed record NodeOptions
     /// Linux only, the default there) or <c>kestrel</c>. The gRPC port is always Kestrel's.
     /// </summary>
     public HttpServerKind HttpServer { get; init; } = OperatingSystem.IsLinux() ? HttpServerKind.Loop : HttpServerKind.Kestrel;
+    /// <summary>Read-only FUSE mounts of the node's read path (Linux; root or CAP_SYS_ADMIN and /dev/fuse).</summary>
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

@@ -223,7 +223,11 @@ public static class NodeHost
         log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; endpoint server {Server}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
             options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.HttpServer.ToString().ToLowerInvariant(), options.InlineIo);
+        // --mount: the same read path as local files; a mount that cannot be made stops the node (exit 2).
+        Mount.NodeMounts? mounts = Mount.NodeMounts.Start(options, origin, metadata, reader, loggers);
+        if (mounts is null) lifetime.StopApplication();
         await app.WaitForShutdownAsync().ConfigureAwait(false);
+        mounts?.Dispose();
 
         await udpServer.DisposeAsync().ConfigureAwait(false);
         await store.FlushAsync().ConfigureAwait(false);
@@ -233,7 +237,7 @@ public static class NodeHost
         store.Dispose();
         metrics.Dispose();
         await app.DisposeAsync().ConfigureAwait(false);
-        return 0;
+        return mounts is null ? 2 : 0;
     }
 
     /// <summary>

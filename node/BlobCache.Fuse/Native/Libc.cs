@@ -1,0 +1,34 @@
+using System.Runtime.InteropServices;
+
+namespace BlobCache.Fuse.Native;
+
+/// <summary>The few libc calls around the FUSE session: waking the receive threads, freeing libfuse's buffers, clearing a dead mount.</summary>
+internal static unsafe partial class Libc
+{
+    public const short POLLIN = 1, POLLERR = 8, POLLHUP = 0x10, POLLNVAL = 0x20;
+    public const int EINTR = 4, EIO = 5, EAGAIN = 11, ENOENT = 2, EISDIR = 21, ENOTDIR = 20, EROFS = 30, EBADF = 9, ENOTCONN = 107;
+    public const int O_ACCMODE = 3, O_RDONLY = 0, O_NONBLOCK = 0x800;
+    public const int F_GETFL = 3, F_SETFL = 4;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int MNT_DETACH = 2;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport("libc", SetLastError = true)] public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+    [LibraryImport("libc", SetLastError = true)] public static partial int eventfd(uint initial, int flags);
+    [LibraryImport("libc", SetLastError = true)] public static partial nint write(int fd, void* buffer, nint length);
+    [LibraryImport("libc", SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)] public static partial int fcntl(int fd, int command, int argument);
+    [LibraryImport("libc")] public static partial void free(void* pointer);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int umount2(string target, int flags);
+
+    public static int LastError => Marshal.GetLastPInvokeError();
+
+    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+}
