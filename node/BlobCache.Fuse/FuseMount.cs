@@ -177,12 +177,15 @@ public sealed unsafe class FuseMount : IDisposable
 
     /// <summary>
     /// A FUSE mount whose server died leaves its directory answering ENOTCONN ("transport endpoint is not
-    /// connected"); a node restarting on the same directory detaches it first.
+    /// connected"); a node restarting on the same directory detaches it first. Asked with statfs, which the kernel
+    /// always sends to the server: a stat may still be answered from attributes cached before the death.
     /// </summary>
     private static void ClearDeadMount(string dir, ILogger log)
     {
         MountPoint? existing = MountTable.Find(dir);
-        if (existing is null || !existing.Type.StartsWith("fuse", StringComparison.Ordinal) || System.IO.Directory.Exists(dir)) return;
+        if (existing is null || !existing.Type.StartsWith("fuse", StringComparison.Ordinal)) return;
+        byte* stats = stackalloc byte[Libc.StatfsSize];
+        if (Libc.statfs(dir, stats) == 0 || Libc.LastError != Libc.ENOTCONN) return;
         if (Libc.umount2(dir, Libc.MNT_DETACH) == 0) log.LogWarning("detached a dead {Type} mount at {Dir} (its server had gone)", existing.Type, dir);
         else log.LogWarning("a dead {Type} mount at {Dir} could not be detached: {Error}", existing.Type, dir, Libc.Describe(Libc.LastError));
     }

@@ -23,8 +23,9 @@ public static class MountTable
     internal static MountPoint? Parse(string line)
     {
         string[] fields = line.Split(' ');
+        if (fields.Length < 9) return null;
         int separator = Array.IndexOf(fields, "-", 6);
-        if (fields.Length < 7 || separator < 0 || separator + 1 >= fields.Length) return null;
+        if (separator < 0 || separator + 1 >= fields.Length) return null;
         return new MountPoint(fields[2], Unescape(fields[4]), fields[separator + 1]);
     }
 

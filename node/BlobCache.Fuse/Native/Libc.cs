@@ -27,6 +27,10 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)] public static partial int fcntl(int fd, int command, int argument);
     [LibraryImport("libc")] public static partial void free(void* pointer);
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int umount2(string target, int flags);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int statfs(string path, byte* buffer);
+
+    /// <summary>Bytes enough for <c>struct statfs</c> on every 64-bit Linux (120 on x86-64 and arm64).</summary>
+    public const int StatfsSize = 256;
 
     public static int LastError => Marshal.GetLastPInvokeError();
 
