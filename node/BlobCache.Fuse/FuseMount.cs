@@ -15,10 +15,9 @@ public sealed record FuseMountSettings(string FsName, uint ReadAheadBytes, bool 
 {
     /// <summary>
     /// Threads receiving requests from the kernel. Each copies the bytes of the reads it answers from memory (those
-    /// that wait reply from elsewhere), so a few help on a big machine; on a small one a second thread mostly takes
-    /// CPU from the readers.
+    /// that wait reply from elsewhere), so copies run in parallel up to one a core; a request wakes one of them.
     /// </summary>
-    public int Threads { get; init; } = Math.Clamp(Environment.ProcessorCount / 2, 1, 4);
+    public int Threads { get; init; } = Math.Clamp(Environment.ProcessorCount, 2, 8);
 }
 
 /// <summary>
@@ -99,7 +98,7 @@ public sealed unsafe class FuseMount : IDisposable
             self.Free();
             throw new FuseMountException($"cannot mount at {dir} (libfuse says why above; mounting needs root or CAP_SYS_ADMIN, and /dev/fuse)");
         }
-        // Non-blocking, so the receive threads wait in poll, where a stop can wake them.
+        // Non-blocking, so the receive threads wait in epoll, where a stop can wake them.
         int fd = LibFuse.fuse_session_fd(session);
         Libc.fcntl(fd, Libc.F_SETFL, Libc.fcntl(fd, Libc.F_GETFL, 0) | Libc.O_NONBLOCK);
         int wake = Libc.eventfd(0, Libc.EFD_CLOEXEC);
@@ -113,27 +112,31 @@ public sealed unsafe class FuseMount : IDisposable
         return mount;
     }
 
+    // Each thread waits in an epoll of its own where the FUSE device is exclusive: a request wakes one waiter, not
+    // all of them. The wake eventfd, in every epoll, wakes them all to stop.
     private void Receive()
     {
         LibFuse.Buf buffer = default;
-        Libc.PollFd* fds = stackalloc Libc.PollFd[2];
-        fds[0] = new Libc.PollFd { Fd = LibFuse.fuse_session_fd(_session), Events = Libc.POLLIN };
-        fds[1] = new Libc.PollFd { Fd = _wake, Events = Libc.POLLIN };
+        int epoll = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
+        byte* events = stackalloc byte[2 * Libc.EpollEventBytes];
         try
         {
+            if (epoll < 0 || !Watch(epoll, LibFuse.fuse_session_fd(_session), Libc.EPOLLIN | Libc.EPOLLEXCLUSIVE) || !Watch(epoll, _wake, Libc.EPOLLIN))
+            {
+                _log.LogError("mount {Dir}: cannot wait for the kernel's requests: {Error}", Directory, Libc.Describe(Libc.LastError));
+                return;
+            }
             while (Volatile.Read(ref _stopped) == 0)
             {
-                // Read first and wait only when nothing is queued: a busy mount costs no poll per request.
+                // Read first and wait only when nothing is queued: a busy mount costs no wait per request.
                 int received = LibFuse.fuse_session_receive_buf(_session, &buffer);
                 if (received == -Libc.EAGAIN)
                 {
-                    fds[0].Revents = fds[1].Revents = 0;
-                    if (Libc.poll(fds, 2, -1) < 0 && Libc.LastError != Libc.EINTR)
+                    if (Libc.epoll_wait(epoll, events, 2, -1) < 0 && Libc.LastError != Libc.EINTR)
                     {
-                        _log.LogError("mount {Dir}: poll failed: {Error}", Directory, Libc.Describe(Libc.LastError));
+                        _log.LogError("mount {Dir}: waiting for requests failed: {Error}", Directory, Libc.Describe(Libc.LastError));
                         break;
                     }
-                    if (fds[1].Revents != 0) break;
                     continue;
                 }
                 if (received == -Libc.EINTR) continue;
@@ -150,7 +153,16 @@ public sealed unsafe class FuseMount : IDisposable
         finally
         {
             if (buffer.Mem != null) Libc.free(buffer.Mem);
+            if (epoll >= 0) Libc.close(epoll);
         }
+    }
+
+    private static bool Watch(int epoll, int fd, uint events)
+    {
+        byte* ev = stackalloc byte[Libc.EpollEventBytes];
+        new Span<byte>(ev, Libc.EpollEventBytes).Clear();
+        *(uint*)ev = events;
+        return Libc.epoll_ctl(epoll, Libc.EPOLL_CTL_ADD, fd, ev) == 0;
     }
 
     public void Dispose()

@@ -2,25 +2,27 @@ using System.Runtime.InteropServices;
 
 namespace BlobCache.Fuse.Native;
 
-/// <summary>The few libc calls around the FUSE session: waking the receive threads, freeing libfuse's buffers, clearing a dead mount.</summary>
+/// <summary>The few libc calls around the FUSE session: waiting for and waking the receive threads, freeing libfuse's buffers, clearing a dead mount.</summary>
 internal static unsafe partial class Libc
 {
-    public const short POLLIN = 1, POLLERR = 8, POLLHUP = 0x10, POLLNVAL = 0x20;
     public const int EINTR = 4, EIO = 5, EAGAIN = 11, ENOENT = 2, EISDIR = 21, ENOTDIR = 20, EROFS = 30, EBADF = 9, ENOTCONN = 107;
     public const int O_ACCMODE = 3, O_RDONLY = 0, O_NONBLOCK = 0x800;
     public const int F_GETFL = 3, F_SETFL = 4;
     public const int EFD_CLOEXEC = 0x80000;
     public const int MNT_DETACH = 2;
 
-    [StructLayout(LayoutKind.Sequential)]
-    public struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
+    [LibraryImport("libc", SetLastError = true)] public static partial int epoll_create1(int flags);
+    [LibraryImport("libc", SetLastError = true)] public static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+    [LibraryImport("libc", SetLastError = true)] public static partial int epoll_wait(int epfd, byte* events, int max, int timeoutMs);
 
-    [LibraryImport("libc", SetLastError = true)] public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+    public const int EPOLL_CLOEXEC = 0x80000, EPOLL_CTL_ADD = 1;
+    public const uint EPOLLIN = 1, EPOLLEXCLUSIVE = 1u << 28;
+
+    /// <summary>
+    /// Bytes of one <c>struct epoll_event</c> on every layout (12 packed on x86-64, 16 on arm64). The events word
+    /// leads both; the data word is left 0, since a waiter only needs to know that something is ready.
+    /// </summary>
+    public const int EpollEventBytes = 16;
     [LibraryImport("libc", SetLastError = true)] public static partial int eventfd(uint initial, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial nint write(int fd, void* buffer, nint length);
     [LibraryImport("libc", SetLastError = true)] public static partial int close(int fd);
