@@ -65,7 +65,14 @@ public sealed unsafe class FuseMount : IDisposable
         string dir = MountTable.Normalize(directory);
         if (!File.Exists("/dev/fuse")) throw new FuseMountException("/dev/fuse is missing: the kernel's FUSE module is not loaded, or the container was not given the device");
         ClearDeadMount(dir, log);
-        if (!System.IO.Directory.Exists(dir)) throw new FuseMountException($"{dir} is not a directory");
+        try
+        {
+            System.IO.Directory.CreateDirectory(dir); // a volume's subdirectory for each mount need not be made beforehand
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FuseMountException($"{dir} is not a directory that can be made: {e.Message}");
+        }
         fs.ReadAheadBytes = settings.ReadAheadBytes;
 
         string options = "ro,nosuid,nodev,noatime,default_permissions" + (settings.AllowOther ? ",allow_other" : "") +
