@@ -122,4 +122,15 @@ public sealed class MountLifecycleTests(MeshFixture fixture, ITestOutputHelper o
             if (second is not null) await second.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_mount_that_cannot_be_made_stops_the_node_with_exit_code_2_saying_why()
+    {
+        using var dir = new TempDir("blobcache-mount-bad-");
+        await using NodeProcess node = NodeProcess.Start("mbad", fixture.Azurite.ConnectionString, [], "--mount", $"otheraccount/{Dataset.Container}:{dir.Path}");
+        await Wait.UntilAsync(() => Task.FromResult(node.HasExited), TimeSpan.FromSeconds(60), "the node to stop");
+        Assert.Equal(2, node.ExitCode);
+        Assert.Contains($"--mount otheraccount/{Dataset.Container}:{dir.Path}: this node caches account '{Azurite.Account}', not 'otheraccount'", node.Log, StringComparison.Ordinal);
+        Assert.False(MountedNode.IsMounted(dir.Path));
+    }
 }
