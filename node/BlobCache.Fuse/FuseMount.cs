@@ -56,9 +56,6 @@ public sealed unsafe class FuseMount : IDisposable
 
     public string Directory { get; }
 
-    /// <summary>True once the kernel side is gone while we still serve (unmounted from outside, or the connection aborted).</summary>
-    public bool Ended => Volatile.Read(ref _ended) != 0;
-
     /// <summary>Mounts <paramref name="fs"/> at <paramref name="directory"/>; returns once the kernel has initialised it.</summary>
     public static FuseMount Start(string directory, ReadOnlyFileSystem fs, FuseMountSettings settings, ILogger log)
     {
@@ -89,6 +86,7 @@ public sealed unsafe class FuseMount : IDisposable
             argv[strings.Length] = null;
             var args = new LibFuse.FuseArgs { Argc = strings.Length, Argv = argv, Allocated = 0 };
             session = LibFuse.fuse_session_new(&args, ops, (nuint)(LibFuse.OpCount * sizeof(nint)), (void*)GCHandle.ToIntPtr(self));
+            LibFuse.fuse_opt_free_args(&args); // the copy of argv option parsing may have made (never ours)
         }
         finally
         {

@@ -49,14 +49,8 @@ public sealed partial class ReadOnlyFileSystem
         _directories = new DirectoryCache(source, ttl);
     }
 
-    /// <summary>Inodes the kernel holds now (the root included): bounded by what it caches, not by what was ever read.</summary>
-    public int Inodes => _inodes.Count;
-
-    /// <summary>Handles open now (files and directories).</summary>
-    public int OpenHandles => _files.Count + _openDirectories.Count;
-
     /// <summary>Replies still on their way (operations waiting for the node).</summary>
-    public int Pending => Volatile.Read(ref _pending);
+    internal int Pending => Volatile.Read(ref _pending);
 
     /// <summary>Kernel tuning asked for at FUSE_INIT; set by the session before mounting.</summary>
     internal uint ReadAheadBytes { get; set; } = 128 * 1024;

@@ -85,6 +85,7 @@ internal static unsafe partial class LibFuse
     }
 
     [LibraryImport(Lib)] public static partial nint fuse_session_new(FuseArgs* args, nint* ops, nuint opSize, void* userdata);
+    [LibraryImport(Lib)] public static partial void fuse_opt_free_args(FuseArgs* args);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial int fuse_session_mount(nint se, string mountpoint);
     [LibraryImport(Lib)] public static partial int fuse_session_fd(nint se);
     [LibraryImport(Lib)] public static partial void fuse_session_exit(nint se);

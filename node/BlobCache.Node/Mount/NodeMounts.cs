@@ -12,7 +12,7 @@ namespace BlobCache.Node.Mount;
 /// </summary>
 public sealed class NodeMounts : IDisposable
 {
-    private readonly List<(FuseMount Mount, ReadOnlyFileSystem FileSystem)> _mounts = [];
+    private readonly List<FuseMount> _mounts = [];
 
     private NodeMounts()
     {
@@ -37,7 +37,7 @@ public sealed class NodeMounts : IDisposable
                 var fs = new ReadOnlyFileSystem(new BlobMountSource(spec, origin, metadata, reader), spec.Source,
                     TimeSpan.FromSeconds(options.MetadataTtlSeconds), log);
                 FuseMount mount = FuseMount.Start(spec.Directory, fs, new FuseMountSettings("blobcache:" + spec.Source, readAhead), log);
-                mounts._mounts.Add((mount, fs));
+                mounts._mounts.Add(mount);
                 log.LogInformation("mounted {Source} read-only at {Dir} (metadata TTL {Ttl} s, read-ahead {ReadAhead} KiB)",
                     spec.Source, mount.Directory, options.MetadataTtlSeconds, readAhead >> 10);
             }
@@ -52,12 +52,9 @@ public sealed class NodeMounts : IDisposable
         return mounts;
     }
 
-    /// <summary>Inodes held by all mounts (diagnostics).</summary>
-    public int Inodes => _mounts.Sum(m => m.FileSystem.Inodes);
-
     public void Dispose()
     {
-        foreach ((FuseMount mount, _) in _mounts) mount.Dispose();
+        foreach (FuseMount mount in _mounts) mount.Dispose();
         _mounts.Clear();
     }
 }

@@ -35,6 +35,7 @@ public sealed class FuseFileSystemTests
         Assert.NotEqual(a.Ino, table.Lookup("d/f", v1).Ino); // numbers are never reused
         table.Forget(InodeTable.RootIno, 100);
         Assert.NotNull(table.Get(InodeTable.RootIno));
+        Assert.Equal(3, table.Count); // the root, the second version, the first looked up again: nothing else is kept
     }
 
     [Fact]
