@@ -97,4 +97,32 @@ public sealed class MountReadTests(MeshFixture fixture, ITestOutputHelper output
             foreach (MountedNode m in mounts) await m.DisposeAsync();
         }
     }
+
+    [SkippableFact]
+    public async Task Blobcache_mount_of_a_prefix_alone_on_loopback_needs_no_keyring_and_shows_the_prefix_as_its_root()
+    {
+        Skip.IfNot(MountedNode.FuseAvailable, MountedNode.NoFuse);
+        using var dir = new TempDir("blobcache-mount-cli-");
+        string Port() => Ports.Next().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using System.Diagnostics.Process node = NodeProcess.Launch(["mount", $"{Azurite.Account}/{Dataset.Container}/big/", dir.Path,
+            "--origin", fixture.Azurite.ConnectionString, "--http-port", Port(), "--grpc-port", Port(), "--gossip-port", Port(), "--udp-port", Port(),
+            "--memory-mb", "256"], new Dictionary<string, string>());
+        node.BeginOutputReadLine(); // drained, so the node never waits on a full pipe
+        node.BeginErrorReadLine();
+        try
+        {
+            await Wait.UntilAsync(() => Task.FromResult(node.HasExited ? throw new InvalidOperationException($"blobcache mount exited with {node.ExitCode}") : MountedNode.IsMounted(dir.Path)),
+                TimeSpan.FromSeconds(60), "blobcache mount to mount");
+            string[] expected = fixture.Dataset.Sha256.Keys.Where(k => k.StartsWith("big/", StringComparison.Ordinal)).Select(k => k["big/".Length..]).Order().ToArray();
+            Assert.Equal(expected, Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order());
+            Dictionary<string, string> read = await Sha256SumAsync(dir.Path);
+            foreach (string name in expected) Assert.True(read[name] == fixture.Dataset.Sha256["big/" + name], $"big/{name} read wrong through the prefix mount");
+        }
+        finally
+        {
+            if (!node.HasExited) node.Kill();
+            await node.WaitForExitAsync();
+            await MountedNode.DetachAsync(dir.Path);
+        }
+    }
 }
