@@ -103,6 +103,7 @@ public static class Bench
             {
                 foreach (NodeProcess n in mesh) await n.DisposeAsync();
             }
+            if (Run("mount")) await MountBench.RunAsync(size, results, azurite, Container, Path.Combine(dataDir, Container, "hit.bin"), hit.Length);
             if (Run("stampede")) await StampedeAsync(size, results, azurite, container);
         }
         finally

@@ -96,6 +96,8 @@ public sealed record NodeOptions
     public int HttpMaxConnections { get; init; } = BlobCache.Http.LoopServer.DefaultMaxConnections;
     /// <summary>A request's head and body must arrive whole within this of their first byte (the loop server).</summary>
     public int HttpReceiveTimeoutMs { get; init; } = (int)BlobCache.Http.LoopServer.DefaultReceiveTimeout.TotalMilliseconds;
+    /// <summary>Read-only FUSE mounts of the node's read path (Linux; root or CAP_SYS_ADMIN and /dev/fuse).</summary>
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

@@ -210,12 +210,16 @@ public static class NodeHost
             gossip.LeaveAsync(TimeSpan.FromSeconds(3)).GetAwaiter().GetResult();
         });
 
+        // --mount: the same read path as local files, mounted before the node answers /healthz (a sidecar's training
+        // container starts once it does); a mount that cannot be made stops the node (exit 2).
+        Mount.NodeMounts? mounts = Mount.NodeMounts.Start(options, origin, metadata, reader, loggers);
         try
         {
             await app.StartAsync().ConfigureAwait(false);
         }
         catch (IOException e)
         {
+            mounts?.Dispose();
             Console.Error.WriteLine($"blobcache: cannot listen on --http-port {options.HttpPort} / --grpc-port {options.GrpcPort}: {e.Message}");
             await udpServer.DisposeAsync().ConfigureAwait(false);
             await peers.DisposeAsync().ConfigureAwait(false);
@@ -225,7 +229,9 @@ public static class NodeHost
         log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; endpoint server {Server}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
             options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.HttpServer.ToString().ToLowerInvariant(), options.InlineIo);
+        if (mounts is null) lifetime.StopApplication();
         await app.WaitForShutdownAsync().ConfigureAwait(false);
+        mounts?.Dispose();
 
         await udpServer.DisposeAsync().ConfigureAwait(false);
         await store.FlushAsync().ConfigureAwait(false);
@@ -235,7 +241,7 @@ public static class NodeHost
         store.Dispose();
         metrics.Dispose();
         await app.DisposeAsync().ConfigureAwait(false);
-        return 0;
+        return mounts is null ? 2 : 0;
     }
 
     /// <summary>
