@@ -211,8 +211,13 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         }
     }
 
-    private static ListedBlob Listed(BlobItem b) =>
-        new(b.Name, false, b.Properties.ContentLength ?? 0, b.Properties.ETag?.ToString(), b.Properties.LastModified, b.Properties.ContentType);
+    private static ListedBlob Listed(BlobItem b)
+    {
+        BlobItemProperties p = b.Properties;
+        var details = new BlobDetails(p.ContentEncoding, p.ContentLanguage, p.CacheControl, p.ContentDisposition, null, p.CreatedOn,
+            p.AccessTier?.ToString(), p.AccessTierInferred, p.ServerEncrypted ?? true);
+        return new(b.Name, false, p.ContentLength ?? 0, p.ETag?.ToString(), p.LastModified, p.ContentType, p.ContentHash, details);
+    }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {

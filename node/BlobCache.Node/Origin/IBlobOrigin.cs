@@ -7,7 +7,7 @@ namespace BlobCache.Node.Origin;
 public sealed record ContainerInfo(string ETag, DateTimeOffset LastModified, IReadOnlyDictionary<string, string>? Metadata = null, string? PublicAccess = null);
 
 /// <summary>One listed blob, or (with a delimiter) one virtual directory when <see cref="IsPrefix"/>.</summary>
-public sealed record ListedBlob(string Name, bool IsPrefix, long Length, string? ETag, DateTimeOffset? LastModified, string? ContentType);
+public sealed record ListedBlob(string Name, bool IsPrefix, long Length, string? ETag, DateTimeOffset? LastModified, string? ContentType, byte[]? ContentMd5 = null, BlobDetails? Details = null);
 
 /// <summary>One page of List Blobs; <see cref="NextMarker"/> is null on the last page.</summary>
 public sealed record ListPage(IReadOnlyList<ListedBlob> Items, string? NextMarker);

@@ -140,7 +140,15 @@ public sealed class BlobRestConformanceTests(MeshFixture fixture) : IAsyncLifeti
         else if (xml)
         {
             string cb = CanonicalXml(b), cn = CanonicalXml(n);
-            if (cb != cn) d.Add($"body:\n    Blob {cb[..Math.Min(cb.Length, 600)]}\n    node {cn[..Math.Min(cn.Length, 600)]}");
+            if (cb != cn)
+            {
+                // From a little before the first difference: listings are long and differ deep inside.
+                int at = 0;
+                while (at < cb.Length && at < cn.Length && cb[at] == cn[at]) at++;
+                int from = Math.Max(0, at - 200);
+                string Part(string s) => s[Math.Min(from, s.Length)..Math.Min(s.Length, from + 600)];
+                d.Add($"body, from character {from}:\n    Blob {Part(cb)}\n    node {Part(cn)}");
+            }
         }
         else if (!b.AsSpan().SequenceEqual(n)) d.Add($"body: {b.Length} bytes from Blob, {n.Length} from the node, not the same");
         return d;
