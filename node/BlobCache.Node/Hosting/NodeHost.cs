@@ -177,6 +177,7 @@ public static class NodeHost
             g.MaxReceiveMessageSize = GrpcChunkPeerClient.MaxSendMessageBytes;
             g.MaxSendMessageSize = GrpcChunkPeerClient.MaxReceiveMessageBytes;
         });
+        builder.Services.AddSingleton(new ErrorAnswerLog(loggers.CreateLogger<ErrorAnswerLog>()));
         builder.Services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, LocalPortRouting>();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
 

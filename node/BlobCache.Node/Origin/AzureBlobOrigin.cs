@@ -86,9 +86,12 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         {
             Response<BlobProperties> r = await Container(container).GetBlobClient(blob).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             BlobProperties p = r.Value;
-            return new BlobInfo(p.ContentLength, p.ETag.ToString(), p.LastModified, p.ContentType ?? "application/octet-stream", p.ContentHash);
+            var details = new BlobDetails(p.ContentEncoding, p.ContentLanguage, p.CacheControl, p.ContentDisposition,
+                p.Metadata is { Count: > 0 } m ? new Dictionary<string, string>(m, StringComparer.OrdinalIgnoreCase) : null,
+                p.CreatedOn, p.AccessTier?.ToString(), p.AccessTierInferred, p.IsServerEncrypted);
+            return new BlobInfo(p.ContentLength, p.ETag.ToString(), p.LastModified, p.ContentType ?? "application/octet-stream", p.ContentHash, details);
         }
-        catch (RequestFailedException e) when (e.Status == 404)
+        catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode != "ContainerNotFound")
         {
             return null;
         }
@@ -141,7 +144,9 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         try
         {
             Response<BlobContainerProperties> r = await Container(container).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            return new ContainerInfo(r.Value.ETag.ToString(), r.Value.LastModified);
+            BlobContainerProperties p = r.Value;
+            string? access = p.PublicAccess switch { PublicAccessType.Blob => "blob", PublicAccessType.BlobContainer => "container", _ => null };
+            return new ContainerInfo(p.ETag.ToString(), p.LastModified, p.Metadata is { Count: > 0 } m ? new Dictionary<string, string>(m, StringComparer.OrdinalIgnoreCase) : null, access);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -206,8 +211,13 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         }
     }
 
-    private static ListedBlob Listed(BlobItem b) =>
-        new(b.Name, false, b.Properties.ContentLength ?? 0, b.Properties.ETag?.ToString(), b.Properties.LastModified, b.Properties.ContentType);
+    private static ListedBlob Listed(BlobItem b)
+    {
+        BlobItemProperties p = b.Properties;
+        var details = new BlobDetails(p.ContentEncoding, p.ContentLanguage, p.CacheControl, p.ContentDisposition, null, p.CreatedOn,
+            p.AccessTier?.ToString(), p.AccessTierInferred, p.ServerEncrypted ?? true);
+        return new(b.Name, false, p.ContentLength ?? 0, p.ETag?.ToString(), p.LastModified, p.ContentType, p.ContentHash, details);
+    }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {
