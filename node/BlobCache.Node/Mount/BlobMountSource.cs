@@ -28,7 +28,15 @@ internal sealed class BlobMountSource(MountSpec spec, IBlobOrigin origin, BlobMe
     {
         string blob = BlobName(path);
         if (!BlobNames.IsValidBlob(blob)) return null;
-        BlobInfo? info = await metadata.GetAsync(spec.Container, blob, cancellationToken).ConfigureAwait(false);
+        BlobInfo? info;
+        try
+        {
+            info = await metadata.GetAsync(spec.Container, blob, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OriginException e) when (e.Status == 404)
+        {
+            return null; // the container is gone: to a file system that is a missing file (ENOENT), not an I/O error
+        }
         return info is null ? null : new FileVersion(path, blob, info.ETag, info.Length, info.LastModified);
     }
 
