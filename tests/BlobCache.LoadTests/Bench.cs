@@ -47,6 +47,9 @@ public static class Bench
             ["smoke"] = size.Smoke,
             ["started_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         };
+        // First, while nothing else runs: idle CPU and detection times are what this group measures.
+        if (Run("membership")) await MembershipBench.RunAsync(size.Smoke ? MembershipSize.Tiny : MembershipSize.Full, results);
+        if (only.Count > 0 && only.All(p => p == "membership")) return await WriteResultsAsync(results, outDir);
         string dataDir = Directory.CreateTempSubdirectory("blobcache-bench-").FullName;
         await using var azurite = new Azurite();
         Step("starting Azurite");
@@ -106,6 +109,11 @@ public static class Bench
         {
             Directory.Delete(dataDir, recursive: true);
         }
+        return await WriteResultsAsync(results, outDir);
+    }
+
+    private static async Task<int> WriteResultsAsync(JsonObject results, string outDir)
+    {
         results["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
         Directory.CreateDirectory(outDir);
         string path = Path.Combine(outDir, "results.json");

@@ -51,6 +51,8 @@ public static class OptionParser
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
         new("http-server", "loop (event loops on epoll: Linux, the default there) or kestrel: what serves the local endpoint", (o, v, s) => o with { HttpServer = ServerKind(v, s) }),
+        new("http-max-connections", "endpoint connections open at most (loop server; default 10000): near it the longest-waiting are shed, a few slots stay for probes", (o, v, s) => o with { HttpMaxConnections = Int(v, s, 16, 1_000_000) }),
+        new("http-receive-timeout-ms", "a request's head and body must arrive whole within this of their first byte (loop server; default 10000)", (o, v, s) => o with { HttpReceiveTimeoutMs = Int(v, s, 100, 600_000) }),
         new("inline-io", "Kestrel only (the gRPC port, and the endpoint under --http-server kestrel): run requests on its socket threads", (o, v, s) => o with { InlineIo = Bool(v, s) }, IsSwitch: true),
         new("insecure", "start without peer security: plain-text gossip unless --gossip-key-file, plain gRPC unless --tls-* (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
         new("gossip-key-file", "mesh keyring: base64 32-byte keys, one a line, first = primary (blobcache keygen); re-read on change", (o, v, s) => o with { GossipKeyFile = NonEmpty(v, s) }),

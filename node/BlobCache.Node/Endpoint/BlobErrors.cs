@@ -23,12 +23,15 @@ public static class BlobErrors
         if (contentRange is not null) response.Headers.ContentRange = contentRange;
         BlobHeaders.Common(context);
         if (HttpMethods.IsHead(context.Request.Method)) return Task.CompletedTask;
-        string body = $"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{SecurityElement.Escape(message)}\nRequestId:{response.Headers["x-ms-request-id"]}\nTime:{DateTime.UtcNow:O}</Message></Error>";
         response.ContentType = "application/xml";
-        byte[] bytes = Encoding.UTF8.GetBytes(body);
+        byte[] bytes = Body(code, message, response.Headers["x-ms-request-id"].ToString());
         response.ContentLength = bytes.Length;
         return response.Body.WriteAsync(bytes).AsTask();
     }
+
+    /// <summary>Blob's XML error document.</summary>
+    public static byte[] Body(string code, string message, string requestId) => Encoding.UTF8.GetBytes(
+        $"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{SecurityElement.Escape(message)}\nRequestId:{requestId}\nTime:{DateTime.UtcNow:O}</Message></Error>");
 }
 
 /// <summary>Headers every Blob response carries.</summary>

@@ -149,7 +149,7 @@ public static class NodeHost
         ConfigureLogging(builder.Logging, options);
         if (options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         bool loopServer = options.HttpServer == HttpServerKind.Loop;
-        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), loggers, metrics);
+        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), options, loggers, metrics);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (!loopServer) k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
@@ -177,29 +177,31 @@ public static class NodeHost
             g.MaxReceiveMessageSize = GrpcChunkPeerClient.MaxSendMessageBytes;
             g.MaxSendMessageSize = GrpcChunkPeerClient.MaxReceiveMessageBytes;
         });
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, LocalPortRouting>();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
         // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
         int grpcPort = options.GrpcPort;
         app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access!.InvokeAsync(context, next) : next(context));
-        app.MapGrpcService<GrpcChunkService>().RequireHost($"*:{options.GrpcPort}");
+        // By the port a request came in on, not its Host header: clients reach the node under other names and ports.
+        app.MapGrpcService<GrpcChunkService>().RequireLocalPort(grpcPort);
 
-        string httpHost = $"*:{options.HttpPort}";
-        app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(httpHost);
-        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireHost(httpHost);
+        int httpPort = options.HttpPort;
+        app.MapPrometheusScrapingEndpoint("/metrics").RequireLocalPort(httpPort);
+        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireLocalPort(httpPort);
         app.MapGet("/readyz", async (CancellationToken ct) =>
         {
             bool joined = gossip.Joined;
             bool originUp = await health.IsUpAsync(ct).ConfigureAwait(false);
             string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
             return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
-        }).RequireHost(httpHost);
+        }).RequireLocalPort(httpPort);
         app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics, UdpDropped(), keyFile, udpServer.UnauthenticatedConnections),
-            StatusJson.Default.StatusReport)).RequireHost(httpHost);
-        app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireHost(httpHost);
+            StatusJson.Default.StatusReport)).RequireLocalPort(httpPort);
+        app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireLocalPort(httpPort);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
-        app.MapFallback("{**path}", endpoint.HandleAsync).RequireHost(httpHost);
+        app.MapFallback("{**path}", endpoint.HandleAsync).RequireLocalPort(httpPort);
 
         IHostApplicationLifetime lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStopping.Register(() =>
@@ -240,21 +242,30 @@ public static class NodeHost
     /// Serves the local endpoint with the event-loop server and the gRPC port with Kestrel, one application for both:
     /// the host's server becomes the pair (Kestrel stays registered under its own type, configured as before).
     /// </summary>
-    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, ILoggerFactory loggers, NodeMetrics metrics)
+    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, NodeOptions options, ILoggerFactory loggers, NodeMetrics metrics)
     {
         ServiceDescriptor kestrel = builder.Services.Last(d => d.ServiceType == typeof(IServer));
         Type kestrelType = kestrel.ImplementationType ?? throw new InvalidOperationException("Kestrel is not registered by type");
         builder.Services.Remove(kestrel);
         builder.Services.AddSingleton(kestrelType);
-        var server = new LoopServer(endPoint, loggers);
+        var server = new LoopServer(endPoint, loggers)
+        {
+            MaxConnections = options.HttpMaxConnections,
+            ReceiveTimeout = TimeSpan.FromMilliseconds(options.HttpReceiveTimeoutMs),
+            // The kubelet's probes and the metrics scraper still get in when every other connection is busy.
+            ReservedPaths = ["/healthz", "/readyz", "/metrics"],
+            Errors = BlobServerErrors.Answer,
+        };
         builder.Services.AddSingleton<IServer>(sp => new ServerPair((IServer)sp.GetRequiredService(kestrelType), server));
         metrics.Meter.CreateObservableGauge("blobcache_http_connections", () => server.OpenConnections, "{connection}",
             "Connections open on the local endpoint");
-        metrics.Meter.CreateObservableCounter("blobcache_http_refused", () => new[]
-        {
-            new System.Diagnostics.Metrics.Measurement<long>(server.RequestsRefused, new KeyValuePair<string, object?>("reason", "malformed")),
-            new System.Diagnostics.Metrics.Measurement<long>(server.ConnectionsOverLimit, new KeyValuePair<string, object?>("reason", "connections")),
-        }, "{request}", "Local endpoint requests refused by the server before any handler (malformed or oversized), and connections closed at accept over the limit");
+        metrics.Meter.CreateObservableGauge("blobcache_http_body_bytes", () => server.BufferedBodyBytes, "By",
+            "Request body memory the local endpoint has set aside now: each kept body's length (a chunked body's limit), within 32 MiB; bodies of GET and HEAD are dropped");
+        metrics.Meter.CreateObservableCounter("blobcache_http_refused", () => Enum.GetValues<Refusal>().Select(r =>
+            new System.Diagnostics.Metrics.Measurement<long>(server.Refused(r), new KeyValuePair<string, object?>("reason", r.Label()))),
+            "{request}", "Local endpoint connections and requests turned away by the server before any handler: malformed or oversized " +
+            "(malformed), closed at accept over the limit (connections), shed near the limit (shed), not arrived whole in time (timeout), " +
+            "over the request-body memory budget (body_memory), a non-probe request in the probes' reserve (reserve)");
     }
 
     /// <summary>How often the key file is re-read in case its watcher missed a change.</summary>
