@@ -22,8 +22,6 @@ public sealed class ContainerEscapeTests(MeshFixture fixture)
     private static Uri Raw(NodeProcess node, string target) =>
         new($"http://127.0.0.1:{node.HttpPort}{target}", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
 
-    private static string ErrorCode(HttpResponseMessage r) => r.Headers.TryGetValues("x-ms-error-code", out var v) ? v.Single() : "(none)";
-
     private async Task<byte[]> UploadSecretAsync()
     {
         byte[] secret = RandomNumberGenerator.GetBytes(1000);
@@ -66,8 +64,8 @@ public sealed class ContainerEscapeTests(MeshFixture fixture)
                 using HttpResponseMessage r = await Http.SendAsync(request);
                 byte[] body = await r.Content.ReadAsByteArrayAsync();
                 Assert.False(body.AsSpan().IndexOf(secret.AsSpan(0, 64)) >= 0, $"{method} {target} returned the secret's bytes");
-                Assert.True(r.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Forbidden, $"{method} {target}: {(int)r.StatusCode} {ErrorCode(r)}");
-                Assert.True(ErrorCode(r) is "InvalidResourceName" or "AuthorizationFailure", $"{method} {target}: {ErrorCode(r)}");
+                Assert.True(r.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Forbidden, $"{method} {target}: {(int)r.StatusCode} {SecurityProbes.ErrorCode(r)}");
+                Assert.True(SecurityProbes.ErrorCode(r) is "InvalidResourceName" or "AuthorizationFailure", $"{method} {target}: {SecurityProbes.ErrorCode(r)}");
             }
         }
 
@@ -76,7 +74,7 @@ public sealed class ContainerEscapeTests(MeshFixture fixture)
         using (HttpResponseMessage r = await Http.GetAsync(Raw(node, $"{data}//edge/one.bin")))
         {
             Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-            Assert.Equal("InvalidResourceName", ErrorCode(r));
+            Assert.Equal("InvalidResourceName", SecurityProbes.ErrorCode(r));
         }
         // The same names still work where they are a blob's real name.
         using (HttpResponseMessage r = await Http.GetAsync(Raw(node, $"{data}/edge/one.bin")))

@@ -51,7 +51,7 @@ public sealed class ForgedPeerRequestTests(MeshFixture fixture) : IDisposable
         try
         {
             nodes.Add(NodeProcess.Start($"{prefix}-1", fixture.Azurite.ConnectionString, [nodes[0].GossipAddress], Args(1)));
-            await WaitMeshAsync(nodes);
+            await MeshFixture.WaitJoinedAsync(nodes);
             using HttpResponseMessage head = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{nodes[0].Endpoint}/{Dataset.Container}/{Blob}"));
             head.EnsureSuccessStatusCode();
             var chunk0 = new ChunkId(Azurite.Account, Dataset.Container, Blob, head.Headers.ETag!.ToString(), 0);
@@ -70,7 +70,7 @@ public sealed class ForgedPeerRequestTests(MeshFixture fixture) : IDisposable
                 Assert.Equal(0, await nodes[i].StopAsync(TimeSpan.FromSeconds(30))); // graceful: queued disk writes finish
                 await nodes[i].DisposeAsync();
                 nodes[i] = NodeProcess.Start($"{prefix}-{i}-again", fixture.Azurite.ConnectionString, [nodes[1 - i].GossipAddress], Args(i));
-                await WaitMeshAsync(nodes);
+                await MeshFixture.WaitJoinedAsync(nodes);
             }
             await ReadEverywhereAsync(nodes, expected, "after a restart");
         }
@@ -137,19 +137,6 @@ public sealed class ForgedPeerRequestTests(MeshFixture fixture) : IDisposable
                 }
             }
         }
-    }
-
-    private static async Task WaitMeshAsync(List<NodeProcess> nodes)
-    {
-        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(async () =>
-        {
-            foreach (NodeProcess n in nodes)
-            {
-                if ((await n.StatusAsync()).LiveMembers != nodes.Count) return false;
-            }
-            return true;
-        }, TimeSpan.FromSeconds(30), $"{nodes.Count} nodes to see each other");
     }
 
     /// <summary>The whole blob and a few ranges (chunk 0's first byte, across a chunk boundary, a read resumed at byte 1) through every node.</summary>

@@ -119,6 +119,9 @@ internal static class SecurityProbes
         return seen ?? throw new InvalidOperationException("no server certificate");
     }
 
+    /// <summary>A Blob error answer's <c>x-ms-error-code</c>, or "(none)".</summary>
+    public static string ErrorCode(HttpResponseMessage r) => r.Headers.TryGetValues("x-ms-error-code", out var v) ? v.Single() : "(none)";
+
     /// <summary>Sum of the samples of a Prometheus counter on /metrics whose labels contain <paramref name="label"/>.</summary>
     public static async Task<double> MetricAsync(NodeProcess node, string name, string? label = null)
     {
