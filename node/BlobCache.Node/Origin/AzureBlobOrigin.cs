@@ -95,7 +95,7 @@ public sealed class AzureBlobOrigin : IBlobOrigin
     }
 
     /// <summary>Whether <paramref name="blobUri"/> names blob <paramref name="name"/> in the container at <paramref name="containerUri"/>, and nothing else.</summary>
-    internal static bool Addresses(Uri containerUri, Uri blobUri, string name)
+    private static bool Addresses(Uri containerUri, Uri blobUri, string name)
     {
         string container = Uri.UnescapeDataString(containerUri.AbsolutePath).TrimEnd('/');
         string path = Uri.UnescapeDataString(blobUri.AbsolutePath);
