@@ -4,7 +4,6 @@ using BlobCache.Node.Origin;
 using BlobCache.Node.Reading;
 using BlobCache.Store;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace BlobCache.Node.Endpoint;
@@ -29,11 +28,12 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             await BlobErrors.WriteAsync(context, 405, "UnsupportedHttpVerb", $"BlobCache serves reads only; {request.Method} is not supported").ConfigureAwait(false);
             return;
         }
-        if (!TrySplit(context, out string account, out string container, out string? blob))
+        if (BlobResource.Of(context) is not { } resource)
         {
             await BlobErrors.WriteAsync(context, 400, "InvalidUri", "expected /{account}/{container}[/{blob}]").ConfigureAwait(false);
             return;
         }
+        (string account, string container, string? blob) = resource;
         if (!string.Equals(account, origin.AccountName, StringComparison.Ordinal) && !accountAliases.Contains(account))
         {
             await BlobErrors.WriteAsync(context, 404, "ResourceNotFound", $"this node caches account '{origin.AccountName}', not '{account}'").ConfigureAwait(false);
@@ -53,7 +53,8 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             }
             if (!BlobNames.IsValidBlob(blob))
             {
-                await BlobErrors.WriteAsync(context, 400, "InvalidResourceName", "the blob name is not valid").ConfigureAwait(false);
+                await BlobErrors.WriteAsync(context, 400, "InvalidResourceName",
+                    "the blob name is not valid (1-1024 characters, no control characters, no '.' or '..' segment, not ending in '.' or '/')").ConfigureAwait(false);
                 return;
             }
             // Anything but the current version's bytes or properties (metadata, tags, a snapshot or an older version)
@@ -75,35 +76,6 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         {
             // the reader went away
         }
-    }
-
-    private static bool TrySplit(HttpContext context, out string account, out string container, out string? blob) =>
-        TrySplit(context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "", out account, out container, out blob);
-
-    /// <summary>Splits the raw request target so an encoded '/' or '%' in a blob name is decoded exactly once.</summary>
-    internal static bool TrySplit(string raw, out string account, out string container, out string? blob)
-    {
-        account = container = "";
-        blob = null;
-        int q = raw.IndexOf('?', StringComparison.Ordinal);
-        ReadOnlySpan<char> path = q >= 0 ? raw.AsSpan(0, q) : raw.AsSpan();
-        if (path.IsEmpty || path[0] != '/') return false;
-        path = path[1..];
-        int s1 = path.IndexOf('/');
-        if (s1 <= 0) return false;
-        account = Uri.UnescapeDataString(path[..s1].ToString());
-        path = path[(s1 + 1)..];
-        int s2 = path.IndexOf('/');
-        if (s2 < 0)
-        {
-            container = Uri.UnescapeDataString(path.ToString());
-            return container.Length > 0;
-        }
-        container = Uri.UnescapeDataString(path[..s2].ToString());
-        string rest = path[(s2 + 1)..].ToString();
-        if (rest.Length == 0) return container.Length > 0;
-        blob = Uri.UnescapeDataString(rest);
-        return container.Length > 0;
     }
 
     private async Task HandleContainerAsync(HttpContext context, string account, string container, bool isHead)

@@ -112,13 +112,15 @@ public static class NodeHost
         IChunkPeerClient peers = options.PeerTransport switch
         {
             PeerTransport.Udp => new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys),
-            PeerTransport.Tcp => new TcpChunkPeerClient(options.NodeId, tls),
-            _ => new GrpcChunkPeerClient(options.NodeId, tls),
+            PeerTransport.Tcp => new TcpChunkPeerClient(options.NodeId, options.ChunkSize, tls),
+            _ => new GrpcChunkPeerClient(options.NodeId, options.ChunkSize, tls),
         };
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
+        // One view of each blob's properties for the endpoint and for every peer transport's owner side.
+        var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         var admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
-        var tcpService = new TcpChunkService(reader, origin, metrics, admission, tls, loggers.CreateLogger("blobcache.tcp"));
-        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
+        var tcpService = new TcpChunkService(reader, metadata, origin, metrics, admission, tls, loggers.CreateLogger("blobcache.tcp"));
+        var udpServer = new UdpChunkServer(options, reader, metadata, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
         try
         {
             udpServer.Start();
@@ -133,7 +135,6 @@ public static class NodeHost
             store.Dispose();
             return 2;
         }
-        var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         var endpoint = new BlobEndpoint(origin, metadata, reader, metrics, options.AccountAliases, loggers.CreateLogger<BlobEndpoint>());
         var health = new OriginHealth(origin);
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
@@ -170,7 +171,7 @@ public static class NodeHost
             k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
         });
         // gRPC takes a registered service instance when there is one: the node's own, with its read path.
-        builder.Services.AddSingleton(new GrpcChunkService(reader, origin, metrics, admission, loggers.CreateLogger<GrpcChunkService>()));
+        builder.Services.AddSingleton(new GrpcChunkService(reader, metadata, origin, metrics, admission, loggers.CreateLogger<GrpcChunkService>()));
         builder.Services.AddGrpc(g =>
         {
             // Both directions bounded: a request is a few names (GrpcChunkPeerClient.MaxSendMessageBytes), a piece 64 KiB.
