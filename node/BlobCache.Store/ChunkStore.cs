@@ -14,8 +14,8 @@ namespace BlobCache.Store;
 /// </summary>
 public sealed class ChunkStore : IDisposable
 {
-    // Writes still queued hold their buffers; past this many bytes a new write is dropped instead of letting a
-    // slow disk pin unbounded memory.
+    // Writes still queued hold their buffers; past this many bytes (twice as many for chunks leaving memory, see
+    // AddToMemory) a write is dropped instead of letting a slow disk pin unbounded memory.
     private const long MinPendingWriteBytes = 64L << 20;
 
     private readonly ILogger _logger;
@@ -34,6 +34,8 @@ public sealed class ChunkStore : IDisposable
     // Chunks queued for disk, readable until written: with a small (or no) memory tier a chunk just fetched must
     // not be a miss, and a second origin read, in the gap before its file exists. The write job holds the reference.
     private readonly ConcurrentDictionary<ChunkId, ChunkBuffer> _pendingWrites = new();
+    // Chunks in memory whose disk write found the queue full: written when they leave memory (see Put).
+    private readonly ConcurrentDictionary<ChunkId, byte> _unwritten = new();
     private volatile bool _disposed;
 
     private long _memoryHits, _diskHits, _misses, _memoryEvictions, _diskEvictions;
@@ -173,8 +175,23 @@ public sealed class ChunkStore : IDisposable
     }
 
     /// <summary>
+    /// Counts <paramref name="reads"/> reads of a chunk that were served by the fetch that brought it in rather than by
+    /// a lookup here. To the eviction policy they are reads like any other: a chunk that many readers wanted at once
+    /// must not leave the memory tier as if it had been read once. Does nothing when the chunk is not in memory.
+    /// </summary>
+    public void Touch(in ChunkId id, int reads)
+    {
+        if (_disposed)
+            return;   // a fetch that completes during shutdown
+        lock (_memoryLock)
+            _memory.Touch(id, reads);
+    }
+
+    /// <summary>
     /// Caches a sealed chunk. The store takes its own reference; the caller keeps (and later releases) its own.
-    /// The disk copy is written in the background; disk errors are logged and counted, never thrown.
+    /// The disk copy is written in the background; disk errors are logged and counted, never thrown. When the write
+    /// queue is full the chunk is written as it leaves memory instead: a burst of fills larger than the queue must not
+    /// turn into a second Blob read of each chunk the memory tier evicts before its file exists.
     /// </summary>
     public void Put(in ChunkId id, ChunkBuffer chunk)
     {
@@ -183,21 +200,40 @@ public sealed class ChunkStore : IDisposable
         if (!chunk.IsSealed)
             throw new ArgumentException("Seal the chunk before Put: the checksum must be fixed first.", nameof(chunk));
 
-        AddToMemory(id, chunk);
-        if (_disk is null || _writes is null)
+        if (!NeedsWrite(id, chunk) || QueueWrite(id, chunk, _maxPendingWriteBytes))
+        {
+            AddToMemory(id, chunk);
             return;
+        }
+        // Marked before it enters memory, so an eviction at once still finds the mark.
+        _unwritten.TryAdd(id, 0);
+        if (!AddToMemory(id, chunk))
+        {
+            _unwritten.TryRemove(id, out _);
+            Interlocked.Increment(ref _diskWritesDropped);
+        }
+    }
+
+    private bool NeedsWrite(in ChunkId id, ChunkBuffer chunk)
+    {
+        if (_disk is null || _writes is null)
+            return false;
         lock (_diskLock)
         {
             if (_disk.Contains(id))
-                return;
+                return false;
         }
-        if (ChunkFile.HeaderLength(id) + (long)chunk.Length > _disk.Capacity)
-            return;
-        if (Interlocked.Add(ref _pendingWriteBytes, chunk.Length) > _maxPendingWriteBytes)
+        return ChunkFile.HeaderLength(id) + (long)chunk.Length <= _disk.Capacity;
+    }
+
+    // Queues the disk write (the job takes a reference of its own); false only when the queue holds more than
+    // limit bytes.
+    private bool QueueWrite(in ChunkId id, ChunkBuffer chunk, long limit)
+    {
+        if (Interlocked.Add(ref _pendingWriteBytes, chunk.Length) > limit)
         {
             Interlocked.Add(ref _pendingWriteBytes, -chunk.Length);
-            Interlocked.Increment(ref _diskWritesDropped);
-            return;
+            return false;
         }
         if (!chunk.TryAddRef())
             throw new ObjectDisposedException(nameof(ChunkBuffer));
@@ -206,7 +242,7 @@ public sealed class ChunkStore : IDisposable
             // The same chunk is already queued (two fills raced): one write is enough.
             Interlocked.Add(ref _pendingWriteBytes, -chunk.Length);
             chunk.Release();
-            return;
+            return true;
         }
         if (!TryEnqueue(new WriteJob(id, chunk, null)))
         {
@@ -214,6 +250,7 @@ public sealed class ChunkStore : IDisposable
             Interlocked.Add(ref _pendingWriteBytes, -chunk.Length);
             chunk.Release();   // disposing: the writer is gone
         }
+        return true;
     }
 
     /// <summary>
@@ -277,24 +314,35 @@ public sealed class ChunkStore : IDisposable
             buffer.Release();
     }
 
-    private void AddToMemory(in ChunkId id, ChunkBuffer chunk)
+    // True when the chunk (this buffer or an earlier one of the same id) is in memory now.
+    private bool AddToMemory(in ChunkId id, ChunkBuffer chunk)
     {
         List<KeyValuePair<ChunkId, ChunkBuffer>> evicted = t_evictedBuffers ??= [];
         lock (_memoryLock)
         {
-            if (_memory.Contains(id) || chunk.Length > _memory.Capacity)
-                return;
+            if (_memory.Contains(id))
+                return true;
+            if (chunk.Length > _memory.Capacity)
+                return false;
             if (!chunk.TryAddRef())
                 throw new ObjectDisposedException(nameof(ChunkBuffer));
             _memory.TryAdd(id, chunk, chunk.Length, evicted);
         }
         if (evicted.Count == 0)
-            return;
+            return true;
         Interlocked.Add(ref _memoryEvictions, evicted.Count);
         // Readers that still hold a reference keep their buffer; the array returns to the pool with the last one.
-        foreach (var (_, buffer) in evicted)
+        foreach (var (evictedId, buffer) in evicted)
+        {
+            // A chunk whose write found the queue full goes to disk now, or is gone for good (and counted). It may
+            // overdraw the queue up to twice its budget: a burst of fills larger than the queue is absorbed, and
+            // only a disk slower than Blob for good (the queue full at both ends) costs second Blob reads.
+            if (_unwritten.TryRemove(evictedId, out _) && !QueueWrite(evictedId, buffer, 2 * _maxPendingWriteBytes))
+                Interlocked.Increment(ref _diskWritesDropped);
             buffer.Release();
+        }
         evicted.Clear();
+        return true;
     }
 
     private enum ReadResult { Ok, Missing, Corrupt }

@@ -80,6 +80,17 @@ internal sealed class S3Fifo<T>
         return true;
     }
 
+    /// <summary>Counts <paramref name="accesses"/> more accesses of an entry (saturating at 3); false when it is not here.</summary>
+    public bool Touch(in ChunkId id, int accesses)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(accesses);
+        if (!_map.TryGetValue(id, out int i))
+            return false;
+        ref Slot s = ref _slots[i];
+        s.Freq = (byte)Math.Min(MaxFreq, s.Freq + accesses);
+        return true;
+    }
+
     /// <summary>Looks the entry up without counting an access.</summary>
     public bool TryPeek(in ChunkId id, out T value)
     {

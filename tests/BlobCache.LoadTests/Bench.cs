@@ -26,8 +26,14 @@ public sealed record BenchSize(bool Smoke, long HitBlobBytes, TimeSpan WarmUp, T
     /// <summary>Whether the local-hit rows also measure Azurite (its rows take a third of the time and are not a baseline to beat).</summary>
     public bool LocalHitAzurite { get; init; } = true;
 
+    /// <summary>
+    /// The memory tier of the epoch and stampede runs' second mesh (over a disk tier): far less than a node's share of
+    /// the data, so chunks are evicted while they are filled and written to disk, and single-flight must still hold.
+    /// </summary>
+    public int SmallMemoryMb { get; init; } = 128;
+
     public static BenchSize Full { get; } = new(false, 256L << 20, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10), [1, 8, 64], 64, 32L << 20, 512L << 20, 5);
-    public static BenchSize Tiny { get; } = new(true, 16L << 20, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1.5), [1, 8], 6, 8L << 20, 32L << 20, 3);
+    public static BenchSize Tiny { get; } = new(true, 16L << 20, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(1.5), [1, 8], 6, 8L << 20, 32L << 20, 3) { SmallMemoryMb = 8 };
 }
 
 /// <summary>
@@ -97,14 +103,38 @@ public static class Bench
                     await LocalHitAsync(size, results, node, nginx, onKestrel, azurite, hit.Length);
                 }
                 if (Run("peer_fetch")) await PeerFetchAsync(size, results, node, etag, hit, azurite);
-                if (Run("epoch")) await EpochAsync(size, results, azurite, container, mesh);
+                if (Run("epoch"))
+                {
+                    await UploadEpochAsync(size, container);
+                    await EpochAsync(size, results, mesh, "epoch");
+                }
             }
             finally
             {
                 foreach (NodeProcess n in mesh) await n.DisposeAsync();
             }
             if (Run("mount")) await MountBench.RunAsync(size, results, azurite, Container, Path.Combine(dataDir, Container, "hit.bin"), hit.Length);
-            if (Run("stampede")) await StampedeAsync(size, results, azurite, container);
+            if (Run("epoch"))
+            {
+                await using SmallMemoryMesh small = await SmallMemoryMesh.StartAsync(azurite, "epoch-small", 3, size.SmallMemoryMb);
+                await EpochAsync(size, results, small.Nodes, "epoch_small_memory");
+            }
+            if (Run("stampede"))
+            {
+                Step($"stampede: uploading one {size.StampedeBytes >> 20} MiB blob");
+                await container.GetBlobClient("stampede.bin").UploadAsync(new BinaryData(Random(size.StampedeBytes, 7)), overwrite: true);
+                List<NodeProcess> stampedeMesh = await StartMeshAsync(azurite, "stampede", size.StampedeNodes);
+                try
+                {
+                    await StampedeAsync(size, results, stampedeMesh, "stampede");
+                }
+                finally
+                {
+                    foreach (NodeProcess n in stampedeMesh) await n.DisposeAsync();
+                }
+                await using SmallMemoryMesh small = await SmallMemoryMesh.StartAsync(azurite, "stampede-small", size.StampedeNodes, size.SmallMemoryMb);
+                await StampedeAsync(size, results, small.Nodes, "stampede_small_memory");
+            }
         }
         finally
         {
@@ -132,14 +162,15 @@ public static class Bench
         return data;
     }
 
-    private static async Task<List<NodeProcess>> StartMeshAsync(Azurite azurite, string prefix, int count)
+    /// <param name="flags">Flags of node i (default: a 2 GiB memory tier and no disk tier).</param>
+    internal static async Task<List<NodeProcess>> StartMeshAsync(Azurite azurite, string prefix, int count, Func<int, string[]>? flags = null)
     {
         Step($"starting {count} blobcache nodes");
         var nodes = new List<NodeProcess>();
         for (int i = 0; i < count; i++)
         {
             nodes.Add(NodeProcess.Start($"{prefix}-{i}", azurite.ConnectionString, i == 0 ? [] : [nodes[0].GossipAddress],
-                "--memory-mb", "2048", "--log-level", "Warning"));
+                [.. flags?.Invoke(i) ?? ["--memory-mb", "2048"], "--log-level", "Warning"]));
         }
         foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
         await Wait.UntilAsync(async () =>
@@ -289,19 +320,24 @@ public static class Bench
         };
     }
 
-    private static async Task EpochAsync(BenchSize size, JsonObject results, Azurite azurite, BlobContainerClient container, List<NodeProcess> mesh)
+    private static async Task UploadEpochAsync(BenchSize size, BlobContainerClient container)
     {
         Step($"uploading an epoch dataset: {size.EpochBlobs} blobs × {size.EpochBlobBytes >> 20} MiB");
         await Parallel.ForEachAsync(Enumerable.Range(0, size.EpochBlobs), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, ct) =>
             await container.GetBlobClient($"epoch/shard-{i:D4}.bin").UploadAsync(new BinaryData(Random(size.EpochBlobBytes, 100 + i)), overwrite: true, ct));
+    }
+
+    /// <summary>Two epochs over the dataset <see cref="UploadEpochAsync"/> wrote, through <paramref name="mesh"/> (cold), into results[<paramref name="key"/>].</summary>
+    private static async Task EpochAsync(BenchSize size, JsonObject results, List<NodeProcess> mesh, string key)
+    {
         long chunks = size.EpochBlobs * ((size.EpochBlobBytes + PeerFetch.ChunkBytes - 1) / PeerFetch.ChunkBytes);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
         var epochs = new JsonArray();
         var before = await TotalsAsync(mesh);
-        Console.WriteLine($"epoch ({mesh.Count} nodes, {size.EpochBlobs * size.EpochBlobBytes >> 20} MiB, {chunks} chunks; epoch 2 reshuffles shards to other nodes)");
+        Console.WriteLine($"{key} ({mesh.Count} nodes, {size.EpochBlobs * size.EpochBlobBytes >> 20} MiB, {chunks} chunks; epoch 2 reshuffles shards to other nodes)");
         for (int epoch = 1; epoch <= 2; epoch++)
         {
-            Step($"epoch {epoch}");
+            Step($"{key}: epoch {epoch}");
             var sw = Stopwatch.StartNew();
             await Parallel.ForEachAsync(Enumerable.Range(0, size.EpochBlobs), new ParallelOptions { MaxDegreeOfParallelism = mesh.Count * 4 }, async (i, ct) =>
             {
@@ -325,7 +361,7 @@ public static class Bench
         }
         Console.WriteLine();
         long totalGets = epochs.Sum(e => e!["blob_gets"]!.GetValue<long>());
-        results["epoch"] = new JsonObject
+        results[key] = new JsonObject
         {
             ["nodes"] = mesh.Count,
             ["bytes"] = size.EpochBlobs * size.EpochBlobBytes,
@@ -348,52 +384,43 @@ public static class Bench
         return (gets, bytes);
     }
 
-    private static async Task StampedeAsync(BenchSize size, JsonObject results, Azurite azurite, BlobContainerClient container)
+    /// <summary>Every node's readers read stampede.bin at once through <paramref name="mesh"/> (cold), into results[<paramref name="key"/>].</summary>
+    private static async Task StampedeAsync(BenchSize size, JsonObject results, List<NodeProcess> mesh, string key)
     {
-        Step($"stampede: uploading one {size.StampedeBytes >> 20} MiB blob");
-        await container.GetBlobClient("stampede.bin").UploadAsync(new BinaryData(Random(size.StampedeBytes, 7)), overwrite: true);
-        List<NodeProcess> mesh = await StartMeshAsync(azurite, "stampede", size.StampedeNodes);
-        try
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+        Step($"{key}: {mesh.Count} nodes × 4 readers read it at once");
+        var sw = Stopwatch.StartNew();
+        double[] done = new double[mesh.Count * 4];
+        await Task.WhenAll(Enumerable.Range(0, mesh.Count * 4).Select(async i =>
         {
-            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-            Step($"stampede: {mesh.Count} nodes × 4 readers read it at once");
-            var sw = Stopwatch.StartNew();
-            double[] done = new double[mesh.Count * 4];
-            await Task.WhenAll(Enumerable.Range(0, mesh.Count * 4).Select(async i =>
-            {
-                using HttpResponseMessage r = await http.GetAsync($"{mesh[i % mesh.Count].Endpoint}/{Container}/stampede.bin", HttpCompletionOption.ResponseHeadersRead);
-                r.EnsureSuccessStatusCode();
-                await using Stream body = await r.Content.ReadAsStreamAsync();
-                await body.CopyToAsync(Stream.Null);
-                done[i] = sw.Elapsed.TotalSeconds;
-            }));
-            long gets = 0;
-            int maxConcurrency = 0;
-            foreach (NodeProcess n in mesh)
-            {
-                StatusReport s = await n.StatusAsync();
-                gets += s.BlobGets;
-                maxConcurrency = Math.Max(maxConcurrency, s.PeerServeMaxConcurrency);
-            }
-            long chunks = (size.StampedeBytes + PeerFetch.ChunkBytes - 1) / PeerFetch.ChunkBytes;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"stampede: {mesh.Count * 4} readers of one {size.StampedeBytes >> 20} MiB blob on {mesh.Count} nodes: all done in {done.Max():F2} s (first {done.Min():F2} s), Blob GETs {gets} for {chunks} chunks, most concurrent peer requests at one owner {maxConcurrency}"));
-            Console.WriteLine();
-            results["stampede"] = new JsonObject
-            {
-                ["nodes"] = mesh.Count,
-                ["readers"] = mesh.Count * 4,
-                ["bytes"] = size.StampedeBytes,
-                ["completion_seconds"] = Round(done.Max()),
-                ["blob_gets"] = gets,
-                ["chunks"] = chunks,
-                ["max_owner_concurrency"] = maxConcurrency,
-            };
-        }
-        finally
+            using HttpResponseMessage r = await http.GetAsync($"{mesh[i % mesh.Count].Endpoint}/{Container}/stampede.bin", HttpCompletionOption.ResponseHeadersRead);
+            r.EnsureSuccessStatusCode();
+            await using Stream body = await r.Content.ReadAsStreamAsync();
+            await body.CopyToAsync(Stream.Null);
+            done[i] = sw.Elapsed.TotalSeconds;
+        }));
+        long gets = 0;
+        int maxConcurrency = 0;
+        foreach (NodeProcess n in mesh)
         {
-            foreach (NodeProcess n in mesh) await n.DisposeAsync();
+            StatusReport s = await n.StatusAsync();
+            gets += s.BlobGets;
+            maxConcurrency = Math.Max(maxConcurrency, s.PeerServeMaxConcurrency);
         }
+        long chunks = (size.StampedeBytes + PeerFetch.ChunkBytes - 1) / PeerFetch.ChunkBytes;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{key}: {mesh.Count * 4} readers of one {size.StampedeBytes >> 20} MiB blob on {mesh.Count} nodes: all done in {done.Max():F2} s (first {done.Min():F2} s), Blob GETs {gets} for {chunks} chunks, most concurrent peer requests at one owner {maxConcurrency}"));
+        Console.WriteLine();
+        results[key] = new JsonObject
+        {
+            ["nodes"] = mesh.Count,
+            ["readers"] = mesh.Count * 4,
+            ["bytes"] = size.StampedeBytes,
+            ["completion_seconds"] = Round(done.Max()),
+            ["blob_gets"] = gets,
+            ["chunks"] = chunks,
+            ["max_owner_concurrency"] = maxConcurrency,
+        };
     }
 
     private static double Round(double v) => Math.Round(v, 3);

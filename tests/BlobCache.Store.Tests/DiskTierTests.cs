@@ -69,6 +69,36 @@ public class DiskTierTests
         }
     }
 
+    /// <summary>
+    /// A burst of fills larger than the disk writer's queue (64 MiB) into a memory tier of two chunks: the chunks
+    /// that found the queue full are written as memory evicts them, so every one stays readable (no second origin
+    /// read) and none is counted as dropped.
+    /// </summary>
+    [Fact]
+    public async Task Chunks_whose_write_found_the_queue_full_are_written_as_memory_evicts_them()
+    {
+        using var dir = new TempDir();
+        const int big = 4 << 20, count = 24;
+        using var store = new ChunkStore(new ChunkStoreOptions { MemoryBytes = 2 * big, DiskBytes = 256L << 20, Directory = dir.Path });
+        // Made first, put in one tight loop: the writer is still on the first file when the queue fills.
+        ChunkBuffer[] burst = Enumerable.Range(0, count).Select(i => Chunks.Make(Chunks.Id(i, "burst"), big)).ToArray();
+        for (int i = 0; i < count; i++)
+        {
+            store.Put(Chunks.Id(i, "burst"), burst[i]);
+            burst[i].Release();
+        }
+        await store.FlushAsync();
+        for (int i = 0; i < count; i++)
+        {
+            ChunkId id = Chunks.Id(i, "burst");
+            Assert.True(store.TryGet(id, out ChunkBuffer? c, out _), $"chunk {i} of the burst is gone");
+            Assert.True(Chunks.Matches(id, c!.Span, big));
+            c.Release();
+        }
+        Assert.Equal(0, store.Stats.DiskWritesDropped);
+        Assert.Equal(0, store.Stats.Misses);
+    }
+
     [Fact]
     public async Task Restart_rebuilds_the_index()
     {

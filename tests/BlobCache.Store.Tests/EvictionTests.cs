@@ -146,6 +146,24 @@ public class EvictionTests
         Assert.Throws<ObjectDisposedException>(() => store.TryGet(a, out _, out _));
     }
 
+    /// <summary>
+    /// A chunk several readers got from the one fetch that brought it in has been read more than once, though only
+    /// one lookup ever found it here: counted as such, it earns its place in main where a chunk read once leaves.
+    /// </summary>
+    [Fact]
+    public void A_chunk_that_readers_shared_the_fetch_of_is_kept_where_a_chunk_read_once_is_evicted()
+    {
+        using var store = new ChunkStore(new ChunkStoreOptions { MemoryBytes = 20 * Size, DiskBytes = 0 });
+        ChunkId shared = Chunks.Id(0, "shared"), once = Chunks.Id(0, "once");
+        Chunks.PutNew(store, shared, Size);
+        store.Touch(shared, reads: 3);
+        Chunks.PutNew(store, once, Size);
+        for (int i = 1; i <= 40; i++)
+            Chunks.PutNew(store, Chunks.Id(i, "scan"), Size);
+        Assert.True(store.Contains(shared));
+        Assert.False(store.Contains(once));
+    }
+
     [Fact]
     public void Putting_a_present_id_again_keeps_the_first_buffer()
     {

@@ -38,7 +38,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private readonly IPEndPoint _upstream;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<ProxiedRequest> _requests = new();
-    private readonly ConcurrentDictionary<Task, byte> _connections = new();
+    private readonly BackgroundTasks _connections = new();
     private Task? _accepting;
 
     public FaultProxy(int upstreamPort, IPAddress? bind = null, int port = 0)
@@ -57,26 +57,7 @@ public sealed class FaultProxy : IAsyncDisposable
     public void Start()
     {
         _listener.Start(512);
-        _accepting = AcceptLoopAsync();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-            Task t = ServeAsync(client);
-            _connections[t] = 0;
-            _ = t.ContinueWith(done => _connections.TryRemove(done, out _), TaskScheduler.Default);
-        }
+        _accepting = _connections.AcceptAllAsync(_listener, ServeAsync, _stop.Token);
     }
 
     private async Task ServeAsync(Socket client)
@@ -223,13 +204,7 @@ public sealed class FaultProxy : IAsyncDisposable
         _stop.Cancel();
         _listener.Stop();
         if (_accepting is not null) await _accepting.ConfigureAwait(false);
-        try
-        {
-            await Task.WhenAll(_connections.Keys).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        await _connections.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         _stop.Dispose();
     }
 }

@@ -100,9 +100,13 @@ public sealed class NodeProcess : IAsyncDisposable
     /// Starts a node under a wrapper command (<c>ip netns exec NAME</c>: the node runs in a network namespace).
     /// A <c>--host</c> in <paramref name="extra"/> is where the node binds and where the test reaches it.
     /// </summary>
-    public static NodeProcess StartWrapped(IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
+    public static NodeProcess StartWrapped(IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds, params string[] extra) =>
+        StartOn(NodePorts.Next(), wrapper, id, origin, seeds, extra);
+
+    /// <summary>Starts a node on ports picked beforehand (see <see cref="Start(string, string, IReadOnlyList{string}, string[])"/>).</summary>
+    public static NodeProcess StartOn(NodePorts ports, IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
     {
-        int http = Ports.Next(), grpc = Ports.Next(), gossip = Ports.Next(), udp = Ports.Next();
+        (int http, int grpc, int gossip, int udp) = (ports.Http, ports.Grpc, ports.Gossip, ports.Udp);
         var args = new List<string>
         {
             "run", "--node-id", id, "--http-port", Str(http), "--grpc-port", Str(grpc), "--gossip-port", Str(gossip), "--udp-port", Str(udp),

@@ -26,6 +26,12 @@ public sealed record NodeOptions
     public int HttpPort { get; init; } = 7480;
     public int GrpcPort { get; init; } = 7481;
     public int GossipPort { get; init; } = 7946;
+    /// <summary>
+    /// Ports peers use to reach this node's gossip and gRPC/framed-TCP ports when something between them forwards
+    /// from other ports (a NAT, a host port mapping, a test's network relay); null: the ports bound.
+    /// </summary>
+    public int? AdvertiseGossipPort { get; init; }
+    public int? AdvertiseGrpcPort { get; init; }
     /// <summary>UDP port of the LiteNetLib chunk transport.</summary>
     public int UdpPort { get; init; } = 7482;
     public IReadOnlyList<string> Seeds { get; init; } = [];
@@ -104,4 +110,6 @@ public sealed record NodeOptions
 
     public int ChunkSize => ChunkSizeMb * 1024 * 1024;
     public string Advertised => AdvertiseHost ?? (Host is "0.0.0.0" or "::" or "*" ? "127.0.0.1" : Host);
+    public int AdvertisedGossipPort => AdvertiseGossipPort ?? GossipPort;
+    public int AdvertisedGrpcPort => AdvertiseGrpcPort ?? GrpcPort;
 }

@@ -30,6 +30,8 @@ public static class OptionParser
         new("grpc-port", "peer chunk transfer over gRPC", (o, v, s) => o with { GrpcPort = Port(v, s) }),
         new("gossip-port", "membership gossip (UDP)", (o, v, s) => o with { GossipPort = Port(v, s) }),
         new("udp-port", "peer chunk transfer over UDP (LiteNetLib)", (o, v, s) => o with { UdpPort = Port(v, s) }),
+        new("advertise-gossip-port", "gossip port peers use to reach this node, when a NAT or port mapping forwards it (default: --gossip-port)", (o, v, s) => o with { AdvertiseGossipPort = Int(v, s, 1, 65535) }),
+        new("advertise-grpc-port", "gRPC/framed-TCP port peers use to reach this node, when forwarded (default: --grpc-port)", (o, v, s) => o with { AdvertiseGrpcPort = Int(v, s, 1, 65535) }),
         new("seeds", "gossip addresses host:port,... of nodes to join through", (o, v, s) => o with { Seeds = Endpoints(v, s) }),
         new("suspicions", "who hears of a suspicion: auto (default: gossip under 2,000 members, accuser from there on), gossip (every member) or accuser (only the suspect)", (o, v, s) => o with { Suspicions = Spread(v, s) }),
         new("origin", "Blob connection string, container SAS URL, account URL, or sample (built-in generated blobs); default: Azurite's dev account", (o, v, s) => o with { Origin = NonEmpty(v, s) }),

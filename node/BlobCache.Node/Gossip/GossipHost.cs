@@ -63,7 +63,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         // The node fills datagrams to its byte budget; sealing adds a header, nonce and tag, so the wire size stays within it.
         if (keys is not null) config = config with { MaxPacketBytes = config.MaxPacketBytes - GossipSeal.Overhead };
         string host = options.Advertised;
-        Self = new MemberMeta(options.NodeId, $"{host}:{options.GossipPort}", $"{host}:{options.GrpcPort}", $"{host}:{options.UdpPort}",
+        Self = new MemberMeta(options.NodeId, $"{host}:{options.AdvertisedGossipPort}", $"{host}:{options.AdvertisedGrpcPort}", $"{host}:{options.UdpPort}",
             options.Region, options.Zone, (ushort)options.Weight, 1);
         ulong seed = StableHash.Of(options.NodeId) ^ (ulong)Stopwatch.GetTimestamp();
         _node = new SwimNode(config, Self, _directory, seed);

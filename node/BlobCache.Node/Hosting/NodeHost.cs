@@ -62,6 +62,8 @@ public static class NodeHost
 
         using ILoggerFactory loggers = LoggerFactory.Create(b => ConfigureLogging(b, options));
         ILogger log = loggers.CreateLogger("blobcache");
+        // Before any UDP socket exists: LiteNetLib would print every malformed datagram to stdout.
+        using UdpLibraryLog udpLibraryLog = UdpLibraryLog.Install(loggers.CreateLogger("blobcache.udp"));
         if (keyFile is null) log.LogWarning("--insecure without --gossip-key-file: gossip and UDP chunk transfer are plain text and unauthenticated; for local development only");
         else
         {
@@ -140,9 +142,9 @@ public static class NodeHost
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
         RegisterGauges(metrics, store, gossip);
         RegisterPeerSecurityCounters(metrics, tls, access!, admission);
-        long UdpDropped() => udpServer.DroppedFrames + (peers is UdpChunkPeerClient u ? u.DroppedFrames : 0);
+        long UdpDropped() => udpServer.DroppedFrames + (peers is UdpChunkPeerClient u ? u.DroppedFrames : 0) + udpLibraryLog.DroppedDatagrams;
         metrics.Meter.CreateObservableCounter("blobcache_udp_frames_dropped", UdpDropped,
-            "{frame}", "UDP chunk-transport frames that failed to decode or broke the protocol");
+            "{frame}", "UDP chunk-transport frames that failed to decode or broke the protocol, and datagrams the UDP library discarded as malformed");
         RegisterKeyringCounters(metrics, keyFile, udpServer);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
@@ -186,7 +188,8 @@ public static class NodeHost
         // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
         int grpcPort = options.GrpcPort;
         app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access!.InvokeAsync(context, next) : next(context));
-        // By the port a request came in on, not its Host header: clients reach the node under other names and ports.
+        // By the port a request came in on, not its Host header: clients reach the node under other names and ports,
+        // and peers behind a forwarder name the advertised port in :authority.
         app.MapGrpcService<GrpcChunkService>().RequireLocalPort(grpcPort);
 
         int httpPort = options.HttpPort;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using BlobCache.Mesh.Placement;
 using BlobCache.Node.Config;
 using BlobCache.Node.Gossip;
@@ -27,8 +28,8 @@ public sealed class ChunkReader : IDisposable
     private readonly IChunkPeerClient _peers;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> _reads = new();
-    private readonly ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> _originFills = new();
+    private readonly ConcurrentDictionary<ChunkId, Flight> _reads = new();
+    private readonly ConcurrentDictionary<ChunkId, Flight> _originFills = new();
     private readonly SemaphoreSlim _prefetchSlots = new(8, 8);
     private readonly CancellationTokenSource _shutdown = new();
 
@@ -148,48 +149,130 @@ public sealed class ChunkReader : IDisposable
         });
     }
 
-    // Joins (or starts) the one fetch of a chunk. The fetch's own reference is released once the result is in the
-    // store; a waiter that wakes after the store dropped it gets null and looks again.
-    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken)
+    // Joins (or starts) the one fetch of a chunk. A reader that joins before the fetch completes is handed a reference
+    // of its own, so it gets the chunk even if the store evicts it at once. Null only for a reader that came after
+    // completion when the chunk had already left both the flight and the store: it looks again.
+    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken)
     {
-        Lazy<Task<Filled>>? mine = null;
-        mine = new Lazy<Task<Filled>>(() => RunFlight(flights, KeyValuePair.Create(id, mine!), fetch));
-        Lazy<Task<Filled>> flight = flights.GetOrAdd(id, mine);
-        Filled f = await flight.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return f.Chunk.TryAddRef() ? f : null;
+        var mine = new Flight();
+        Flight flight = flights.GetOrAdd(id, mine);
+        if (!flight.TryJoin())
+        {
+            Filled done = await flight.Done.ConfigureAwait(false);
+            return done.Chunk.TryAddRef() ? done : null;
+        }
+        if (ReferenceEquals(flight, mine)) _ = RunFlight(flights, id, mine, fetch);
+        try
+        {
+            return await flight.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Completed as this reader gave up: the reference it was handed is its to give back.
+            if (flight.Leave(out ChunkBuffer? handed)) handed.Release();
+            throw;
+        }
     }
 
     // Removes only its own entry: a flight never drops a newer one started after it.
-    private async Task<Filled> RunFlight(ConcurrentDictionary<ChunkId, Lazy<Task<Filled>>> flights, KeyValuePair<ChunkId, Lazy<Task<Filled>>> self, Func<Task<Filled>> fetch)
+    private async Task RunFlight(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Flight self, Func<Task<Filled>> fetch)
     {
-        ChunkId id = self.Key;
         await Task.Yield(); // never run the fetch inside GetOrAdd's caller
+        Filled? fetched = null;
         Filled f;
         try
         {
             // A flight that finished between the caller's store lookup and GetOrAdd has already stored the chunk:
             // look once more, or the chunk would be fetched (and Blob read) twice.
-            f = _store.TryGet(id, out ChunkBuffer? stored, out ChunkTier tier)
+            fetched = _store.TryGet(id, out ChunkBuffer? stored, out ChunkTier tier)
                 ? new Filled(stored!, tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk)
                 : await fetch().ConfigureAwait(false);
+            f = fetched.Value;
+            // Once only: a second Put of a chunk whose disk write is still queued queues another write (and, on a full
+            // disk, counted every failure twice).
+            if (!f.Stored && f.Source is not (ReadSource.Memory or ReadSource.Disk))
+            {
+                _store.Put(id, f.Chunk);
+                f = f with { Stored = true };
+            }
         }
-        catch
+        catch (Exception e)
         {
-            flights.TryRemove(self);
-            throw;
+            flights.TryRemove(KeyValuePair.Create(id, self));
+            self.Fail(e);
+            fetched?.Chunk.Release();
+            return;
         }
-        // Once only: a second Put of a chunk whose disk write is still queued queues another write (and, on a full
-        // disk, counted every failure twice).
-        if (!f.Stored && f.Source is not (ReadSource.Memory or ReadSource.Disk))
+        int readers = self.Complete(f);
+        // Leaves the table only now: a reader that found the flight until here joins it (and takes a reference while
+        // the fetch still holds its own); one that comes later finds the chunk in the store, or fetches it again.
+        flights.TryRemove(KeyValuePair.Create(id, self));
+        // Every reader past the first read the chunk as surely as a later memory hit would have: the eviction policy
+        // must not take a chunk many readers wanted at once for one read once.
+        if (readers > 1) _store.Touch(id, readers - 1);
+        f.Chunk.Release();
+    }
+
+    /// <summary>
+    /// One fetch of one chunk and the readers waiting for it. Completion hands each waiting reader a reference of its
+    /// own before anyone else can let go of the chunk, so no waiter can wake to find it released.
+    /// </summary>
+    private sealed class Flight
+    {
+        private readonly TaskCompletionSource<Filled> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Lock _gate = new();
+        private int _waiting;
+        private bool _completed;
+        private ChunkBuffer? _handedOut;
+
+        public Task<Filled> Done => _done.Task;
+
+        /// <summary>Counts the caller in for a reference at completion; false when the flight has already completed.</summary>
+        public bool TryJoin()
         {
-            _store.Put(id, f.Chunk);
-            f = f with { Stored = true };
+            lock (_gate)
+            {
+                if (_completed) return false;
+                _waiting++;
+                return true;
+            }
         }
-        flights.TryRemove(self);
-        // The fetch's own reference goes once the waiters have had their turn (queued behind their continuations);
-        // a waiter that comes later finds the chunk in the store.
-        ThreadPool.QueueUserWorkItem(static chunk => chunk.Release(), f.Chunk, preferLocal: false);
-        return f;
+
+        /// <summary>A reader that gives up; true when it had already been handed a reference, which it must release.</summary>
+        public bool Leave([NotNullWhen(true)] out ChunkBuffer? handed)
+        {
+            lock (_gate)
+            {
+                handed = _handedOut;
+                if (!_completed) _waiting--;
+                return handed is not null;
+            }
+        }
+
+        /// <summary>Hands every waiting reader its reference (the caller still holds its own); returns how many.</summary>
+        public int Complete(Filled f)
+        {
+            int readers;
+            lock (_gate)
+            {
+                _completed = true;
+                _handedOut = f.Chunk;
+                readers = _waiting;
+                for (int i = 0; i < readers; i++)
+                {
+                    bool added = f.Chunk.TryAddRef();
+                    Debug.Assert(added, "the flight holds a reference until it has handed out all of these");
+                }
+            }
+            _done.SetResult(f);
+            return readers;
+        }
+
+        public void Fail(Exception e)
+        {
+            lock (_gate) _completed = true;
+            _done.SetException(e);
+        }
     }
 
     private async Task<Filled> FetchAsync(ChunkId id, long blobLength)

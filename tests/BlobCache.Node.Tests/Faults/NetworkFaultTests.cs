@@ -108,53 +108,28 @@ public sealed class NetworkFaultTests(MeshFixture fixture, ITestOutputHelper out
             await Wait.UntilAsync(async () => (await a.StatusAsync()).LiveMembers == 2 && (await b.StatusAsync()).LiveMembers == 2,
                 TimeSpan.FromSeconds(60), "the two namespaces to see each other");
 
-            // Watch both views for the whole run: a member seen as anything but alive is a (false) suspicion or death.
-            using var watching = new CancellationTokenSource();
-            int polls = 0, notAlive = 0, dead = 0;
-            Task watcher = Task.Run(async () =>
-            {
-                while (!watching.IsCancellationRequested)
-                {
-                    foreach (NodeProcess n in nodes)
-                    {
-                        try
-                        {
-                            StatusReport s = await n.StatusAsync();
-                            polls++;
-                            notAlive += s.Members.Count(m => m.State != "alive");
-                            dead += s.Members.Count(m => m.State is "dead" or "left");
-                        }
-                        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                        {
-                        }
-                    }
-                    await Task.Delay(250);
-                }
-            });
-
             var names = fixture.Dataset.Sha256.Keys.Where(k => k.StartsWith("samples/", StringComparison.Ordinal)).Append("big/nine.bin").ToList();
             if (!impaired) names.Add("big/seventeen.bin");
             var tally = new ReadTally();
             var sw = Stopwatch.StartNew();
-            // Each node reads everything through itself: about half the chunks are owned across the link.
-            await Task.WhenAll(nodes.Select(async n =>
+            // Both views are watched for the whole run: a member seen as anything but alive is a (false) suspicion or death.
+            var watch = new MembershipWatch(nodes);
+            await using (watch)
             {
-                foreach (string name in names) await tally.ReadAsync(n, Dataset.Container, name, fixture.Dataset.Sha256[name]);
-            }));
+                // Each node reads everything through itself: about half the chunks are owned across the link.
+                await tally.ReadThroughEachAsync(nodes, Dataset.Container, names, fixture.Dataset.Sha256);
+            }
             TimeSpan took = sw.Elapsed;
-            await watching.CancelAsync();
-            await watcher;
 
             StatusReport sa = await a.StatusAsync(), sb = await b.StatusAsync();
-            int suspicions = nodes.Sum(n => n.Log.Split('\n').Count(l => l.Contains(" Suspect ", StringComparison.Ordinal)));
-            int deaths = nodes.Sum(n => n.Log.Split('\n').Count(l => l.Contains(" Dead ", StringComparison.Ordinal)));
+            int suspicions = MembershipWatch.Logged(nodes, "Suspect"), deaths = MembershipWatch.Logged(nodes, "Dead");
             string fault = impaired ? "two network namespaces, netem 5% loss + 50 ms latency each way" : "two network namespaces over a veth pair";
             Survivors.Say(output, $"{fault}: {names.Count} blobs read on each side in {took.TotalSeconds:F1} s; peer reads a={sa.ReadsBySource["peer"]} b={sb.ReadsBySource["peer"]}, peer failures {sa.PeerFailures + sb.PeerFailures}; " +
-                $"membership polled {polls} times: {notAlive} non-alive sightings, {dead} dead; log: {suspicions} suspicions, {deaths} deaths");
+                $"{watch.Figures}; log: {suspicions} suspicions, {deaths} deaths");
             tally.Report(output, fault);
             Assert.Equal(tally.Attempted, tally.Exact);
             Assert.True(sa.ReadsBySource["peer"] + sb.ReadsBySource["peer"] > 0, "no chunk crossed the link");
-            Assert.Equal(0, dead);
+            Assert.Equal(0, watch.Dead);
             Assert.Equal(0, deaths);
             await Survivors.AssertAliveAsync(nodes);
         }

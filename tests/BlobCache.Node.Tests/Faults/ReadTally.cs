@@ -44,6 +44,13 @@ public sealed class ReadTally
     public Task ReadAsync(NodeProcess node, string container, string name, string sha256) =>
         ReadAsync($"{node.Endpoint}/{container}/{name}", sha256, $"{name} via {node.Id}");
 
+    /// <summary>Every node reads every one of <paramref name="names"/> through itself, the nodes at once, each in order.</summary>
+    public Task ReadThroughEachAsync(IEnumerable<NodeProcess> nodes, string container, IReadOnlyList<string> names, IReadOnlyDictionary<string, string> sha256) =>
+        Task.WhenAll(nodes.Select(async n =>
+        {
+            foreach (string name in names) await ReadAsync(n, container, name, sha256[name]).ConfigureAwait(false);
+        }));
+
     public async Task ReadAsync(string url, string sha256, string what)
     {
         Interlocked.Increment(ref _attempted);
