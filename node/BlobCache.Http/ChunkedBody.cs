@@ -34,10 +34,10 @@ public sealed class ChunkedBody
 
     /// <summary>
     /// Decodes from <paramref name="input"/>, appending data to <paramref name="output"/> up to
-    /// <paramref name="maxBody"/> bytes in all; <paramref name="consumed"/> says how much input was used (at
-    /// <see cref="BodyStatus.Done"/>, what follows belongs to the next request).
+    /// <paramref name="maxBody"/> bytes in all (a discarding output counts them too); <paramref name="consumed"/> says
+    /// how much input was used (at <see cref="BodyStatus.Done"/>, what follows belongs to the next request).
     /// </summary>
-    public BodyStatus Decode(ReadOnlySpan<byte> input, List<byte> output, int maxBody, out int consumed)
+    public BodyStatus Decode(ReadOnlySpan<byte> input, RequestBody output, int maxBody, out int consumed)
     {
         int i = 0;
         try
@@ -80,13 +80,13 @@ public sealed class ChunkedBody
                         }
                         else
                         {
-                            if (output.Count + _remaining > maxBody) return BodyStatus.TooLarge;
+                            if (output.Length + _remaining > maxBody) return BodyStatus.TooLarge;
                             _state = State.Data;
                         }
                         break;
                     case State.Data:
                         int take = (int)Math.Min(_remaining, input.Length - i);
-                        output.AddRange(input.Slice(i, take));
+                        output.Append(input.Slice(i, take));
                         i += take;
                         _remaining -= take;
                         if (_remaining == 0) _state = State.DataCr;

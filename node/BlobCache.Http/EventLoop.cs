@@ -176,14 +176,16 @@ internal sealed unsafe class EventLoop
                 return;
             }
             _acceptErrorLogged = false;
-            if (!_server.TryAdmit())
+            LoopServer.Admission admission = _server.Admit();
+            if (admission == LoopServer.Admission.Refused)
             {
-                Native.close(fd); // over the connection limit
+                Native.close(fd); // over the connection limit, and nothing to shed
                 continue;
             }
             int one = 1;
             Native.setsockopt(fd, Native.IPPROTO_TCP, Native.TCP_NODELAY, &one, 4);
-            var connection = new LoopConnection(_server, _server.LeastBusyLoop(this), fd, Native.ReadAddress(addr[..length]));
+            var connection = new LoopConnection(_server, _server.LeastBusyLoop(this), fd, Native.ReadAddress(addr[..length]),
+                reserved: admission == LoopServer.Admission.Reserved);
             connection.Register();
         }
     }

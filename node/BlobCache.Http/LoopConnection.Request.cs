@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
 
 namespace BlobCache.Http;
 
@@ -48,12 +49,17 @@ internal sealed partial class LoopConnection
             if (!_failed) _server.Log.LogError(e, "http: {Method} {Target} failed", Method, RawTarget);
             if (!_hasStarted && !_failed)
             {
-                // Nothing sent yet: the client gets a plain 500 and the connection stays usable.
+                // Nothing sent yet: the client gets a 500 in the application's error shape, and the connection stays usable.
                 _responseHeaders.Clear();
                 StatusCode = 500;
-                _responseHeaders.ContentLength = 0;
+                ReasonPhrase = null;
+                ErrorAnswer answer = _server.Errors(500, "the server failed to answer the request", TraceIdentifier);
+                foreach (KeyValuePair<string, string> h in answer.Headers) _responseHeaders[h.Key] = h.Value;
+                _responseHeaders[HeaderNames.ContentType] = answer.ContentType;
+                _responseHeaders.ContentLength = answer.Body.Length;
                 try
                 {
+                    await WriteBodyAsync(answer.Body, CancellationToken.None).ConfigureAwait(false);
                     await FinishResponseAsync().ConfigureAwait(false);
                 }
                 catch (Exception)
@@ -89,13 +95,13 @@ internal sealed partial class LoopConnection
         {
             _requestHeaders.Append(h.Key, h.Value);
         }
-        _requestBody = _body.Count == 0 ? Stream.Null : new MemoryStream([.. _body], writable: false);
+        _requestBody = _body.OpenRead();
         _responseHeaders.Clear();
         StatusCode = 200;
         ReasonPhrase = null;
         _hasStarted = _responseChunked = _failed = false;
         _headRequest = string.Equals(_head.Method, "HEAD", StringComparison.Ordinal);
-        _keepAlive = _head.KeepAlive && !_server.Stopping && !_peerClosed;
+        _keepAlive = _head.KeepAlive && !_server.Stopping && !_peerClosed && !_reserved; // a reserved slot frees at once
         _bodyWritten = 0;
         _headLength = 0;
         _traceIdentifier = null;
@@ -119,7 +125,7 @@ internal sealed partial class LoopConnection
         _onCompleted?.Clear();
         _otherFeatures.Clear();
         _requestBody = Stream.Null;
-        _body.Clear();
+        ReleaseBody();
     }
 
     private async ValueTask FinishResponseAsync()
@@ -174,7 +180,7 @@ internal sealed partial class LoopConnection
                 _headLength = written;
                 return;
             }
-            _out = GC.AllocateUninitializedArray<byte>(_out.Length * 2, pinned: true);
+            _out = GC.AllocateUninitializedArray<byte>(Math.Max(4096, _out.Length * 2), pinned: true);
         }
     }
 
@@ -450,13 +456,16 @@ internal sealed partial class LoopConnection
 
     public string TraceIdentifier
     {
-        get => _traceIdentifier ??= string.Create(CultureInfo.InvariantCulture, $"{ConnectionId}:{_requests:X8}");
+        get => _traceIdentifier ??= RequestId(_requests);
         set => _traceIdentifier = value;
     }
 
+    /// <summary>The id of this connection's <paramref name="request"/>th request (Kestrel's shape).</summary>
+    private string RequestId(int request) => string.Create(CultureInfo.InvariantCulture, $"{ConnectionId}:{request:X8}");
+
     public bool AllowSynchronousIO { get; set; }
 
-    public bool CanHaveBody => _head.Chunked || _head.ContentLength > 0;
+    public bool CanHaveBody => !_body.Discarding && (_head.Chunked || _head.ContentLength > 0);
 
     // ---- IFeatureCollection: this connection is every server feature; the rest (set by middleware) in a dictionary ----
 

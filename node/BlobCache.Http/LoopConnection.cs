@@ -13,12 +13,15 @@ namespace BlobCache.Http;
 /// One client connection: reads request heads and bodies, runs each request through the application (it is its own
 /// feature collection, as Kestrel's connections are), and writes the response straight to the socket. Requests on
 /// one connection run one at a time; what a client sends ahead stays buffered until the response before it is done.
+/// The receive buffer is rented when bytes arrive and given back whenever nothing is buffered, so an idle
+/// connection holds only its descriptor.
 /// </summary>
 internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSource,
     IHttpRequestFeature, IHttpResponseFeature, IHttpResponseBodyFeature, IHttpConnectionFeature,
     IHttpRequestLifetimeFeature, IHttpRequestIdentifierFeature, IHttpBodyControlFeature, IHttpRequestBodyDetectionFeature
 {
-    private const int InitialBuffer = 16 * 1024, MaxBuffer = RequestHead.MaxHeadBytes + 16 * 1024;
+    // A request head is well under a kilobyte; the buffer grows for a longer one (or many pipelined), up to the head limit.
+    private const int InitialBuffer = 4 * 1024, MaxBuffer = RequestHead.MaxHeadBytes + 16 * 1024;
     private const int Armed = 0, Busy = 1, Closed = 2;
 
     private readonly LoopServer _server;
@@ -27,21 +30,27 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     private readonly long _id;
     private readonly RequestHead _head = new();
     private readonly ChunkedBody _chunked = new();
-    private readonly List<byte> _body = [];
+    private readonly RequestBody _body = new();
     private readonly ResponseStream _responseStream;
-    private byte[] _in = ArrayPool<byte>.Shared.Rent(InitialBuffer);
+    private readonly bool _reserved;
+    private byte[] _in = [];
     private int _inStart, _inEnd;
-    private byte[] _out = GC.AllocateUninitializedArray<byte>(4096, pinned: true); // response heads and chunk framing
+    private byte[] _out = []; // response heads and chunk framing, pinned; made with the first response
     private int _state = Busy;
     private bool _readingBody;
     private bool _peerClosed;
     private long _bodyLeft;
+    private int _bodyReserved; // of the server's body budget
     private int _requests;
     private long _lastActivity = Environment.TickCount64;
+    private long _receiveStarted; // when the request now arriving began to (0: none is); a new connection's is its accept
 
-    public LoopConnection(LoopServer server, EventLoop loop, int fd, IPEndPoint? remote)
+    /// <param name="reserved">Admitted into the probes' reserve: one request, to a reserved path only.</param>
+    public LoopConnection(LoopServer server, EventLoop loop, int fd, IPEndPoint? remote, bool reserved = false)
     {
         _server = server;
+        _reserved = reserved;
+        _receiveStarted = _lastActivity;
         _loop = loop;
         _loop.Adopted();
         _fd = fd;
@@ -90,6 +99,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     /// <summary>Reads what has arrived; false when the connection ended (and was closed).</summary>
     private unsafe bool ReceiveAvailable()
     {
+        if (_in.Length == 0) _in = ArrayPool<byte>.Shared.Rent(InitialBuffer);
         while (true)
         {
             if (_inEnd == _in.Length && !MakeRoom()) return true; // full: parse what is there (too long a head is refused)
@@ -147,35 +157,23 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
                 ReadOnlySpan<byte> input = _in.AsSpan(_inStart, _inEnd - _inStart);
                 if (input.IsEmpty)
                 {
+                    ReturnBuffer();
                     Arm(Native.EPOLLIN);
                     return;
                 }
                 HeadStatus status = _head.Parse(input, out int consumed);
                 if (status == HeadStatus.Incomplete)
                 {
-                    Arm(Native.EPOLLIN);
+                    AwaitMoreOfRequest();
                     return;
                 }
                 if (status == HeadStatus.Invalid)
                 {
-                    RefuseAndClose(_head.ErrorStatus, _head.Error);
+                    RefuseAndClose(_head.ErrorStatus, _head.Error, Refusal.Malformed);
                     return;
                 }
                 _inStart += consumed;
-                if (_head.ContentLength > _server.MaxRequestBodyBytes)
-                {
-                    RefuseAndClose(413, $"request body larger than {_server.MaxRequestBodyBytes} bytes");
-                    return;
-                }
-                _body.Clear();
-                _readingBody = _head.Chunked || _head.ContentLength > 0;
-                _bodyLeft = _head.ContentLength;
-                if (_head.Chunked) _chunked.Reset();
-                if (_readingBody && _head.ExpectContinue && _inStart == _inEnd && !SendSmall("HTTP/1.1 100 Continue\r\n\r\n"u8))
-                {
-                    Close();
-                    return;
-                }
+                if (!StartBody()) return;
             }
             if (_readingBody)
             {
@@ -184,20 +182,21 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
                 {
                     BodyStatus b = _chunked.Decode(input, _body, _server.MaxRequestBodyBytes, out int used);
                     _inStart += used;
-                    if (b == BodyStatus.Invalid) { RefuseAndClose(400, "malformed chunked body"); return; }
-                    if (b == BodyStatus.TooLarge) { RefuseAndClose(413, $"request body larger than {_server.MaxRequestBodyBytes} bytes"); return; }
-                    if (b == BodyStatus.NeedMore) { Arm(Native.EPOLLIN); return; }
+                    if (b == BodyStatus.Invalid) { RefuseAndClose(400, "malformed chunked body", Refusal.Malformed); return; }
+                    if (b == BodyStatus.TooLarge) { RefuseAndClose(413, $"request body larger than {_server.MaxRequestBodyBytes} bytes", Refusal.Malformed); return; }
+                    if (b == BodyStatus.NeedMore) { AwaitMoreOfRequest(); return; }
                 }
                 else
                 {
                     int take = (int)Math.Min(_bodyLeft, input.Length);
-                    _body.AddRange(input[..take]);
+                    _body.Append(input[..take]);
                     _inStart += take;
                     _bodyLeft -= take;
-                    if (_bodyLeft > 0) { Arm(Native.EPOLLIN); return; }
+                    if (_bodyLeft > 0) { AwaitMoreOfRequest(); return; }
                 }
                 _readingBody = false;
             }
+            _receiveStarted = 0; // the request is here whole: its handler's time is not the client's
             if (_inStart == _inEnd) _inStart = _inEnd = 0;
             ValueTask request = RunRequestAsync();
             if (!request.IsCompleted)
@@ -208,6 +207,68 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
             request.GetAwaiter().GetResult();
             if (Volatile.Read(ref _state) == Closed) return;
         }
+    }
+
+    /// <summary>
+    /// After a head: refuses what the server will not take, and readies the body. A GET or HEAD has no use for a
+    /// body, so one is read past and dropped; any other is kept within the server's budget. False when refused.
+    /// </summary>
+    private bool StartBody()
+    {
+        long length = _head.ContentLength; // -1: chunked
+        if (length > _server.MaxRequestBodyBytes)
+        {
+            RefuseAndClose(413, $"request body larger than {_server.MaxRequestBodyBytes} bytes", Refusal.Malformed);
+            return false;
+        }
+        if (_reserved && !_server.IsReservedPath(_head.RawTarget))
+        {
+            RefuseAndClose(503, "the server is at its connection limit: only probes are answered on a new connection", Refusal.NotAProbe);
+            return false;
+        }
+        _readingBody = _head.Chunked || length > 0;
+        _bodyLeft = length;
+        bool discard = _head.Method is "GET" or "HEAD";
+        _body.Start(_head.Chunked ? 0 : (int)Math.Max(0, length), discard);
+        if (!_readingBody) return true;
+        int budget = discard ? 0 : _head.Chunked ? _server.MaxRequestBodyBytes : (int)length;
+        if (budget > 0 && !_server.TryReserveBody(budget))
+        {
+            _readingBody = false;
+            RefuseAndClose(503, "too many request bodies arriving at once; try again", Refusal.BodyMemory);
+            return false;
+        }
+        _bodyReserved = budget;
+        if (_head.Chunked) _chunked.Reset();
+        if (_head.ExpectContinue && _inStart == _inEnd && !SendSmall("HTTP/1.1 100 Continue\r\n\r\n"u8))
+        {
+            Close();
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Part of a request is here: waits for the rest, within the receive deadline counted from its first part.</summary>
+    private void AwaitMoreOfRequest()
+    {
+        if (_receiveStarted == 0) _receiveStarted = Environment.TickCount64;
+        Arm(Native.EPOLLIN);
+    }
+
+    /// <summary>Lets go of the request body and its share of the server's budget.</summary>
+    private void ReleaseBody()
+    {
+        _body.Clear();
+        if (_bodyReserved > 0) _server.ReleaseBody(_bodyReserved);
+        _bodyReserved = 0;
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_in.Length == 0) return;
+        ArrayPool<byte>.Shared.Return(_in);
+        _in = [];
+        _inStart = _inEnd = 0;
     }
 
     private async Task ContinueAfter(ValueTask request)
@@ -254,10 +315,10 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
         return Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_MOD, _fd, events | Native.EPOLLRDHUP | Native.EPOLLONESHOT, (ulong)_id) == 0;
     }
 
-    /// <summary>Called by a stopping server: closes the connection if no request holds it.</summary>
-    public void CloseIfIdle()
+    /// <summary>Closes the connection if no request holds it (a stopping server, the sweep, shedding); false if one does.</summary>
+    public bool CloseIfIdle()
     {
-        if (Interlocked.CompareExchange(ref _state, Closed, Armed) != Armed) return;
+        if (Interlocked.CompareExchange(ref _state, Closed, Armed) != Armed) return false;
         Release();
         if (_writePending)
         {
@@ -266,17 +327,34 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
             Fail();
             _writeDone.SetException(new IOException("the server stopped"));
         }
+        return true;
     }
 
     /// <summary>
     /// Closes the connection if it has waited longer than <paramref name="idleLimit"/> between requests, or
-    /// <paramref name="stallLimit"/> in a half-sent head or body, or for a client to take any of a response.
+    /// <paramref name="stallLimit"/> in a half-sent head or body, or for a client to take any of a response, or if a
+    /// request has taken longer than <paramref name="receiveLimit"/> to arrive. True only for the last.
     /// </summary>
-    public void CloseIfStale(long now, long idleLimit, long stallLimit)
+    public bool CloseIfStale(long now, long idleLimit, long stallLimit, long receiveLimit)
     {
-        if (Volatile.Read(ref _state) != Armed) return;
+        if (Volatile.Read(ref _state) != Armed) return false;
+        long started = Volatile.Read(ref _receiveStarted);
+        if (!_writePending && started != 0 && now - started > receiveLimit) return CloseIfIdle();
         long waited = now - Volatile.Read(ref _lastActivity);
         if (waited > (_writePending || _inEnd > _inStart || _readingBody ? stallLimit : idleLimit)) CloseIfIdle();
+        return false;
+    }
+
+    /// <summary>
+    /// How long an armed connection has waited for its client: since its last response when idle, since the first
+    /// byte of a request still arriving. -1 when it is not waiting for its client (a request runs, or a response
+    /// waits for the socket), so it is not one to shed.
+    /// </summary>
+    public long WaitingFor(long now)
+    {
+        if (Volatile.Read(ref _state) != Armed || _writePending) return -1;
+        long started = Volatile.Read(ref _receiveStarted);
+        return now - (started != 0 ? started : Volatile.Read(ref _lastActivity));
     }
 
     /// <summary>Called when a stopping server runs out of time: cancels the request still holding the connection.</summary>
@@ -301,21 +379,26 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     private void Release()
     {
         Native.close(_fd);
-        ArrayPool<byte>.Shared.Return(_in);
-        _in = [];
-        _inStart = _inEnd = 0;
+        ReturnBuffer();
+        // A body still arriving is no handler's yet; one a handler holds goes when its request ends.
+        if (_readingBody) ReleaseBody();
         _loop.Released();
         _server.Closed(_id);
     }
 
     /// <summary>A server-made error for a request the application never saw, then the connection closes.</summary>
-    private void RefuseAndClose(int status, string reason)
+    private void RefuseAndClose(int status, string reason, Refusal counted)
     {
-        _server.CountRefused();
+        _server.Count(counted);
         _server.Log.LogDebug("http: refused a request on connection {Id}: {Status} {Reason}", ConnectionId, status, reason);
-        string text = string.Create(CultureInfo.InvariantCulture,
-            $"HTTP/1.1 {status} {ReasonPhrases.GetReasonPhrase(status)}\r\nContent-Type: text/plain\r\nContent-Length: {Encoding.UTF8.GetByteCount(reason) + 1}\r\nConnection: close\r\n\r\n{reason}\n");
-        SendSmall(Encoding.UTF8.GetBytes(text));
+        ErrorAnswer answer = _server.Errors(status, reason, RequestId(_requests + 1));
+        var head = new StringBuilder(256);
+        head.Append(CultureInfo.InvariantCulture, $"HTTP/1.1 {status} {ReasonPhrases.GetReasonPhrase(status)}\r\n");
+        head.Append(CultureInfo.InvariantCulture, $"Content-Type: {answer.ContentType}\r\nContent-Length: {answer.Body.Length}\r\n");
+        foreach (KeyValuePair<string, string> h in answer.Headers) head.Append(h.Key).Append(": ").Append(h.Value).Append("\r\n");
+        head.Append(Encoding.Latin1.GetString(_server.Clock.Line)).Append("Connection: close\r\n\r\n");
+        byte[] bytes = [.. Encoding.Latin1.GetBytes(head.ToString()), .. answer.Body];
+        SendSmall(bytes);
         Close();
     }
 

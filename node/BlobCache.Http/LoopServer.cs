@@ -29,6 +29,8 @@ public sealed class LoopServer : IServer
 
     public const int DefaultMaxConnections = 10_000;
     public const int DefaultMaxRequestBodyBytes = 1024 * 1024;
+    public const int DefaultMaxBufferedBodyBytes = 32 * 1024 * 1024;
+    public static readonly TimeSpan DefaultReceiveTimeout = TimeSpan.FromSeconds(10);
 
     public IFeatureCollection Features { get; } = new FeatureCollection();
 
@@ -38,13 +40,46 @@ public sealed class LoopServer : IServer
     internal ILogger Log => _log;
     internal bool Stopping => _stopping;
     internal DateHeader Clock { get; } = new();
+
+    /// <summary>
+    /// Connections open at most. Near it (within <see cref="ReservedConnections"/>) a new connection makes room by
+    /// shedding the connections that have waited longest for their client (idle, or a request still arriving); one
+    /// that finds nothing to shed gets a reserved slot; past the limit it is closed at accept.
+    /// </summary>
     public int MaxConnections { get; init; } = DefaultMaxConnections;
+
+    /// <summary>
+    /// The last slots below <see cref="MaxConnections"/>, for probes when every other connection is busy: a connection
+    /// admitted into them gets one request, and only to one of <see cref="ReservedPaths"/> (others get 503).
+    /// </summary>
+    public int ReservedConnections { get; init; } = 16;
+
+    /// <summary>The paths (without query) a connection in the reserve may ask for: the probes' and the scraper's.</summary>
+    public IReadOnlyList<string> ReservedPaths { get; init; } = [];
+
     /// <summary>An idle keep-alive connection is closed after this (Kestrel's default too).</summary>
     public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromSeconds(130);
+
     /// <summary>A request head or body that stops arriving, or a response the client stops taking, is given up after this.</summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A request's head and body must arrive whole within this of their first byte (a new connection's first request:
+    /// of the accept), however steadily they trickle in: a client sending a byte now and then holds no slot for long.
+    /// </summary>
+    public TimeSpan ReceiveTimeout { get; init; } = DefaultReceiveTimeout;
+
     private Timer? _sweep;
     public int MaxRequestBodyBytes { get; init; } = DefaultMaxRequestBodyBytes;
+
+    /// <summary>
+    /// Request bodies kept in memory at once, all connections together (a chunked body counts as
+    /// <see cref="MaxRequestBodyBytes"/>); a body past it gets 503. Bodies of GET and HEAD are dropped, never kept.
+    /// </summary>
+    public int MaxBufferedBodyBytes { get; init; } = DefaultMaxBufferedBodyBytes;
+
+    /// <summary>How the server words a response it makes itself, from the status, a message and the request's id.</summary>
+    public Func<int, string, string, ErrorAnswer> Errors { get; init; } = ErrorAnswer.PlainText;
 
     /// <summary>The port listened on (the one the kernel chose when asked for port 0).</summary>
     public int Port { get; private set; }
@@ -81,18 +116,23 @@ public sealed class LoopServer : IServer
         }
         _loops = [.. loops];
         foreach (EventLoop l in _loops) l.Start();
-        TimeSpan every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 100, Math.Min(RequestTimeout.Ticks, KeepAliveTimeout.Ticks) / 4));
+        long shortest = Math.Min(Math.Min(StallTimeout.Ticks, KeepAliveTimeout.Ticks), ReceiveTimeout.Ticks);
+        TimeSpan every = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 100, shortest / 4));
         _sweep = new Timer(_ => Sweep(), null, every, every);
         Features.Get<IServerAddressesFeature>()!.Addresses.Add(string.Create(CultureInfo.InvariantCulture, $"http://{new IPEndPoint(_endPoint.Address, Port)}"));
         _log.LogDebug("http: {Loops} event loops on {EndPoint}", _loops.Length, new IPEndPoint(_endPoint.Address, Port));
         return Task.CompletedTask;
     }
 
-    // Idle and stalled connections hold a descriptor and a buffer each: close them after their timeouts.
+    // Idle, stalled and slow connections hold a descriptor and a buffer each: close them after their timeouts.
     private void Sweep()
     {
         long now = Environment.TickCount64;
-        foreach (LoopConnection c in _open.Values) c.CloseIfStale(now, (long)KeepAliveTimeout.TotalMilliseconds, (long)RequestTimeout.TotalMilliseconds);
+        long idle = (long)KeepAliveTimeout.TotalMilliseconds, stall = (long)StallTimeout.TotalMilliseconds, receive = (long)ReceiveTimeout.TotalMilliseconds;
+        foreach (LoopConnection c in _open.Values)
+        {
+            if (c.CloseIfStale(now, idle, stall, receive)) Count(Refusal.TimedOut);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -121,22 +161,83 @@ public sealed class LoopServer : IServer
     /// <summary>Connections open now.</summary>
     public int OpenConnections => Volatile.Read(ref _connections);
 
-    /// <summary>Connections closed at accept because <see cref="MaxConnections"/> were open.</summary>
-    public long ConnectionsOverLimit => Interlocked.Read(ref _overLimit);
+    /// <summary>Connections and requests turned away for <paramref name="reason"/> so far.</summary>
+    public long Refused(Refusal reason) => Interlocked.Read(ref _refused[(int)reason]);
 
-    /// <summary>Requests the server itself refused (malformed or oversized head or body), before any handler.</summary>
-    public long RequestsRefused => Interlocked.Read(ref _refused);
+    /// <summary>Request body memory set aside now: each kept body's length, a chunked one's limit (see <see cref="MaxBufferedBodyBytes"/>).</summary>
+    public long BufferedBodyBytes => Interlocked.Read(ref _bufferedBodyBytes);
 
-    private long _overLimit, _refused;
+    private readonly long[] _refused = new long[Enum.GetValues<Refusal>().Length];
+    private long _bufferedBodyBytes;
 
-    internal void CountRefused() => Interlocked.Increment(ref _refused);
+    internal void Count(Refusal reason) => Interlocked.Increment(ref _refused[(int)reason]);
 
-    internal bool TryAdmit()
+    /// <summary>Takes <paramref name="bytes"/> of the body budget; false when it would pass the limit.</summary>
+    internal bool TryReserveBody(int bytes)
     {
-        if (Interlocked.Increment(ref _connections) <= MaxConnections) return true;
-        Interlocked.Decrement(ref _connections);
-        Interlocked.Increment(ref _overLimit);
+        if (Interlocked.Add(ref _bufferedBodyBytes, bytes) <= MaxBufferedBodyBytes) return true;
+        Interlocked.Add(ref _bufferedBodyBytes, -bytes);
         return false;
+    }
+
+    internal void ReleaseBody(int bytes) => Interlocked.Add(ref _bufferedBodyBytes, -bytes);
+
+    internal bool IsReservedPath(string target)
+    {
+        int q = target.IndexOf('?', StringComparison.Ordinal);
+        ReadOnlySpan<char> path = q < 0 ? target : target.AsSpan(0, q);
+        foreach (string p in ReservedPaths)
+        {
+            if (path.SequenceEqual(p)) return true;
+        }
+        return false;
+    }
+
+    private int NormalSlots => MaxConnections - Math.Min(ReservedConnections, MaxConnections / 2);
+
+    /// <summary>Decides on a connection just accepted (see <see cref="MaxConnections"/>).</summary>
+    internal Admission Admit()
+    {
+        int open = Interlocked.Increment(ref _connections);
+        if (open <= NormalSlots || ShedForRoom()) return Admission.Normal;
+        if (open <= MaxConnections) return Admission.Reserved;
+        Interlocked.Decrement(ref _connections);
+        Count(Refusal.OverLimit);
+        return Admission.Refused;
+    }
+
+    private readonly Lock _shedding = new();
+    private readonly PriorityQueue<LoopConnection, long> _longestWaiting = new();
+
+    /// <summary>
+    /// Closes the connections that have waited longest for their client, a batch at a time so that a stream of new
+    /// connections at the limit costs one pass over the open ones per batch, not per accept. False if none could be.
+    /// </summary>
+    private bool ShedForRoom()
+    {
+        lock (_shedding)
+        {
+            if (Volatile.Read(ref _connections) <= NormalSlots) return true; // another accept's batch made room
+            long now = Environment.TickCount64;
+            int batch = Math.Max(1, MaxConnections / 64);
+            _longestWaiting.Clear();
+            foreach (LoopConnection c in _open.Values)
+            {
+                long waited = c.WaitingFor(now);
+                if (waited < 0) continue;
+                // A min-heap of the longest waits seen: a shorter wait than all of them goes straight back out.
+                if (_longestWaiting.Count < batch) _longestWaiting.Enqueue(c, waited);
+                else _longestWaiting.EnqueueDequeue(c, waited);
+            }
+            int shed = 0;
+            while (_longestWaiting.TryDequeue(out LoopConnection? c, out _))
+            {
+                if (c.CloseIfIdle()) shed++;
+            }
+            Interlocked.Add(ref _refused[(int)Refusal.Shed], shed);
+            if (shed > 0) _log.LogDebug("http: {Shed} waiting connections shed at the limit of {Max}", shed, MaxConnections);
+            return shed > 0;
+        }
     }
 
     internal long Opened(LoopConnection connection)
@@ -161,6 +262,8 @@ public sealed class LoopServer : IServer
     {
         if (_open.TryRemove(id, out _)) Interlocked.Decrement(ref _connections);
     }
+
+    internal enum Admission { Normal, Reserved, Refused }
 
     private sealed class ServerAddressesFeature : IServerAddressesFeature
     {

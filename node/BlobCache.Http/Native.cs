@@ -15,6 +15,7 @@ internal static unsafe partial class Native
     public const int EAGAIN = 11, EINTR = 4, EMFILE = 24, ENFILE = 23;
     public const int MSG_NOSIGNAL = 0x4000, MSG_DONTWAIT = 0x40;
     public const int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
+    public const int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
 
     // x86-64 packs epoll_event to 12 bytes; arm64 keeps natural alignment (16).
     [StructLayout(LayoutKind.Sequential, Pack = 1)]
@@ -56,6 +57,8 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)] public static partial int eventfd(uint initial, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial nint write(int fd, void* buffer, nint length);
     [LibraryImport("libc", SetLastError = true)] public static partial nint read(int fd, void* buffer, nint length);
+    [LibraryImport("libc", SetLastError = true)] public static partial void* mmap(void* address, nuint length, int protection, int flags, int fd, nint offset);
+    [LibraryImport("libc", SetLastError = true)] public static partial int munmap(void* address, nuint length);
 
     public static int EpollControl(int epfd, int op, int fd, uint events, ulong data)
     {

@@ -12,11 +12,12 @@ try
         case "run":
         {
             if (rest.Contains("--help")) return Usage(0);
-            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
-            NodeOptions options = OptionParser.Parse(rest, environment);
+            NodeOptions options = OptionParser.Parse(rest, EnvironmentVariables());
             return await NodeHost.RunAsync(options);
         }
+        case "mount":
+            if (rest.Contains("--help")) return Usage(0);
+            return await MountCommand.RunAsync(rest, EnvironmentVariables());
         case "demo":
             return await DemoCommand.RunAsync(rest);
         case "warm":
@@ -44,6 +45,10 @@ catch (OptionException e)
     return 2;
 }
 
+static Dictionary<string, string?> EnvironmentVariables() =>
+    Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+        .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
+
 static int Usage(int code)
 {
     TextWriter w = code == 0 ? Console.Out : Console.Error;
@@ -52,11 +57,12 @@ static int Usage(int code)
 
           demo     start Azurite (or a built-in origin) and a local mesh of 3 nodes, read a dataset twice through it
           run      serve the local Blob endpoint and join the mesh
+          mount    ACCOUNT/CONTAINER[/PREFIX] DIR: run with a read-only FUSE mount of the cache at DIR (Linux; root, /dev/fuse)
           warm     ACCOUNT/CONTAINER[/PREFIX]: have each chunk's owner load it, with progress (--http-port P)
           status   print the members a running node sees and its hit ratios (--http-port P, --host H)
           keygen   print a new random gossip key (base64, 32 bytes): a line for --gossip-key-file
 
-        options of run (each also as BLOBCACHE_* environment variable or in a --config JSON file):
+        options of run and mount (each also as BLOBCACHE_* environment variable or in a --config JSON file):
         """);
     w.WriteLine(OptionParser.Help());
     return code;

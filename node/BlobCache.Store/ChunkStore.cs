@@ -253,6 +253,32 @@ public sealed class ChunkStore : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Drops a chunk from memory and from disk (its file is deleted): a caller found that what is stored under
+    /// <paramref name="id"/> is not that chunk, and fetches it again. A reader holding it keeps its reference.
+    /// </summary>
+    public void Discard(in ChunkId id)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ChunkBuffer? inMemory;
+        lock (_memoryLock)
+        {
+            if (!_memory.Remove(id, out inMemory))
+                inMemory = null;
+        }
+        inMemory?.Release();
+        if (_disk is null)
+            return;
+        string? path;
+        lock (_diskLock)
+        {
+            if (!_disk.Remove(id, out path))
+                path = null;
+        }
+        if (path is not null)
+            TryDelete(path);
+    }
+
     /// <summary>Completes when every disk write queued before the call has finished (or failed).</summary>
     public Task FlushAsync()
     {

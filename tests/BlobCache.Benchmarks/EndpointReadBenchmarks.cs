@@ -1,13 +1,11 @@
 using BenchmarkDotNet.Attributes;
 using BlobCache.Node.Config;
 using BlobCache.Node.Endpoint;
-using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
-using BlobCache.Node.Peers;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Telemetry;
-using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
+using BlobCache.Testing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -28,22 +26,6 @@ public class EndpointReadBenchmarks
     private ChunkStore _store = null!;
     private ChunkReader _reader = null!;
     private BlobEndpoint _endpoint = null!;
-
-    private sealed class NoMesh : IMeshView
-    {
-        public MeshSnapshot Current => throw new InvalidOperationException("a memory hit must not consult the mesh");
-    }
-
-    private sealed class NoPeers : IChunkPeerClient
-    {
-        public Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException("a memory hit must not ask a peer");
-
-        public Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException("not used");
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 
     [GlobalSetup]
     public void Setup()

@@ -113,6 +113,7 @@ public static class Bench
             {
                 foreach (NodeProcess n in mesh) await n.DisposeAsync();
             }
+            if (Run("mount")) await MountBench.RunAsync(size, results, azurite, Container, Path.Combine(dataDir, Container, "hit.bin"), hit.Length);
             if (Run("epoch"))
             {
                 await using SmallMemoryMesh small = await SmallMemoryMesh.StartAsync(azurite, "epoch-small", 3, size.SmallMemoryMb);
@@ -260,7 +261,7 @@ public static class Bench
         var chunks = Enumerable.Range(0, (int)(length / PeerFetch.ChunkBytes))
             .Select(i => new ChunkId(Azurite.Account, Container, "hit.bin", etag, i)).ToList();
         var figures = new JsonObject();
-        await using var grpc = new GrpcChunkPeerClient("bench-client");
+        await using var grpc = new GrpcChunkPeerClient("bench-client", PeerFetch.ChunkBytes);
         await using var udp = new UdpChunkPeerClient("bench-client", PeerFetch.ChunkBytes, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
             () => NodeProcess.DefaultKeyring);
         // gRPC over mutual TLS: a second node with certificates from a throwaway CA, holding the same blob.
@@ -275,9 +276,9 @@ public static class Bench
         }
         var tlsPeer = peer with { Id = tlsNode.Id, GrpcAddress = $"127.0.0.1:{tlsNode.GrpcPort}" };
         using var clientIdentity = new PeerTls(clientTls.Cert, clientTls.Key, clientTls.Ca, TimeSpan.FromMinutes(10), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        await using var grpcTls = new GrpcChunkPeerClient("bench-client", clientIdentity);
-        await using var framed = new TcpChunkPeerClient("bench-client");
-        await using var framedTls = new TcpChunkPeerClient("bench-client", clientIdentity);
+        await using var grpcTls = new GrpcChunkPeerClient("bench-client", PeerFetch.ChunkBytes, clientIdentity);
+        await using var framed = new TcpChunkPeerClient("bench-client", PeerFetch.ChunkBytes);
+        await using var framedTls = new TcpChunkPeerClient("bench-client", PeerFetch.ChunkBytes, clientIdentity);
         Console.WriteLine("peer fetch (4 MiB chunks from a node's memory to this process, loopback; framed = our framed-TCP transport)");
         Console.WriteLine($"{"streams",7} {"raw TCP",9} {"framed",9} {"framed+TLS",10} {"gRPC",9} {"gRPC+TLS",9} {"UDP",9} {"framed/TCP",10} {"gRPC/TCP",9} {"TLS/plain",9} {"UDP/TCP",9}");
         // A warm-up pass (connections, JIT) before each measured one.

@@ -189,7 +189,7 @@ public static partial class LoadScenarios
         TimeSpan every = TimeSpan.FromSeconds(Math.Max(1, duration.TotalSeconds / 20));
         while (!load.IsCompleted)
         {
-            (long rss, int fds) = Sample(node.Pid);
+            (long rss, int fds) = ProcessFootprint.Of(node.Pid);
             samples.Add(new JsonObject { ["seconds"] = Math.Round(sw.Elapsed.TotalSeconds, 1), ["rss_bytes"] = rss, ["fds"] = fds });
             await Task.WhenAny(load, Task.Delay(every));
         }
@@ -205,17 +205,6 @@ public static partial class LoadScenarios
             ["seconds"] = duration.TotalSeconds, ["rps"] = Math.Round(r.RequestsPerSecond), ["p99_ms"] = Math.Round(r.P99Ms, 3), ["errors"] = r.Errors,
             ["rss_start_bytes"] = firstRss, ["rss_end_bytes"] = lastRss, ["fds_start"] = firstFds, ["fds_end"] = lastFds, ["samples"] = samples,
         };
-    }
-
-    private static (long Rss, int Fds) Sample(int pid)
-    {
-        long rss = 0;
-        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                rss = long.Parse(line.AsSpan(6).Trim().ToString().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        }
-        return (rss, Directory.GetFiles($"/proc/{pid}/fd").Length);
     }
 
     // Reads through node 0 while two more nodes join and one leaves and one is killed: reads keep succeeding.

@@ -36,14 +36,15 @@ public static class MembershipBench
 
         Console.WriteLine();
         Console.WriteLine($"membership at N = {size.Nodes} on loopback, one implementation at a time (idle: {size.Idle.TotalSeconds:F0} s, no reads)");
-        Console.WriteLine($"{"impl",-11} {"converge s",10} {"CPU %/node",10} {"RSS MiB",8} {"gossip B/s/node",15} {"detect p50",10} {"p99",6} {"max",6} {"seen by",8} " +
+        Console.WriteLine($"{"impl",-11} {"converge s",10} {"CPU %/node",10} {"RSS MiB",8} {"anon",6} {"PSS",6} {"gossip B/s/node",15} {"detect p50",10} {"p99",6} {"max",6} {"seen by",8} " +
             string.Join(' ', size.Pauses.Select(p => $"{"deaths " + p.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture) + "s stop",14}")));
         foreach (MembershipResult r in rows)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Implementation,-11} {r.ConvergeSeconds,10:F2} {r.CpuPercentPerNode,10:F2} {r.RssMiB,8:F1} {Bytes(r.GossipBytesPerSecondPerNode),15} {r.DetectP50Seconds,10:F2} {r.DetectP99Seconds,6:F2} {r.DetectMaxSeconds,6:F2} {r.DetectedBy + "/" + (size.Nodes - 1),8} ") +
+                $"{r.Implementation,-11} {r.ConvergeSeconds,10:F2} {r.CpuPercentPerNode,10:F2} {r.RssMiB,8:F1} {r.RssAnonMiB,6:F1} {r.PssMiB,6:F1} {Bytes(r.GossipBytesPerSecondPerNode),15} {r.DetectP50Seconds,10:F2} {r.DetectP99Seconds,6:F2} {r.DetectMaxSeconds,6:F2} {r.DetectedBy + "/" + (size.Nodes - 1),8} ") +
                 string.Join(' ', r.PauseDeaths.Select(d => $"{d,14}")));
         }
+        Console.WriteLine("RSS: all resident pages; anon: the process's own memory; PSS: shared library pages divided among the members that map them");
         Console.WriteLine("gossip B/s: bytes sent by packet and by stream per node per second while idle (memberlist: UDP + TCP push-pull)");
         Console.WriteLine("deaths: how many members declared a SIGSTOPped (only slow) member dead; detection: kill -9 to each member's death event");
         results["membership"] = JsonSerializer.SerializeToNode(rows);
@@ -80,7 +81,9 @@ public static class MembershipBench
         double[] cpu1 = Enumerable.Range(0, n).Select(i => ProcessCpu.Seconds(cluster.Pid(i))).ToArray();
         long?[] bytes1 = await Task.WhenAll(Enumerable.Range(0, n).Select(cluster.GossipBytesSentAsync));
         double cpuPercent = Enumerable.Range(0, n).Average(i => (cpu1[i] - cpu0[i]) / seconds * 100);
-        double rss = Enumerable.Range(0, n).Average(i => RssMiB(cluster.Pid(i)));
+        double rss = Enumerable.Range(0, n).Average(i => ProcMiB(cluster.Pid(i), "status", "VmRSS:"));
+        double anon = Enumerable.Range(0, n).Average(i => ProcMiB(cluster.Pid(i), "status", "RssAnon:"));
+        double pss = Enumerable.Range(0, n).Average(i => ProcMiB(cluster.Pid(i), "smaps_rollup", "Pss:"));
         double? gossip = bytes0.Concat(bytes1).Any(b => b is null) ? null : Enumerable.Range(0, n).Average(i => (double)(bytes1[i]!.Value - bytes0[i]!.Value) / seconds);
 
         int victim = n - 1;
@@ -111,20 +114,25 @@ public static class MembershipBench
             await Task.Delay(size.AfterPause);
             pauseDeaths.Add(cluster.DeathsOf(slow).Select(d => d.Observer).Distinct().Count());
         }
-        return new MembershipResult(name, n, converge, cpuPercent, rss, gossip,
+        return new MembershipResult(name, n, converge, cpuPercent, rss, anon, pss, gossip,
             Percentile(detect, 0.5), Percentile(detect, 0.99), detect.Length > 0 ? detect[^1] : double.NaN, detect.Length, pauseDeaths.ToArray());
     }
 
     private static double Percentile(double[] sorted, double q) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 
-    private static double RssMiB(int pid)
+    /// <summary>
+    /// A line of /proc in MiB: <c>status</c>'s VmRSS (all resident pages) and RssAnon (the process's own memory),
+    /// <c>smaps_rollup</c>'s Pss (shared file pages, such as the runtime's libraries, divided among the processes
+    /// that map them: what one more member costs a host that already runs some).
+    /// </summary>
+    private static double ProcMiB(int pid, string file, string key)
     {
         try
         {
-            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+            foreach (string line in File.ReadLines($"/proc/{pid}/{file}"))
             {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                if (line.StartsWith(key, StringComparison.Ordinal))
                     return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
             }
         }
@@ -171,7 +179,7 @@ public static class MembershipBench
     }
 }
 
-public sealed record MembershipResult(string Implementation, int Nodes, double ConvergeSeconds, double CpuPercentPerNode, double RssMiB,
+public sealed record MembershipResult(string Implementation, int Nodes, double ConvergeSeconds, double CpuPercentPerNode, double RssMiB, double RssAnonMiB, double PssMiB,
     double? GossipBytesPerSecondPerNode, double DetectP50Seconds, double DetectP99Seconds, double DetectMaxSeconds, int DetectedBy, int[] PauseDeaths);
 
 /// <summary>One member declared another dead, seen by the harness at <see cref="At"/> (a Stopwatch timestamp).</summary>

@@ -5,7 +5,7 @@ internal static class Arrays
     /// <summary>
     /// <see cref="Array.Resize{T}"/> without zeroing the new part: for per-node arrays whose entries past the used
     /// count are always written before they are read. In a crash wave every node grows several of these at once,
-    /// and clearing fresh memory that is about to be overwritten was a tenth of the simulator's time.
+    /// and clearing fresh memory that is about to be overwritten would cost about a tenth of the simulator's time.
     /// </summary>
     public static void Grow<T>(ref T[] array, int size) where T : unmanaged
     {

@@ -10,9 +10,7 @@ namespace BlobCache.Mesh.Membership;
 /// <para>
 /// In a wave of crashes every node holds one suspicion per crashed member (a simulated 100,000-node mesh holds a
 /// hundred million), so a suspicion is one 32-byte record plus its k + 1 confirmer ids, a 4-byte place in a binary
-/// heap of record numbers ordered by due time, and an entry in a member → record map: about 60 bytes. (An earlier
-/// version kept a 16-byte check per suspicion in a heap of its own beside a 32-byte entry for those still counting
-/// confirmations, 76 bytes while counting; and ended suspicions left their checks in the heap until they came due.)
+/// heap of record numbers ordered by due time, and an entry in a member → record map: about 60 bytes.
 /// </para>
 /// <para>
 /// A record knows its place in the heap, so a confirmation moves its due time forward in place and an ended

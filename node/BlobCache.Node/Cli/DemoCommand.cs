@@ -61,7 +61,7 @@ public static class DemoCommand
                 int port = FreePort();
                 azuriteDir = Directory.CreateTempSubdirectory("blobcache-demo-azurite-").FullName;
                 Console.WriteLine($"starting Azurite on 127.0.0.1:{port}");
-                cleanup.Add(Start(azuriteExe, quiet: true, LocalAzurite.Arguments(port, azuriteDir)));
+                cleanup.Add(Start(azuriteExe, static _ => { }, LocalAzurite.Arguments(port, azuriteDir)));
                 await WaitAsync(async () =>
                 {
                     using var tcp = new TcpClient();
@@ -87,7 +87,7 @@ public static class DemoCommand
                 var a = new List<string> { "run", "--node-id", $"demo-{i}", "--http-port", Str(ports[i].Http), "--grpc-port", Str(ports[i].Grpc),
                     "--gossip-port", Str(ports[i].Gossip), "--udp-port", Str(ports[i].Udp), "--origin", origin, "--gossip-key-file", keyFile, "--insecure", "--memory-mb", "512", "--log-level", "Warning" };
                 if (i > 0) a.AddRange(["--seeds", $"127.0.0.1:{ports[0].Gossip}"]);
-                cleanup.Add(StartSelf(a));
+                cleanup.Add(StartSelf($"demo-{i}", a));
             }
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
             for (int i = 0; i < nodes; i++)
@@ -201,27 +201,38 @@ public static class DemoCommand
         return found is not null && File.Exists(found) ? found : null;
     }
 
-    private static Process StartSelf(IEnumerable<string> args)
+    /// <summary>
+    /// Starts a node of the demo mesh; its log lines (warnings and errors: the nodes run at --log-level Warning) reach
+    /// the console prefixed with its id. The demo passes --insecure by choice, having no certificates, and says so in
+    /// its own output, so each node's start-up reminder of it is left out: a warning that remains is one to act on.
+    /// </summary>
+    private static Process StartSelf(string id, IEnumerable<string> args)
     {
         string host = Environment.ProcessPath ?? "dotnet";
         string dll = typeof(DemoCommand).Assembly.Location;
         bool viaDotnet = Path.GetFileNameWithoutExtension(host) == "dotnet";
-        return Start(host, quiet: false, viaDotnet ? args.Prepend(dll).Prepend("exec") : args);
+        return Start(host, line =>
+        {
+            if (!line.Contains("] --insecure: ", StringComparison.Ordinal)) Console.Error.WriteLine($"{id}: {line}");
+        }, viaDotnet ? args.Prepend(dll).Prepend("exec") : args);
     }
 
-    private static Process Start(string file, bool quiet, IEnumerable<string> args)
+    /// <summary>Starts a child process whose output lines go to <paramref name="line"/>; it is always drained, or a chatty child blocks on a full pipe.</summary>
+    private static Process Start(string file, Action<string> line, IEnumerable<string> args)
     {
-        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = quiet, RedirectStandardError = quiet };
+        var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in args) psi.ArgumentList.Add(a);
         Process p = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + file);
-        if (quiet)
+        p.OutputDataReceived += (_, e) =>
         {
-            // Drain, or a chatty child blocks on a full pipe.
-            p.OutputDataReceived += static (_, _) => { };
-            p.ErrorDataReceived += static (_, _) => { };
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-        }
+            if (e.Data is not null) line(e.Data);
+        };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null) line(e.Data);
+        };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
         return p;
     }
 

@@ -95,6 +95,15 @@ public sealed record NodeOptions
     /// Linux only, the default there) or <c>kestrel</c>. The gRPC port is always Kestrel's.
     /// </summary>
     public HttpServerKind HttpServer { get; init; } = OperatingSystem.IsLinux() ? HttpServerKind.Loop : HttpServerKind.Kestrel;
+    /// <summary>
+    /// Connections the endpoint holds open at most (the loop server). Near it, the connections that have waited
+    /// longest for their client are shed to make room, and the last few slots are kept for probes.
+    /// </summary>
+    public int HttpMaxConnections { get; init; } = BlobCache.Http.LoopServer.DefaultMaxConnections;
+    /// <summary>A request's head and body must arrive whole within this of their first byte (the loop server).</summary>
+    public int HttpReceiveTimeoutMs { get; init; } = (int)BlobCache.Http.LoopServer.DefaultReceiveTimeout.TotalMilliseconds;
+    /// <summary>Read-only FUSE mounts of the node's read path (Linux; root or CAP_SYS_ADMIN and /dev/fuse).</summary>
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
     public string LogLevel { get; init; } = "Information";
     /// <summary>text (one line per event) or json (one JSON object per line, for log collectors).</summary>
     public string LogFormat { get; init; } = "text";

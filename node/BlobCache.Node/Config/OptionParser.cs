@@ -53,6 +53,8 @@ public static class OptionParser
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
         new("http-server", "loop (event loops on epoll: Linux, the default there) or kestrel: what serves the local endpoint", (o, v, s) => o with { HttpServer = ServerKind(v, s) }),
+        new("http-max-connections", "endpoint connections open at most (loop server; default 10000): near it the longest-waiting are shed, a few slots stay for probes", (o, v, s) => o with { HttpMaxConnections = Int(v, s, 16, 1_000_000) }),
+        new("http-receive-timeout-ms", "a request's head and body must arrive whole within this of their first byte (loop server; default 10000)", (o, v, s) => o with { HttpReceiveTimeoutMs = Int(v, s, 100, 600_000) }),
         new("inline-io", "Kestrel only (the gRPC port, and the endpoint under --http-server kestrel): run requests on its socket threads", (o, v, s) => o with { InlineIo = Bool(v, s) }, IsSwitch: true),
         new("insecure", "start without peer security: plain-text gossip unless --gossip-key-file, plain gRPC unless --tls-* (local development only)", (o, v, s) => o with { Insecure = Bool(v, s) }, IsSwitch: true),
         new("gossip-key-file", "mesh keyring: base64 32-byte keys, one a line, first = primary (blobcache keygen); re-read on change", (o, v, s) => o with { GossipKeyFile = NonEmpty(v, s) }),
@@ -62,6 +64,7 @@ public static class OptionParser
         new("endpoint-token-file", "bearer tokens of the local endpoint, one a line (needed off loopback; reloaded on change)", (o, v, s) => o with { EndpointTokenFile = NonEmpty(v, s) }),
         new("require-endpoint-auth", "require the endpoint token on loopback too", (o, v, s) => o with { RequireEndpointAuth = Bool(v, s) }, IsSwitch: true),
         new("allowed-containers", "account/container,account/* the local endpoint serves (default: all)", (o, v, s) => o with { AllowedContainers = Containers(v, s) }),
+        new("mount", "ACCOUNT/CONTAINER[/PREFIX]:DIR,... read-only FUSE mounts served by this node (Linux: root or CAP_SYS_ADMIN, /dev/fuse)", (o, v, s) => o with { Mounts = List(v).Select(m => MountSpec.Parse(m, s)).ToArray() }),
         new("max-peer-requests", "peer requests served at once; more are refused at once", (o, v, s) => o with { MaxPeerRequests = Int(v, s, 1, 1_000_000) }),
         new("peer-rate-limit", "peer requests a second accepted from one address (0 = no limit)", (o, v, s) => o with { PeerRateLimit = Int(v, s, 0, 10_000_000) }),
     ];

@@ -1,10 +1,9 @@
 using System.Collections.Concurrent;
-using System.Globalization;
+using System.Security.Cryptography;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Reading;
 using BlobCache.Store;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace BlobCache.Node.Endpoint;
@@ -29,11 +28,12 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             await BlobErrors.WriteAsync(context, 405, "UnsupportedHttpVerb", $"BlobCache serves reads only; {request.Method} is not supported").ConfigureAwait(false);
             return;
         }
-        if (!TrySplit(context, out string account, out string container, out string? blob))
+        if (BlobResource.Of(context) is not { } resource)
         {
             await BlobErrors.WriteAsync(context, 400, "InvalidUri", "expected /{account}/{container}[/{blob}]").ConfigureAwait(false);
             return;
         }
+        (string account, string container, string? blob) = resource;
         if (!string.Equals(account, origin.AccountName, StringComparison.Ordinal) && !accountAliases.Contains(account))
         {
             await BlobErrors.WriteAsync(context, 404, "ResourceNotFound", $"this node caches account '{origin.AccountName}', not '{account}'").ConfigureAwait(false);
@@ -53,7 +53,8 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             }
             if (!BlobNames.IsValidBlob(blob))
             {
-                await BlobErrors.WriteAsync(context, 400, "InvalidResourceName", "the blob name is not valid").ConfigureAwait(false);
+                await BlobErrors.WriteAsync(context, 400, "InvalidResourceName",
+                    "the blob name is not valid (1-1024 characters, no control characters, no '.' or '..' segment, not ending in '.' or '/')").ConfigureAwait(false);
                 return;
             }
             // Anything but the current version's bytes or properties (metadata, tags, a snapshot or an older version)
@@ -67,42 +68,14 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         }
         catch (OriginException e)
         {
-            logger.LogWarning("origin failed for {Path}: {Status} {Code} {Message}", request.Path, e.Status, e.Code, e.Message);
+            // A refusal (4xx) is the reader's answer and is logged with the other error answers; a failure is the origin's.
+            if (e.Status is not (>= 400 and < 500)) logger.LogWarning("origin failed for {Path}: {Status} {Code} {Message}", request.Path, e.Status, e.Code, e.Message);
             await BlobErrors.WriteAsync(context, e.Status is >= 400 and < 600 ? e.Status : 502, e.Code, e.Message).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // the reader went away
         }
-    }
-
-    private static bool TrySplit(HttpContext context, out string account, out string container, out string? blob) =>
-        TrySplit(context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "", out account, out container, out blob);
-
-    /// <summary>Splits the raw request target so an encoded '/' or '%' in a blob name is decoded exactly once.</summary>
-    internal static bool TrySplit(string raw, out string account, out string container, out string? blob)
-    {
-        account = container = "";
-        blob = null;
-        int q = raw.IndexOf('?', StringComparison.Ordinal);
-        ReadOnlySpan<char> path = q >= 0 ? raw.AsSpan(0, q) : raw.AsSpan();
-        if (path.IsEmpty || path[0] != '/') return false;
-        path = path[1..];
-        int s1 = path.IndexOf('/');
-        if (s1 <= 0) return false;
-        account = Uri.UnescapeDataString(path[..s1].ToString());
-        path = path[(s1 + 1)..];
-        int s2 = path.IndexOf('/');
-        if (s2 < 0)
-        {
-            container = Uri.UnescapeDataString(path.ToString());
-            return container.Length > 0;
-        }
-        container = Uri.UnescapeDataString(path[..s2].ToString());
-        string rest = path[(s2 + 1)..].ToString();
-        if (rest.Length == 0) return container.Length > 0;
-        blob = Uri.UnescapeDataString(rest);
-        return container.Length > 0;
     }
 
     private async Task HandleContainerAsync(HttpContext context, string account, string container, bool isHead)
@@ -145,11 +118,16 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         BlobHeaders.Common(context);
         var h = context.Response.Headers;
         h.ETag = info.ETag;
-        h.LastModified = info.LastModified.UtcDateTime.ToString("R", CultureInfo.InvariantCulture);
+        h.LastModified = BlobInfo.HttpDate(info.LastModified);
         h["x-ms-lease-status"] = "unlocked";
         h["x-ms-lease-state"] = "available";
         h["x-ms-has-immutability-policy"] = "false";
         h["x-ms-has-legal-hold"] = "false";
+        if (info.PublicAccess is { } access) h["x-ms-blob-public-access"] = access;
+        if (info.Metadata is { } metadata)
+        {
+            foreach ((string name, string value) in metadata) h["x-ms-meta-" + name] = value;
+        }
         context.Response.ContentLength = 0;
     }
 
@@ -168,37 +146,37 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
     {
         CancellationToken ct = context.RequestAborted;
         HttpRequest request = context.Request;
-        string? ifMatch = Optional(request.Headers.IfMatch.ToString());
-        string? ifNoneMatch = Optional(request.Headers.IfNoneMatch.ToString());
+        ReadConditions conditions = ReadConditions.From(request.Headers);
         // At most two passes: the second after learning that a cached ETag was stale.
         for (int pass = 0; pass < 2; pass++)
         {
             BlobInfo? info = await metadata.GetAsync(container, blob, ct).ConfigureAwait(false);
+            ReadVerdict verdict = conditions.Check(info);
+            if (verdict == ReadVerdict.Failed && pass == 0 && info is not null && conditions.IfMatch is not null)
+            {
+                metadata.Invalidate(container, blob); // the reader may know a newer version than our cache
+                continue;
+            }
+            switch (verdict)
+            {
+                case ReadVerdict.Unsatisfiable:
+                    await BlobErrors.WriteAsync(context, 400, "UnsatisfiableCondition", "The request includes an unsatisfiable condition for this operation.").ConfigureAwait(false);
+                    return;
+                case ReadVerdict.Failed:
+                    await BlobErrors.WriteAsync(context, 412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.").ConfigureAwait(false);
+                    return;
+                case ReadVerdict.NotModified:
+                    await BlobErrors.WriteAsync(context, 304, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.").ConfigureAwait(false);
+                    return;
+            }
             if (info is null)
             {
                 await BlobErrors.WriteAsync(context, 404, "BlobNotFound", "The specified blob does not exist.").ConfigureAwait(false);
                 return;
             }
-            if (ifMatch is not null && ifMatch != "*" && !ETagListContains(ifMatch, info.ETag))
-            {
-                if (pass == 0)
-                {
-                    metadata.Invalidate(container, blob); // the reader may know a newer version than our cache
-                    continue;
-                }
-                await BlobErrors.WriteAsync(context, 412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.").ConfigureAwait(false);
-                return;
-            }
-            if (ifNoneMatch is not null && (ifNoneMatch == "*" || ETagListContains(ifNoneMatch, info.ETag)))
-            {
-                BlobHeaders.Common(context);
-                context.Response.StatusCode = 304;
-                context.Response.Headers.ETag = info.ETag;
-                return;
-            }
             if (isHead)
             {
-                WriteBlobHeaders(context, info);
+                BlobHeaders.Blob(context, info, BlobAnswer.Properties);
                 context.Response.ContentLength = info.Length;
                 return;
             }
@@ -215,9 +193,15 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                     await BlobErrors.WriteAsync(context, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.", $"bytes */{info.Length}").ConfigureAwait(false);
                     return;
             }
+            bool rangeMd5 = string.Equals(request.Headers["x-ms-range-get-content-md5"], "true", StringComparison.OrdinalIgnoreCase);
+            if (rangeMd5 && !range.CanCarryMd5)
+            {
+                await BlobErrors.WriteAsync(context, 400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at most 4 MiB.").ConfigureAwait(false);
+                return;
+            }
             try
             {
-                await SendBytesAsync(context, container, blob, info, range, ct).ConfigureAwait(false);
+                await SendBytesAsync(context, container, blob, info, range, rangeMd5, ct).ConfigureAwait(false);
                 return;
             }
             catch (BlobChangedException) when (!context.Response.HasStarted && pass == 0)
@@ -235,66 +219,38 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         await BlobErrors.WriteAsync(context, 412, "ConditionNotMet", "The blob keeps changing; read it again.").ConfigureAwait(false);
     }
 
-    private static bool ETagListContains(string header, string etag)
-    {
-        foreach (string part in header.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            string p = part.StartsWith("W/", StringComparison.Ordinal) ? part[2..] : part;
-            if (p == etag || p.Trim('"') == etag.Trim('"')) return true;
-        }
-        return false;
-    }
-
-    // The last Last-Modified formatted: readers of one blob ask for it on every range.
-    private sealed record HttpDate(DateTimeOffset At, string Text);
-    private HttpDate _lastModified = new(default, "");
-
-    private string LastModifiedText(DateTimeOffset at)
-    {
-        HttpDate cached = Volatile.Read(ref _lastModified);
-        if (cached.At == at && cached.Text.Length > 0) return cached.Text;
-        var fresh = new HttpDate(at, at.UtcDateTime.ToString("R", CultureInfo.InvariantCulture));
-        Volatile.Write(ref _lastModified, fresh);
-        return fresh.Text;
-    }
-
-    private void WriteBlobHeaders(HttpContext context, BlobInfo info) => BlobHeaders.Blob(context, info, LastModifiedText(info.LastModified));
-
-    private async Task SendBytesAsync(HttpContext context, string container, string blob, BlobInfo info, ByteRange range, CancellationToken ct)
+    private async Task SendBytesAsync(HttpContext context, string container, string blob, BlobInfo info, ByteRange range, bool rangeMd5, CancellationToken ct)
     {
         HttpResponse response = context.Response;
-        long chunkSize = reader.ChunkSize;
         string account = origin.AccountName;
-        long first = range.Start / chunkSize;
-        long last = range.Length == 0 ? first - 1 : range.End / chunkSize;
-        // Hold the first chunk before sending headers, so a failure can still be a proper error.
-        (ChunkBuffer Chunk, Telemetry.ReadSource Source)? held = null;
-        if (last >= first)
-        {
-            held = await reader.GetAsync(new ChunkId(account, container, blob, info.ETag, first), info.Length, ct).ConfigureAwait(false);
-        }
+        long first = range.Start / reader.ChunkSize;
+        long last = range.Length == 0 ? first - 1 : range.End / reader.ChunkSize;
+        // Hold the chunks the headers depend on before sending them, so a failure can still be a proper error: the
+        // first chunk, or every chunk of the range when its MD5 goes in a header (at most 4 MiB of them).
+        int chunks = (int)(last - first + 1);
+        var held = new (ChunkBuffer? Chunk, Telemetry.ReadSource Source)[rangeMd5 ? chunks : Math.Min(1, chunks)];
         try
         {
-            WriteBlobHeaders(context, info);
+            for (int i = 0; i < held.Length; i++)
+                held[i] = await reader.GetAsync(new ChunkId(account, container, blob, info.ETag, first + i), info.Length, ct).ConfigureAwait(false);
+            BlobHeaders.Blob(context, info, range.Kind == RangeKind.Partial ? BlobAnswer.Range : BlobAnswer.Whole);
             if (range.Kind == RangeKind.Partial)
             {
                 response.StatusCode = 206;
                 response.Headers.ContentRange = $"bytes {range.Start}-{range.End}/{info.Length}";
             }
-            else if (info.ContentMd5 is { Length: > 0 } md5)
-            {
-                response.Headers.ContentMD5 = Convert.ToBase64String(md5);
-            }
+            if (rangeMd5) response.Headers.ContentMD5 = RangeMd5(held, first, range);
             response.ContentLength = range.Length;
             bool sequential = IsSequential(container, blob, info.ETag, range);
             for (long index = first; index <= last; index++)
             {
+                int h = (int)(index - first);
                 ChunkBuffer chunk;
                 Telemetry.ReadSource source;
-                if (held is { } h)
+                if (h < held.Length)
                 {
-                    (chunk, source) = h;
-                    held = null;
+                    (chunk, source) = (held[h].Chunk!, held[h].Source);
+                    held[h] = default;
                 }
                 else
                 {
@@ -302,9 +258,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                 }
                 try
                 {
-                    long chunkStart = index * chunkSize;
-                    int from = (int)Math.Max(0, range.Start - chunkStart);
-                    int to = (int)Math.Min(chunk.Length, range.End + 1 - chunkStart);
+                    (int from, int to) = Slice(chunk, index, range);
                     if (sequential) ReadAhead(account, container, blob, info, index);
                     await response.Body.WriteAsync(chunk.Memory[from..to], ct).ConfigureAwait(false);
                     metrics.Served(source, to - from);
@@ -317,8 +271,28 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         }
         finally
         {
-            held?.Chunk.Release();
+            foreach ((ChunkBuffer? chunk, _) in held) chunk?.Release();
         }
+    }
+
+    /// <summary>The part of chunk <paramref name="index"/> that lies in <paramref name="range"/>.</summary>
+    private (int From, int To) Slice(ChunkBuffer chunk, long index, ByteRange range)
+    {
+        long chunkStart = index * reader.ChunkSize;
+        return ((int)Math.Max(0, range.Start - chunkStart), (int)Math.Min(chunk.Length, range.End + 1 - chunkStart));
+    }
+
+    /// <summary>The MD5 of <paramref name="range"/>, from the held chunks that are about to be sent.</summary>
+    private string RangeMd5((ChunkBuffer? Chunk, Telemetry.ReadSource Source)[] held, long first, ByteRange range)
+    {
+        using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        for (int i = 0; i < held.Length; i++)
+        {
+            ChunkBuffer chunk = held[i].Chunk!;
+            (int from, int to) = Slice(chunk, first + i, range);
+            md5.AppendData(chunk.Memory.Span[from..to]);
+        }
+        return Convert.ToBase64String(md5.GetHashAndReset());
     }
 
     private bool IsSequential(string container, string blob, string etag, ByteRange range)

@@ -17,7 +17,11 @@ public static class BlobNames
         return true;
     }
 
-    /// <summary>1–1024 characters, no control characters, not ending in a dot or slash.</summary>
+    /// <summary>
+    /// 1–1024 characters, no control characters, not ending in a dot or slash, and no "." or ".." segment: a client
+    /// library builds a URI from the name, and URIs resolve dot segments, so such a name would address another blob
+    /// (or another container).
+    /// </summary>
     public static bool IsValidBlob(ReadOnlySpan<char> name)
     {
         if (name.IsEmpty || name.Length > 1024) return false;
@@ -26,7 +30,20 @@ public static class BlobNames
         {
             if (char.IsControl(c)) return false;
         }
-        return true;
+        return !HasDotSegment(name);
+    }
+
+    /// <summary>
+    /// Whether a decoded name has a "." or ".." segment, with '/' or '\' as separators (some URI parsers take a
+    /// backslash for a slash).
+    /// </summary>
+    public static bool HasDotSegment(ReadOnlySpan<char> name)
+    {
+        foreach (Range r in name.SplitAny('/', '\\'))
+        {
+            if (name[r] is "." or "..") return true;
+        }
+        return false;
     }
 
     /// <summary>3–24 lowercase letters and digits (Azurite's dev account qualifies).</summary>

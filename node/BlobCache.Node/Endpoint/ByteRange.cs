@@ -19,6 +19,12 @@ public readonly record struct ByteRange(RangeKind Kind, long Start, long Length)
 {
     public long End => Start + Length - 1;
 
+    /// <summary>The largest range whose MD5 Blob computes on request (x-ms-range-get-content-md5).</summary>
+    public const long MaxMd5Length = 4L << 20;
+
+    /// <summary>Whether Blob gives this range's MD5 when asked: only for an explicit range of at most 4 MiB, else 400.</summary>
+    public bool CanCarryMd5 => Kind == RangeKind.Partial && Length <= MaxMd5Length;
+
     /// <summary>
     /// Resolves the request's <c>x-ms-range</c> (which wins, as in Blob) or <c>Range</c> against a blob of
     /// <paramref name="blobLength"/> bytes. Forms: <c>bytes=a-b</c>, <c>bytes=a-</c>, <c>bytes=-n</c>. A malformed

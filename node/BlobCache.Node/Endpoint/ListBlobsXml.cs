@@ -35,16 +35,25 @@ public static class ListBlobsXml
                 x.WriteStartElement("Blob");
                 x.WriteElementString("Name", b.Name);
                 x.WriteStartElement("Properties");
-                string modified = (b.LastModified ?? DateTimeOffset.UnixEpoch).UtcDateTime.ToString("R", CultureInfo.InvariantCulture);
-                x.WriteElementString("Creation-Time", modified);
+                // Blob's order of the properties; those the blob does not have are left out, as Blob does.
+                BlobDetails? d = b.Details;
+                string modified = BlobInfo.HttpDate(b.LastModified ?? DateTimeOffset.UnixEpoch);
+                x.WriteElementString("Creation-Time", d?.CreatedOn is { } created ? BlobInfo.HttpDate(created) : modified);
                 x.WriteElementString("Last-Modified", modified);
                 x.WriteElementString("Etag", b.ETag ?? "");
                 x.WriteElementString("Content-Length", b.Length.ToString(CultureInfo.InvariantCulture));
                 x.WriteElementString("Content-Type", b.ContentType ?? "application/octet-stream");
+                Optional(x, "Content-Encoding", d?.ContentEncoding);
+                Optional(x, "Content-Language", d?.ContentLanguage);
+                Optional(x, "Content-MD5", b.ContentMd5 is { Length: > 0 } md5 ? Convert.ToBase64String(md5) : null);
+                Optional(x, "Content-Disposition", d?.ContentDisposition);
+                Optional(x, "Cache-Control", d?.CacheControl);
                 x.WriteElementString("BlobType", "BlockBlob");
                 x.WriteElementString("LeaseStatus", "unlocked");
                 x.WriteElementString("LeaseState", "available");
-                x.WriteElementString("ServerEncrypted", "true");
+                x.WriteElementString("ServerEncrypted", d is null || d.ServerEncrypted ? "true" : "false");
+                Optional(x, "AccessTier", d?.AccessTier);
+                if (d?.AccessTier is { Length: > 0 } && d.AccessTierInferred) x.WriteElementString("AccessTierInferred", "true");
                 x.WriteEndElement();
                 x.WriteEndElement();
             }
@@ -54,5 +63,10 @@ public static class ListBlobsXml
             x.WriteEndDocument();
         }
         return stream.ToArray();
+    }
+
+    private static void Optional(XmlWriter x, string name, string? value)
+    {
+        if (!string.IsNullOrEmpty(value)) x.WriteElementString(name, value);
     }
 }

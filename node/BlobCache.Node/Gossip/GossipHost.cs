@@ -44,6 +44,14 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private long _lastSnapshot = long.MinValue;
     private int _version;
     private long _dropped, _unauthenticated, _received, _sent;
+    private int _joinRetries;
+
+    /// <summary>
+    /// Join retries logged as information before one is a warning (and then every this many). Nodes of a rollout
+    /// start together, so a seed is often not listening yet for the first attempts: that is a normal start. A join
+    /// nobody has answered for this long (30 s at the default retry interval) is something to look at.
+    /// </summary>
+    internal const int JoinRetriesBeforeWarning = 15;
 
     /// <param name="keys">The current keyring, read per packet (it changes when the key file does); null: plain text (--insecure).</param>
     public GossipHost(NodeOptions options, ILogger logger, Func<Keyring>? keys, MeshConfig? config = null)
@@ -208,8 +216,15 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         foreach (MemberEvent e in _node.Events)
         {
             _dirty = true;
+            if (e.Kind == MemberEventKind.JoinRetry)
+            {
+                _joinRetries++;
+                _logger.Log(_joinRetries % JoinRetriesBeforeWarning == 0 ? LogLevel.Warning : LogLevel.Information,
+                    "not in the mesh yet: no seed answered join attempt {Attempt} (seeds: {Seeds}); trying again", _joinRetries, string.Join(",", _options.Seeds));
+                continue;
+            }
             string id = e.Member >= 0 && e.Member < _directory.Count ? _directory.IdOf(e.Member) : "?";
-            LogLevel level = e.Kind is MemberEventKind.Dead or MemberEventKind.Suspect or MemberEventKind.JoinRetry ? LogLevel.Warning : LogLevel.Information;
+            LogLevel level = e.Kind is MemberEventKind.Dead or MemberEventKind.Suspect ? LogLevel.Warning : LogLevel.Information;
             _logger.Log(level, "member {Member} {Event} (incarnation {Incarnation})", id, e.Kind, e.Incarnation);
         }
         _node.Events.Clear();

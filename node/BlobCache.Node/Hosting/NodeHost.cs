@@ -114,13 +114,15 @@ public static class NodeHost
         IChunkPeerClient peers = options.PeerTransport switch
         {
             PeerTransport.Udp => new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys),
-            PeerTransport.Tcp => new TcpChunkPeerClient(options.NodeId, tls),
-            _ => new GrpcChunkPeerClient(options.NodeId, tls),
+            PeerTransport.Tcp => new TcpChunkPeerClient(options.NodeId, options.ChunkSize, tls),
+            _ => new GrpcChunkPeerClient(options.NodeId, options.ChunkSize, tls),
         };
         var reader = new ChunkReader(options, store, origin, gossip, peers, metrics, loggers.CreateLogger("blobcache.read"));
+        // One view of each blob's properties for the endpoint and for every peer transport's owner side.
+        var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         var admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
-        var tcpService = new TcpChunkService(reader, origin, metrics, admission, tls, loggers.CreateLogger("blobcache.tcp"));
-        var udpServer = new UdpChunkServer(options, reader, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
+        var tcpService = new TcpChunkService(reader, metadata, origin, metrics, admission, tls, loggers.CreateLogger("blobcache.tcp"));
+        var udpServer = new UdpChunkServer(options, reader, metadata, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
         try
         {
             udpServer.Start();
@@ -135,7 +137,6 @@ public static class NodeHost
             store.Dispose();
             return 2;
         }
-        var metadata = new BlobMetadataCache(origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         var endpoint = new BlobEndpoint(origin, metadata, reader, metrics, options.AccountAliases, loggers.CreateLogger<BlobEndpoint>());
         var health = new OriginHealth(origin);
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
@@ -151,7 +152,7 @@ public static class NodeHost
         ConfigureLogging(builder.Logging, options);
         if (options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         bool loopServer = options.HttpServer == HttpServerKind.Loop;
-        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), loggers, metrics);
+        if (loopServer) UseLoopServer(builder, new IPEndPoint(bind, options.HttpPort), options, loggers, metrics);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (!loopServer) k.Listen(bind, options.HttpPort, l => l.Protocols = HttpProtocols.Http1);
@@ -172,37 +173,40 @@ public static class NodeHost
             k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
         });
         // gRPC takes a registered service instance when there is one: the node's own, with its read path.
-        builder.Services.AddSingleton(new GrpcChunkService(reader, origin, metrics, admission, loggers.CreateLogger<GrpcChunkService>()));
+        builder.Services.AddSingleton(new GrpcChunkService(reader, metadata, origin, metrics, admission, loggers.CreateLogger<GrpcChunkService>()));
         builder.Services.AddGrpc(g =>
         {
             // Both directions bounded: a request is a few names (GrpcChunkPeerClient.MaxSendMessageBytes), a piece 64 KiB.
             g.MaxReceiveMessageSize = GrpcChunkPeerClient.MaxSendMessageBytes;
             g.MaxSendMessageSize = GrpcChunkPeerClient.MaxReceiveMessageBytes;
         });
+        builder.Services.AddSingleton(new ErrorAnswerLog(loggers.CreateLogger<ErrorAnswerLog>()));
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, LocalPortRouting>();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
 
         WebApplication app = builder.Build();
         // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
         int grpcPort = options.GrpcPort;
         app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access!.InvokeAsync(context, next) : next(context));
-        // Peers name the port they dialled in :authority: the advertised one when a forwarder sits in between.
-        app.MapGrpcService<GrpcChunkService>().RequireHost([.. new[] { options.GrpcPort, options.AdvertisedGrpcPort }.Distinct().Select(p => $"*:{p}")]);
+        // By the port a request came in on, not its Host header: clients reach the node under other names and ports,
+        // and peers behind a forwarder name the advertised port in :authority.
+        app.MapGrpcService<GrpcChunkService>().RequireLocalPort(grpcPort);
 
-        string httpHost = $"*:{options.HttpPort}";
-        app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(httpHost);
-        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireHost(httpHost);
+        int httpPort = options.HttpPort;
+        app.MapPrometheusScrapingEndpoint("/metrics").RequireLocalPort(httpPort);
+        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireLocalPort(httpPort);
         app.MapGet("/readyz", async (CancellationToken ct) =>
         {
             bool joined = gossip.Joined;
             bool originUp = await health.IsUpAsync(ct).ConfigureAwait(false);
             string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
             return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
-        }).RequireHost(httpHost);
+        }).RequireLocalPort(httpPort);
         app.MapGet("/status", () => Results.Json(StatusReport.Build(options, gossip, store, metrics, UdpDropped(), keyFile, udpServer.UnauthenticatedConnections),
-            StatusJson.Default.StatusReport)).RequireHost(httpHost);
-        app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireHost(httpHost);
+            StatusJson.Default.StatusReport)).RequireLocalPort(httpPort);
+        app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, warm, origin)).RequireLocalPort(httpPort);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
-        app.MapFallback("{**path}", endpoint.HandleAsync).RequireHost(httpHost);
+        app.MapFallback("{**path}", endpoint.HandleAsync).RequireLocalPort(httpPort);
 
         IHostApplicationLifetime lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         lifetime.ApplicationStopping.Register(() =>
@@ -211,12 +215,16 @@ public static class NodeHost
             gossip.LeaveAsync(TimeSpan.FromSeconds(3)).GetAwaiter().GetResult();
         });
 
+        // --mount: the same read path as local files, mounted before the node answers /healthz (a sidecar's training
+        // container starts once it does); a mount that cannot be made stops the node (exit 2).
+        Mount.NodeMounts? mounts = Mount.NodeMounts.Start(options, origin, metadata, reader, loggers);
         try
         {
             await app.StartAsync().ConfigureAwait(false);
         }
         catch (IOException e)
         {
+            mounts?.Dispose();
             Console.Error.WriteLine($"blobcache: cannot listen on --http-port {options.HttpPort} / --grpc-port {options.GrpcPort}: {e.Message}");
             await udpServer.DisposeAsync().ConfigureAwait(false);
             await peers.DisposeAsync().ConfigureAwait(false);
@@ -226,7 +234,9 @@ public static class NodeHost
         log.LogInformation("blobcache {Id} serving http://{Host}:{Port}/{Account} (origin: {Origin}; chunk {Chunk} MiB; memory {Memory} MiB; disk {Disk}; peers over {Transport}; endpoint server {Server}; inline io {Inline})",
             options.NodeId, options.Advertised, options.HttpPort, origin.AccountName, origin.Describe, options.ChunkSizeMb, options.MemoryMb,
             options.CacheDir is null ? "off" : $"{options.DiskMb} MiB in {options.CacheDir}", options.PeerTransport.ToString().ToLowerInvariant(), options.HttpServer.ToString().ToLowerInvariant(), options.InlineIo);
+        if (mounts is null) lifetime.StopApplication();
         await app.WaitForShutdownAsync().ConfigureAwait(false);
+        mounts?.Dispose();
 
         await udpServer.DisposeAsync().ConfigureAwait(false);
         await store.FlushAsync().ConfigureAwait(false);
@@ -236,28 +246,37 @@ public static class NodeHost
         store.Dispose();
         metrics.Dispose();
         await app.DisposeAsync().ConfigureAwait(false);
-        return 0;
+        return mounts is null ? 2 : 0;
     }
 
     /// <summary>
     /// Serves the local endpoint with the event-loop server and the gRPC port with Kestrel, one application for both:
     /// the host's server becomes the pair (Kestrel stays registered under its own type, configured as before).
     /// </summary>
-    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, ILoggerFactory loggers, NodeMetrics metrics)
+    private static void UseLoopServer(WebApplicationBuilder builder, IPEndPoint endPoint, NodeOptions options, ILoggerFactory loggers, NodeMetrics metrics)
     {
         ServiceDescriptor kestrel = builder.Services.Last(d => d.ServiceType == typeof(IServer));
         Type kestrelType = kestrel.ImplementationType ?? throw new InvalidOperationException("Kestrel is not registered by type");
         builder.Services.Remove(kestrel);
         builder.Services.AddSingleton(kestrelType);
-        var server = new LoopServer(endPoint, loggers);
+        var server = new LoopServer(endPoint, loggers)
+        {
+            MaxConnections = options.HttpMaxConnections,
+            ReceiveTimeout = TimeSpan.FromMilliseconds(options.HttpReceiveTimeoutMs),
+            // The kubelet's probes and the metrics scraper still get in when every other connection is busy.
+            ReservedPaths = ["/healthz", "/readyz", "/metrics"],
+            Errors = BlobServerErrors.Answer,
+        };
         builder.Services.AddSingleton<IServer>(sp => new ServerPair((IServer)sp.GetRequiredService(kestrelType), server));
         metrics.Meter.CreateObservableGauge("blobcache_http_connections", () => server.OpenConnections, "{connection}",
             "Connections open on the local endpoint");
-        metrics.Meter.CreateObservableCounter("blobcache_http_refused", () => new[]
-        {
-            new System.Diagnostics.Metrics.Measurement<long>(server.RequestsRefused, new KeyValuePair<string, object?>("reason", "malformed")),
-            new System.Diagnostics.Metrics.Measurement<long>(server.ConnectionsOverLimit, new KeyValuePair<string, object?>("reason", "connections")),
-        }, "{request}", "Local endpoint requests refused by the server before any handler (malformed or oversized), and connections closed at accept over the limit");
+        metrics.Meter.CreateObservableGauge("blobcache_http_body_bytes", () => server.BufferedBodyBytes, "By",
+            "Request body memory the local endpoint has set aside now: each kept body's length (a chunked body's limit), within 32 MiB; bodies of GET and HEAD are dropped");
+        metrics.Meter.CreateObservableCounter("blobcache_http_refused", () => Enum.GetValues<Refusal>().Select(r =>
+            new System.Diagnostics.Metrics.Measurement<long>(server.Refused(r), new KeyValuePair<string, object?>("reason", r.Label()))),
+            "{request}", "Local endpoint connections and requests turned away by the server before any handler: malformed or oversized " +
+            "(malformed), closed at accept over the limit (connections), shed near the limit (shed), not arrived whole in time (timeout), " +
+            "over the request-body memory budget (body_memory), a non-probe request in the probes' reserve (reserve)");
     }
 
     /// <summary>How often the key file is re-read in case its watcher missed a change.</summary>

@@ -11,18 +11,18 @@ public static class WarmEndpoint
 {
     public static async Task HandleAsync(HttpContext context, WarmUp warm, IBlobOrigin origin)
     {
-        string path = context.Request.Query["path"].ToString();
-        string[] parts = path.Split('/', 3);
-        if (parts.Length < 2 || parts[0] != origin.AccountName || !BlobNames.IsValidContainer(parts[1]))
+        // The prefix may end in '/' (a directory), so it is held to the one rule a name passed through a URI needs.
+        if (BlobResource.Of(context) is not { } resource || resource.Account != origin.AccountName || !BlobNames.IsValidContainer(resource.Container)
+            || (resource.Blob is { } named && BlobNames.HasDotSegment(named)))
         {
             context.Response.StatusCode = 400;
-            await context.Response.WriteAsync($"path must be {origin.AccountName}/CONTAINER[/PREFIX], got '{path}'\n").ConfigureAwait(false);
+            await context.Response.WriteAsync($"path must be {origin.AccountName}/CONTAINER[/PREFIX] with no '.' or '..' segment, got '{context.Request.Query["path"]}'\n").ConfigureAwait(false);
             return;
         }
-        string? prefix = parts.Length == 3 && parts[2].Length > 0 ? parts[2] : null;
+        (_, string container, string? prefix) = resource;
         context.Response.ContentType = "application/x-ndjson";
         WarmProgress? latest = null;
-        Task<WarmProgress> run = warm.RunAsync(parts[1], prefix, p => Volatile.Write(ref latest, p), context.RequestAborted);
+        Task<WarmProgress> run = warm.RunAsync(container, prefix, p => Volatile.Write(ref latest, p), context.RequestAborted);
         while (!run.IsCompleted)
         {
             await Task.WhenAny(run, Task.Delay(250, context.RequestAborted)).ConfigureAwait(false);

@@ -80,15 +80,41 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         return _service!.GetBlobContainerClient(container);
     }
 
+    /// <summary>
+    /// The client of exactly <paramref name="container"/>/<paramref name="blob"/>. The SDK builds a <see cref="Uri"/>
+    /// from the name, which resolves "." and ".." segments and drops a leading '/': a name that would come out
+    /// addressing anything else is refused here, whatever let it through before, rather than read as another blob.
+    /// </summary>
+    private BlobClient Blob(string container, string blob)
+    {
+        BlobContainerClient parent = Container(container);
+        BlobClient client = parent.GetBlobClient(blob);
+        if (!Addresses(parent.Uri, client.Uri, blob))
+            throw new OriginException(400, "InvalidResourceName", $"the blob name '{blob}' cannot be sent to Blob as it is: its URI would address '{client.Uri.AbsolutePath}'");
+        return client;
+    }
+
+    /// <summary>Whether <paramref name="blobUri"/> names blob <paramref name="name"/> in the container at <paramref name="containerUri"/>, and nothing else.</summary>
+    private static bool Addresses(Uri containerUri, Uri blobUri, string name)
+    {
+        string container = Uri.UnescapeDataString(containerUri.AbsolutePath).TrimEnd('/');
+        string path = Uri.UnescapeDataString(blobUri.AbsolutePath);
+        return path.Length == container.Length + 1 + name.Length && path.StartsWith(container, StringComparison.Ordinal)
+            && path[container.Length] == '/' && path.AsSpan(container.Length + 1).SequenceEqual(name);
+    }
+
     public async Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken)
     {
         try
         {
-            Response<BlobProperties> r = await Container(container).GetBlobClient(blob).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            Response<BlobProperties> r = await Blob(container, blob).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             BlobProperties p = r.Value;
-            return new BlobInfo(p.ContentLength, p.ETag.ToString(), p.LastModified, p.ContentType ?? "application/octet-stream", p.ContentHash);
+            var details = new BlobDetails(p.ContentEncoding, p.ContentLanguage, p.CacheControl, p.ContentDisposition,
+                p.Metadata is { Count: > 0 } m ? new Dictionary<string, string>(m, StringComparer.OrdinalIgnoreCase) : null,
+                p.CreatedOn, p.AccessTier?.ToString(), p.AccessTierInferred, p.IsServerEncrypted);
+            return new BlobInfo(p.ContentLength, p.ETag.ToString(), p.LastModified, p.ContentType ?? "application/octet-stream", p.ContentHash, details);
         }
-        catch (RequestFailedException e) when (e.Status == 404)
+        catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode != "ContainerNotFound")
         {
             return null;
         }
@@ -111,7 +137,7 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         };
         try
         {
-            Response<BlobDownloadStreamingResult> r = await Container(container).GetBlobClient(blob)
+            Response<BlobDownloadStreamingResult> r = await Blob(container, blob)
                 .DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false);
             await using Stream body = r.Value.Content;
             int filled = 0;
@@ -141,7 +167,9 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         try
         {
             Response<BlobContainerProperties> r = await Container(container).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            return new ContainerInfo(r.Value.ETag.ToString(), r.Value.LastModified);
+            BlobContainerProperties p = r.Value;
+            string? access = p.PublicAccess switch { PublicAccessType.Blob => "blob", PublicAccessType.BlobContainer => "container", _ => null };
+            return new ContainerInfo(p.ETag.ToString(), p.LastModified, p.Metadata is { Count: > 0 } m ? new Dictionary<string, string>(m, StringComparer.OrdinalIgnoreCase) : null, access);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -206,8 +234,13 @@ public sealed class AzureBlobOrigin : IBlobOrigin
         }
     }
 
-    private static ListedBlob Listed(BlobItem b) =>
-        new(b.Name, false, b.Properties.ContentLength ?? 0, b.Properties.ETag?.ToString(), b.Properties.LastModified, b.Properties.ContentType);
+    private static ListedBlob Listed(BlobItem b)
+    {
+        BlobItemProperties p = b.Properties;
+        var details = new BlobDetails(p.ContentEncoding, p.ContentLanguage, p.CacheControl, p.ContentDisposition, null, p.CreatedOn,
+            p.AccessTier?.ToString(), p.AccessTierInferred, p.ServerEncrypted ?? true);
+        return new(b.Name, false, p.ContentLength ?? 0, p.ETag?.ToString(), p.LastModified, p.ContentType, p.ContentHash, details);
+    }
 
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {

@@ -1,13 +1,13 @@
 namespace BlobCache.Node.Origin;
 
-/// <summary>What a reader needs to know about one blob version.</summary>
-public sealed record BlobInfo(long Length, string ETag, DateTimeOffset LastModified, string ContentType, byte[]? ContentMd5);
-
-/// <summary>A container's own properties.</summary>
-public sealed record ContainerInfo(string ETag, DateTimeOffset LastModified);
+/// <summary>
+/// A container's own properties: <paramref name="PublicAccess"/> is Blob's x-ms-blob-public-access value
+/// ("blob" or "container"), null when the container is private.
+/// </summary>
+public sealed record ContainerInfo(string ETag, DateTimeOffset LastModified, IReadOnlyDictionary<string, string>? Metadata = null, string? PublicAccess = null);
 
 /// <summary>One listed blob, or (with a delimiter) one virtual directory when <see cref="IsPrefix"/>.</summary>
-public sealed record ListedBlob(string Name, bool IsPrefix, long Length, string? ETag, DateTimeOffset? LastModified, string? ContentType);
+public sealed record ListedBlob(string Name, bool IsPrefix, long Length, string? ETag, DateTimeOffset? LastModified, string? ContentType, byte[]? ContentMd5 = null, BlobDetails? Details = null);
 
 /// <summary>One page of List Blobs; <see cref="NextMarker"/> is null on the last page.</summary>
 public sealed record ListPage(IReadOnlyList<ListedBlob> Items, string? NextMarker);
@@ -32,7 +32,10 @@ public interface IBlobOrigin
     /// <summary>A short description for logs, without secrets.</summary>
     string Describe { get; }
 
-    /// <summary>Null when the blob (or its container) does not exist.</summary>
+    /// <summary>
+    /// Null when the blob does not exist; an <see cref="OriginException"/> 404 <c>ContainerNotFound</c> when its
+    /// container does not (Blob tells the two apart, and so must the node).
+    /// </summary>
     Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken);
 
     /// <summary>

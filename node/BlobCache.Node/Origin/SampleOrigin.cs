@@ -28,8 +28,9 @@ public sealed class SampleOrigin(int blobs = 16, long blobBytes = 16L * 1024 * 1
         return int.TryParse(blob.AsSpan(6, blob.Length - 10), NumberStyles.None, CultureInfo.InvariantCulture, out int i) && i < blobs && BlobName(i) == blob ? i : -1;
     }
 
-    public Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken) =>
-        Task.FromResult(IndexOf(container, blob) < 0 ? null : new BlobInfo(blobBytes, ETag, Modified, "application/octet-stream", null));
+    public Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken) => container != Container
+        ? Task.FromException<BlobInfo?>(new OriginException(404, "ContainerNotFound", "The specified container does not exist."))
+        : Task.FromResult(IndexOf(container, blob) < 0 ? null : new BlobInfo(blobBytes, ETag, Modified, "application/octet-stream", null));
 
     public Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {

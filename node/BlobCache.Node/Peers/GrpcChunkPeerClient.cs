@@ -16,7 +16,8 @@ namespace BlobCache.Node.Peers;
 /// <paramref name="tls"/> the channels are mutual TLS: this node presents its certificate and accepts only servers
 /// whose certificate the mesh CA signed; after the files are reloaded, new channels are opened with the new material.
 /// </summary>
-public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IChunkPeerClient
+/// <param name="chunkSize">The mesh's chunk size: an answer must announce exactly the length of the chunk asked for.</param>
+public sealed class GrpcChunkPeerClient(string selfId, int chunkSize, PeerTls? tls = null) : IChunkPeerClient
 {
     /// <summary>Largest message accepted from a peer: a piece is 64 KiB of data and a few fields.</summary>
     public const int MaxReceiveMessageBytes = 1024 * 1024;
@@ -96,7 +97,7 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
 
     public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        var sink = new PieceSink(peer.Id, warmOnly: false);
+        var sink = new PieceSink(peer.Id, warmOnly: false, ReceivedChunk.ExpectedLength(id, blobLength, chunkSize));
         CurrentSink.Value = sink;
         try
         {
@@ -123,7 +124,7 @@ public sealed class GrpcChunkPeerClient(string selfId, PeerTls? tls = null) : IC
 
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        var sink = new PieceSink(peer.Id, warmOnly: true);
+        var sink = new PieceSink(peer.Id, warmOnly: true, ReceivedChunk.ExpectedLength(id, blobLength, chunkSize));
         CurrentSink.Value = sink;
         try
         {

@@ -10,12 +10,12 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Peers;
 
 /// <summary>The owner's side of a gRPC chunk transfer: the chunk as a stream of pieces straight from its pooled buffer.</summary>
-public sealed class GrpcChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
+public sealed class GrpcChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
 {
-    /// <summary>Piece size: 256 KiB pieces measured no faster (README), and smaller pieces interleave streams more finely.</summary>
+    /// <summary>Piece size: larger pieces are no faster (docs/benchmarks.md), and smaller ones interleave streams more finely.</summary>
     public const int PieceBytes = 64 * 1024;
 
-    private readonly PeerServe _serve = new(reader, metrics, logger);
+    private readonly PeerServe _serve = new(reader, metadata, metrics, logger);
 
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {

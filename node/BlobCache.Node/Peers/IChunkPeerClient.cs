@@ -6,7 +6,10 @@ namespace BlobCache.Node.Peers;
 /// <summary>Bounds every peer transport's requester holds an owner's answer to.</summary>
 public static class PeerLimits
 {
-    /// <summary>Largest chunk an owner may announce: the requester rents a buffer of the announced length.</summary>
+    /// <summary>
+    /// Largest chunk a frame may announce (a decoder's bound). A requester takes only the length it expects
+    /// (<see cref="ReceivedChunk"/>), which a chunk size keeps far below this.
+    /// </summary>
     public const int MaxChunkBytes = 256 * 1024 * 1024;
 }
 

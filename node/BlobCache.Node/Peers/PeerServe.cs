@@ -21,19 +21,32 @@ public readonly record struct PeerServeOutcome(PeerServeStatus Status, string Me
 
 /// <summary>
 /// The owner's side of a peer request between checking it and encoding the answer, shared by the gRPC, framed-TCP
-/// and UDP transports: read or fill the chunk, turn the read path's failures into answers, count misses. Each
-/// transport keeps its admission, its check of the request (<see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>,
-/// done where its protocol needs it: before the id exists, or before admission), its encoding and its own errors.
+/// and UDP transports: learn the blob's properties, read or fill the chunk, turn the read path's failures into
+/// answers, count misses. Each transport keeps its admission, its check of the request
+/// (<see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>, done where its protocol needs it: before the id
+/// exists, or before admission), its encoding and its own errors.
 /// </summary>
-public sealed class PeerServe(ChunkReader reader, NodeMetrics metrics, ILogger logger)
+/// <remarks>
+/// Nothing the requester says about the blob decides what is stored or served: the ETag and length come from this
+/// node's own metadata (<paramref name="metadata"/>, the cache the endpoint reads too). A request for any other
+/// version, or with any other length, is answered "blob changed" and nothing is read for it; otherwise a peer could
+/// make the owner fill and keep a chunk of the length it chose, which every node would then serve.
+/// </remarks>
+public sealed class PeerServe(ChunkReader reader, BlobMetadataCache metadata, NodeMetrics metrics, ILogger logger)
 {
-    /// <summary>Serves a request the transport has already checked.</summary>
+    /// <summary>Serves a request the transport has already checked; <paramref name="blobLength"/> is what the requester believes.</summary>
     public async ValueTask<PeerServeOutcome> ReadAsync(ChunkId id, long blobLength, bool fill, string from, CancellationToken cancellationToken)
     {
         (ChunkBuffer Chunk, ReadSource Source)? served;
         try
         {
-            served = await reader.ServePeerAsync(id, blobLength, fill, cancellationToken).ConfigureAwait(false);
+            BlobInfo? info = await metadata.GetAsync(id.Container, id.Blob, cancellationToken).ConfigureAwait(false);
+            if (info is null) return new(PeerServeStatus.BlobChanged, $"{id.Container}/{id.Blob} does not exist", null, default);
+            if (!string.Equals(info.ETag, id.ETag, StringComparison.Ordinal))
+                return new(PeerServeStatus.BlobChanged, $"{id.Container}/{id.Blob} is at ETag {info.ETag}, not {id.ETag}", null, default);
+            if (info.Length != blobLength)
+                return new(PeerServeStatus.BlobChanged, $"{id.Container}/{id.Blob} at {info.ETag} is {info.Length} bytes, not {blobLength}", null, default);
+            served = await reader.ServePeerAsync(id, info.Length, fill, cancellationToken).ConfigureAwait(false);
         }
         catch (BlobChangedException e)
         {

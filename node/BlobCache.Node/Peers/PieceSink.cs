@@ -4,12 +4,12 @@ using BlobCache.Store;
 namespace BlobCache.Node.Peers;
 
 /// <summary>
-/// One gRPC fetch's chunk, assembled while its pieces are deserialized: the first piece's length rents the chunk
-/// (after the same bounds check as before a buffer of that size is taken) and each piece's data is copied into it
+/// One gRPC fetch's chunk, assembled while its pieces are deserialized: the first piece must announce the length
+/// this node expects (<see cref="ReceivedChunk"/>), which rents the chunk, and each piece's data is copied into it
 /// straight from the received message. A problem is kept in <see cref="Error"/> for the fetch to report, so it
 /// reads as what the peer did wrong rather than as a gRPC deserialization failure.
 /// </summary>
-internal sealed class PieceSink(string peerId, bool warmOnly)
+internal sealed class PieceSink(string peerId, bool warmOnly, int expectedLength)
 {
     private ChunkBuffer? _chunk;
     private int _filled;
@@ -34,13 +34,9 @@ internal sealed class PieceSink(string peerId, bool warmOnly)
         {
             _answered = true;
             Source = piece.Source;
-            if (warmOnly) return;
-            if (piece.Length is <= 0 or > PeerLimits.MaxChunkBytes)
-            {
-                Error = $"{peerId} announced a chunk of {piece.Length} bytes";
-                return;
-            }
-            _chunk = ChunkBuffer.Rent((int)piece.Length);
+            Error = ReceivedChunk.CheckAnnounced(peerId, piece.Length, expectedLength);
+            if (Error is not null || warmOnly) return;
+            _chunk = ChunkBuffer.Rent(expectedLength);
             _checksum = piece.Checksum;
         }
         if (_chunk is null) return; // a warm-up's answer is its first piece
@@ -53,13 +49,11 @@ internal sealed class PieceSink(string peerId, bool warmOnly)
         _filled += (int)piece.Data.Length;
     }
 
-    /// <summary>The whole chunk, checked against the announced length and checksum; the caller owns it.</summary>
+    /// <summary>The whole chunk, checked (<see cref="ReceivedChunk.Verify"/>); the caller owns it.</summary>
     public ChunkBuffer TakeChunk()
     {
         ChunkBuffer chunk = _chunk ?? throw new PeerTransferException($"{peerId} sent an empty stream");
-        if (_filled != chunk.Length) throw new PeerTransferException($"{peerId} sent {_filled} of {chunk.Length} bytes");
-        chunk.Seal();
-        if (chunk.Checksum != _checksum) throw new PeerTransferException($"{peerId} sent bytes that fail the checksum");
+        ReceivedChunk.Verify(peerId, chunk, _filled, expectedLength, _checksum);
         _chunk = null;
         return chunk;
     }

@@ -65,13 +65,13 @@ public sealed class ChunkReader : IDisposable
     {
         for (int attempt = 0; attempt < 4; attempt++)
         {
-            bool found = _store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier, memoryOnly: true);
+            bool found = TryGetStored(id, blobLength, out ChunkBuffer? hit, out ChunkTier tier, memoryOnly: true);
             if (!found && tier == ChunkTier.Disk)
             {
                 // A disk read blocks: never on an event-loop thread of the endpoint (it would hold up every connection
                 // of that loop), so move to the thread pool first. A memory hit stays where it is.
                 await Task.Yield();
-                found = _store.TryGet(id, out hit, out tier);
+                found = TryGetStored(id, blobLength, out hit, out tier);
             }
             if (found)
             {
@@ -93,18 +93,38 @@ public sealed class ChunkReader : IDisposable
     /// <summary>
     /// Serves a peer: from the store, or (when <paramref name="fill"/>) from Blob through the same single-flight as
     /// this node's own reads. Never forwards to another peer, so disagreeing views cannot make a loop. Null when
-    /// the chunk is not here and <paramref name="fill"/> is false.
+    /// the chunk is not here and <paramref name="fill"/> is false. <paramref name="blobLength"/> must be this node's
+    /// own figure (its metadata's), never the requester's: it decides how much is filled and kept.
     /// </summary>
     public async ValueTask<(ChunkBuffer Chunk, ReadSource Source)?> ServePeerAsync(ChunkId id, long blobLength, bool fill, CancellationToken cancellationToken)
     {
         for (int attempt = 0; attempt < 4; attempt++)
         {
-            if (_store.TryGet(id, out ChunkBuffer? hit, out ChunkTier tier)) return (hit!, tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk);
+            if (TryGetStored(id, blobLength, out ChunkBuffer? hit, out ChunkTier tier)) return (hit!, tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk);
             if (!fill) return null;
             Filled? f = await JoinAsync(_originFills, id, () => ReadOriginAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
             if (f is { } got) return (got.Chunk, got.Source);
         }
         throw new InvalidOperationException($"chunk {id} could not be held after four attempts");
+    }
+
+    /// <summary>
+    /// The stored chunk, if it has the length <paramref name="blobLength"/> gives chunk <paramref name="id"/>. One of
+    /// another length is not this chunk, whatever put it there (a cache directory outlives the node that wrote it):
+    /// it is dropped from the store and reported as a miss, so it is fetched again and never served.
+    /// </summary>
+    private bool TryGetStored(in ChunkId id, long blobLength, out ChunkBuffer? chunk, out ChunkTier tier, bool memoryOnly = false)
+    {
+        if (!_store.TryGet(id, out chunk, out tier, memoryOnly)) return false;
+        long expected = ChunkLength(blobLength, id.Index);
+        if (chunk!.Length == expected) return true;
+        _logger.LogWarning("stored chunk {Chunk} is {Length} bytes where the blob's {BlobLength} bytes give {Expected}; dropped, fetching it again",
+            id, chunk.Length, blobLength, expected);
+        chunk.Release();
+        chunk = null;
+        tier = ChunkTier.Memory;
+        _store.Discard(id);
+        return false;
     }
 
     /// <summary>Starts fetching a chunk a sequential reader will want next, unless enough prefetches are running.</summary>

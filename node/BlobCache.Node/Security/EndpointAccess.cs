@@ -66,10 +66,9 @@ public sealed class EndpointAccess : IDisposable
         }
         if (_allowed.Length > 0 && path != "/status")
         {
-            // /warm names its container in ?path=; the Blob API in the path itself.
-            string target = path == "/warm" ? context.Request.Query["path"].ToString() : path.TrimStart('/');
-            string[] parts = target.Split('/', 3);
-            if (parts.Length < 2 || !Allowed(parts[0], parts[1]))
+            // The very resource the endpoint (or /warm) goes on to read, decoded from the raw target once: the routed
+            // path has had its dot segments resolved by the server (or not, by another), so it may name another container.
+            if (BlobResource.Of(context) is not { } resource || !Allowed(resource.Account, resource.Container))
             {
                 Interlocked.Increment(ref _forbidden);
                 return BlobErrors.WriteAsync(context, 403, "AuthorizationFailure",

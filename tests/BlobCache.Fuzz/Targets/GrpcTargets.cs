@@ -9,16 +9,20 @@ namespace BlobCache.Fuzz.Targets;
 
 /// <summary>
 /// A peer's gRPC request as the owner sees it: protobuf <see cref="FetchRequest"/> parsing, then
-/// <see cref="PeerRequest.Validate(string, FetchRequest, int, out ChunkId)"/> (what GrpcChunkService does first).
-/// The only exception allowed is protobuf's documented <see cref="InvalidProtocolBufferException"/>.
+/// <see cref="PeerRequest.Validate(string, FetchRequest, int, out ChunkId)"/> (what GrpcChunkService does first), then
+/// a real owner's side (<see cref="PeerOwner"/>), which may send or keep only the origin's bytes of the chunk asked
+/// for, whatever length or ETag the request claims. The only exception allowed is protobuf's documented
+/// <see cref="InvalidProtocolBufferException"/>. Under TLS the owner reads the same messages.
 /// </summary>
 public sealed class GrpcFetchTarget : FuzzTarget
 {
-    private const int ChunkSize = 4 * 1024 * 1024;
+    private PeerOwner? _owner;
+
+    private PeerOwner Owner => _owner ??= new PeerOwner();
 
     public override string Name => "grpc-fetch";
 
-    public override byte[] Generate(Random random) => new FetchRequest
+    public override byte[] Generate(Random random) => random.Next(3) == 0 ? Forged(random) : new FetchRequest
     {
         Account = random.Next(3) == 0 ? UdpFramesTarget.Text(random, 64) : "devstoreaccount1",
         Container = random.Next(3) == 0 ? UdpFramesTarget.Text(random, 80) : "dataset",
@@ -30,6 +34,17 @@ public sealed class GrpcFetchTarget : FuzzTarget
         WarmOnly = random.Next(4) == 0,
         From = UdpFramesTarget.Text(random, 40),
     }.ToByteArray();
+
+    // A request for a blob the owner has, often claiming a length it does not have.
+    private static byte[] Forged(Random random)
+    {
+        (ChunkId id, long length) = PeerOwner.Request(random);
+        return new FetchRequest
+        {
+            Account = id.Account, Container = id.Container, Blob = id.Blob, Etag = id.ETag, Index = id.Index, BlobLength = length,
+            Fill = random.Next(4) != 0, WarmOnly = random.Next(4) == 0, From = "forger",
+        }.ToByteArray();
+    }
 
     public override object? Run(object prepared)
     {
@@ -43,15 +58,19 @@ public sealed class GrpcFetchTarget : FuzzTarget
         {
             return null;
         }
-        string? invalid = PeerRequest.Validate("devstoreaccount1", request, ChunkSize, out ChunkId id);
-        if (invalid is null) _ = id.Hash; // the owner names the chunk's file with it
-        return (object?)invalid ?? id;
+        string? invalid = PeerRequest.Validate(PeerOwner.Account, request, PeerOwner.ChunkSize, out ChunkId id);
+        if (invalid is not null) return invalid;
+        _ = id.Hash; // the owner names the chunk's file with it
+        return Owner.Serve(id, request.BlobLength, request.Fill);
     }
 
     public override void Check(byte[] input, object? result)
     {
-        if (result is ChunkId id && (id.Index < 0 || id.Container.Length is < 3 or > 63 || id.Blob.Length is 0 or > 1024))
+        if (result is not PeerAnswer answer) return;
+        ChunkId id = answer.Id;
+        if (id.Index < 0 || id.Container.Length is < 3 or > 63 || id.Blob.Length is 0 or > 1024)
             throw Violated($"an invalid request passed validation: {id}");
+        if (Owner.Check(answer) is { } wrong) throw Violated($"a request for {id} claiming {FetchRequest.Parser.ParseFrom(input).BlobLength} bytes: the owner {wrong}");
     }
 
     public override IReadOnlyList<byte[]> Dictionary => ProtobufTokens;

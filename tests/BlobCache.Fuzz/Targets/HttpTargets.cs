@@ -101,8 +101,9 @@ public sealed class RangeTarget : TextTarget
 }
 
 /// <summary>
-/// A request's raw target through <see cref="BlobEndpoint.TrySplit(string, out string, out string, out string?)"/>
-/// and the naming rules, then the chunk id a valid name becomes (its hash names files on disk).
+/// A request's raw target through <see cref="BlobResource.TryParse"/> and the naming rules, then the chunk id a
+/// valid name becomes (its hash names files on disk). A valid blob name has no "." or ".." segment: a URI built
+/// from it addresses exactly that blob.
 /// </summary>
 public sealed class PathTarget : TextTarget
 {
@@ -127,12 +128,22 @@ public sealed class PathTarget : TextTarget
     public override object? Run(object prepared)
     {
         string raw = (string)prepared;
-        if (!BlobEndpoint.TrySplit(raw, out string account, out string container, out string? blob)) return null;
+        if (!BlobResource.TryParse(raw, out BlobResource? resource)) return null;
+        (string account, string container, string? blob) = resource!;
         if (!BlobNames.IsValidAccount(account) || !BlobNames.IsValidContainer(container) || blob is null || !BlobNames.IsValidBlob(blob)) return "";
-        return new ChunkId(account, container, blob, "\"0x1\"", 0).Hash;
+        return (new ChunkId(account, container, blob, "\"0x1\"", 0).Hash, blob);
     }
 
-    public override IReadOnlyList<byte[]> Dictionary => Tokens("/", "//", "%", "%2F", "%2f", "%25", "%00", "%C3%A9", "%F0%9F%98%80", "%ED%A0%80", "?", "#", "..", "$root", "\\", "\u0001");
+    public override void Check(byte[] input, object? result)
+    {
+        if (result is not (ulong, string blob)) return;
+        // What the SDK's URI does to a name: dot segments resolved, with '\\' read as '/' by some parsers.
+        var uri = new Uri("http://127.0.0.1/devstoreaccount1/data/" + string.Join('/', blob.Split('/').Select(Uri.EscapeDataString)).Replace("%5C", "/", StringComparison.Ordinal));
+        string addressed = Uri.UnescapeDataString(uri.AbsolutePath);
+        if (addressed != "/devstoreaccount1/data/" + blob.Replace('\\', '/')) throw Violated($"a valid blob name '{blob}' addresses '{addressed}'");
+    }
+
+    public override IReadOnlyList<byte[]> Dictionary => Tokens("/", "//", "%", "%2F", "%2f", "%25", "%00", "%C3%A9", "%F0%9F%98%80", "%ED%A0%80", "?", "#", "..", "$root", "\\", "\u0001", "/../", "/./", "%2e%2e", "%2E", "..%2F", "..%5C", "\\..\\");
 }
 
 /// <summary>

@@ -101,7 +101,8 @@ public sealed class RequestHeadTarget : FuzzTarget
 /// <summary>
 /// Chunked request bodies through <see cref="ChunkedBody"/>: the first input byte says where to split the rest, and
 /// decoding the two pieces one after the other must give what decoding the whole does (the bytes of a body arrive in
-/// any split), never more than the size bound.
+/// any split), never more than the size bound; dropping the bytes instead of keeping them (a GET's body) must read
+/// the same framing.
 /// </summary>
 public sealed class ChunkedBodyTarget : FuzzTarget
 {
@@ -134,35 +135,56 @@ public sealed class ChunkedBodyTarget : FuzzTarget
         if (input.Length == 0) return null;
         ReadOnlySpan<byte> body = input.AsSpan(1);
         int split = Math.Min(body.Length, input[0] * Math.Max(1, body.Length) / 255);
-        var whole = new List<byte>();
+        var output = new RequestBody();
         var decoder = new ChunkedBody();
-        decoder.Reset();
-        BodyStatus all = decoder.Decode(body, whole, MaxBody, out int usedAll);
-        var pieces = new List<byte>();
-        decoder.Reset();
-        BodyStatus first = decoder.Decode(body[..split], pieces, MaxBody, out int used1);
-        BodyStatus second = first;
-        int used2 = 0;
-        if (first == BodyStatus.NeedMore) second = decoder.Decode(body[split..], pieces, MaxBody, out used2);
-        else if (first == BodyStatus.Done) used2 = 0;
+        BodyStatus all, first, second, dropped;
+        int usedAll, used1, used2 = 0, usedDropped, piecesLength, droppedLength;
+        byte[] whole, pieces;
+        try
+        {
+            decoder.Reset();
+            output.Start(0, discard: false);
+            all = decoder.Decode(body, output, MaxBody, out usedAll);
+            whole = output.Kept.ToArray();
+            decoder.Reset();
+            output.Start(0, discard: false); // unmaps the first body
+            first = decoder.Decode(body[..split], output, MaxBody, out used1);
+            second = first;
+            if (first == BodyStatus.NeedMore) second = decoder.Decode(body[split..], output, MaxBody, out used2);
+            pieces = output.Kept.ToArray();
+            piecesLength = output.Length;
+            // Dropping the bytes (a GET's body) must read the same framing and count the same length, keeping nothing.
+            decoder.Reset();
+            output.Start(0, discard: true);
+            dropped = decoder.Decode(body, output, MaxBody, out usedDropped);
+            droppedLength = output.Length;
+            if (!output.Kept.IsEmpty) throw new InvalidOperationException("a dropped body kept bytes");
+        }
+        finally
+        {
+            output.Clear();
+        }
+        if (dropped != all || usedDropped != usedAll || droppedLength != whole.Length)
+            throw new InvalidOperationException($"kept: {all} after {usedAll} bytes for {whole.Length}; dropped: {dropped} after {usedDropped} for {droppedLength}");
         // Refused or unfinished bodies must be so however the bytes were split (a mismatch counts as a crash).
         if (all != BodyStatus.Done)
         {
             if (second != all) throw new InvalidOperationException($"whole input {all}, split {second} (first piece {first})");
             return null;
         }
+        if (piecesLength != pieces.Length) throw new InvalidOperationException($"length {piecesLength} for {pieces.Length} kept bytes");
         return (all, usedAll, whole, second, used1 + used2, pieces, first);
     }
 
     public override void Check(byte[] input, object? result)
     {
         if (result is null) return;
-        (BodyStatus all, int usedAll, List<byte> whole, BodyStatus split, int usedSplit, List<byte> pieces, BodyStatus first) =
-            ((BodyStatus, int, List<byte>, BodyStatus, int, List<byte>, BodyStatus))result;
-        if (whole.Count > MaxBody || pieces.Count > MaxBody) throw Violated($"decoded {whole.Count} / {pieces.Count} bytes past the bound {MaxBody}");
+        (BodyStatus all, int usedAll, byte[] whole, BodyStatus split, int usedSplit, byte[] pieces, BodyStatus first) =
+            ((BodyStatus, int, byte[], BodyStatus, int, byte[], BodyStatus))result;
+        if (whole.Length > MaxBody || pieces.Length > MaxBody) throw Violated($"decoded {whole.Length} / {pieces.Length} bytes past the bound {MaxBody}");
         if (all != split) throw Violated($"whole input {all}, split {split} (first piece {first})");
-        if (all == BodyStatus.Done && (usedAll != usedSplit || !whole.SequenceEqual(pieces)))
-            throw Violated($"whole input used {usedAll} bytes for {whole.Count}, split used {usedSplit} for {pieces.Count}");
+        if (all == BodyStatus.Done && (usedAll != usedSplit || !whole.AsSpan().SequenceEqual(pieces)))
+            throw Violated($"whole input used {usedAll} bytes for {whole.Length}, split used {usedSplit} for {pieces.Length}");
     }
 
     public override IReadOnlyList<byte[]> Dictionary =>

@@ -10,22 +10,28 @@ namespace BlobCache.Fuzz.Targets;
 
 /// <summary>
 /// Framed-TCP requests through <see cref="TcpFrames.TryReadRequest"/> (in one segment or split in two, as a pipe may
-/// hand them over), then the owner's <see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>. Never throws;
-/// a request that decodes re-encodes to exactly the bytes it took.
+/// hand them over), then the owner's <see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>, then a real
+/// owner's side (<see cref="PeerOwner"/>): whatever a request claims, the owner sends and keeps only the origin's
+/// bytes. Never throws; a request that decodes re-encodes to exactly the bytes it took. Under TLS the owner reads
+/// the same frames from the decrypted stream.
 /// </summary>
 public sealed class TcpFramesTarget : FuzzTarget
 {
-    private const int ChunkSize = 4 * 1024 * 1024;
     private readonly byte[] _scratch = new byte[TcpFrames.MaxRequestBytes + 64];
+    private PeerOwner? _owner;
+
+    private PeerOwner Owner => _owner ??= new PeerOwner();
 
     public override string Name => "tcp-frames";
 
     public override byte[] Generate(Random random)
     {
-        var id = new ChunkId(UdpFramesTarget.Text(random, 64), UdpFramesTarget.Text(random, 64), UdpFramesTarget.Text(random, 1024),
-            UdpFramesTarget.Text(random, 256), random.Next(4) == 0 ? random.NextInt64() : random.Next(64));
+        bool forged = random.Next(3) == 0;
+        (ChunkId id, long blobLength) = forged ? PeerOwner.Request(random) : (new ChunkId(UdpFramesTarget.Text(random, 64), UdpFramesTarget.Text(random, 64),
+            UdpFramesTarget.Text(random, 1024), UdpFramesTarget.Text(random, 256), random.Next(4) == 0 ? random.NextInt64() : random.Next(64)),
+            random.Next(3) == 0 ? long.MaxValue : random.NextInt64(1L << 40));
         string from = UdpFramesTarget.Text(random, 64);
-        int n = TcpFrames.WriteRequest(_scratch, id, random.Next(3) == 0 ? long.MaxValue : random.NextInt64(1L << 40), random.Next(2) == 0, random.Next(2) == 0, from);
+        int n = TcpFrames.WriteRequest(_scratch, id, blobLength, forged || random.Next(2) == 0, random.Next(2) == 0, from);
         // Sometimes a second request (or part of one) behind the first: only the first may be taken.
         int extra = random.Next(4) == 0 ? random.Next(64) : 0;
         random.NextBytes(_scratch.AsSpan(n, extra));
@@ -44,13 +50,19 @@ public sealed class TcpFramesTarget : FuzzTarget
         var buffer = (ReadOnlySequence<byte>)prepared;
         ReadOnlySequence<byte> rest = buffer;
         if (!TcpFrames.TryReadRequest(ref rest, out TcpFetch? fetch, out _)) return null;
-        if (PeerRequest.Validate("devstoreaccount1", fetch!.Id, fetch.BlobLength, ChunkSize) is null) _ = fetch.Id.Hash;
-        return (fetch, buffer.Length - rest.Length);
+        PeerAnswer? answer = null;
+        if (PeerRequest.Validate(PeerOwner.Account, fetch!.Id, fetch.BlobLength, PeerOwner.ChunkSize) is null)
+        {
+            _ = fetch.Id.Hash;
+            answer = Owner.Serve(fetch.Id, fetch.BlobLength, fetch.Fill);
+        }
+        return (fetch, buffer.Length - rest.Length, answer);
     }
 
     public override void Check(byte[] input, object? result)
     {
-        if (result is not (TcpFetch f, long taken)) return;
+        if (result is not (TcpFetch f, long taken, var answer)) return;
+        if (answer is PeerAnswer a && Owner.Check(a) is { } wrong) throw Violated($"a request for {f.Id} claiming {f.BlobLength} bytes: the owner {wrong}");
         int n = TcpFrames.WriteRequest(_scratch, f.Id, f.BlobLength, f.Fill, f.WarmOnly, f.From);
         if (n != taken || !_scratch.AsSpan(0, n).SequenceEqual(input.AsSpan(0, n)))
             throw Violated($"a request decoded from {taken} bytes re-encodes to {n} different ones");

@@ -7,33 +7,45 @@ using BlobCache.Store;
 namespace BlobCache.Fuzz.Targets;
 
 /// <summary>
-/// UDP chunk frames through <see cref="UdpFrames.TryDecode"/>, then what the owner does with a Fetch (the chunk id and
-/// <see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>). Never throws; whatever decodes re-encodes to the
-/// same bytes (the format is canonical, so garbage can never decode into something else). This replaces the
-/// 200,000-mutation test that lived beside the frame tests: same property, structure-aware inputs, more of them.
+/// UDP chunk frames through <see cref="UdpFrames.TryDecode"/>, then what the owner does with a Fetch (the chunk id,
+/// <see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>, then a real owner's side, <see cref="PeerOwner"/>,
+/// which sends and keeps only the origin's bytes whatever a request claims). Never throws; whatever decodes
+/// re-encodes to the same bytes (the format is canonical, so garbage can never decode into something else). This
+/// replaces the 200,000-mutation test that lived beside the frame tests: same property, structure-aware inputs,
+/// more of them. With a keyring only the connection is authenticated: the owner decodes the same frames.
 /// </summary>
 public sealed class UdpFramesTarget : FuzzTarget
 {
-    private const int ChunkSize = 4 * 1024 * 1024;
     private readonly byte[] _scratch = new byte[UdpFrames.MaxFrameBytes + 64];
+    private PeerOwner? _owner;
+
+    private PeerOwner Owner => _owner ??= new PeerOwner();
 
     public override string Name => "udp-frames";
 
     public override byte[] Generate(Random random)
     {
         uint id = random.Next(4) == 0 ? uint.MaxValue : (uint)random.Next();
-        int n = random.Next(7) switch
+        int n = random.Next(8) switch
         {
+            7 => Forged(random, id),
             0 or 1 => UdpFrames.WriteFetch(_scratch, id, new UdpFetch(
                 Text(random, UdpFrames.MaxAccountBytes), Text(random, UdpFrames.MaxContainerBytes), Text(random, UdpFrames.MaxBlobBytes),
                 Text(random, UdpFrames.MaxETagBytes), Long(random), Long(random) is var l && l > 0 ? l : 1, random.Next(2) == 0, random.Next(2) == 0,
                 Text(random, UdpFrames.MaxFromBytes))),
             2 => random.Next(2) == 0 ? UdpFrames.WriteAccepted(_scratch, id) : UdpFrames.WriteCancel(_scratch, id),
-            3 => UdpFrames.WriteOk(_scratch, id, random.Next(3) == 0 ? UdpFrames.MaxChunkBytes : 1 + random.Next(ChunkSize), (ulong)random.NextInt64(), (byte)random.Next(3)),
+            3 => UdpFrames.WriteOk(_scratch, id, random.Next(3) == 0 ? UdpFrames.MaxChunkBytes : 1 + random.Next(4 << 20), (ulong)random.NextInt64(), (byte)random.Next(3)),
             4 => random.Next(2) == 0 ? UdpFrames.WriteNotFound(_scratch, id) : UdpFrames.WriteError(_scratch, id, Text(random, 2 * UdpFrames.MaxMessageBytes)),
             _ => Piece(random, id),
         };
         return _scratch[..n];
+    }
+
+    // A Fetch for a blob the owner has, often claiming a length it does not have.
+    private int Forged(Random random, uint requestId)
+    {
+        (ChunkId id, long length) = PeerOwner.Request(random);
+        return UdpFrames.WriteFetch(_scratch, requestId, new UdpFetch(id.Account, id.Container, id.Blob, id.ETag, id.Index, length, random.Next(4) != 0, random.Next(4) == 0, "forger"));
     }
 
     private int Piece(Random random, uint id)
@@ -66,18 +78,24 @@ public sealed class UdpFramesTarget : FuzzTarget
     {
         byte[] input = (byte[])prepared;
         if (!UdpFrames.TryDecode(input, out UdpFrame frame, out _)) return null;
+        PeerAnswer? answer = null;
         if (frame.Fetch is { } fetch)
         {
-            // What UdpChunkServer.OnFetch does before anything else.
+            // What UdpChunkServer.OnFetch does before anything else, then what its ServeAsync does.
             var id = new ChunkId(fetch.Account, fetch.Container, fetch.Blob, fetch.ETag, fetch.Index);
-            if (PeerRequest.Validate("devstoreaccount1", id, fetch.BlobLength, ChunkSize) is null) _ = id.Hash;
+            if (PeerRequest.Validate(PeerOwner.Account, id, fetch.BlobLength, PeerOwner.ChunkSize) is null)
+            {
+                _ = id.Hash;
+                answer = Owner.Serve(id, fetch.BlobLength, fetch.Fill);
+            }
         }
-        return input; // the frame is a ref struct: Check decodes again
+        return (input, answer); // the frame is a ref struct: Check decodes again
     }
 
     public override void Check(byte[] input, object? result)
     {
-        if (result is null) return;
+        if (result is not (byte[], var answer)) return;
+        if (answer is PeerAnswer a && Owner.Check(a) is { } wrong) throw Violated($"a Fetch for {a.Id}: the owner {wrong}");
         if (!UdpFrames.TryDecode(input, out UdpFrame f, out string? error)) throw Violated($"decoded once, refused the second time: {error}");
         int n = f.Kind switch
         {

@@ -7,7 +7,7 @@ namespace BlobCache.Fuzz.Tests;
 
 /// <summary>
 /// The bounded slice CI runs: a fixed seed and a few tens of thousands of inputs per decoder (BLOBCACHE_FUZZ_INPUTS
-/// and BLOBCACHE_FUZZ_SEED change both). Long runs use the console mode (see the README's Fuzzing section).
+/// and BLOBCACHE_FUZZ_SEED change both). Long runs use the console mode (docs/fuzzing.md).
 /// </summary>
 public sealed class FuzzSliceTests(ITestOutputHelper output)
 {

@@ -11,6 +11,8 @@ using BlobCache.Node.Gossip;
 using BlobCache.Node.Peers;
 using BlobCache.Node.Peers.Grpc;
 using BlobCache.Protocol.Gossip;
+using BlobCache.Store;
+using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -191,5 +193,47 @@ public sealed class RegressionTests
         var good = new System.Buffers.ReadOnlySequence<byte>(Request(3, 1, [(byte)'x']));
         Assert.True(BlobCache.Node.Peers.Tcp.TcpFrames.TryReadRequest(ref good, out BlobCache.Node.Peers.Tcp.TcpFetch? fetch, out _));
         Assert.Equal(3, fetch!.Id.Index);
+    }
+
+    // ---- every peer transport: a fill request claiming a blob was 1 byte long made the owner fill and keep a
+    // 1-byte chunk 0 (which every node then served under the blob's real length). The owner now answers from its
+    // own metadata: "blob changed", nothing read, nothing kept. The same request, as each transport encodes it.
+
+    private static readonly ChunkId Forged = new(PeerOwner.Account, BlobCache.Node.Origin.SampleOrigin.Container,
+        BlobCache.Node.Origin.SampleOrigin.BlobName(0), PeerOwner.ETag, 0);
+
+    public static TheoryData<string> Transports => ["grpc-fetch", "tcp-frames", "udp-frames"];
+
+    private static byte[] ForgedInput(string target)
+    {
+        if (target == "grpc-fetch")
+        {
+            return new FetchRequest
+            {
+                Account = Forged.Account, Container = Forged.Container, Blob = Forged.Blob, Etag = Forged.ETag, Index = 0, BlobLength = 1, Fill = true, From = "forger",
+            }.ToByteArray();
+        }
+        byte[] buffer = new byte[1024];
+        int n = target == "tcp-frames"
+            ? BlobCache.Node.Peers.Tcp.TcpFrames.WriteRequest(buffer, Forged, 1, fill: true, warmOnly: false, "forger")
+            : BlobCache.Node.Peers.Udp.UdpFrames.WriteFetch(buffer, 7, new BlobCache.Node.Peers.Udp.UdpFetch(
+                Forged.Account, Forged.Container, Forged.Blob, Forged.ETag, 0, 1, Fill: true, WarmOnly: false, "forger"));
+        return buffer[..n];
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public void A_fill_request_claiming_a_false_blob_length_is_answered_blob_changed_and_nothing_is_kept(string transport)
+    {
+        Passes(AllTargets.Create(transport), ForgedInput(transport));
+        using var owner = new PeerOwner();
+        PeerAnswer answer = owner.Serve(Forged, blobLength: 1, fill: true);
+        Assert.Equal(PeerServeStatus.BlobChanged, answer.Status);
+        Assert.Null(owner.Check(answer));
+        // The true length is served, and what is kept is the origin's.
+        PeerAnswer honest = owner.Serve(Forged, PeerOwner.BlobBytes, fill: true);
+        Assert.Equal(PeerServeStatus.Ok, honest.Status);
+        Assert.Equal(PeerOwner.BlobBytes, honest.Bytes!.Length);
+        Assert.Null(owner.Check(honest));
     }
 }

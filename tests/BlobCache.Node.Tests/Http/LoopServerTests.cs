@@ -245,7 +245,7 @@ public sealed class LoopServerTests : IAsyncLifetime
         var server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance)
         {
             KeepAliveTimeout = TimeSpan.FromSeconds(1),
-            RequestTimeout = TimeSpan.FromSeconds(1),
+            StallTimeout = TimeSpan.FromSeconds(1),
         };
         builder.Services.AddSingleton<IServer>(server);
         await using WebApplication app = builder.Build();
@@ -294,11 +294,11 @@ public sealed class LoopServerTests : IAsyncLifetime
         using var third = new LoopServer((IPEndPoint)listener.LocalEndpoint, NullLoggerFactory.Instance);
         await Assert.ThrowsAsync<IOException>(() => third.StartAsync(new NoApplication(), CancellationToken.None));
 
-        long refused = _server.RequestsRefused;
+        long refused = _server.Refused(Refusal.Malformed);
         using var socket = await ConnectAsync();
         await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"));
         Assert.StartsWith("HTTP/1.1 400 ", (await ReadResponseAsync(socket)).Head, StringComparison.Ordinal);
-        Assert.Equal(refused + 1, _server.RequestsRefused);
+        Assert.Equal(refused + 1, _server.Refused(Refusal.Malformed));
     }
 
     [Fact]
@@ -347,6 +347,190 @@ public sealed class LoopServerTests : IAsyncLifetime
         Assert.Equal(4, perLoop.Count);
         Assert.All(perLoop, p => Assert.Equal(3, p.Value));
         Assert.All(perLoop.Keys, k => Assert.StartsWith("http loop ", k, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_GET_body_is_read_past_and_dropped_and_the_connection_stays_usable()
+    {
+        using var socket = await ConnectAsync();
+        byte[] junk = MakeBig(50_000);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: {junk.Length}\r\n\r\n"));
+        await socket.SendAsync(junk);
+        await socket.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"));
+        Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body));
+        Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(socket)).Body));
+        Assert.Equal(0, _server.BufferedBodyBytes);
+    }
+
+    [Fact]
+    public async Task Bodies_past_the_memory_budget_get_503_and_the_budget_comes_back_when_they_end()
+    {
+        var server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance) { MaxBufferedBodyBytes = 100_000 };
+        await using WebApplication app = await StartAsync(server, a => a.MapPost("/length", async context =>
+        {
+            using var ms = new MemoryStream();
+            await context.Request.Body.CopyToAsync(ms);
+            await context.Response.WriteAsync($"{ms.Length}");
+        }));
+        // The first body holds 60,000 of the 100,000 while it arrives; a second of 60,000 does not fit.
+        using var first = await ConnectAsync(port: server.Port);
+        await first.SendAsync(Encoding.ASCII.GetBytes("POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n0123456789"));
+        await Wait.UntilAsync(() => Task.FromResult(server.BufferedBodyBytes == 60_000), TimeSpan.FromSeconds(10), "the first body to be reserved");
+        using (var second = await ConnectAsync(port: server.Port))
+        {
+            await second.SendAsync(Encoding.ASCII.GetBytes("POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n"));
+            (string head, byte[] body) = await ReadResponseAsync(second);
+            Assert.StartsWith("HTTP/1.1 503 ", head, StringComparison.Ordinal);
+            Assert.Contains("too many request bodies", Encoding.UTF8.GetString(body), StringComparison.Ordinal);
+            Assert.Equal(1, server.Refused(Refusal.BodyMemory));
+        }
+        await first.SendAsync(new byte[60_000 - 10]);
+        Assert.Equal("60000", Encoding.ASCII.GetString((await ReadResponseAsync(first)).Body));
+        Assert.Equal(0, server.BufferedBodyBytes);
+        using var third = await ConnectAsync(port: server.Port);
+        await third.SendAsync(Encoding.ASCII.GetBytes("POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n"));
+        await third.SendAsync(new byte[60_000]);
+        Assert.Equal("60000", Encoding.ASCII.GetString((await ReadResponseAsync(third)).Body));
+    }
+
+    [Fact]
+    public async Task A_head_trickled_in_and_a_connection_that_says_nothing_are_closed_at_the_receive_deadline()
+    {
+        var server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance) { ReceiveTimeout = TimeSpan.FromSeconds(1) };
+        await using WebApplication app = await StartAsync(server, a => a.MapGet("/hello", () => "hello"));
+        using var silent = await ConnectAsync(port: server.Port);
+        using var trickle = await ConnectAsync(port: server.Port);
+        // A byte every 100 ms: progress that the stall limit (30 s) would take for a live client, for as long as it lasts.
+        byte[] head = Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\nX-Padding: " + new string('a', 200));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        int sent = 0;
+        try
+        {
+            for (; sent < head.Length && started.Elapsed < TimeSpan.FromSeconds(20); sent++)
+            {
+                await trickle.SendAsync(head.AsMemory(sent, 1));
+                await Task.Delay(100);
+            }
+        }
+        catch (SocketException)
+        {
+            // closed by the server under the trickle
+        }
+        Assert.True(sent < head.Length, "the whole trickled head was taken");
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"the trickle was cut after {started.Elapsed}");
+        Assert.Equal(0, await ReceiveAsync(trickle, new byte[16]));
+        Assert.Equal(0, await ReceiveAsync(silent, new byte[16]));
+        Assert.Equal(2, server.Refused(Refusal.TimedOut));
+    }
+
+    [Fact]
+    public async Task Near_the_limit_the_longest_waiting_connection_is_shed_for_a_new_one()
+    {
+        var server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance) { MaxConnections = 20, ReservedConnections = 4 };
+        await using WebApplication app = await StartAsync(server, a => a.MapGet("/hello", () => "hello"));
+        var idle = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                idle.Add(await ConnectAsync(port: server.Port));
+                await Wait.UntilAsync(() => Task.FromResult(server.OpenConnections == idle.Count), TimeSpan.FromSeconds(10), $"connection {i} to be open");
+                if (i == 0) await Task.Delay(10); // the first has waited strictly longest (the server's clock counts milliseconds)
+            }
+            using var fresh = await ConnectAsync(port: server.Port);
+            await fresh.SendAsync(Encoding.ASCII.GetBytes("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+            Assert.Equal("hello", Encoding.ASCII.GetString((await ReadResponseAsync(fresh)).Body));
+            Assert.Equal(0, await ReceiveAsync(idle[0], new byte[16])); // the first one opened waited longest
+            Assert.Equal(1, server.Refused(Refusal.Shed));
+            Assert.Equal(16, server.OpenConnections);
+        }
+        finally
+        {
+            foreach (Socket s in idle) s.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task When_every_connection_is_busy_the_reserve_answers_probes_only_and_past_it_connections_are_closed_at_accept()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int entered = 0;
+        var server = new LoopServer(new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance)
+        {
+            MaxConnections = 20,
+            ReservedConnections = 4,
+            ReservedPaths = ["/probe", "/probe-wait"],
+        };
+        await using WebApplication app = await StartAsync(server, a =>
+        {
+            a.MapGet("/probe", () => "alive");
+            a.MapGet("/other", () => "other");
+            RequestDelegate wait = async context =>
+            {
+                Interlocked.Increment(ref entered);
+                await gate.Task;
+                await context.Response.WriteAsync("released");
+            };
+            a.MapGet("/wait", wait);
+            a.MapGet("/probe-wait", wait);
+        });
+        var busy = new List<Socket>();
+        try
+        {
+            // Sixteen requests in handlers fill the normal slots: nothing there can be shed.
+            for (int i = 0; i < 16; i++) busy.Add(await SendAndWaitEnteredAsync("/wait", i + 1));
+            using (var other = await ConnectAsync(port: server.Port))
+            {
+                await other.SendAsync(Encoding.ASCII.GetBytes("GET /other HTTP/1.1\r\nHost: x\r\n\r\n"));
+                Assert.StartsWith("HTTP/1.1 503 ", (await ReadResponseAsync(other)).Head, StringComparison.Ordinal);
+            }
+            using (var probe = await ConnectAsync(port: server.Port))
+            {
+                await probe.SendAsync(Encoding.ASCII.GetBytes("GET /probe HTTP/1.1\r\nHost: x\r\n\r\n"));
+                (string head, byte[] body) = await ReadResponseAsync(probe);
+                Assert.Equal("alive", Encoding.ASCII.GetString(body));
+                Assert.Contains("Connection: close", head, StringComparison.Ordinal); // a reserved slot is given back at once
+            }
+            Assert.Equal(1, server.Refused(Refusal.NotAProbe));
+
+            // Probes that hang fill the reserve too: the next connection is closed at accept.
+            await Wait.UntilAsync(() => Task.FromResult(server.OpenConnections == 16), TimeSpan.FromSeconds(10), "the reserved slots to be given back");
+            for (int i = 0; i < 4; i++) busy.Add(await SendAndWaitEnteredAsync("/probe-wait", 17 + i));
+            using (var over = await ConnectAsync(port: server.Port))
+            {
+                await over.SendAsync(Encoding.ASCII.GetBytes("GET /probe HTTP/1.1\r\nHost: x\r\n\r\n"));
+                Assert.Equal(0, await ReceiveAsync(over, new byte[16]));
+            }
+            Assert.Equal(1, server.Refused(Refusal.OverLimit));
+            Assert.Equal(0, server.Refused(Refusal.Shed));
+            gate.SetResult();
+            foreach (Socket s in busy) Assert.Equal("released", Encoding.ASCII.GetString((await ReadResponseAsync(s)).Body));
+        }
+        finally
+        {
+            gate.TrySetResult();
+            foreach (Socket s in busy) s.Dispose();
+        }
+
+        async Task<Socket> SendAndWaitEnteredAsync(string path, int expected)
+        {
+            Socket s = await ConnectAsync(port: server.Port);
+            await s.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+            await Wait.UntilAsync(() => Task.FromResult(Volatile.Read(ref entered) == expected), TimeSpan.FromSeconds(10), $"request {expected} to be in its handler");
+            return s;
+        }
+    }
+
+    /// <summary>Starts <paramref name="server"/> under an application with <paramref name="routes"/>.</summary>
+    private static async Task<WebApplication> StartAsync(LoopServer server, Action<WebApplication> routes)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<IServer>(server);
+        WebApplication app = builder.Build();
+        routes(app);
+        await app.StartAsync();
+        return app;
     }
 
     private sealed class NoApplication : IHttpApplication<object>

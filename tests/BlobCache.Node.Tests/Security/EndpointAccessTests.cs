@@ -35,8 +35,6 @@ public sealed class EndpointAccessTests(MeshFixture fixture) : IDisposable
         return await Http.SendAsync(request);
     }
 
-    private static string ErrorCode(HttpResponseMessage r) => r.Headers.TryGetValues("x-ms-error-code", out var v) ? v.Single() : "(none)";
-
     [Theory]
     [InlineData("127.0.0.1", true)]
     [InlineData("127.0.0.2", true)]
@@ -61,13 +59,13 @@ public sealed class EndpointAccessTests(MeshFixture fixture) : IDisposable
         using (HttpResponseMessage r = await GetAsync(node, one, token: null))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-            Assert.Equal("NoAuthenticationInformation", ErrorCode(r));
+            Assert.Equal("NoAuthenticationInformation", SecurityProbes.ErrorCode(r));
             Assert.Contains("<Code>NoAuthenticationInformation</Code>", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
         using (HttpResponseMessage r = await GetAsync(node, one, "wrong-token-0123456789abcdef"))
         {
             Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-            Assert.Equal("AuthenticationFailed", ErrorCode(r));
+            Assert.Equal("AuthenticationFailed", SecurityProbes.ErrorCode(r));
         }
         using (HttpResponseMessage r = await GetAsync(node, "/status", token: null)) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         using (HttpResponseMessage r = await GetAsync(node, "/metrics", token: null)) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
@@ -82,13 +80,13 @@ public sealed class EndpointAccessTests(MeshFixture fixture) : IDisposable
         {
             using HttpResponseMessage r = await GetAsync(node, path, Token);
             Assert.True(r.StatusCode == HttpStatusCode.Forbidden, $"{path}: {r.StatusCode}");
-            Assert.Equal("AuthorizationFailure", ErrorCode(r));
+            Assert.Equal("AuthorizationFailure", SecurityProbes.ErrorCode(r));
         }
         // One range per request: several are refused, not answered with the whole blob.
         using (HttpResponseMessage r = await GetAsync(node, "/" + Azurite.Account + "/" + Dataset.Container + "/big/nine.bin", Token, "bytes=0-9,100-109"))
         {
             Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
-            Assert.Equal("InvalidHeaderValue", ErrorCode(r));
+            Assert.Equal("InvalidHeaderValue", SecurityProbes.ErrorCode(r));
         }
 
         // The Azure SDK, with the token in a header policy.

@@ -60,12 +60,13 @@ public sealed class PeerBoundsTests(MeshFixture fixture)
 
             // --peer-rate-limit 5: a burst of 30 from one address is mostly refused.
             int limited = 0;
-            FetchRequest miss = SecurityProbes.Request(Dataset.Container, blob, "\"not-cached\"", length);
+            // A version the owner does not know: answered from its metadata alone, nothing read for it.
+            FetchRequest stale = SecurityProbes.Request(Dataset.Container, blob, "\"not-the-blob's\"", length);
             for (int i = 0; i < 30; i++)
             {
-                var r = await SecurityProbes.FetchAsync(fast, miss);
+                var r = await SecurityProbes.FetchAsync(fast, stale);
                 if (r.Status == StatusCode.ResourceExhausted && r.Detail.Contains("rate limited", StringComparison.Ordinal)) limited++;
-                else Assert.Equal(StatusCode.NotFound, r.Status);
+                else Assert.Equal(StatusCode.FailedPrecondition, r.Status);
             }
             Assert.True(limited >= 10, $"only {limited} of 30 were rate limited");
             await Wait.UntilAsync(async () => await SecurityProbes.MetricAsync(node, "blobcache_peer_requests_refused", "reason=\"rate\"") >= limited,

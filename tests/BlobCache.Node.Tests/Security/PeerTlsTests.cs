@@ -67,11 +67,11 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
         Assert.True(await PeerReadsAsync(n1) > 0, "node 1 read nothing from its peer over TLS:\n" + n1.LogTail(20));
         Assert.Equal(0, await SecurityProbes.MetricAsync(n0, "blobcache_peer_tls_refused"));
 
-        // A client with a mesh certificate gets a gRPC answer (not cached: NotFound); strangers get no answer at all.
+        // A client with a mesh certificate gets a gRPC answer (not the blob's version: FailedPrecondition); strangers get no answer at all.
         BlobCache.Node.Peers.Grpc.FetchRequest probe = SecurityProbes.Request(Dataset.Container, "big/forty.bin", "\"no-such-version\"", 1000);
         using X509Certificate2 member = mesh.Issue("a-member"), stranger = foreign.Issue("a-stranger");
         using (GrpcChannel ok = SecurityProbes.Channel(n0.GrpcPort, tls: true, member))
-            Assert.Equal(StatusCode.NotFound, (await SecurityProbes.FetchAsync(ok, probe)).Status);
+            Assert.Equal(StatusCode.FailedPrecondition, (await SecurityProbes.FetchAsync(ok, probe)).Status);
         var refused = new List<(string Who, StatusCode Status, string Detail)>();
         using (GrpcChannel c = SecurityProbes.Channel(n0.GrpcPort, tls: true, stranger))
         {
@@ -89,7 +89,7 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
             refused.Add(("plain h2c", r.Status, r.Detail));
         }
         foreach ((string who, StatusCode status, string detail) in refused)
-            Assert.True(status is not (StatusCode.OK or StatusCode.NotFound or StatusCode.InvalidArgument), $"{who}: the node answered ({status} {detail})");
+            Assert.True(status is not (StatusCode.OK or StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.FailedPrecondition), $"{who}: the node answered ({status} {detail})");
         await Wait.UntilAsync(async () => await SecurityProbes.MetricAsync(n0, "blobcache_peer_tls_refused") >= 3,
             TimeSpan.FromSeconds(10), "node 0 to count the three refused handshakes");
 
@@ -144,7 +144,7 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
         var chunk = new BlobCache.Store.ChunkId(Azurite.Account, Dataset.Container, "big/forty.bin", etag, 0);
         var log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         using (var identity = new BlobCache.Node.Security.PeerTls(member.Cert, member.Key, member.Ca, TimeSpan.FromMinutes(5), log))
-        await using (var ok = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("a-member", identity))
+        await using (var ok = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("a-member", 4 << 20, identity))
         {
             BlobCache.Store.ChunkBuffer? got = await ok.FetchAsync(owner, chunk, length, fill: true, TimeSpan.FromSeconds(10), CancellationToken.None);
             Assert.NotNull(got);
@@ -152,8 +152,8 @@ public sealed class PeerTlsTests(MeshFixture fixture) : IDisposable
         }
         int refusedBy = 0;
         using (var alien = new BlobCache.Node.Security.PeerTls(stranger.Cert, stranger.Key, stranger.Ca, TimeSpan.FromMinutes(5), log))
-        await using (var foreignClient = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("a-stranger", alien))
-        await using (var plainClient = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("plain"))
+        await using (var foreignClient = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("a-stranger", 4 << 20, alien))
+        await using (var plainClient = new BlobCache.Node.Peers.Tcp.TcpChunkPeerClient("plain", 4 << 20))
         {
             foreach (var client in new[] { foreignClient, plainClient })
             {

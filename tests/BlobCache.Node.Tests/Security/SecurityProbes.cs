@@ -4,6 +4,8 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using BlobCache.Node.Peers.Grpc;
+using BlobCache.Node.Peers.Tcp;
+using BlobCache.Store;
 using BlobCache.Testing;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -60,6 +62,42 @@ internal static class SecurityProbes
         }
     }
 
+    /// <summary>
+    /// One raw framed-TCP request (<see cref="TcpFrames"/>) on a node's gRPC port, written byte for byte as a peer
+    /// would: in the clear, or (with <paramref name="clientCertificate"/>) under TLS after the magic, trusting any
+    /// server. The answer's status and body (the chunk, or the error's text).
+    /// </summary>
+    public static async Task<(TcpStatus Status, byte[] Body)> TcpFetchAsync(int port, ChunkId id, long blobLength, bool fill, X509Certificate2? clientCertificate = null)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", port, cts.Token);
+        Stream stream = tcp.GetStream();
+        await stream.WriteAsync(TcpFrames.Magic.ToArray(), cts.Token);
+        if (clientCertificate is not null)
+        {
+            var ssl = new SslStream(stream);
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "127.0.0.1",
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate,
+            }, cts.Token);
+            stream = ssl;
+        }
+        await using Stream s = stream;
+        byte[] request = new byte[TcpFrames.RequestBytes(id, "forger")];
+        TcpFrames.WriteRequest(request, id, blobLength, fill, warmOnly: false, "forger");
+        await s.WriteAsync(request, cts.Token);
+        byte[] answer = new byte[1 + TcpFrames.AnswerBytes];
+        await s.ReadExactlyAsync(answer, cts.Token);
+        if (answer[0] != TcpFrames.Accepted) throw new InvalidDataException($"the node answered with byte {answer[0]}, not 'A'");
+        (TcpStatus status, _, int length, _) = TcpFrames.ReadAnswer(answer.AsSpan(1));
+        byte[] body = new byte[length];
+        await s.ReadExactlyAsync(body, cts.Token);
+        return (status, body);
+    }
+
     /// <summary>The certificate a node's gRPC port presents to a client holding <paramref name="clientCertificate"/>.</summary>
     public static async Task<X509Certificate2> ServerCertificateAsync(int port, X509Certificate2 clientCertificate)
     {
@@ -80,6 +118,9 @@ internal static class SecurityProbes
         });
         return seen ?? throw new InvalidOperationException("no server certificate");
     }
+
+    /// <summary>A Blob error answer's <c>x-ms-error-code</c>, or "(none)".</summary>
+    public static string ErrorCode(HttpResponseMessage r) => r.Headers.TryGetValues("x-ms-error-code", out var v) ? v.Single() : "(none)";
 
     /// <summary>Sum of the samples of a Prometheus counter on /metrics whose labels contain <paramref name="label"/>.</summary>
     public static async Task<double> MetricAsync(NodeProcess node, string name, string? label = null)

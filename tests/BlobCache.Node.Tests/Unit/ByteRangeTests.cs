@@ -44,4 +44,14 @@ public sealed class ByteRangeTests
         Assert.Equal(RangeKind.Multiple, ByteRange.Resolve("", "bytes=0-1,5-6", 1000).Kind);
         Assert.Equal(RangeKind.Multiple, ByteRange.Resolve("bytes=0-1, 5-6", "", 1000).Kind);
     }
+
+    [Theory]
+    [InlineData("bytes=0-1023", "", 4206649, true)]
+    [InlineData("bytes=0-4194303", "", 4206649, true)]
+    [InlineData("bytes=0-4194304", "", 4206649, false)]
+    [InlineData("", "bytes=12345-4206648", 4206649, true)]
+    [InlineData("", "", 4206649, false)]
+    [InlineData("bytes=100-", "", 4206649, false)]
+    public void A_range_MD5_is_given_only_for_an_explicit_range_of_at_most_4_MiB(string msRange, string range, long length, bool carries) =>
+        Assert.Equal(carries, ByteRange.Resolve(msRange, range, length).CanCarryMd5);
 }

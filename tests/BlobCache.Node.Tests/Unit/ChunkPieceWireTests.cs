@@ -107,7 +107,7 @@ public sealed class ChunkPieceWireTests
         byte[] header = new ChunkPiece { Length = data.Length, Checksum = checksum, Source = "memory" }.ToByteArray();
         byte[] Piece(int from, int to) => new ChunkPiece { Data = ByteString.CopyFrom(data.AsSpan(from, to - from)) }.ToByteArray();
 
-        var good = new PieceSink("peer-1", warmOnly: false);
+        var good = new PieceSink("peer-1", warmOnly: false, data.Length);
         foreach (byte[] m in new[] { header, Piece(0, 65_536), Piece(65_536, data.Length) }) good.Accept(new ReadOnlySequence<byte>(m));
         Assert.Null(good.Error);
         Assert.Equal("memory", good.Source);
@@ -115,21 +115,26 @@ public sealed class ChunkPieceWireTests
         Assert.Equal(data, chunk.Memory.ToArray());
         chunk.Release();
 
-        var tooMuch = new PieceSink("peer-1", warmOnly: false);
+        var tooMuch = new PieceSink("peer-1", warmOnly: false, data.Length);
         foreach (byte[] m in new[] { header, Piece(0, data.Length), Piece(0, 1) }) tooMuch.Accept(new ReadOnlySequence<byte>(m));
         Assert.Equal($"peer-1 sent more than the {data.Length} bytes it announced", tooMuch.Error);
         tooMuch.Release();
 
-        var huge = new PieceSink("peer-1", warmOnly: false);
-        huge.Accept(new ReadOnlySequence<byte>(new ChunkPiece { Length = PeerLimits.MaxChunkBytes + 1L }.ToByteArray()));
-        Assert.Equal($"peer-1 announced a chunk of {PeerLimits.MaxChunkBytes + 1L} bytes", huge.Error);
+        // Any length but the one this node expects is refused before a buffer is taken: bigger, or smaller (a
+        // truncated chunk whose checksum matches its own bytes).
+        foreach (long announced in new[] { PeerLimits.MaxChunkBytes + 1L, data.Length + 1L, 1L })
+        {
+            var wrong = new PieceSink("peer-1", warmOnly: false, data.Length);
+            wrong.Accept(new ReadOnlySequence<byte>(new ChunkPiece { Length = announced, Checksum = checksum }.ToByteArray()));
+            Assert.Equal($"peer-1 announced a chunk of {announced} bytes, expected {data.Length}", wrong.Error);
+        }
 
-        var shortOne = new PieceSink("peer-1", warmOnly: false);
+        var shortOne = new PieceSink("peer-1", warmOnly: false, data.Length);
         foreach (byte[] m in new[] { header, Piece(0, 10) }) shortOne.Accept(new ReadOnlySequence<byte>(m));
         Assert.Equal($"peer-1 sent 10 of {data.Length} bytes", Assert.Throws<PeerTransferException>(shortOne.TakeChunk).Message);
         shortOne.Release();
 
-        var corrupt = new PieceSink("peer-1", warmOnly: false);
+        var corrupt = new PieceSink("peer-1", warmOnly: false, data.Length);
         byte[] flipped = (byte[])data.Clone();
         flipped[77_777] ^= 1;
         corrupt.Accept(new ReadOnlySequence<byte>(header));
@@ -137,7 +142,7 @@ public sealed class ChunkPieceWireTests
         Assert.Equal("peer-1 sent bytes that fail the checksum", Assert.Throws<PeerTransferException>(corrupt.TakeChunk).Message);
         corrupt.Release();
 
-        var malformed = new PieceSink("peer-1", warmOnly: false);
+        var malformed = new PieceSink("peer-1", warmOnly: false, data.Length);
         malformed.Accept(new ReadOnlySequence<byte>([0x0B]));
         Assert.StartsWith("peer-1 sent a malformed piece: ", malformed.Error);
     }

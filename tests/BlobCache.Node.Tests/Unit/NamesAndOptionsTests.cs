@@ -54,6 +54,15 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
+    public void The_endpoint_connection_limit_and_receive_deadline_have_defaults_and_come_from_flags_and_environment()
+    {
+        NodeOptions d = OptionParser.Parse([], NoEnv);
+        Assert.Equal((10_000, 10_000), (d.HttpMaxConnections, d.HttpReceiveTimeoutMs));
+        NodeOptions o = OptionParser.Parse(["--http-max-connections", "300"], new Dictionary<string, string?> { ["BLOBCACHE_HTTP_RECEIVE_TIMEOUT_MS"] = "2500" });
+        Assert.Equal((300, 2500), (o.HttpMaxConnections, o.HttpReceiveTimeoutMs));
+    }
+
+    [Fact]
     public void Origin_retries_and_timeout_are_settings_with_bounds()
     {
         NodeOptions d = OptionParser.Parse([], NoEnv);
@@ -118,6 +127,8 @@ public sealed class NamesAndOptionsTests
     [InlineData("--allowed-containers", "acct/Bad_Name")]
     [InlineData("--max-peer-requests", "0")]
     [InlineData("--peer-rate-limit", "-5")]
+    [InlineData("--http-max-connections", "8")]
+    [InlineData("--http-receive-timeout-ms", "0")]
     public void Bad_values_name_the_flag(string flag, string value)
     {
         OptionException e = Assert.Throws<OptionException>(() => OptionParser.Parse([flag, value], NoEnv));

@@ -98,6 +98,9 @@ memoryHeadroomMb of that for the runtime, buffers in flight and read-ahead.
 {{- if and (eq .Values.topology.source "static") (or (not .Values.topology.region) (not .Values.topology.zone)) -}}
 {{- fail "topology.source static needs topology.region and topology.zone" -}}
 {{- end -}}
+{{- if and .Values.mount.enabled (not .Values.mount.paths) -}}
+{{- fail "mount.enabled needs mount.paths: [{name: NAME, source: ACCOUNT/CONTAINER[/PREFIX]}]" -}}
+{{- end -}}
 {{- if and (eq .Values.cache.disk.type "emptyDir") (eq .Values.cache.disk.emptyDirMedium "Memory") -}}
 {{- fail "cache.disk.emptyDirMedium Memory would count the disk tier against the memory limit; use the memory tier instead" -}}
 {{- end -}}
@@ -220,6 +223,10 @@ env:
   - name: BLOBCACHE_INSECURE
     value: "true"
 {{- end }}
+{{- if $v.mount.enabled }}
+  - name: BLOBCACHE_MOUNT
+    value: {{ include "blobcache.mountList" $ | quote }}
+{{- end }}
 {{- if $v.security.allowedContainers }}
   - name: BLOBCACHE_ALLOWED_CONTAINERS
     value: {{ join "," $v.security.allowedContainers | quote }}
@@ -267,7 +274,16 @@ lifecycle:
 resources:
 {{ toYaml $v.resources | indent 2 }}
 securityContext:
+{{- if $v.mount.enabled }}
+  # FUSE: root with CAP_SYS_ADMIN and /dev/fuse; Bidirectional propagation needs privileged (which gives both).
+  privileged: true
+  allowPrivilegeEscalation: true
+  runAsNonRoot: false
+  runAsUser: 0
+  readOnlyRootFilesystem: true
+{{- else }}
 {{ toYaml $v.securityContext | indent 2 }}
+{{- end }}
 volumeMounts:
   - name: blobcache-scripts
     mountPath: /etc/blobcache/scripts
@@ -276,6 +292,12 @@ volumeMounts:
     mountPath: /run/blobcache
   - name: blobcache-tmp
     mountPath: /tmp
+{{- if $v.mount.enabled }}
+  # The node's FUSE mounts leave the container through this volume (to the host, or to the pod's other containers).
+  - name: blobcache-mounts
+    mountPath: {{ $v.mount.dir }}
+    mountPropagation: Bidirectional
+{{- end }}
 {{- if ne $v.cache.disk.type "none" }}
   - name: blobcache-cache
     mountPath: /var/cache/blobcache
@@ -367,6 +389,17 @@ volumeMounts:
   emptyDir:
     sizeLimit: {{ printf "%dMi" (add (int64 $v.cache.disk.sizeMb) (div (int64 $v.cache.disk.sizeMb) 10)) }}
 {{- end }}
+{{- if $v.mount.enabled }}
+{{- if eq $v.mode "daemonset" }}
+- name: blobcache-mounts
+  hostPath:
+    path: {{ $v.mount.hostPath }}
+    type: DirectoryOrCreate
+{{- else }}
+- name: blobcache-mounts
+  emptyDir: {}
+{{- end }}
+{{- end }}
 {{- if $v.security.enabled }}
 - name: blobcache-gossip-key
   secret:
@@ -396,4 +429,26 @@ sidecar) to put into a pod spec beside the training container. Pass (dict "ctx" 
 - {{- include "blobcache.cacheDirInit" (dict "ctx" $) | nindent 2 }}
 {{- end }}
 - {{- include "blobcache.container" (dict "ctx" $ "sidecar" true) | nindent 2 }}
+{{- end -}}
+
+
+{{/* --mount's value: SOURCE:DIR/NAME for each mount.paths entry, comma-separated. */}}
+{{- define "blobcache.mountList" -}}
+{{- $dir := .Values.mount.dir -}}
+{{- $list := list -}}
+{{- range .Values.mount.paths -}}
+{{- $list = append $list (printf "%s:%s/%s" .source $dir .name) -}}
+{{- end -}}
+{{- join "," $list -}}
+{{- end -}}
+
+{{/*
+Sidecar mode with mount.enabled: the volume mount to add to your training container, which then sees
+mount.dir/NAME for each mount.paths entry (read-only, no privileges).
+*/}}
+{{- define "blobcache.mountReaderVolumeMount" -}}
+- name: blobcache-mounts
+  mountPath: {{ .ctx.Values.mount.dir }}
+  mountPropagation: HostToContainer
+  readOnly: true
 {{- end -}}

@@ -19,7 +19,8 @@ namespace BlobCache.Node.Peers.Tcp;
 /// mutual TLS after the magic, under the same certificate and CA rules as gRPC (the owner serves nothing before
 /// the handshake succeeds); a connection made before a certificate reload is closed instead of reused.
 /// </summary>
-public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : IChunkPeerClient
+/// <param name="chunkSize">The mesh's chunk size: an answer must announce exactly the length of the chunk asked for.</param>
+public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tls = null) : IChunkPeerClient
 {
     /// <summary>Idle connections kept per peer; more are closed when returned.</summary>
     public const int MaxIdlePerPeer = 64;
@@ -59,6 +60,7 @@ public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : ICh
         TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         string address = peer.GrpcAddress;
+        int expected = ReceivedChunk.ExpectedLength(id, blobLength, chunkSize);
         // A pooled connection the peer has since closed (it restarted) fails before its first answer byte: then
         // once more on a new connection.
         for (int attempt = 0; ; attempt++)
@@ -103,17 +105,16 @@ public sealed class TcpChunkPeerClient(string selfId, PeerTls? tls = null) : ICh
                         ArrayPool<byte>.Shared.Return(text);
                     }
                 }
-                if (length <= 0 || length > PeerLimits.MaxChunkBytes) throw new PeerTransferException($"{peer.Id} announced a chunk of {length} bytes");
+                if (ReceivedChunk.CheckAnnounced(peer.Id, length, expected) is { } wrong) throw new PeerTransferException(wrong);
                 if (warmOnly)
                 {
                     keep = true;
                     return (status, source, null);
                 }
-                chunk = ChunkBuffer.Rent(length);
+                chunk = ChunkBuffer.Rent(expected);
                 await ReceiveExactlyAsync(c.Stream, chunk.WritableMemory, token).ConfigureAwait(false);
                 keep = true;
-                chunk.Seal();
-                if (chunk.Checksum != checksum) throw new PeerTransferException($"{peer.Id} sent bytes that fail the checksum");
+                ReceivedChunk.Verify(peer.Id, chunk, expected, expected, checksum);
                 ChunkBuffer done = chunk;
                 chunk = null;
                 return (status, source, done);

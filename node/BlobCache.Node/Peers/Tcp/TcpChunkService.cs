@@ -21,10 +21,10 @@ namespace BlobCache.Node.Peers.Tcp;
 /// gRPC port. A connection that opens with the magic is served here, one request after another; any other
 /// connection passes on untouched to HTTP/2 (gRPC). The chunk goes out in one write from its pooled buffer.
 /// </summary>
-public sealed class TcpChunkService(ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
+public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
-    private readonly PeerServe _serve = new(reader, metrics, logger);
+    private readonly PeerServe _serve = new(reader, metadata, metrics, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {

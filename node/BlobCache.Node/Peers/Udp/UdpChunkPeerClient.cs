@@ -59,8 +59,9 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
         if (r.Chunk is not { } chunk) return null;
         try
         {
-            chunk.Seal();
-            if (chunk.Checksum != r.Checksum) throw new PeerTransferException($"{peer.Id} sent bytes that fail the checksum");
+            // The transfer completes only once every expected byte has arrived.
+            int expected = ReceivedChunk.ExpectedLength(id, blobLength, _chunkSize);
+            ReceivedChunk.Verify(peer.Id, chunk, expected, expected, r.Checksum);
             return chunk;
         }
         catch
@@ -83,9 +84,7 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
         if (string.IsNullOrEmpty(peer.UdpAddress)) throw new PeerTransferException($"{peer.Id} advertises no udp address");
         ClientConnection connection = await ConnectionAsync(peer.UdpAddress, cancellationToken).ConfigureAwait(false);
         uint requestId = (uint)Interlocked.Increment(ref _nextRequestId);
-        long expected = Math.Min(_chunkSize, blobLength - id.Index * _chunkSize);
-        if (expected <= 0) throw new PeerTransferException($"chunk {id.Index} is outside a {blobLength}-byte blob");
-        var transfer = new ClientTransfer(peer.Id, warmOnly, (int)expected);
+        var transfer = new ClientTransfer(peer.Id, warmOnly, ReceivedChunk.ExpectedLength(id, blobLength, _chunkSize));
         connection.Transfers[requestId] = transfer;
         try
         {
@@ -358,7 +357,7 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
                                 return true;
                             default:
                                 // The length is known before asking: nothing is allocated from a length the peer chose.
-                                if (frame.Length != expectedLength) return Broken($"a chunk of {frame.Length} bytes, expected {expectedLength}");
+                                if (ReceivedChunk.CheckAnnounced(peerId, frame.Length, expectedLength) is { } wrong) return Broken(wrong);
                                 if (warmOnly)
                                 {
                                     Finish(new Result(null, frame.Checksum, frame.Source));

@@ -46,7 +46,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     private int _disposed;
 
     /// <param name="keys">The current keyring (connection requests must be signed under one of its keys); null: --insecure.</param>
-    public UdpChunkServer(NodeOptions options, ChunkReader reader, IBlobOrigin origin, NodeMetrics metrics, ILogger logger, Func<Keyring>? keys)
+    public UdpChunkServer(NodeOptions options, ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, ILogger logger, Func<Keyring>? keys)
     {
         _keys = keys;
         _options = options;
@@ -54,7 +54,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         _origin = origin;
         _metrics = metrics;
         _logger = logger;
-        _serve = new PeerServe(reader, metrics, logger);
+        _serve = new PeerServe(reader, metadata, metrics, logger);
         _manager = new NetManager(this);
         UdpTransport.Configure(_manager);
     }

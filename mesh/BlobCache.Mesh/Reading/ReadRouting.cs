@@ -1,0 +1,33 @@
+namespace BlobCache.Mesh.Reading;
+
+/// <summary>
+/// How a reader looks for a chunk it does not hold: how many owners of its region it asks, how many holders an
+/// owner's "busy" answer may point it to, how often it comes back to a busy owner and after how long, and how long
+/// one peer may take. The node's options and the simulator's workload both make one of these, so both route alike.
+/// </summary>
+public sealed record ReadRouting
+{
+    /// <summary>Owners of the chunk in this region asked in rank order (each fills from Blob for the region).</summary>
+    public int OwnersToTry { get; init; } = 2;
+
+    /// <summary>Holders taken from "busy" answers; each is asked once, without fill.</summary>
+    public int HoldersToTry { get; init; } = 4;
+
+    /// <summary>How many times a busy owner is asked again once its holders are exhausted.</summary>
+    public int BusyRetries { get; init; } = 3;
+
+    /// <summary>How long a reader waits before asking a busy owner again: about one transfer, when a slot frees.</summary>
+    public long BusyBackoffMicros { get; init; } = 50 * Micros.PerMillisecond;
+
+    /// <summary>How long one peer may take to answer with the whole chunk before the reader moves on.</summary>
+    public long PeerDeadlineMicros { get; init; } = 60 * Micros.PerSecond;
+
+    public void Validate()
+    {
+        if (OwnersToTry is < 1 or > ChunkRoute.MaxOwners) throw new ArgumentOutOfRangeException(nameof(OwnersToTry), OwnersToTry, $"1 to {ChunkRoute.MaxOwners}");
+        if (HoldersToTry is < 0 or > ChunkRoute.MaxHolders) throw new ArgumentOutOfRangeException(nameof(HoldersToTry), HoldersToTry, $"0 to {ChunkRoute.MaxHolders}");
+        if (BusyRetries is < 0 or > 16) throw new ArgumentOutOfRangeException(nameof(BusyRetries), BusyRetries, "0 to 16");
+        if (BusyBackoffMicros < 0) throw new ArgumentOutOfRangeException(nameof(BusyBackoffMicros), BusyBackoffMicros, "not negative");
+        if (PeerDeadlineMicros <= 0) throw new ArgumentOutOfRangeException(nameof(PeerDeadlineMicros), PeerDeadlineMicros, "positive");
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: installs what the tests read through when it is missing, then runs
+# every test and ends with one line, "tests: N passed, N failed".
+#
+# The tests start real parts: Azurite (npm, into tools/azurite) and, for the Python clients, Debian's Azure SDK
+# and PyTorch under /usr/bin/python3 (the python3 first on PATH may be another interpreter), and fuse3 for the mount. Packages come from
+# apt-get, as root or through sudo; nothing already present is installed again.
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "test.sh: installing ${missing[*]} needs root or sudo" >&2
+    exit 1
+  fi
+}
+
+debian_python_has() {
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" 2>/dev/null
+}
+
+missing=()
+debian_python_has azure.storage.blob || missing+=(python3-azure-storage)
+debian_python_has torch || missing+=(python3-torch)
+command -v fusermount3 >/dev/null || missing+=(fuse3) # the mount tests mount through libfuse3
+azurite=tools/azurite/node_modules/.bin/azurite-blob
+if [ ! -x "$azurite" ] && ! command -v npm >/dev/null; then missing+=(npm); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing what the tests need: ${missing[*]} (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ ! -x "$azurite" ]; then
+  echo "== installing Azurite into tools/azurite (npm)"
+  npm install --prefix tools/azurite --no-audit --no-fund --no-package-lock
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test -c Release 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
