@@ -10,13 +10,13 @@ namespace BlobCache.Node.Endpoint;
 /// </summary>
 public sealed class ErrorAnswerLog(ILogger logger, int perSecond = 20)
 {
-    private readonly LogRateLimit _limit = new(perSecond);
+    private readonly LogRateLimiter _limit = new(perSecond, TimeSpan.FromSeconds(1),
+        n => logger.LogInformation("suppressed {Count} error answer lines (more than {PerSecond} a second)", n, perSecond));
 
     public void Write(HttpContext context, int status, string code, string message)
     {
         if (status < 400 || !logger.IsEnabled(LogLevel.Information)) return;
-        if (!_limit.TryEnter(out long suppressed)) return;
-        if (suppressed > 0) logger.LogInformation("suppressed {Count} error answer lines (more than {PerSecond} a second)", suppressed, perSecond);
+        if (!_limit.TryAcquire()) return;
         logger.LogInformation("{Method} {Path} answered {Status} {Code}: {Message}", context.Request.Method, context.Request.Path.Value, status, code, message);
     }
 }
