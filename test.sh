@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: installs what the tests read through when it is missing, then runs
-# every test and ends with one line, "tests: N passed, N failed".
+# every test and ends with the failed tests' names, one "failed: NAME" line each, and one line,
+# "tests: N passed, N failed".
 #
 # The tests start real parts: Azurite (npm, into tools/azurite) and, for the Python clients, Debian's Azure SDK
 # and PyTorch under /usr/bin/python3 (the python3 first on PATH may be another interpreter), and fuse3 for the mount. Packages come from
@@ -48,5 +49,7 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+# The failed tests by name, next to the summary, so a CI log cut to its end still says what broke.
+grep -E '^[[:space:]]+Failed [A-Za-z_]' "$log" | sed -E 's/^[[:space:]]+Failed /failed: /' || true
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"
