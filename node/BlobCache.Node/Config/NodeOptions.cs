@@ -25,7 +25,10 @@ public sealed record NodeOptions
     public string? AdvertiseHost { get; init; }
     public int HttpPort { get; init; } = 7480;
     public int GrpcPort { get; init; } = 7481;
+    /// <summary>Membership gossip: datagrams on this UDP port, state transfers (joins, push-pull) on the same TCP port.</summary>
     public int GossipPort { get; init; } = 7946;
+    /// <summary>Largest state transfer accepted, MiB (compressed or not); a member costs about 20–110 bytes.</summary>
+    public int GossipStreamMaxMb { get; init; } = 32;
     /// <summary>UDP port of the LiteNetLib chunk transport.</summary>
     public int UdpPort { get; init; } = 7482;
     public IReadOnlyList<string> Seeds { get; init; } = [];
