@@ -47,7 +47,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private bool _dirty = true;
     private long _lastSnapshot = long.MinValue;
     private int _version;
-    private long _dropped, _unauthenticated, _received, _sent, _oversize;
+    private long _dropped, _unauthenticated, _received, _sent, _sentBytes, _oversize;
     private int _joinRetries;
     private readonly int _datagramBudget;
     private readonly StateStreamSender _streams;
@@ -92,6 +92,8 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     public bool Encrypted => _keys is not null;
     public long ReceivedPackets => Interlocked.Read(ref _received);
     public long SentPackets => Interlocked.Read(ref _sent);
+    /// <summary>Bytes of the datagrams sent, as they went on the wire (sealed where a keyring is used).</summary>
+    public long SentPacketBytes => Interlocked.Read(ref _sentBytes);
     /// <summary>Messages not sent because they exceed the datagram budget without being state: a bug, each one logged.</summary>
     public long OversizeDatagrams => Interlocked.Read(ref _oversize);
     /// <summary>State transfers by stream: sent, received, and their bytes.</summary>
@@ -254,6 +256,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
             {
                 _socket.SendTo(datagram, SocketFlags.None, to);
                 Interlocked.Increment(ref _sent);
+                Interlocked.Add(ref _sentBytes, datagram.Length);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
             {

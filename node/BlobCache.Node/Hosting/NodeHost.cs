@@ -449,6 +449,12 @@ public static class NodeHost
         static System.Diagnostics.Metrics.Measurement<long> By(string label, string value, long count) => new(count, new KeyValuePair<string, object?>(label, value));
         metrics.Meter.CreateObservableCounter("blobcache_gossip_oversize_datagrams", () => gossip.OversizeDatagrams, "{message}",
             "Gossip messages not sent because they exceed the datagram budget without being state (a bug: each is logged)");
+        metrics.Meter.CreateObservableCounter("blobcache_gossip_datagrams", () => new[]
+        {
+            By("direction", "sent", gossip.SentPackets), By("direction", "received", gossip.ReceivedPackets),
+        }, "{datagram}", "Gossip datagrams sent and received");
+        metrics.Meter.CreateObservableCounter("blobcache_gossip_datagram_bytes_sent", () => gossip.SentPacketBytes, "By",
+            "Bytes of the gossip datagrams sent, as on the wire");
         metrics.Meter.CreateObservableCounter("blobcache_gossip_state_transfers", () => new[]
         {
             By("direction", "sent", gossip.StreamsSent), By("direction", "received", gossip.StreamsReceived),

@@ -39,10 +39,10 @@ public sealed record StatusReport(
 /// How gossip left this node: datagrams, state transfers by stream (joins and push-pulls too big for a datagram),
 /// and messages refused for being over the datagram budget (a bug if ever non-zero).
 /// </summary>
-public sealed record StatusGossipTransfers(long DatagramsSent, long OversizeDatagrams, long StreamsSent, long StreamBytesSent,
+public sealed record StatusGossipTransfers(long DatagramsSent, long DatagramBytesSent, long OversizeDatagrams, long StreamsSent, long StreamBytesSent,
     long StreamsReceived, long StreamBytesReceived, long StreamSendFailures, long StreamsRejected)
 {
-    public static StatusGossipTransfers Of(GossipHost g) => new(g.SentPackets, g.OversizeDatagrams, g.StreamsSent, g.StreamBytesSent,
+    public static StatusGossipTransfers Of(GossipHost g) => new(g.SentPackets, g.SentPacketBytes, g.OversizeDatagrams, g.StreamsSent, g.StreamBytesSent,
         g.StreamsReceived, g.StreamBytesReceived, g.StreamSendFailures, g.StreamsRejected);
 }
 
