@@ -83,6 +83,7 @@ public static class Program
         s.AppendLine(Invariant($"  crashes known everywhere: {r.Crashes - r.CrashesUndetected}/{r.Crashes}, detection p50 {r.DetectionPercentile(0.5):F1} s, p99 {r.DetectionPercentile(0.99):F1} s, max {(r.Detection.Count == 0 ? 0 : r.Detection[^1]):F1} s (bound {r.SuspicionBoundSeconds:F1} s)"));
         s.AppendLine(Invariant($"  false positives: {r.FalsePositives} ({r.FalsePositives - r.FalsePositivesStalling} healthy, {r.FalsePositivesStalling} stalling); deaths across partitions: {r.PartitionDeathEvents}"));
         s.AppendLine(Invariant($"  gossip per node: {r.MsgsPerNodePerSecMean:F1} msgs/s (max {r.MsgsPerNodePerSecMax:F1}), {r.BytesPerNodePerSecMean / 1024:F2} KiB/s (max {r.BytesPerNodePerSecMax / 1024:F2})"));
+        s.AppendLine(Invariant($"  datagrams: largest {r.LargestDatagramBytes:N0} bytes, {r.OversizeRefused:N0} refused as oversize; state by stream: {r.StreamTransfers:N0} transfers, {r.StreamBytes / 1048576.0:F1} MiB, largest {r.LargestStreamBytes / 1024.0:F1} KiB"));
         s.AppendLine(Invariant($"  placement: max/mean load {r.PlacementMaxOverMeanLoad:F3} ({r.PlacementKeysPerNode} sampled keys per node), keys moved {r.PlacementMovedFractionOnChurn:P2} for {r.PlacementMembersChangedFraction:P2} of members changed"));
         if (r.Data is { } d)
         {

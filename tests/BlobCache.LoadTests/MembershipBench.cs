@@ -345,7 +345,8 @@ internal sealed partial class BlobCacheCluster(int count) : ClusterBase(count), 
     {
         NodeProcess node = _nodes[member];
         JsonNode? status = JsonNode.Parse(await Http.GetStringAsync($"http://{node.Host}:{node.HttpPort}/status"));
-        return status?["gossip_bytes_sent"]?.GetValue<long>() is { } sent ? sent + (status["gossip_stream_bytes_sent"]?.GetValue<long>() ?? 0) : null;
+        JsonNode? transfers = status?["gossip_transfers"];
+        return transfers?["datagram_bytes_sent"]?.GetValue<long>() is { } sent ? sent + (transfers["stream_bytes_sent"]?.GetValue<long>() ?? 0) : null;
     }
 
     public void Kill(int member) => _nodes[member].Kill();

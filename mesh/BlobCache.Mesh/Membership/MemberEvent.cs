@@ -21,5 +21,8 @@ public enum MemberEventKind : byte
 /// <summary>Something the host may want to log, count or react to (placement rebuilds, metrics).</summary>
 public readonly record struct MemberEvent(long At, MemberEventKind Kind, int Member, uint Incarnation);
 
-/// <summary>A message the host must send: to a known member (<see cref="ToMember"/> ≥ 0) or to a bare address (a seed).</summary>
-public readonly record struct Outbound(int ToMember, string ToAddress, GossipMessage Message);
+/// <summary>
+/// A message the host must send: to a known member (<see cref="ToMember"/> ≥ 0) or to a bare address (a seed), by
+/// <see cref="Channel"/>. <see cref="Bytes"/> is its exact size in the datagram codec.
+/// </summary>
+public readonly record struct Outbound(int ToMember, string ToAddress, GossipMessage Message, GossipChannel Channel, int Bytes);

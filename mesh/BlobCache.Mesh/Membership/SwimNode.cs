@@ -438,7 +438,7 @@ public sealed class SwimNode
         {
             // A member we think dead answered: exchange full state so both sides learn the truth.
             MemberMeta? meta = MetaOf(revived);
-            if (meta is not null) Send(revived, meta.GossipAddress, MakePushPull(join: false, reply: false));
+            if (meta is not null) Send(revived, meta.GossipAddress, MakeRequest(join: false));
             return;
         }
         if (_relays.Remove(ack.Seq, out Relay? relay))
@@ -480,7 +480,7 @@ public sealed class SwimNode
     {
         int n = Math.Max(_table.LiveCount, 1);
         if (n <= 32) return _pushPullInterval;
-        // A push-pull ships the whole view, so its cost per node grows with N. memberlist stretches the period by
+        // A push-pull passes over the whole view, so its cost per node grows with N. memberlist stretches the period by
         // log2(N/32); at 100,000 members that still has every node sending 10 MB every 6.5 minutes. Stretching it
         // by N/32 keeps anti-entropy near 100 B/s per node at any size and the mesh-wide rate near one exchange
         // per interval/32 (about one a second) — enough to repair the rare rumour that gossip failed to deliver.
@@ -495,7 +495,7 @@ public sealed class SwimNode
         PickRandomLive(1, -1, ScratchMembers);
         if (ScratchMembers.Count == 0) return;
         int peer = ScratchMembers[0];
-        Send(peer, MetaOf(peer)!.GossipAddress, MakePushPull(join: false, reply: false));
+        Send(peer, MetaOf(peer)!.GossipAddress, MakeRequest(join: false));
     }
 
     private void OnReconnectTimer(long now)
@@ -519,7 +519,7 @@ public sealed class SwimNode
 
     private void SendJoin(long now)
     {
-        foreach (string seed in _seeds) Send(-1, seed, MakePushPull(join: true, reply: false));
+        foreach (string seed in _seeds) Send(-1, seed, MakeRequest(join: true));
         Schedule(now + _joinRetryInterval, TimerKind.JoinRetry);
     }
 
@@ -530,17 +530,51 @@ public sealed class SwimNode
         SendJoin(now);
     }
 
-    private PushPull MakePushPull(bool join, bool reply)
+    /// <summary>
+    /// Opens a push-pull: our own record (so the peer learns of us even if it holds nothing like us, as a seed does
+    /// of a joiner) and the digest of our view, from which the peer tells what we lack. A joiner knows only itself,
+    /// so its digest is one bucket, and the answer is the peer's whole view.
+    /// </summary>
+    private PushPull MakeRequest(bool join)
     {
-        var members = new List<MemberRecord>(_table.KnownCount);
+        MemberEntry self = _table[Self];
+        return new PushPull
+        {
+            SourceId = Id, SourceAddress = _selfMeta.GossipAddress, Join = join, IsReply = false,
+            Members = [new MemberRecord(_selfMeta, self.Incarnation, self.State)],
+            Digest = Digest(ViewDigest.BucketsFor(_table.KnownCount)),
+        };
+    }
+
+    /// <summary>Our view's digest; our suspicions hash as ours alone where a suspicion heard from a push-pull counts.</summary>
+    private uint[] Digest(int buckets) => ViewDigest.Of(_table, _directory, buckets, GossipsSuspicions ? _directory.IdHashOf(Self) : 0);
+
+    /// <summary>
+    /// Answers a push-pull: every member of each bucket where our view's digest differs from <paramref name="theirs"/>
+    /// (all of them when the asker sent no digest). With <paramref name="withDigest"/> the answer carries our digest,
+    /// so the asker can send back what we lack in turn.
+    /// </summary>
+    private PushPull MakeAnswer(uint[] theirs, bool withDigest)
+    {
+        uint[]? mine = theirs.Length == 0 ? null : Digest(theirs.Length);
+        var members = new List<MemberRecord>();
         int count = _directory.Count;
         for (int i = 0; i < count; i++)
         {
             MemberEntry e = _table[i];
             if (e.State == MemberState.None) continue;
+            if (mine is not null)
+            {
+                int bucket = ViewDigest.Bucket(_directory.IdHashOf(i), mine.Length);
+                if (mine[bucket] == theirs[bucket]) continue;
+            }
             members.Add(new MemberRecord(_directory.MetaOf(e.Meta), e.Incarnation, e.State));
         }
-        return new PushPull { SourceId = Id, SourceAddress = _selfMeta.GossipAddress, Join = join, IsReply = reply, Members = members };
+        return new PushPull
+        {
+            SourceId = Id, SourceAddress = _selfMeta.GossipAddress, IsReply = true, Members = members,
+            Digest = withDigest && mine is not null ? mine : [],
+        };
     }
 
     private void OnPushPull(long now, PushPull pp)
@@ -562,12 +596,19 @@ public sealed class SwimNode
             };
             if (u.MemberId is not null && _directory.TryRumour(u, out Rumour rumour)) Apply(now, rumour);
         }
+        int to = _directory.TryGet(pp.SourceId, out int s) ? s : -1;
         if (!pp.IsReply)
         {
             // Reply after merging, so the answer already carries any refutation the merge caused
             // (after a healed partition that is what lets the two sides accept each other in one round trip).
-            int to = _directory.TryGet(pp.SourceId, out int s) ? s : -1;
-            Outbox.Add(new Outbound(to, pp.SourceAddress, MakePushPull(join: false, reply: true)));
+            Send(to, pp.SourceAddress, MakeAnswer(pp.Digest, withDigest: true));
+        }
+        else if (pp.Digest.Length > 0)
+        {
+            // The answer to our request, with the peer's digest: what still differs after merging is what it lacks.
+            // Sent without a digest, so the exchange ends here.
+            PushPull back = MakeAnswer(pp.Digest, withDigest: false);
+            if (back.Members.Count > 0) Send(to, pp.SourceAddress, back);
         }
     }
 
@@ -739,7 +780,10 @@ public sealed class SwimNode
     private bool GossipsSuspicions => _config.GossipsSuspicions(_table.LiveCount);
 
 
-    /// <summary>Queues a message with as many rumours piggy-backed as fit the packet budget (push-pull carries none).</summary>
+    /// <summary>
+    /// Queues a message with as many rumours piggy-backed as fit the datagram budget (push-pull carries none), and
+    /// the channel it goes by (<see cref="GossipChannels.Choose"/>).
+    /// </summary>
     private void Send(int toMember, string toAddress, GossipMessage message) => Send(toMember, toAddress, message, default, false);
 
     /// <summary>As <see cref="Send(int, string, GossipMessage)"/>, with <paramref name="first"/> first in the packet (it uses up room).</summary>
@@ -762,7 +806,8 @@ public sealed class SwimNode
             // One exact-size array per packet: the list is reused, so a packet costs no resizing.
             if (rumours.Count > 0) message.Updates = new RumourList(_directory, rumours.ToArray());
         }
-        Outbox.Add(new Outbound(toMember, toAddress, message));
+        GossipChannel channel = GossipChannels.Choose(message, _config.MaxPacketBytes, out int bytes);
+        Outbox.Add(new Outbound(toMember, toAddress, message, channel, bytes));
     }
 
     /// <summary>Up to <paramref name="count"/> distinct live members other than self and <paramref name="exclude"/>, chosen at random.</summary>

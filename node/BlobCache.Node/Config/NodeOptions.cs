@@ -25,6 +25,7 @@ public sealed record NodeOptions
     public string? AdvertiseHost { get; init; }
     public int HttpPort { get; init; } = 7480;
     public int GrpcPort { get; init; } = 7481;
+    /// <summary>Membership gossip: datagrams on this UDP port, state transfers (joins, push-pull) on the same TCP port.</summary>
     public int GossipPort { get; init; } = 7946;
     /// <summary>
     /// Ports peers use to reach this node's gossip and gRPC/framed-TCP ports when something between them forwards
@@ -32,6 +33,8 @@ public sealed record NodeOptions
     /// </summary>
     public int? AdvertiseGossipPort { get; init; }
     public int? AdvertiseGrpcPort { get; init; }
+    /// <summary>Largest state transfer accepted, MiB (compressed or not); a member costs about 20–110 bytes.</summary>
+    public int GossipStreamMaxMb { get; init; } = 32;
     /// <summary>UDP port of the LiteNetLib chunk transport.</summary>
     public int UdpPort { get; init; } = 7482;
     public IReadOnlyList<string> Seeds { get; init; } = [];

@@ -19,6 +19,10 @@ namespace BlobCache.Node.Gossip;
 /// publishes a <see cref="MeshSnapshot"/> when membership changes. One lock serialises every call into the node,
 /// which is a single-threaded state machine. With a keyring every datagram is sealed (<see cref="GossipSeal"/>)
 /// and every one received is opened before it is decoded: one that fails is counted and dropped unparsed.
+/// Datagrams stay within one MTU (<see cref="MeshConfig.MaxPacketBytes"/>, seal included); state too big for one
+/// (a join's answer, a push-pull) goes by TCP to the same port number (<see cref="StateStreamSender"/>,
+/// <see cref="StateStreamListener"/>), sealed the same way. The mesh decides which (<see cref="GossipChannels"/>),
+/// as it does in the simulator; a message over the budget that is not state is a bug, counted and logged, not sent.
 /// </summary>
 public sealed class GossipHost : IMeshView, IAsyncDisposable
 {
@@ -43,8 +47,11 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private bool _dirty = true;
     private long _lastSnapshot = long.MinValue;
     private int _version;
-    private long _dropped, _unauthenticated, _received, _sent;
+    private long _dropped, _unauthenticated, _received, _sent, _sentBytes, _oversize;
     private int _joinRetries;
+    private readonly int _datagramBudget;
+    private readonly StateStreamSender _streams;
+    private readonly StateStreamListener _streamListener;
 
     /// <summary>
     /// Join retries logged as information before one is a warning (and then every this many). Nodes of a rollout
@@ -60,8 +67,12 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         _logger = logger;
         _keys = keys;
         config ??= MeshConfig.Default with { Suspicions = options.Suspicions };
+        _datagramBudget = config.MaxPacketBytes;
         // The node fills datagrams to its byte budget; sealing adds a header, nonce and tag, so the wire size stays within it.
         if (keys is not null) config = config with { MaxPacketBytes = config.MaxPacketBytes - GossipSeal.Overhead };
+        _streams = new StateStreamSender(keys, logger);
+        var limits = WireLimits.Default with { MaxStreamBytes = options.GossipStreamMaxMb << 20 };
+        _streamListener = new StateStreamListener(keys, limits, logger, OnStateTransfer);
         string host = options.Advertised;
         Self = new MemberMeta(options.NodeId, $"{host}:{options.AdvertisedGossipPort}", $"{host}:{options.AdvertisedGrpcPort}", $"{host}:{options.UdpPort}",
             options.Region, options.Zone, (ushort)options.Weight, 1);
@@ -81,13 +92,28 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     public bool Encrypted => _keys is not null;
     public long ReceivedPackets => Interlocked.Read(ref _received);
     public long SentPackets => Interlocked.Read(ref _sent);
+    /// <summary>Bytes of the datagrams sent, as they went on the wire (sealed where a keyring is used).</summary>
+    public long SentPacketBytes => Interlocked.Read(ref _sentBytes);
+    /// <summary>Messages not sent because they exceed the datagram budget without being state: a bug, each one logged.</summary>
+    public long OversizeDatagrams => Interlocked.Read(ref _oversize);
+    /// <summary>State transfers by stream: sent, received, and their bytes.</summary>
+    public long StreamsSent => _streams.Sent;
+    public long StreamBytesSent => _streams.BytesSent;
+    public long StreamsReceived => _streamListener.Received;
+    public long StreamBytesReceived => _streamListener.BytesReceived;
+    /// <summary>Outgoing transfers that failed (connection refused, timeout) or were dropped with the queue full.</summary>
+    public long StreamSendFailures => _streams.Failed + _streams.Dropped;
+    /// <summary>Incoming transfers refused: too many at once, too big, too slow, malformed, or not authenticated.</summary>
+    public long StreamsRejected => _streamListener.Rejected + _streamListener.Unauthenticated;
 
     private long Now => (long)Stopwatch.GetElapsedTime(_epoch).TotalMicroseconds;
 
-    /// <summary>Binds the gossip port and joins through the seeds. Throws <see cref="SocketException"/> when the port is taken.</summary>
+    /// <summary>Binds the gossip port (UDP, and TCP for state) and joins through the seeds. Throws <see cref="SocketException"/> when the port is taken.</summary>
     public void Start()
     {
-        _socket.Bind(new IPEndPoint(IPAddress.Parse(BindAddress(_options.Host)), _options.GossipPort));
+        var bind = new IPEndPoint(IPAddress.Parse(BindAddress(_options.Host)), _options.GossipPort);
+        _socket.Bind(bind);
+        _streamListener.Start(bind);
         lock (_gate)
         {
             _node.Start(Now, _options.Seeds);
@@ -96,7 +122,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         }
         _receiveLoop = Task.Run(ReceiveLoop);
         _timerLoop = Task.Run(TimerLoop);
-        _logger.LogInformation("gossip on udp {Address} as {Id} in {Region}/{Zone}, seeds: {Seeds}",
+        _logger.LogInformation("gossip on udp {Address} (state transfers on tcp) as {Id} in {Region}/{Zone}, seeds: {Seeds}",
             Self.GossipAddress, Self.Id, Self.Region, Self.Zone, _options.Seeds.Count == 0 ? "none (first node)" : string.Join(",", _options.Seeds));
     }
 
@@ -167,6 +193,15 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         if (n <= 10 || n % 1000 == 0) _logger.LogWarning("dropped a gossip packet from {From}: {Error} ({Dropped} so far)", from, why, n);
     }
 
+    private void OnStateTransfer(GossipMessage message)
+    {
+        lock (_gate)
+        {
+            _node.Receive(Now, message);
+            FlushLocked();
+        }
+    }
+
     private async Task TimerLoop()
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
@@ -194,6 +229,16 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         {
             EndPoint? to = Resolve(o.ToAddress);
             if (to is null) continue;
+            if (o.Channel == GossipChannel.Stream)
+            {
+                _streams.Send(to, o.ToAddress, o.Message);
+                continue;
+            }
+            if (o.Channel == GossipChannel.Oversize)
+            {
+                Oversize(o, o.Bytes);
+                continue;
+            }
             _encodeBuffer.ResetWrittenCount();
             GossipCodec.Encode(o.Message, _encodeBuffer);
             ReadOnlySpan<byte> datagram = _encodeBuffer.WrittenSpan;
@@ -202,10 +247,20 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
                 if (_sealBuffer.Length < datagram.Length + GossipSeal.Overhead) _sealBuffer = new byte[datagram.Length + GossipSeal.Overhead];
                 datagram = _sealBuffer.AsSpan(0, GossipSeal.Seal(_keys(), datagram, _sealBuffer));
             }
+            if (datagram.Length > _datagramBudget)
+            {
+                Oversize(o, datagram.Length);
+                continue;
+            }
             try
             {
                 _socket.SendTo(datagram, SocketFlags.None, to);
                 Interlocked.Increment(ref _sent);
+                Interlocked.Add(ref _sentBytes, datagram.Length);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
+            {
+                Oversize(o, datagram.Length);
             }
             catch (SocketException e)
             {
@@ -228,6 +283,15 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
             _logger.Log(level, "member {Member} {Event} (incarnation {Incarnation})", id, e.Kind, e.Incarnation);
         }
         _node.Events.Clear();
+    }
+
+    /// <summary>A datagram over the budget that is not state: the mesh should never make one, so each is counted and logged.</summary>
+    private void Oversize(in Outbound o, int bytes)
+    {
+        long n = Interlocked.Increment(ref _oversize);
+        if (n <= 10 || n % 1000 == 0)
+            _logger.LogWarning("gossip {Kind} of {Bytes} bytes to {To} not sent: over the {Budget}-byte datagram budget ({Oversize} so far)",
+                o.Message.Kind, bytes, o.ToAddress, _datagramBudget, n);
     }
 
     // IP literals resolve once. A DNS name (a headless Service listing every pod) is looked up again every few
@@ -325,6 +389,8 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _socket.Dispose();
+        await _streamListener.DisposeAsync().ConfigureAwait(false);
+        await _streams.DisposeAsync().ConfigureAwait(false);
         try
         {
             await Task.WhenAll(_receiveLoop, _timerLoop).ConfigureAwait(false);

@@ -18,7 +18,8 @@ public sealed record StatusReport(
     long MemoryEvictions, long DiskEvictions, long CorruptFiles, long DiskWriteErrors, long DiskWritesDropped,
     long OriginErrors, long GossipPacketsDropped,
     string PeerTransport, long UdpFramesDropped,
-    long GossipPacketsUnauthenticated, long UdpConnectionsUnauthenticated, StatusKeyring? GossipKeyring)
+    long GossipPacketsUnauthenticated, long UdpConnectionsUnauthenticated, StatusKeyring? GossipKeyring,
+    StatusGossipTransfers? GossipTransfers = null)
 {
     public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics, long udpFramesDropped = 0,
         GossipKeyFile? keys = null, long udpUnauthenticated = 0)
@@ -30,8 +31,19 @@ public sealed record StatusReport(
             metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures, metrics.PeerServeMaxConcurrency,
             s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles, s.DiskWriteErrors, s.DiskWritesDropped,
             metrics.OriginErrors, gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped,
-            gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys));
+            gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys), StatusGossipTransfers.Of(gossip));
     }
+}
+
+/// <summary>
+/// How gossip left this node: datagrams, state transfers by stream (joins and push-pulls too big for a datagram),
+/// and messages refused for being over the datagram budget (a bug if ever non-zero).
+/// </summary>
+public sealed record StatusGossipTransfers(long DatagramsSent, long DatagramBytesSent, long OversizeDatagrams, long StreamsSent, long StreamBytesSent,
+    long StreamsReceived, long StreamBytesReceived, long StreamSendFailures, long StreamsRejected)
+{
+    public static StatusGossipTransfers Of(GossipHost g) => new(g.SentPackets, g.SentPacketBytes, g.OversizeDatagrams, g.StreamsSent, g.StreamBytesSent,
+        g.StreamsReceived, g.StreamBytesReceived, g.StreamSendFailures, g.StreamsRejected);
 }
 
 /// <summary>The keyring in use (null under --insecure): fingerprints only, never keys.</summary>

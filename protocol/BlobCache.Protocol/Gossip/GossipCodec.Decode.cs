@@ -59,8 +59,9 @@ public static partial class GossipCodec
         string limitName = kind == MessageKind.PushPull ? nameof(WireLimits.MaxPushPullBytes) : nameof(WireLimits.MaxPacketBytes);
         if (packetLength > limit) return Fail(ref r, $"{kind} packet of {packetLength} bytes exceeds {limitName} ({limit})");
 
-        int known = FieldCount(kind);
-        if (fields < known) return Fail(ref r, $"{kind} message has {fields} fields, needs at least {known}");
+        int required = RequiredFieldCount(kind);
+        if (fields < required) return Fail(ref r, $"{kind} message has {fields} fields, needs at least {required}");
+        int known = Math.Min(fields, FieldCount(kind));
 
         if (!r.TryReadString("SourceId", allowEmpty: false, out string sourceId)) return null;
         GossipMessage? message = kind switch
@@ -73,7 +74,7 @@ public static partial class GossipCodec
                 ? new Nack { SourceId = sourceId, Seq = nackSeq, Updates = nackUpdates } : null,
             MessageKind.Gossip => TryReadUpdates(ref r, limits, out MemberUpdate[] updates)
                 ? new Gossip { SourceId = sourceId, Updates = updates } : null,
-            _ => ReadPushPull(ref r, limits, sourceId),
+            _ => ReadPushPull(ref r, limits, sourceId, hasDigest: known > required),
         };
         if (message is null) return null;
 
@@ -111,16 +112,34 @@ public static partial class GossipCodec
         };
     }
 
-    private static PushPull? ReadPushPull(ref WireReader r, WireLimits limits, string sourceId)
+    private static PushPull? ReadPushPull(ref WireReader r, WireLimits limits, string sourceId, bool hasDigest)
     {
+        uint[] digest = [];
         if (!r.TryReadString("SourceAddress", allowEmpty: true, out string sourceAddress)
             || !r.TryReadBoolean("Join", out bool join)
             || !r.TryReadBoolean("IsReply", out bool isReply)
             || !TryReadMembers(ref r, limits, out MemberRecord[] members)
-            || !TryReadUpdates(ref r, limits, out MemberUpdate[] updates))
+            || !TryReadUpdates(ref r, limits, out MemberUpdate[] updates)
+            || (hasDigest && !TryReadDigest(ref r, out digest)))
             return null;
-        return new PushPull { SourceId = sourceId, SourceAddress = sourceAddress, Join = join, IsReply = isReply, Members = members, Updates = updates };
+        return new PushPull { SourceId = sourceId, SourceAddress = sourceAddress, Join = join, IsReply = isReply, Members = members, Updates = updates, Digest = digest };
     }
+
+    private static bool TryReadDigest(ref WireReader r, out uint[] digest)
+    {
+        digest = [];
+        if (!r.TryReadBinary("Digest", WireLimits.MaxDigestBuckets * sizeof(uint), out ReadOnlySpan<byte> bytes)) return false;
+        int buckets = bytes.Length / sizeof(uint);
+        if (bytes.Length % sizeof(uint) != 0 || !IsDigestSize(buckets))
+            return r.Fail($"Digest of {bytes.Length} bytes is not a power of two of 4-byte buckets");
+        if (buckets == 0) return true;
+        digest = new uint[buckets];
+        for (int i = 0; i < buckets; i++) digest[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes[(i * sizeof(uint))..]);
+        return true;
+    }
+
+    /// <summary>0 or a power of two, at most <see cref="WireLimits.MaxDigestBuckets"/>.</summary>
+    public static bool IsDigestSize(int buckets) => buckets == 0 || (buckets <= WireLimits.MaxDigestBuckets && (buckets & (buckets - 1)) == 0);
 
     private static bool TryReadUpdates(ref WireReader r, WireLimits limits, out MemberUpdate[] updates)
     {

@@ -19,6 +19,14 @@ public static partial class GossipCodec
         return size;
     }
 
+    /// <summary>Bytes of a bin header and payload of <paramref name="bytes"/> bytes (bin8, bin16, bin32).</summary>
+    private static int MeasureBinary(int bytes) => bytes switch
+    {
+        <= byte.MaxValue => 2,
+        <= ushort.MaxValue => 3,
+        _ => 5,
+    } + bytes;
+
     /// <summary>Bytes of <paramref name="message"/> if its updates list were empty (a one-byte empty array).</summary>
     public static int MeasureWithoutUpdates(GossipMessage message) => MeasureBody(message) + MeasureArrayHeader(0);
 
@@ -60,6 +68,7 @@ public static partial class GossipCodec
             case PushPull pp:
                 size += MeasureString(pp.SourceAddress) + 1 + 1 + MeasureArrayHeader(pp.Members.Count);
                 for (int i = 0; i < pp.Members.Count; i++) size += MeasureMember(pp.Members[i]);
+                size += MeasureBinary(pp.Digest.Length * sizeof(uint)); // after the updates on the wire; the sum is the same
                 break;
         }
         return size;

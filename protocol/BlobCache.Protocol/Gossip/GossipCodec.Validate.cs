@@ -29,6 +29,8 @@ public static partial class GossipCodec
                 RequireString(pp.SourceAddress, nameof(pp.SourceAddress));
                 if (pp.Members is null) throw new ArgumentException("PushPull.Members is null.", nameof(message));
                 for (int i = 0; i < pp.Members.Count; i++) ValidateMember(pp.Members[i], i);
+                if (pp.Digest is null || !IsDigestSize(pp.Digest.Length))
+                    throw new ArgumentException($"PushPull.Digest must have 0 or a power of two buckets, at most {WireLimits.MaxDigestBuckets}.", nameof(message));
                 break;
             default:
                 throw new ArgumentException($"Message type {message.GetType().Name} has no wire format.", nameof(message));

@@ -10,18 +10,20 @@ namespace BlobCache.Protocol.Gossip;
 /// <remarks>
 /// Wire layout, format version 1. A packet is two raw bytes <c>[0xBC, 0x01]</c> (magic, format version)
 /// followed by one MessagePack array whose first two elements are the kind and the sender's id, and whose
-/// last v1 element is the updates array:
+/// last v1 element is the updates array (a push-pull appends its digest after it, which a reader of the first
+/// push-pull layout skips, and which a sender of that layout leaves out):
 /// <code>
 /// Ping         [1, sourceId, seq, targetId, sourceAddress, updates]
 /// IndirectPing [2, sourceId, seq, targetId, targetAddress, sourceAddress, wantNack, updates]
 /// Ack          [3, sourceId, seq, updates]
 /// Nack         [4, sourceId, seq, updates]
 /// Gossip       [5, sourceId, updates]
-/// PushPull     [6, sourceId, sourceAddress, join, isReply, members, updates]
+/// PushPull     [6, sourceId, sourceAddress, join, isReply, members, updates, digest]
 ///
 /// update       [kind, memberId, incarnation, from, meta | nil]   (meta on Alive only; nil on Suspect/Dead)
 /// member       [meta, incarnation, state]
 /// meta         [id, gossipAddress, grpcAddress, udpAddress, region, zone, weight, version]
+/// digest       bin: 4 bytes big-endian per bucket
 /// </code>
 /// Integers use the smallest MessagePack encoding, strings are UTF-8 of at most
 /// <see cref="WireLimits.MaxStringBytes"/> bytes. Forward compatibility: a later minor version may append
@@ -93,9 +95,24 @@ public static partial class GossipCodec
                 break;
         }
 
-        IReadOnlyList<MemberUpdate> updates = message.Updates;
+        WriteUpdates(ref writer, message.Updates);
+        if (message is PushPull withDigest) WriteDigest(ref writer, withDigest.Digest);
+    }
+
+    private static void WriteUpdates(ref MessagePackWriter writer, IReadOnlyList<MemberUpdate> updates)
+    {
         writer.WriteArrayHeader(updates.Count);
         for (int i = 0; i < updates.Count; i++) WriteUpdate(ref writer, updates[i]);
+    }
+
+    private static void WriteDigest(ref MessagePackWriter writer, uint[] digest)
+    {
+        int bytes = digest.Length * sizeof(uint);
+        writer.WriteBinHeader(bytes);
+        if (bytes == 0) return;
+        Span<byte> span = writer.GetSpan(bytes);
+        for (int i = 0; i < digest.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(span[(i * sizeof(uint))..], digest[i]);
+        writer.Advance(bytes);
     }
 
     /// <summary>Top-level array length per kind in format version 1 (kind and source id included).</summary>
@@ -105,9 +122,12 @@ public static partial class GossipCodec
         MessageKind.IndirectPing => 8,
         MessageKind.Ack or MessageKind.Nack => 4,
         MessageKind.Gossip => 3,
-        MessageKind.PushPull => 7,
+        MessageKind.PushPull => 8,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown message kind"),
     };
+
+    /// <summary>Fields a reader needs: a push-pull of the first layout has no digest.</summary>
+    private static int RequiredFieldCount(MessageKind kind) => kind == MessageKind.PushPull ? 7 : FieldCount(kind);
 
     private const int UpdateFieldCount = 5;
     private const int MemberFieldCount = 3;

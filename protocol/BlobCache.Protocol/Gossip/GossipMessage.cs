@@ -68,7 +68,11 @@ public sealed class Gossip : GossipMessage
     public override MessageKind Kind => MessageKind.Gossip;
 }
 
-/// <summary>Anti-entropy: the sender's whole view; the receiver merges it and, unless this is a reply, answers with its own.</summary>
+/// <summary>
+/// Anti-entropy and join: member state. The receiver merges <see cref="Members"/> and, unless this is a reply, answers
+/// with its own. With a <see cref="Digest"/> the exchange is a delta: the sender lists only what the receiver may
+/// lack, and the receiver answers only with the members of the buckets whose digests differ from its own.
+/// </summary>
 public sealed class PushPull : GossipMessage
 {
     public override MessageKind Kind => MessageKind.PushPull;
@@ -76,4 +80,11 @@ public sealed class PushPull : GossipMessage
     public bool Join { get; init; }
     public bool IsReply { get; init; }
     public required IReadOnlyList<MemberRecord> Members { get; init; }
+
+    /// <summary>
+    /// A 32-bit summary per bucket of the sender's whole view (members bucketed by the stable hash of their id; the
+    /// count is 0 or a power of two, at most <see cref="WireLimits.MaxDigestBuckets"/>). Empty: no summary, so the
+    /// answer holds every member (a sender of the first format version never sends one).
+    /// </summary>
+    public uint[] Digest { get; init; } = [];
 }

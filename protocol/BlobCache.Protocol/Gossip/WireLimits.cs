@@ -18,5 +18,14 @@ public sealed record WireLimits
     /// <summary>Most member records accepted in one push-pull.</summary>
     public int MaxPushPullMembers { get; init; } = 250_000;
 
+    /// <summary>
+    /// Largest state transfer accepted over a stream: the frame as sent (compressed or not) and its body once
+    /// decompressed. A member costs about 40–110 bytes uncompressed, so the default holds a few hundred thousand.
+    /// </summary>
+    public int MaxStreamBytes { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>Most buckets in a push-pull's <see cref="PushPull.Digest"/>.</summary>
+    public const int MaxDigestBuckets = 65_536;
+
     public static WireLimits Default { get; } = new();
 }

@@ -123,6 +123,20 @@ internal ref struct WireReader
         return true;
     }
 
+    /// <summary>Reads a bin of at most <paramref name="maxBytes"/> bytes, checked before anything is read; the span points into the input.</summary>
+    public bool TryReadBinary(string what, int maxBytes, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        if (!TryPeek(what, out Token token)) return false;
+        if (token.Type != WireType.Binary) return Fail($"{what}: expected a binary, found {token.Type}");
+        if (token.Length > maxBytes) return Fail($"{what}: binary of {token.Length} bytes exceeds the limit of {maxBytes}");
+        if (!TryTakeScalar(what, token)) return false;
+        int start = (int)_reader.Consumed + token.HeaderBytes;
+        value = _bytes.Slice(start, (int)token.Length);
+        _reader.ReadRaw(token.HeaderBytes + token.Length);
+        return true;
+    }
+
     public readonly bool NextIsNil => Remaining > 0 && _bytes[(int)_reader.Consumed] == 0xC0;
 
     public void ReadNil()

@@ -14,8 +14,13 @@ public sealed class NetworkModel
     public Func<int, int, long> CrossRegionMicros { get; set; } = (a, b) => Math.Min(150_000L, 30_000L + 40_000L * (Math.Abs(a - b) - 1));
     /// <summary>Jitter as a fraction of the base latency, added uniformly.</summary>
     public double Jitter { get; set; } = 0.1;
-    /// <summary>Probability that any one message is lost.</summary>
+    /// <summary>Probability that any one datagram is lost (streams retransmit, so they are not).</summary>
     public double Loss { get; set; }
+    /// <summary>What one state transfer gets of a node's link, bytes per second: 1 Gbit/s, a tenth of a small cloud VM's NIC.</summary>
+    public long StreamBytesPerSecond { get; set; } = 125_000_000;
+
+    /// <summary>Time for <paramref name="bytes"/> to pass through one end's link.</summary>
+    public long StreamMicros(long bytes) => Math.Max(1, bytes * Micros.PerSecond / StreamBytesPerSecond);
 
     private int[] _group = [];
 

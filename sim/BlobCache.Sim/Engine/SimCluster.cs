@@ -47,6 +47,15 @@ public sealed class SimCluster
     public long MessagesDelivered { get; private set; }
     public long MessagesDropped { get; private set; }
     public long PacketsRejected { get; private set; }
+    /// <summary>Messages refused as a node's socket would refuse them: above the datagram budget and not state (see <see cref="GossipChannels"/>).</summary>
+    public long OversizeRefused { get; private set; }
+    /// <summary>State transfers sent by stream, and their bytes (frames as the node writes them, length prefix included).</summary>
+    public long StreamTransfers { get; private set; }
+    public long StreamBytes { get; private set; }
+    /// <summary>The largest datagram sent, in bytes.</summary>
+    public int LargestDatagram { get; private set; }
+    /// <summary>The largest state transfer sent, in bytes.</summary>
+    public long LargestStream { get; private set; }
     /// <summary>Called with each message as it is handed to a node (after decoding), for tests and traces.</summary>
     public Action<int, GossipMessage>? OnDeliver { get; set; }
     /// <summary>Called for each membership event as it happens.</summary>
@@ -267,12 +276,14 @@ public sealed class SimCluster
                 node.Swim.Tick(Now);
                 break;
             case SimEventKind.Deliver:
-                (GossipMessage? message, ReadOnlyMemory<byte> packet) = _payloads[e.Payload];
+                (GossipMessage? message, ReadOnlyMemory<byte> packet, bool stream) = _payloads[e.Payload];
                 _payloads[e.Payload] = default;
                 _freePayloads.Push(e.Payload);
                 if (message is null)
                 {
-                    if (!GossipCodec.TryDecode(packet, WireLimits.Default, out message, out _))
+                    if (!(stream
+                        ? GossipCodec.TryDecodeStream(packet, WireLimits.Default, out message, out _)
+                        : GossipCodec.TryDecode(packet, WireLimits.Default, out message, out _)))
                     {
                         PacketsRejected++;
                         return;
@@ -316,25 +327,37 @@ public sealed class SimCluster
         }
     }
 
+    /// <summary>
+    /// Sends what the node's host would send, by the channel the mesh chose: a datagram within the budget (lost with
+    /// the network's loss), a state transfer by stream (never lost, but a handshake, the sender's and the receiver's
+    /// bandwidth and a latency late), or nothing for an oversize message, as the node's socket refuses it.
+    /// </summary>
     private void Transmit(SimNode from, Outbound o)
     {
+        if (o.Channel == GossipChannel.Oversize)
+        {
+            OversizeRefused++;
+            return;
+        }
+        if (o.Channel == GossipChannel.Stream)
+        {
+            TransmitStream(from, o);
+            return;
+        }
         int to = _byAddress.TryGetValue(o.ToAddress, out int a) ? a : -1;
-        int size;
+        int size = o.Bytes;
         ReadOnlyMemory<byte> packet = default;
         GossipMessage? message = null;
         if (WireEncoding)
         {
             byte[] bytes = GossipCodec.Encode(o.Message);
+            if (bytes.Length != size) throw new InvalidOperationException($"the mesh sized a {o.Message.Kind} at {size} bytes, the codec wrote {bytes.Length}");
             packet = bytes;
-            size = bytes.Length;
         }
-        else
-        {
-            message = o.Message;
-            size = RumourList.Measure(o.Message);
-        }
+        else message = o.Message;
         from.MessagesSent++;
         from.BytesSent += size;
+        LargestDatagram = Math.Max(LargestDatagram, size);
         if (to < 0 || !Network.CanReach(from.Index, to) || (Network.Loss > 0 && _random.NextDouble() < Network.Loss))
         {
             MessagesDropped++;
@@ -342,6 +365,46 @@ public sealed class SimCluster
         }
         SimNode target = _nodes[to];
         long latency = Network.Latency(from.Info, target.Info, _random);
+        Deliver(to, Now + latency, new Payload(message, packet, Stream: false));
+    }
+
+    private void TransmitStream(SimNode from, Outbound o)
+    {
+        int to = _byAddress.TryGetValue(o.ToAddress, out int a) ? a : -1;
+        // Always the real frame, so its size is exact; decoded on arrival only when every packet is.
+        byte[] frame = GossipCodec.EncodeStream(o.Message);
+        long size = frame.Length + StreamFrameOverheadBytes;
+        from.MessagesSent++;
+        from.BytesSent += size;
+        from.StreamsSent++;
+        from.StreamBytesSent += size;
+        StreamTransfers++;
+        StreamBytes += size;
+        LargestStream = Math.Max(LargestStream, size);
+        if (to < 0 || !Network.CanReach(from.Index, to))
+        {
+            MessagesDropped++; // the connection is refused or times out
+            return;
+        }
+        SimNode target = _nodes[to];
+        long latency = Network.Latency(from.Info, target.Info, _random);
+        long transmit = Network.StreamMicros(size);
+        // Connect (a round trip), then the bytes leave when the sender's link is free and arrive as fast as the
+        // receiver's link takes them, a latency later.
+        long sent = Math.Max(Now + 2 * latency, from.StreamEgressFree) + transmit;
+        from.StreamEgressFree = sent;
+        long taken = Math.Max(sent, target.StreamIngressFree + transmit);
+        target.StreamIngressFree = taken;
+        target.StreamsReceived++;
+        target.StreamBytesReceived += size;
+        Deliver(to, taken + latency, new Payload(WireEncoding ? null : o.Message, WireEncoding ? frame : default, Stream: true));
+    }
+
+    /// <summary>What the node's stream adds to a frame: its 4-byte length prefix.</summary>
+    public const int StreamFrameOverheadBytes = 4;
+
+    private void Deliver(int to, long at, Payload payload)
+    {
         MessagesDelivered++;
         int slot;
         if (_freePayloads.Count > 0) slot = _freePayloads.Pop();
@@ -350,8 +413,8 @@ public sealed class SimCluster
             if (_payloadHighWater == _payloads.Length) Array.Resize(ref _payloads, _payloads.Length * 2);
             slot = _payloadHighWater++;
         }
-        _payloads[slot] = new Payload(message, packet);
-        Enqueue(Now + latency, new SimEvent(SimEventKind.Deliver, to, Now + latency, slot));
+        _payloads[slot] = payload;
+        Enqueue(at, new SimEvent(SimEventKind.Deliver, to, at, slot));
     }
 
     private void Enqueue(long time, SimEvent e) => _queue.Enqueue(e, (time, ++_seq));
@@ -362,7 +425,7 @@ public enum SimEventKind : byte { Wake, Deliver }
 /// <summary>A wake-up or a delivery; a delivery names the slot that holds its message.</summary>
 public readonly record struct SimEvent(SimEventKind Kind, int Node, long Time, int Payload);
 
-internal readonly record struct Payload(GossipMessage? Message, ReadOnlyMemory<byte> Packet);
+internal readonly record struct Payload(GossipMessage? Message, ReadOnlyMemory<byte> Packet, bool Stream);
 
 /// <summary>One simulated process: a real <see cref="SwimNode"/> plus what the simulator knows about it.</summary>
 public sealed class SimNode(int index, SimNodeInfo info, SwimNode swim)
@@ -379,5 +442,12 @@ public sealed class SimNode(int index, SimNodeInfo info, SwimNode swim)
     public long MessagesSent { get; set; }
     public long MessagesReceived { get; set; }
     public long BytesSent { get; set; }
+    public long StreamsSent { get; set; }
+    public long StreamBytesSent { get; set; }
+    public long StreamsReceived { get; set; }
+    public long StreamBytesReceived { get; set; }
+    /// <summary>When this node's link is free to send, and to receive, the next stream's bytes.</summary>
+    public long StreamEgressFree { get; set; }
+    public long StreamIngressFree { get; set; }
     public bool IsRunning => !Crashed && !Gone;
 }

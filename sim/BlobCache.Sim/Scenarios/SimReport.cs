@@ -41,6 +41,14 @@ public sealed record SimReport
     public double MsgsPerNodePerSecMax { get; init; }
     public double BytesPerNodePerSecMean { get; init; }
     public double BytesPerNodePerSecMax { get; init; }
+    /// <summary>The largest gossip datagram sent (never above the datagram budget: the mesh decides by the codec's exact size).</summary>
+    public int LargestDatagramBytes { get; init; }
+    /// <summary>Messages refused for being above the datagram budget without being state (0 unless ids or addresses are extreme).</summary>
+    public long OversizeRefused { get; init; }
+    /// <summary>State transfers sent by stream (joins and push-pulls too big for a datagram), their bytes and the largest.</summary>
+    public long StreamTransfers { get; init; }
+    public long StreamBytes { get; init; }
+    public long LargestStreamBytes { get; init; }
     public double PlacementMaxOverMeanLoad { get; init; }
     public double PlacementMovedFractionOnChurn { get; init; }
     public double PlacementMembersChangedFraction { get; init; }
@@ -113,6 +121,11 @@ public sealed record SimReport
             w.WriteNumber("partition_death_events", PartitionDeathEvents);
             Pair(w, "msgs_per_node_per_sec", MsgsPerNodePerSecMean, MsgsPerNodePerSecMax);
             Pair(w, "bytes_per_node_per_sec", BytesPerNodePerSecMean, BytesPerNodePerSecMax);
+            w.WriteNumber("largest_datagram_bytes", LargestDatagramBytes);
+            w.WriteNumber("oversize_refused", OversizeRefused);
+            w.WriteNumber("stream_transfers", StreamTransfers);
+            w.WriteNumber("stream_bytes", StreamBytes);
+            w.WriteNumber("largest_stream_bytes", LargestStreamBytes);
             w.WriteEndObject();
             w.WriteStartObject("placement");
             w.WriteNumber("max_over_mean_load", Round(PlacementMaxOverMeanLoad));

@@ -7,7 +7,7 @@ public static class AllTargets
     /// <summary>A fresh instance of every target (targets may hold state, so never share one between runs).</summary>
     public static IReadOnlyList<FuzzTarget> Create() =>
     [
-        new GossipDecodeTarget(), new GossipReceiveTarget(), new UdpFramesTarget(), new GrpcFetchTarget(), new GrpcPieceTarget(),
+        new GossipDecodeTarget(), new GossipStreamTarget(), new GossipReceiveTarget(), new UdpFramesTarget(), new GrpcFetchTarget(), new GrpcPieceTarget(),
         new RangeTarget(), new PathTarget(), new ListQueryTarget(), new OptionsTarget(),
         new TcpFramesTarget(), new ConnectTokenTarget(), new GossipOpenTarget(), new RequestHeadTarget(), new ChunkedBodyTarget(),
     ];

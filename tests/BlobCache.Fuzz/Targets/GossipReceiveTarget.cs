@@ -13,9 +13,10 @@ namespace BlobCache.Fuzz.Targets;
 /// <summary>
 /// The node's whole gossip receive path: bytes → <see cref="GossipCodec.TryDecode"/> → <see cref="SwimNode.Receive"/>
 /// (and <see cref="SwimNode.Tick"/> as the clock moves) → what the host does with the outbox: parse each address
-/// (<see cref="GossipHost.ParseAddress"/>) and encode each message. A decoded but absurd message must not break the
-/// state machine: nothing throws, the node stays alive in its own view, its incarnation never goes back, every
-/// outbound message encodes and decodes, and every address is one the host's IPv4 socket can send to (or none).
+/// (<see cref="GossipHost.ParseAddress"/>) and encode each message by the channel the mesh chose. A decoded but
+/// absurd message must not break the state machine: nothing throws, the node stays alive in its own view, its
+/// incarnation never goes back, every datagram fits the budget and every stream is state, each encodes and
+/// decodes, nothing is refused as oversize, and every address is one the host's IPv4 socket can send to (or none).
 /// The node lives for <see cref="InputsPerNode"/> inputs, so state built by one input meets the next.
 /// </summary>
 public sealed class GossipReceiveTarget : FuzzTarget
@@ -78,11 +79,24 @@ public sealed class GossipReceiveTarget : FuzzTarget
             foreach (Outbound o in node.Outbox)
             {
                 CheckAddress(o.ToAddress);
-                _encoded.ResetWrittenCount();
-                GossipCodec.Encode(o.Message, _encoded);
-                if (_encoded.WrittenCount <= WireLimits.Default.MaxPacketBytes
-                    && !GossipCodec.TryDecode(_encoded.WrittenMemory, WireLimits.Default, out _, out string? error))
-                    throw Violated($"the node sent a {o.Message.Kind} its peers cannot decode: {error}");
+                switch (o.Channel)
+                {
+                    case GossipChannel.Oversize:
+                        throw Violated($"the node made a {o.Message.Kind} of {o.Bytes} bytes, over its datagram budget");
+                    case GossipChannel.Stream:
+                        if (o.Message is not PushPull) throw Violated($"the node streams a {o.Message.Kind}, which is not state");
+                        if (!GossipCodec.TryDecodeStream(GossipCodec.EncodeStream(o.Message), WireLimits.Default, out _, out string? streamError))
+                            throw Violated($"the node streamed state its peers cannot decode: {streamError}");
+                        break;
+                    default:
+                        _encoded.ResetWrittenCount();
+                        GossipCodec.Encode(o.Message, _encoded);
+                        if (_encoded.WrittenCount != o.Bytes || o.Bytes > MeshConfig.Default.MaxPacketBytes)
+                            throw Violated($"the node sized a {o.Message.Kind} datagram at {o.Bytes} bytes, the codec wrote {_encoded.WrittenCount} (budget {MeshConfig.Default.MaxPacketBytes})");
+                        if (!GossipCodec.TryDecode(_encoded.WrittenMemory, WireLimits.Default, out _, out string? error))
+                            throw Violated($"the node sent a {o.Message.Kind} its peers cannot decode: {error}");
+                        break;
+                }
             }
         }
         finally

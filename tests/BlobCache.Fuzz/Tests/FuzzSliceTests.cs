@@ -37,6 +37,7 @@ public sealed class FuzzSliceTests(ITestOutputHelper output)
     {
         "http-range" or "http-path" or "grpc-fetch" => 50_000,
         "gossip-decode" or "grpc-piece" or "list-query" => 30_000,
+        "gossip-stream" => 8_000, // compresses and decompresses every state it accepts, twice
         _ => 20_000,
     };
 

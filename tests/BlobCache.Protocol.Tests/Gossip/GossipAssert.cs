@@ -31,6 +31,7 @@ public static class GossipAssert
                 var pp = (PushPull)actual;
                 Assert.Equal((e.SourceAddress, e.Join, e.IsReply), (pp.SourceAddress, pp.Join, pp.IsReply));
                 Assert.Equal(e.Members, pp.Members);
+                Assert.Equal(e.Digest, pp.Digest);
                 break;
         }
     }

@@ -32,7 +32,7 @@ public sealed class GossipTestData(int seed)
             MessageKind.PushPull => new PushPull
             {
                 SourceId = Id(), SourceAddress = Text(), Join = _random.Next(2) == 0, IsReply = _random.Next(2) == 0,
-                Members = Members(memberCount ?? _random.Next(20)), Updates = updates,
+                Members = Members(memberCount ?? _random.Next(20)), Updates = updates, Digest = Digest(),
             },
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
@@ -59,6 +59,15 @@ public sealed class GossipTestData(int seed)
         var members = new MemberRecord[count];
         for (int i = 0; i < count; i++) members[i] = new MemberRecord(Meta(Id()), UInt(), (MemberState)(1 + _random.Next(4)));
         return members;
+    }
+
+    /// <summary>No digest, or one of 1, 2, 64 or 4,096 buckets (bin8 and bin16 headers).</summary>
+    public uint[] Digest()
+    {
+        int buckets = (int)Pick(0, 1, 2, 64, 4096);
+        var digest = new uint[buckets];
+        for (int i = 0; i < buckets; i++) digest[i] = UInt();
+        return digest;
     }
 
     public MemberMeta Meta(string id) =>

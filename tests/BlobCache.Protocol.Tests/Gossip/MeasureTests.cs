@@ -114,7 +114,7 @@ public sealed class MeasureTests
         Ack a => new Ack { SourceId = a.SourceId, Seq = a.Seq, Updates = updates },
         Nack n => new Nack { SourceId = n.SourceId, Seq = n.Seq, Updates = updates },
         BlobCache.Protocol.Gossip.Gossip g => new BlobCache.Protocol.Gossip.Gossip { SourceId = g.SourceId, Updates = updates },
-        PushPull p => new PushPull { SourceId = p.SourceId, SourceAddress = p.SourceAddress, Join = p.Join, IsReply = p.IsReply, Members = p.Members, Updates = updates },
+        PushPull p => new PushPull { SourceId = p.SourceId, SourceAddress = p.SourceAddress, Join = p.Join, IsReply = p.IsReply, Members = p.Members, Updates = updates, Digest = p.Digest },
         _ => throw new ArgumentOutOfRangeException(nameof(message)),
     };
 }

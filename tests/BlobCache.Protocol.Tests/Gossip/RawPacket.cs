@@ -11,6 +11,14 @@ public sealed class RawPacket
 
     public RawPacket(byte magic = GossipCodec.Magic, byte version = GossipCodec.FormatVersion) => Raw(magic, version);
 
+    private RawPacket(bool preamble)
+    {
+        if (preamble) Raw(GossipCodec.Magic, GossipCodec.FormatVersion);
+    }
+
+    /// <summary>No preamble: a stream body, whose frame header the caller adds.</summary>
+    public static RawPacket Bare() => new(preamble: false);
+
     public byte[] ToArray() => _output.WrittenSpan.ToArray();
 
     public RawPacket Raw(params byte[] bytes)
@@ -55,6 +63,14 @@ public sealed class RawPacket
         else Meta(metaId);
         for (int i = 0; i < extraFields; i++) UInt((ulong)i);
         return this;
+    }
+
+    /// <summary>A stream member: id "m", every host and region/zone string <paramref name="host"/> of the table.</summary>
+    public RawPacket Member(uint host = 0, uint port = 0, uint state = 1)
+    {
+        Array(13).Str("m");
+        for (int i = 0; i < 3; i++) UInt(host).UInt(port);
+        return UInt(host).UInt(host).UInt(100).UInt(1).UInt(1).UInt(state);
     }
 
     /// <summary>A Gossip message header: [5, source, then the caller writes updates (and extras)].</summary>

@@ -250,6 +250,9 @@ ports:
   - name: gossip
     containerPort: {{ $v.ports.gossip }}
     protocol: UDP
+  - name: gossip-state
+    containerPort: {{ $v.ports.gossip }}
+    protocol: TCP
   - name: udp
     containerPort: {{ $v.ports.udp }}
     protocol: UDP
