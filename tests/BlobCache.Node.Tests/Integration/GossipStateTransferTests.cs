@@ -55,9 +55,9 @@ public sealed class GossipStateTransferTests(ITestOutputHelper output)
 
         output.WriteLine($"joiner: full view of 5,001 in {toFullView.TotalMilliseconds:F0} ms; {joiner.StreamsReceived} state transfers received, {joiner.StreamBytesReceived:N0} bytes; " +
             $"seed: {seed.StreamsSent} sent, {seed.StreamBytesSent:N0} bytes, {seed.SentPackets:N0} datagrams");
+        // The seed answers with a sample in one datagram; the view itself comes by stream from a member of the swarm.
         Assert.True(joiner.Joined);
         Assert.True(joiner.StreamsReceived >= 1);
-        Assert.True(seed.StreamsSent >= 1);
         Assert.Equal(0, seed.OversizeDatagrams + joiner.OversizeDatagrams + swarm.OversizeDatagrams);
         Assert.Equal(0, seed.StreamsRejected + joiner.StreamsRejected);
         // The swarm hears of the joiner by gossip (a member or two may take until anti-entropy: not this test's matter).
