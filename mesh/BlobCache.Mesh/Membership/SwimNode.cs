@@ -516,7 +516,11 @@ public sealed class SwimNode
     {
         if (timer != _pushPullTimer) return;
         SchedulePushPull(now + PushPullPeriod());
-        if (_leaving) return;
+        if (!_leaving) PushPullWithRandomMember();
+    }
+
+    private void PushPullWithRandomMember()
+    {
         ScratchMembers.Clear();
         // The first exchange after a join by sample goes to anyone but the member that answered (a seed, often).
         PickRandomLive(1, _joinedVia, ScratchMembers);
@@ -558,7 +562,15 @@ public sealed class SwimNode
 
     private void OnJoinRetry(long now)
     {
-        if (_joined || _leaving) return;
+        if (_leaving) return;
+        if (_joined)
+        {
+            // In by a sample, and no view yet: the member asked for it may be gone. Ask another, until one answers.
+            if (!_bootstrapping) return;
+            PushPullWithRandomMember();
+            Schedule(now + _joinRetryInterval, TimerKind.JoinRetry);
+            return;
+        }
         Events.Add(new MemberEvent(now, MemberEventKind.JoinRetry, Self, _incarnation));
         SendJoin(now);
     }

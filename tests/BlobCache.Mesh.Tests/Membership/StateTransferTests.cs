@@ -60,6 +60,21 @@ public class StateTransferTests
     }
 
     [Fact]
+    public void A_joiner_whose_chosen_member_never_answers_asks_another_for_the_view()
+    {
+        // Most of the mesh has just crashed, unnoticed: the seed's sample names mostly dead members.
+        var cluster = new SimCluster(26, MeshConfig.Default with { JoinSampleMembers = 6 });
+        cluster.Bootstrap(100);
+        for (int i = 10; i < 100; i++) cluster.Crash(i);
+        int joiner = cluster.AddNode(0, 0, [0]);
+        // Without asking again, the next exchange would come a whole push-pull interval (30 s) later. A sample holds
+        // at most 8 members; the view, all but those its giver already suspects (a joiner ignores a suspicion of a
+        // member it has never heard of).
+        Assert.True(cluster.RunUntil(() => cluster.Nodes[joiner].Swim.View.KnownCount >= 90, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100)),
+            $"the joiner knows {cluster.Nodes[joiner].Swim.View.KnownCount} members");
+    }
+
+    [Fact]
     public void A_state_transfer_takes_a_handshake_plus_its_size_over_the_bandwidth()
     {
         var network = new NetworkModel { Jitter = 0, StreamBytesPerSecond = 100_000 };
