@@ -39,8 +39,16 @@ public sealed record MeshConfig
     /// </summary>
     public TimeSpan ReconnectInterval { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long to wait for a seed's answer before trying the seeds again.</summary>
+    /// <summary>How long to wait for a seed's answer before asking the next seed.</summary>
     public TimeSpan JoinRetryInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// A member whose view holds more live members than this answers a join with a sample, not its view: the joiner,
+    /// itself and random live members, at most this many and no more than one datagram holds; the joiner then pulls
+    /// the view from one of them. So a seed serves each joiner one datagram whatever the mesh's size, and the views
+    /// come from every member, not the seeds.
+    /// </summary>
+    public int JoinSampleMembers { get; init; } = 32;
 
     /// <summary>Lifeguard: local health multiplier bound; timeouts stretch up to this factor. 1 disables it.</summary>
     public int AwarenessMaxMultiplier { get; init; } = 8;
@@ -122,6 +130,7 @@ public sealed record MeshConfig
         if (SuspicionMaxTimeoutMult < 1) throw new ArgumentException("SuspicionMaxTimeoutMult must be ≥ 1", nameof(SuspicionMaxTimeoutMult));
         if (GossipNodes < 0) throw new ArgumentException("GossipNodes must be ≥ 0", nameof(GossipNodes));
         if (AwarenessMaxMultiplier < 1) throw new ArgumentException("AwarenessMaxMultiplier must be ≥ 1", nameof(AwarenessMaxMultiplier));
+        if (JoinSampleMembers < 1) throw new ArgumentException("JoinSampleMembers must be ≥ 1", nameof(JoinSampleMembers));
         if (AccuserSuspicionsFrom < 0) throw new ArgumentException("AccuserSuspicionsFrom must be ≥ 0", nameof(AccuserSuspicionsFrom));
         if (!Enum.IsDefined(Suspicions)) throw new ArgumentException($"Suspicions must be Auto, Gossip or Accuser, got {Suspicions}", nameof(Suspicions));
         if (MaxPacketBytes < 512) throw new ArgumentException("MaxPacketBytes must be ≥ 512", nameof(MaxPacketBytes));

@@ -85,6 +85,12 @@ public static class Program
         s.AppendLine(Invariant($"  gossip per node: {r.MsgsPerNodePerSecMean:F1} msgs/s (max {r.MsgsPerNodePerSecMax:F1}), {r.BytesPerNodePerSecMean / 1024:F2} KiB/s (max {r.BytesPerNodePerSecMax / 1024:F2})"));
         s.AppendLine(Invariant($"  datagrams: largest {r.LargestDatagramBytes:N0} bytes, {r.OversizeRefused:N0} refused as oversize; state by stream: {r.StreamTransfers:N0} transfers, {r.StreamBytes / 1048576.0:F1} MiB, largest {r.LargestStreamBytes / 1024.0:F1} KiB"));
         s.AppendLine(Invariant($"  placement: max/mean load {r.PlacementMaxOverMeanLoad:F3} ({r.PlacementKeysPerNode} sampled keys per node), keys moved {r.PlacementMovedFractionOnChurn:P2} for {r.PlacementMembersChangedFraction:P2} of members changed"));
+        if (r.Fleet is { } f)
+        {
+            s.AppendLine(Invariant($"  fleet: last start at {f.LastStartSeconds:F1} s; views exact after it p50 {f.ExactPercentile(0.5):F0} s, p99 {f.ExactPercentile(0.99):F0} s, max {f.AllExactAfterLastStart:F0} s ({f.NeverExact:N0} never)"));
+            s.AppendLine(Invariant($"  fleet: state transfers served per node mean {f.TransfersServedMean:F1}, max {f.TransfersServedMax:N0} ({f.TransfersServedMaxOverMean:F1}×); most bytes served {f.BytesServedMax / 1048576.0:F1} MiB, received {f.BytesReceivedMax / 1048576.0:F1} MiB; largest transfer {f.LargestTransferBytes / 1024.0:F1} KiB"));
+            s.AppendLine("  fleet: seeds (requests, transfers, MiB): " + string.Join("; ", f.Seeds.Select(x => Invariant($"{x.Node}: {x.Requests:N0}, {x.Transfers:N0}, {x.Bytes / 1048576.0:F1}"))));
+        }
         if (r.Data is { } d)
         {
             string completion = d.CompletionSeconds < 0 ? "not finished" : Invariant($"{d.CompletionSeconds:F1} s");
@@ -112,7 +118,7 @@ public sealed record SimOptions
 
     public const string Usage = """
         usage: blobcache-sim [--scenario NAME|FILE] [--nodes N] [--regions R] [--seed S] [--duration SECONDS]
-                             [--lifeguard on|off] [--suspicions auto|gossip|accuser] [--bootstrap join|converged]
+                             [--lifeguard on|off] [--suspicions auto|gossip|accuser] [--bootstrap join|converged|fleet]
                              [--out DIR] [--list]
           --scenario   a built-in scenario (see --list) or a scenario JSON file (default: crash)
           --nodes      virtual nodes (default: the scenario's; 500 for crash)
@@ -123,7 +129,8 @@ public sealed record SimOptions
           --suspicions auto (default: gossip under 2,000 nodes, accuser from there on), gossip (every member
                        hears of a suspicion) or accuser (only the accusers and the suspect do; only deaths
                        and refutations are gossiped)
-          --bootstrap  converged (default: start as one mesh) or join (every node joins through node 0)
+          --bootstrap  converged (default: start as one mesh), join (every node joins through node 0) or fleet
+                       (nodes start over the scenario's start_seconds, joining through seeds in each region)
           --out        where report.json, report.md and the charts go (default out/sim-NAME)
           --list       list the built-in scenarios
         Exit code: 0 when the scenario's invariants hold, 1 when one broke, 2 on bad input.
@@ -148,7 +155,7 @@ public sealed record SimOptions
                 "--lifeguard" => o with { Lifeguard = Value() switch { "on" => true, "off" => false, var v => throw new ArgumentException($"{flag} must be on or off, got '{v}'") } },
                 "--suspicions" => o with { Suspicions = OneOf(flag, Value(), "auto", "gossip", "accuser") },
                 "--out" => o with { Out = Value() },
-                "--bootstrap" => o with { Bootstrap = OneOf(flag, Value(), "join", "converged") },
+                "--bootstrap" => o with { Bootstrap = OneOf(flag, Value(), "join", "converged", "fleet") },
                 _ => throw new ArgumentException($"unknown flag '{flag}'"),
             };
         }

@@ -68,6 +68,24 @@ public class ScenarioTests
         Assert.Empty(Invariants.Check(scenario, report));
     }
 
+    [Theory]
+    [InlineData("fleet-start")]
+    [InlineData("fleet-start-burst")]
+    public void A_fleet_starting_together_has_every_view_exact_soon_after_the_last_start_and_spares_its_seeds(string name)
+    {
+        Scenario scenario = Small(name, 600, 120); // 60 s after the last start: far more than 600 nodes need
+        SimReport report = new ScenarioRunner(scenario, seed: 3).Run();
+
+        Assert.Empty(Invariants.Check(scenario, report));
+        FleetReport fleet = Assert.IsType<FleetReport>(report.Fleet);
+        Assert.Equal(9, fleet.Seeds.Count);
+        Assert.InRange(fleet.AllExactAfterLastStart, 0, Invariants.FleetExactSeconds);
+        // Each seed answered its share of joins (591 joiners over 9 seeds), each with one datagram: no seed is a
+        // state server.
+        Assert.All(fleet.Seeds, seed => Assert.InRange(seed.Transfers, 0, Invariants.FleetMaxOverMeanTransfers * Math.Max(1, fleet.TransfersServedMean)));
+        Assert.InRange(report.LargestDatagramBytes, 1, 1_400);
+    }
+
     [Fact]
     public void After_a_crash_the_views_become_exact_again_and_the_report_says_how_soon()
     {

@@ -38,6 +38,12 @@ public sealed class SwimNode
     private int _touched; // keeps the touches above from being optimised away
     private int _selfRumourSlot = -1; // queue slot of the latest rumour about ourselves
     private bool _accused; // the message being handled said we are suspect or dead
+    private int _pushPullTimer; // the live push-pull timer's number: an earlier one, superseded, is ignored when it fires
+    private long _pushPullDue;
+    private int _joinAttempts, _joinedVia = -1;
+    private bool _bootstrapping; // joined through seeds and not yet holding a view pulled from the mesh
+    private bool _quietMerge; // merging what a joiner pulls: the mesh's old news, not to be gossiped again
+    private bool _viewsDiffer; // the last push-pull found our view and a peer's apart: exchange again soon
     private long _gossipRounds;
 
     // Randomised round-robin probe order: a fresh random odd stride over a power-of-two range each round.
@@ -136,13 +142,14 @@ public sealed class SwimNode
         // Random phases keep a fleet started at one instant from probing in lock-step.
         Schedule(now + _random.NextInt64(_probeInterval), TimerKind.Probe);
         Schedule(now + _random.NextInt64(_gossipInterval), TimerKind.Gossip);
-        Schedule(now + PushPullPeriod() / 2 + _random.NextInt64(Math.Max(1, PushPullPeriod() / 2)), TimerKind.PushPull);
+        SchedulePushPull(now + PushPullPeriod() / 2 + _random.NextInt64(Math.Max(1, PushPullPeriod() / 2)));
         Schedule(now + _reconnectInterval / 2 + _random.NextInt64(Math.Max(1, _reconnectInterval / 2)), TimerKind.Reconnect);
         if (_seeds.Length == 0)
         {
             _joined = true;
             return;
         }
+        _bootstrapping = true;
         SendJoin(now);
     }
 
@@ -165,7 +172,7 @@ public sealed class SwimNode
         _viewVersion++;
         Schedule(now + _random.NextInt64(_probeInterval), TimerKind.Probe);
         Schedule(now + _random.NextInt64(_gossipInterval), TimerKind.Gossip);
-        Schedule(now + _random.NextInt64(Math.Max(1, PushPullPeriod())), TimerKind.PushPull);
+        SchedulePushPull(now + _random.NextInt64(Math.Max(1, PushPullPeriod())));
         Schedule(now + _random.NextInt64(Math.Max(1, _reconnectInterval)), TimerKind.Reconnect);
     }
 
@@ -245,7 +252,7 @@ public sealed class SwimNode
                     if (!GossipsSuspicions && ++_gossipRounds % Math.Max(1, _probeInterval / _gossipInterval) == 0) RemindSuspects();
                     Schedule(now + _gossipInterval, TimerKind.Gossip);
                     break;
-                case TimerKind.PushPull: OnPushPullTimer(now); break;
+                case TimerKind.PushPull: OnPushPullTimer(now, timer.Arg); break;
                 case TimerKind.JoinRetry: OnJoinRetry(now); break;
                 case TimerKind.Reconnect: OnReconnectTimer(now); break;
                 case TimerKind.RelayNack: OnRelayTimer((uint)timer.Arg); break;
@@ -479,20 +486,45 @@ public sealed class SwimNode
     private long PushPullPeriod()
     {
         int n = Math.Max(_table.LiveCount, 1);
-        if (n <= 32) return _pushPullInterval;
-        // A push-pull passes over the whole view, so its cost per node grows with N. memberlist stretches the period by
-        // log2(N/32); at 100,000 members that still has every node sending 10 MB every 6.5 minutes. Stretching it
-        // by N/32 keeps anti-entropy near 100 B/s per node at any size and the mesh-wide rate near one exchange
-        // per interval/32 (about one a second) — enough to repair the rare rumour that gossip failed to deliver.
+        // While exchanges keep finding differences (a fleet starting, a partition healing) the mesh is in flux and
+        // gossip alone may not keep up: exchange at the base interval until one finds the views agree. An exchange
+        // between agreeing views costs its digest only (about N/4 bytes).
+        if (n <= 32 || _viewsDiffer) return _pushPullInterval;
+        // A push-pull passes over the whole view and sends its digest, so its cost per node grows with N. memberlist
+        // stretches the period by log2(N/32); stretching it by N/32 keeps anti-entropy between agreeing views near
+        // 100 B/s per node at any size and the mesh-wide rate near one exchange per interval/32 (about one a
+        // second) — enough to repair the rare rumour that gossip failed to deliver.
         return (long)Math.Min(_pushPullInterval * (n / 32.0), long.MaxValue / 4);
     }
 
-    private void OnPushPullTimer(long now)
+    private void SchedulePushPull(long due)
     {
-        Schedule(now + PushPullPeriod(), TimerKind.PushPull);
-        if (_leaving) return;
+        _pushPullDue = due;
+        Schedule(due, TimerKind.PushPull, ++_pushPullTimer);
+    }
+
+    /// <summary>Notes whether a push-pull found the views apart; apart, the next exchange comes within the base interval.</summary>
+    private void ViewsDiffered(long now, bool differ)
+    {
+        bool was = _viewsDiffer;
+        _viewsDiffer = differ;
+        if (differ && !was && _pushPullDue > now + _pushPullInterval)
+            SchedulePushPull(now + _pushPullInterval / 2 + _random.NextInt64(Math.Max(1, _pushPullInterval / 2)));
+    }
+
+    private void OnPushPullTimer(long now, int timer)
+    {
+        if (timer != _pushPullTimer) return;
+        SchedulePushPull(now + PushPullPeriod());
+        if (!_leaving) PushPullWithRandomMember();
+    }
+
+    private void PushPullWithRandomMember()
+    {
         ScratchMembers.Clear();
-        PickRandomLive(1, -1, ScratchMembers);
+        // The first exchange after a join by sample goes to anyone but the member that answered (a seed, often).
+        PickRandomLive(1, _joinedVia, ScratchMembers);
+        _joinedVia = -1;
         if (ScratchMembers.Count == 0) return;
         int peer = ScratchMembers[0];
         Send(peer, MetaOf(peer)!.GossipAddress, MakeRequest(join: false));
@@ -517,15 +549,28 @@ public sealed class SwimNode
         }
     }
 
+    /// <summary>
+    /// Asks one seed to let us in, the next one on each retry from a random first: a fleet starting at once then
+    /// spreads over its seeds instead of asking every seed for the same view.
+    /// </summary>
     private void SendJoin(long now)
     {
-        foreach (string seed in _seeds) Send(-1, seed, MakeRequest(join: true));
+        if (_joinAttempts++ == 0 && _seeds.Length > 1) _joinAttempts += _random.Next(_seeds.Length);
+        Send(-1, _seeds[(_joinAttempts - 1) % _seeds.Length], MakeRequest(join: true));
         Schedule(now + _joinRetryInterval, TimerKind.JoinRetry);
     }
 
     private void OnJoinRetry(long now)
     {
-        if (_joined || _leaving) return;
+        if (_leaving) return;
+        if (_joined)
+        {
+            // In by a sample, and no view yet: the member asked for it may be gone. Ask another, until one answers.
+            if (!_bootstrapping) return;
+            PushPullWithRandomMember();
+            Schedule(now + _joinRetryInterval, TimerKind.JoinRetry);
+            return;
+        }
         Events.Add(new MemberEvent(now, MemberEventKind.JoinRetry, Self, _incarnation));
         SendJoin(now);
     }
@@ -548,6 +593,35 @@ public sealed class SwimNode
 
     /// <summary>Our view's digest; our suspicions hash as ours alone where a suspicion heard from a push-pull counts.</summary>
     private uint[] Digest(int buckets) => ViewDigest.Of(_table, _directory, buckets, GossipsSuspicions ? _directory.IdHashOf(Self) : 0);
+
+    /// <summary>
+    /// Answers a join from a view bigger than <see cref="MeshConfig.JoinSampleMembers"/>: the joiner as we see it (so
+    /// a restarted member learns at once which incarnation to outbid), ourselves and random live members, as many as
+    /// one datagram holds (at most that many), without a digest, which tells the joiner it has a sample and should
+    /// pull the view from one of them. So a seed answers a joiner with one datagram however big the mesh, and the
+    /// views themselves come from the whole mesh.
+    /// </summary>
+    private PushPull MakeJoinSample(int joiner)
+    {
+        ScratchMembers.Clear();
+        if (joiner >= 0 && _table[joiner].State != MemberState.None) ScratchMembers.Add(joiner);
+        ScratchMembers.Add(Self);
+        PickRandomLive(_config.JoinSampleMembers, joiner, ScratchMembers);
+        var sample = new PushPull { SourceId = Id, SourceAddress = _selfMeta.GossipAddress, IsReply = true, Members = [] };
+        // The members array header may grow from one byte to three past 15 members: reserve it.
+        int room = _config.MaxPacketBytes - GossipCodec.Measure(sample) - 2;
+        var members = new List<MemberRecord>(ScratchMembers.Count);
+        foreach (int m in ScratchMembers)
+        {
+            MemberEntry e = _table[m];
+            var record = new MemberRecord(_directory.MetaOf(e.Meta), e.Incarnation, e.State);
+            room -= GossipCodec.MeasureMember(record);
+            // The first two (the joiner, ourselves) go whatever the room: without them the answer says nothing.
+            if (room < 0 && members.Count >= 2) break;
+            members.Add(record);
+        }
+        return new PushPull { SourceId = Id, SourceAddress = _selfMeta.GossipAddress, IsReply = true, Members = members };
+    }
 
     /// <summary>
     /// Answers a push-pull: every member of each bucket where our view's digest differs from <paramref name="theirs"/>
@@ -579,11 +653,19 @@ public sealed class SwimNode
 
     private void OnPushPull(long now, PushPull pp)
     {
+        bool sample = false;
         if (pp.IsReply && !_joined)
         {
             _joined = true;
             Events.Add(new MemberEvent(now, MemberEventKind.JoinedMesh, Self, _incarnation));
+            // A sample, not the view: pull the view from one of the members it named, soon (a random delay within
+            // a gossip interval keeps a fleet's joiners from all asking at one instant).
+            sample = pp.Digest.Length == 0;
+            if (sample) SchedulePushPull(now + 1 + _random.NextInt64(_gossipInterval));
         }
+        // What a joiner pulls, the mesh knows: it spreads none of it (a fleet of joiners re-gossiping the whole
+        // membership each would swamp gossip), only what it learns from then on.
+        _quietMerge = _bootstrapping && pp.IsReply;
         foreach (MemberRecord r in pp.Members)
         {
             MemberUpdate u = r.State switch
@@ -596,8 +678,15 @@ public sealed class SwimNode
             };
             if (u.MemberId is not null && _directory.TryRumour(u, out Rumour rumour)) Apply(now, rumour);
         }
+        _quietMerge = false;
         int to = _directory.TryGet(pp.SourceId, out int s) ? s : -1;
-        if (!pp.IsReply)
+        if (sample) _joinedVia = to;
+        else if (_bootstrapping && pp.IsReply) _bootstrapping = false; // holding a view pulled from the mesh
+        if (!pp.IsReply && pp.Join && _table.LiveCount > _config.JoinSampleMembers + 2)
+        {
+            Send(to, pp.SourceAddress, MakeJoinSample(to));
+        }
+        else if (!pp.IsReply)
         {
             // Reply after merging, so the answer already carries any refutation the merge caused
             // (after a healed partition that is what lets the two sides accept each other in one round trip).
@@ -609,6 +698,11 @@ public sealed class SwimNode
             // Sent without a digest, so the exchange ends here.
             PushPull back = MakeAnswer(pp.Digest, withDigest: false);
             if (back.Members.Count > 0) Send(to, pp.SourceAddress, back);
+            ViewsDiffered(now, pp.Members.Count > 0 || back.Members.Count > 0);
+        }
+        else if (pp.Members.Count > 0)
+        {
+            ViewsDiffered(now, true); // a peer sent what we lacked
         }
     }
 
@@ -648,7 +742,7 @@ public sealed class SwimNode
         MemberState old = e.State;
         SetEntry(member, new MemberEntry { Incarnation = u.Incarnation, Meta = meta, State = MemberState.Alive });
         CancelSuspicion(member);
-        _broadcasts.Enqueue(u.From == Self ? u : _directory.Rumour(UpdateKind.Alive, member, u.Incarnation, Self, meta));
+        if (!_quietMerge) _broadcasts.Enqueue(u.From == Self ? u : _directory.Rumour(UpdateKind.Alive, member, u.Incarnation, Self, meta));
         MemberEventKind kind = old switch
         {
             MemberState.None or MemberState.Dead or MemberState.Left => MemberEventKind.Joined,

@@ -74,7 +74,8 @@ public static partial class GossipCodec
         return size;
     }
 
-    private static int MeasureMember(in MemberRecord member) =>
+    /// <summary>Exact bytes one member record adds to a push-pull (not counting the members array header).</summary>
+    public static int MeasureMember(in MemberRecord member) =>
         1 + (member.Meta is { } meta ? MeasureMeta(meta) : 1) + MeasureUInt(member.Incarnation) + MeasureUInt((uint)member.State);
 
     private static int MeasureMeta(MemberMeta meta) =>

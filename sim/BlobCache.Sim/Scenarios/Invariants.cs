@@ -3,6 +3,12 @@ namespace BlobCache.Sim.Scenarios;
 /// <summary>What must hold after a run, whatever the seed: the properties CI asserts on small runs.</summary>
 public static class Invariants
 {
+    /// <summary>A fleet start: every view exact within this long after the last node started.</summary>
+    public const double FleetExactSeconds = 120;
+
+    /// <summary>A fleet start: no node serves more than this many times the mean of state transfers.</summary>
+    public const double FleetMaxOverMeanTransfers = 10;
+
     /// <summary>Every broken invariant, in words (empty when all hold).</summary>
     public static List<string> Check(Scenario scenario, SimReport r)
     {
@@ -19,6 +25,13 @@ public static class Invariants
             Require(r.ViewsExactAtEnd, "not every running view was exact at the end");
         if (r.Detection.Count > 0)
             Require(r.Detection[^1] <= r.SuspicionBoundSeconds, $"slowest detection {r.Detection[^1]:F1} s exceeds the configured bound {r.SuspicionBoundSeconds:F1} s");
+        if (r.Fleet is { } f)
+        {
+            Require(f.AllExactAfterLastStart is >= 0 and <= FleetExactSeconds,
+                f.AllExactAfterLastStart < 0 ? $"{f.NeverExact} views were never exact after the last start" : $"the last view became exact {f.AllExactAfterLastStart:F0} s after the last start (target {FleetExactSeconds} s)");
+            Require(f.TransfersServedMaxOverMean <= FleetMaxOverMeanTransfers,
+                $"one node served {f.TransfersServedMax} state transfers, {f.TransfersServedMaxOverMean:F1}× the mean (target at most {FleetMaxOverMeanTransfers}×)");
+        }
         if (r.Data is { } d)
         {
             Require(d.ReadsDone == d.ReadsTotal, $"only {d.ReadsDone} of {d.ReadsTotal} reads finished");

@@ -18,8 +18,18 @@ public sealed record Scenario
     public int ZonesPerRegion { get; init; } = 3;
     /// <summary>Virtual seconds to run.</summary>
     public double Duration { get; init; } = 60;
-    /// <summary>"converged" starts every node already knowing every other; "join" has them join through one seed.</summary>
+    /// <summary>
+    /// "converged" starts every node already knowing every other; "join" has them join through one seed, one after
+    /// another; "fleet" starts them over <see cref="StartSeconds"/> (shaped by <see cref="StartShape"/>), each
+    /// joining through the <see cref="SeedsPerRegion"/> seeds of its region, as a deployment of a whole fleet does.
+    /// </summary>
     public string Bootstrap { get; init; } = "converged";
+    /// <summary>Fleet start: the seconds over which the nodes start.</summary>
+    public double StartSeconds { get; init; } = 60;
+    /// <summary>Fleet start: "uniform" (evenly over the window) or "burst" (six waves, each a sixth of the nodes within one second, ten seconds apart).</summary>
+    public string StartShape { get; init; } = "uniform";
+    /// <summary>Fleet start: seeds per region, started first; every other node joins through its region's.</summary>
+    public int SeedsPerRegion { get; init; } = 3;
     public bool Lifeguard { get; init; } = true;
     /// <summary>"gossip": suspicions spread to every member (SWIM); "accuser": they stay with the accusers; "auto": gossip in meshes under 2,000 (see <c>MeshConfig.Suspicions</c>).</summary>
     public string Suspicions { get; init; } = "auto";
@@ -84,7 +94,13 @@ public sealed record Scenario
         Check(Regions is >= 1 and <= 16 && Regions <= Nodes, $"regions must be 1..16 and at most nodes, got {Regions}");
         Check(ZonesPerRegion is >= 1 and <= 16, $"zones_per_region must be 1..16, got {ZonesPerRegion}");
         Check(Duration is > 0 and <= 86_400, $"duration must be 0..86400 seconds, got {Duration}");
-        Check(Bootstrap is "converged" or "join", $"bootstrap must be 'converged' or 'join', got '{Bootstrap}'");
+        Check(Bootstrap is "converged" or "join" or "fleet", $"bootstrap must be 'converged', 'join' or 'fleet', got '{Bootstrap}'");
+        if (Bootstrap == "fleet")
+        {
+            Check(StartSeconds is > 0 and <= 3_600 && StartSeconds < Duration, $"start_seconds must be 0..3600 and within the run, got {StartSeconds}");
+            Check(StartShape is "uniform" or "burst", $"start_shape must be 'uniform' or 'burst', got '{StartShape}'");
+            Check(SeedsPerRegion >= 1 && SeedsPerRegion * Regions < Nodes, $"seeds_per_region must be at least 1, and all seeds fewer than the nodes, got {SeedsPerRegion}");
+        }
         Check(Suspicions is "auto" or "gossip" or "accuser", $"suspicions must be 'auto', 'gossip' or 'accuser', got '{Suspicions}'");
         foreach (ScenarioStep step in Steps) step.Validate(this);
         Workload?.Validate();

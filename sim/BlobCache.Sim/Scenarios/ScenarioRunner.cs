@@ -26,6 +26,7 @@ public sealed class ScenarioRunner
     private readonly List<int> _stalling = [];
     private readonly HashSet<int> _stallingMembers = [];
     private readonly List<TimePoint> _timeline = [];
+    private readonly FleetStart? _fleet;
     private long _falseDeathEvents, _partitionDeathEvents;
     private bool _partitioned, _healing;
     private double _convergedAt = -1;
@@ -45,6 +46,7 @@ public sealed class ScenarioRunner
         };
         _random = new DeterministicRandom(DeterministicRandom.Derive(seed, 0x5CE4A210));
         _cluster.OnEvent = OnEvent;
+        if (scenario.Bootstrap == "fleet") _fleet = new FleetStart(scenario, _cluster);
     }
 
     public SimCluster Cluster => _cluster;
@@ -69,6 +71,7 @@ public sealed class ScenarioRunner
                 Apply(steps[nextStep++]);
             ContinueSteps(steps);
             if (data is not null) data.RunUntil(target);
+            else if (_fleet is not null) _fleet.RunUntil(target);
             else if (_cluster.Nodes.Count > 5_000)
             {
                 // Big runs: move the views onto a fresh shared base whenever their private differences pile up
@@ -159,6 +162,11 @@ public sealed class ScenarioRunner
         {
             _cluster.Bootstrap(_scenario.Nodes, _scenario.Regions, _scenario.ZonesPerRegion);
             _convergedAt = 0;
+            return;
+        }
+        if (_fleet is not null)
+        {
+            _fleet.StartSeeds();
             return;
         }
         _cluster.AddNode();
@@ -329,6 +337,7 @@ public sealed class ScenarioRunner
             if (v.SuspectCount == 0 && v.AliveCount == _cluster.Nodes.Count - down) exact++;
         }
         double t = Micros.ToSeconds(_cluster.Now);
+        _fleet?.Sample(t, _cluster.Nodes.Count - down);
         // The digest covers traffic as well as membership events, so runs without events still differ by seed.
         _cluster.Digest.Add(msgs);
         _cluster.Digest.Add(exact);
@@ -393,6 +402,7 @@ public sealed class ScenarioRunner
             PlacementKeysPerNode = keysPerNode,
             Disturbed = _lastDisturbance >= 0,
             Data = data?.Report(),
+            Fleet = _fleet?.Report(),
             ViewsExactAtEnd = _timeline.Count > 0 && _timeline[^1].ExactViews >= 1.0,
         };
     }

@@ -58,9 +58,13 @@ public sealed record SimReport
     public IReadOnlyList<double> PlacementLoad { get; init; } = [];
     public IReadOnlyList<TimePoint> Timeline { get; init; } = [];
     public DataReport? Data { get; init; }
+    public FleetReport? Fleet { get; init; }
 
-    public double DetectionPercentile(double p) =>
-        Detection.Count == 0 ? 0 : Detection[Math.Clamp((int)Math.Ceiling(p * Detection.Count) - 1, 0, Detection.Count - 1)];
+    public double DetectionPercentile(double p) => Percentile(Detection, p, empty: 0);
+
+    /// <summary>The <paramref name="p"/> quantile (nearest rank) of an ascending list, <paramref name="empty"/> for none.</summary>
+    public static double Percentile(IReadOnlyList<double> sorted, double p, double empty) =>
+        sorted.Count == 0 ? empty : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
 
     public void WriteTo(string directory)
     {
@@ -133,6 +137,35 @@ public sealed record SimReport
             w.WriteNumber("members_changed_fraction", Round(PlacementMembersChangedFraction));
             w.WriteNumber("sampled_keys_per_node", PlacementKeysPerNode);
             w.WriteEndObject();
+            if (Fleet is { } f)
+            {
+                w.WriteStartObject("fleet");
+                w.WriteNumber("last_start_seconds", Round(f.LastStartSeconds));
+                w.WriteStartObject("exact_after_last_start_seconds");
+                w.WriteNumber("p50", Round(f.ExactPercentile(0.5)));
+                w.WriteNumber("p99", Round(f.ExactPercentile(0.99)));
+                w.WriteNumber("max", Round(f.AllExactAfterLastStart));
+                w.WriteEndObject();
+                w.WriteNumber("never_exact", f.NeverExact);
+                w.WriteStartArray("seeds");
+                foreach (SeedLoad seed in f.Seeds)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("node", seed.Node);
+                    w.WriteNumber("region", seed.Region);
+                    w.WriteNumber("requests", seed.Requests);
+                    w.WriteNumber("transfers", seed.Transfers);
+                    w.WriteNumber("bytes", seed.Bytes);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteNumber("transfers_served_mean", Round(f.TransfersServedMean));
+                w.WriteNumber("transfers_served_max", f.TransfersServedMax);
+                w.WriteNumber("bytes_served_max", f.BytesServedMax);
+                w.WriteNumber("bytes_received_max", f.BytesReceivedMax);
+                w.WriteNumber("largest_transfer_bytes", f.LargestTransferBytes);
+                w.WriteEndObject();
+            }
             w.WriteStartObject("data");
             DataReport d = Data ?? new DataReport { Kind = "none" };
             w.WriteString("kind", d.Kind);
@@ -191,6 +224,21 @@ public sealed record SimReport
         md.AppendLine(I($"Keys per node, max ÷ mean: {PlacementMaxOverMeanLoad:F3} (from {PlacementKeysPerNode} sampled keys per node, so it includes their sampling noise). Keys that changed owner between the start and the end: {PlacementMovedFractionOnChurn:P2}, while {PlacementMembersChangedFraction:P2} of the members changed."));
         md.AppendLine();
         md.AppendLine("![load](load.svg)");
+        if (Fleet is { } f)
+        {
+            md.AppendLine();
+            md.AppendLine("## Fleet start");
+            md.AppendLine();
+            md.AppendLine("| measure | value |");
+            md.AppendLine("|---|---|");
+            md.AppendLine(I($"| last start | {f.LastStartSeconds:F1} s |"));
+            md.AppendLine(I($"| view exact after the last start, p50 / p99 / max | {f.ExactPercentile(0.5):F0} / {f.ExactPercentile(0.99):F0} / {f.AllExactAfterLastStart:F0} s ({f.NeverExact:N0} never) |"));
+            md.AppendLine(I($"| state transfers served per node, mean / max | {f.TransfersServedMean:F1} / {f.TransfersServedMax:N0} ({f.TransfersServedMaxOverMean:F1}×) |"));
+            md.AppendLine(I($"| most bytes one node served / received | {f.BytesServedMax / 1048576.0:F1} / {f.BytesReceivedMax / 1048576.0:F1} MiB |"));
+            md.AppendLine(I($"| largest state transfer | {f.LargestTransferBytes / 1024.0:F1} KiB |"));
+            foreach (SeedLoad seed in f.Seeds)
+                md.AppendLine(I($"| seed {seed.Node} (region {seed.Region}) | {seed.Requests:N0} requests, {seed.Transfers:N0} transfers, {seed.Bytes / 1048576.0:F1} MiB |"));
+        }
         if (Data is { } d)
         {
             md.AppendLine();

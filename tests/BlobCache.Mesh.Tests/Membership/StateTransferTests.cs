@@ -29,12 +29,17 @@ public class StateTransferTests
     }
 
     [Fact]
-    public void A_node_joining_a_5000_member_mesh_gets_the_whole_view_by_stream_and_no_datagram_exceeds_the_budget()
+    public void A_node_joining_a_5000_member_mesh_gets_a_sample_from_the_seed_and_the_whole_view_by_stream_from_another_member()
     {
         var cluster = new SimCluster(21);
         cluster.Bootstrap(5_000);
         cluster.RunFor(TimeSpan.FromSeconds(1));
         int joiner = cluster.AddNode(0, 1, [0]);
+        var toJoiner = new List<PushPull>();
+        cluster.OnDeliver = (node, m) =>
+        {
+            if (node == joiner && m is PushPull pp) toJoiner.Add(pp);
+        };
 
         Assert.True(cluster.RunUntil(() => cluster.Nodes[joiner].Swim.View.AliveCount == 5_001, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(10)),
             $"the joiner sees {cluster.Nodes[joiner].Swim.View.AliveCount} members");
@@ -42,13 +47,39 @@ public class StateTransferTests
         Assert.InRange(cluster.LargestDatagram, 1, cluster.Config.MaxPacketBytes);
         Assert.True(cluster.LargestStream > cluster.Config.MaxPacketBytes, $"largest stream {cluster.LargestStream} bytes");
         Assert.Equal(0, cluster.OversizeRefused);
+
+        // The seed's answer: a sample, in one datagram; the view: from another member, by stream.
+        PushPull sample = toJoiner[0];
+        Assert.Equal(cluster.Nodes[0].Swim.Id, sample.SourceId);
+        Assert.Empty(sample.Digest);
+        Assert.InRange(GossipCodec.Measure(sample), 1, cluster.Config.MaxPacketBytes);
+        PushPull view = Assert.Single(toJoiner, p => p.Members.Count > 5_000);
+        Assert.NotEqual(cluster.Nodes[0].Swim.Id, view.SourceId);
+        // What it pulled, the mesh knew: the joiner gossips none of it.
+        Assert.InRange(cluster.Nodes[joiner].Swim.PendingBroadcasts, 0, 2);
+    }
+
+    [Fact]
+    public void A_joiner_whose_chosen_member_never_answers_asks_another_for_the_view()
+    {
+        // Most of the mesh has just crashed, unnoticed: the seed's sample names mostly dead members.
+        var cluster = new SimCluster(26, MeshConfig.Default with { JoinSampleMembers = 6 });
+        cluster.Bootstrap(100);
+        for (int i = 10; i < 100; i++) cluster.Crash(i);
+        int joiner = cluster.AddNode(0, 0, [0]);
+        // Without asking again, the next exchange would come a whole push-pull interval (30 s) later. A sample holds
+        // at most 8 members; the view, all but those its giver already suspects (a joiner ignores a suspicion of a
+        // member it has never heard of).
+        Assert.True(cluster.RunUntil(() => cluster.Nodes[joiner].Swim.View.KnownCount >= 90, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100)),
+            $"the joiner knows {cluster.Nodes[joiner].Swim.View.KnownCount} members");
     }
 
     [Fact]
     public void A_state_transfer_takes_a_handshake_plus_its_size_over_the_bandwidth()
     {
         var network = new NetworkModel { Jitter = 0, StreamBytesPerSecond = 100_000 };
-        var cluster = new SimCluster(22, network: network);
+        // The seed answers with its whole view (no sample), so the join's answer is the one stream.
+        var cluster = new SimCluster(22, MeshConfig.Default with { JoinSampleMembers = 10_000 }, network);
         cluster.Bootstrap(2_000);
         long start = cluster.Now;
         int joiner = cluster.AddNode(0, 0, [0]); // the seed's zone: every hop costs SameZoneMicros

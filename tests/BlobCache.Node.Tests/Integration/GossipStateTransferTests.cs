@@ -55,9 +55,9 @@ public sealed class GossipStateTransferTests(ITestOutputHelper output)
 
         output.WriteLine($"joiner: full view of 5,001 in {toFullView.TotalMilliseconds:F0} ms; {joiner.StreamsReceived} state transfers received, {joiner.StreamBytesReceived:N0} bytes; " +
             $"seed: {seed.StreamsSent} sent, {seed.StreamBytesSent:N0} bytes, {seed.SentPackets:N0} datagrams");
+        // The seed answers with a sample in one datagram; the view itself comes by stream from a member of the swarm.
         Assert.True(joiner.Joined);
         Assert.True(joiner.StreamsReceived >= 1);
-        Assert.True(seed.StreamsSent >= 1);
         Assert.Equal(0, seed.OversizeDatagrams + joiner.OversizeDatagrams + swarm.OversizeDatagrams);
         Assert.Equal(0, seed.StreamsRejected + joiner.StreamsRejected);
         // The swarm hears of the joiner by gossip (a member or two may take until anti-entropy: not this test's matter).
@@ -69,10 +69,11 @@ public sealed class GossipStateTransferTests(ITestOutputHelper output)
     public async Task State_transfers_are_sealed_with_the_keyring_and_one_under_another_key_is_dropped_and_counted()
     {
         Keyring ours = Keyring.Create(KeyringText.Parse(KeyringText.NewKey())), theirs = Keyring.Create(KeyringText.Parse(KeyringText.NewKey()));
-        // The seed knows 60 members, so its answer to a join (about 100 bytes a member) cannot be one datagram.
+        // The seed knows 20 members, so its answer to a join (its whole view, as the mesh is smaller than a join
+        // sample; about 90 bytes a member) cannot be one datagram.
         await using var seed = new GossipHost(Options("seed", Ports.Next()), NullLogger.Instance, () => ours);
         seed.Start();
-        var members = Enumerable.Range(0, 60).Select(i => new MemberRecord(
+        var members = Enumerable.Range(0, 20).Select(i => new MemberRecord(
             new MemberMeta($"far-away-member-{i}", $"127.0.0.1:{Ports.Next()}", "127.0.0.1:1", "127.0.0.1:2", "local", "local-1", 100, 1), 0, MemberState.Alive)).ToArray();
         var state = new PushPull { SourceId = "far-away-member-0", SourceAddress = members[0].Meta.GossipAddress, IsReply = true, Members = members };
         var to = new IPEndPoint(IPAddress.Loopback, seed.Self.GossipAddress.Split(':') is [_, var p] ? int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : 0);
@@ -87,14 +88,14 @@ public sealed class GossipStateTransferTests(ITestOutputHelper output)
         await using (var insider = new StateStreamSender(() => ours, NullLogger.Instance))
         {
             insider.Send(to, seed.Self.GossipAddress, state);
-            await Wait.UntilAsync(() => Task.FromResult(Alive(seed) == 61), TimeSpan.FromSeconds(30), "the seed to take the insider's transfer");
+            await Wait.UntilAsync(() => Task.FromResult(Alive(seed) == 21), TimeSpan.FromSeconds(30), "the seed to take the insider's transfer");
         }
 
         // A joiner under the same key gets the seed's answer, sealed, by stream.
         await using var joiner = new GossipHost(Options("joiner", Ports.Next(), seed.Self.GossipAddress), NullLogger.Instance, () => ours);
         joiner.Start();
-        // Known, not alive: the seed may already suspect some of the 60, which never answer its probes.
-        await Wait.UntilAsync(() => Task.FromResult(joiner.Current.Members.Count >= 62), TimeSpan.FromSeconds(30), "the joiner to get the seed's view");
+        // Known, not alive: the seed may already suspect some of the 20, which never answer its probes.
+        await Wait.UntilAsync(() => Task.FromResult(joiner.Current.Members.Count >= 22), TimeSpan.FromSeconds(30), "the joiner to get the seed's view");
         Assert.True(joiner.StreamsReceived >= 1);
         Assert.Equal(0, joiner.StreamsRejected);
     }
