@@ -202,24 +202,56 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         }
     }
 
+    // The timer sleeps until the node's next deadline (a probe, a gossip round, a suspicion's end) or the next
+    // snapshot, never on a fixed tick: a 10 ms tick costs an idle sidecar more CPU than the protocol itself. Anything
+    // that gives the node an earlier deadline (a datagram, a state transfer, a leave) goes through FlushLocked, which
+    // wakes the loop early.
+    private static readonly TimeSpan MaxTimerSleep = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MinTimerSleep = TimeSpan.FromMilliseconds(1);
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private long _timerWakesAt = long.MinValue;
+
     private async Task TimerLoop()
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
         try
         {
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            while (!_stop.IsCancellationRequested)
             {
+                TimeSpan sleep;
                 lock (_gate)
                 {
                     long now = Now;
                     if (_node.NextDue <= now) _node.Tick(now);
                     FlushLocked();
                     PublishLocked(force: false);
+                    _timerWakesAt = NextWakeLocked();
+                    long micros = Math.Clamp(_timerWakesAt - now, (long)MinTimerSleep.TotalMicroseconds, (long)MaxTimerSleep.TotalMicroseconds);
+                    sleep = TimeSpan.FromMicroseconds(micros);
                 }
+                await _wake.WaitAsync(sleep, _stop.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>When the timer must run next: the node's next deadline, or the end of a pending snapshot's debounce.</summary>
+    private long NextWakeLocked()
+    {
+        long due = _node.NextDue;
+        if (_dirty) due = Math.Min(due, _lastSnapshot == long.MinValue ? 0 : _lastSnapshot + (long)SnapshotDebounce.TotalMicroseconds);
+        return due;
+    }
+
+    /// <summary>Wakes the timer when the node now has something due before the timer meant to wake.</summary>
+    private void WakeTimerIfEarlierLocked()
+    {
+        // Every Release happens under the gate, so checking the count first never overfills the semaphore.
+        if (NextWakeLocked() < _timerWakesAt && _wake.CurrentCount == 0)
+        {
+            _timerWakesAt = long.MinValue;
+            _wake.Release();
         }
     }
 
@@ -283,6 +315,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
             _logger.Log(level, "member {Member} {Event} (incarnation {Incarnation})", id, e.Kind, e.Incarnation);
         }
         _node.Events.Clear();
+        WakeTimerIfEarlierLocked();
     }
 
     /// <summary>A datagram over the budget that is not state: the mesh should never make one, so each is counted and logged.</summary>
@@ -399,5 +432,6 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
         {
         }
         _stop.Dispose();
+        _wake.Dispose();
     }
 }
