@@ -314,8 +314,9 @@ internal sealed partial class BlobCacheCluster(int count) : ClusterBase(count), 
     {
         for (int i = 0; i < Count; i++)
         {
-            // Warnings only: a member's death is a warning, and the log is how the harness learns of it.
-            _nodes[i] = NodeProcess.Start($"b{i}", "sample", i == 0 ? [] : [_nodes[0].GossipAddress], "--log-level", "Warning", "--memory-mb", "64");
+            // Warnings only: a member's death is a warning, and the log is how the harness learns of it. Plain-text
+            // gossip (--insecure), as memberlist-ref runs without a secret key: the same settings, the same bytes counted.
+            _nodes[i] = NodeProcess.Start($"b{i}", "sample", i == 0 ? [] : [_nodes[0].GossipAddress], "--insecure", "--log-level", "Warning", "--memory-mb", "64");
         }
         _watch = Task.Run(WatchLogsAsync);
         return Task.CompletedTask;
