@@ -229,6 +229,10 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         // first chunk, or every chunk of the range when its MD5 goes in a header (at most 4 MiB of them).
         int chunks = (int)(last - first + 1);
         var held = new (ChunkBuffer? Chunk, Telemetry.ReadSource Source)[rangeMd5 ? chunks : Math.Min(1, chunks)];
+        bool sequential = IsSequential(container, blob, info.ETag, range);
+        // Before the first chunk is waited for: a cold read then has several ranged GETs on Blob at once from its start,
+        // rather than one chunk's round trip after another.
+        if (chunks > 0) ReadAhead(account, container, blob, info, first, last, sequential);
         try
         {
             for (int i = 0; i < held.Length; i++)
@@ -241,7 +245,6 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             }
             if (rangeMd5) response.Headers.ContentMD5 = RangeMd5(held, first, range);
             response.ContentLength = range.Length;
-            bool sequential = IsSequential(container, blob, info.ETag, range);
             for (long index = first; index <= last; index++)
             {
                 int h = (int)(index - first);
@@ -259,7 +262,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                 try
                 {
                     (int from, int to) = Slice(chunk, index, range);
-                    if (sequential) ReadAhead(account, container, blob, info, index);
+                    ReadAhead(account, container, blob, info, index, last, sequential);
                     await response.Body.WriteAsync(chunk.Memory[from..to], ct).ConfigureAwait(false);
                     metrics.Served(source, to - from);
                 }
@@ -306,10 +309,14 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         return sequential || range.Start == 0;
     }
 
-    private void ReadAhead(string account, string container, string blob, BlobInfo info, long index)
+    /// <summary>
+    /// Starts fetching the chunks after <paramref name="index"/>: those of the request itself up to <paramref name="last"/>,
+    /// which it is about to read anyway, and for a sequential reader those past it that it will ask for next.
+    /// </summary>
+    private void ReadAhead(string account, string container, string blob, BlobInfo info, long index, long last, bool sequential)
     {
-        long chunks = (info.Length + reader.ChunkSize - 1) / reader.ChunkSize;
-        for (long next = index + 1; next <= index + reader.ReadAheadChunks && next < chunks; next++)
+        long end = sequential ? (info.Length + reader.ChunkSize - 1) / reader.ChunkSize - 1 : last;
+        for (long next = index + 1; next <= index + reader.ReadAheadChunks && next <= end; next++)
             reader.Prefetch(new ChunkId(account, container, blob, info.ETag, next), info.Length);
     }
 }
