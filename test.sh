@@ -3,8 +3,8 @@
 # every test and ends with the failed tests' names, one "failed: NAME" line each, and one line,
 # "tests: N passed, N failed".
 #
-# The tests start real parts: Azurite (npm, into tools/azurite) and, for the Python clients, Debian's Azure SDK
-# and PyTorch under /usr/bin/python3 (the python3 first on PATH may be another interpreter), and fuse3 for the mount. Packages come from
+# The tests start real parts: Azurite (npm, into tools/azurite) and, for the Python clients, Debian's Azure SDK,
+# PyTorch, fsspec and aiohttp under /usr/bin/python3 (the python3 first on PATH may be another interpreter), and fuse3 for the mount. Packages come from
 # apt-get, as root or through sudo; nothing already present is installed again.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +28,8 @@ debian_python_has() {
 missing=()
 debian_python_has azure.storage.blob || missing+=(python3-azure-storage)
 debian_python_has torch || missing+=(python3-torch)
+debian_python_has fsspec || missing+=(python3-fsspec)
+debian_python_has aiohttp || missing+=(python3-aiohttp) # the asyncio SDK's transport, and fsspec's HTTP filesystem
 command -v fusermount3 >/dev/null || missing+=(fuse3) # the mount tests mount through libfuse3
 azurite=tools/azurite/node_modules/.bin/azurite-blob
 if [ ! -x "$azurite" ] && ! command -v npm >/dev/null; then missing+=(npm); fi
