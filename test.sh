@@ -3,8 +3,8 @@
 # every test and ends with the failed tests' names, one "failed: NAME" line each, and one line,
 # "tests: N passed, N failed".
 #
-# The tests start real parts: Azurite (npm, into tools/azurite) and, for the Python clients, Debian's Azure SDK
-# and PyTorch under /usr/bin/python3 (the python3 first on PATH may be another interpreter), and fuse3 for the mount. Packages come from
+# The tests start real parts: Azurite and AzCopy (npm, into tools/azurite and tools/azcopy) and, for the Python clients, Debian's Azure SDK,
+# PyTorch, fsspec and aiohttp under /usr/bin/python3 (the python3 first on PATH may be another interpreter), and fuse3 for the mount. Packages come from
 # apt-get, as root or through sudo; nothing already present is installed again.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,9 +28,14 @@ debian_python_has() {
 missing=()
 debian_python_has azure.storage.blob || missing+=(python3-azure-storage)
 debian_python_has torch || missing+=(python3-torch)
+debian_python_has fsspec || missing+=(python3-fsspec)
+debian_python_has aiohttp || missing+=(python3-aiohttp) # the asyncio SDK's transport, and fsspec's HTTP filesystem
 command -v fusermount3 >/dev/null || missing+=(fuse3) # the mount tests mount through libfuse3
+# AzCopy (a Go binary from npm) loads libsecret for its credential store.
+{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libsecret-1\.so\.0' || missing+=(libsecret-1-0)
 azurite=tools/azurite/node_modules/.bin/azurite-blob
-if [ ! -x "$azurite" ] && ! command -v npm >/dev/null; then missing+=(npm); fi
+azcopy=tools/azcopy/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+if { [ ! -x "$azurite" ] || [ ! -f "$azcopy" ]; } && ! command -v npm >/dev/null; then missing+=(npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing what the tests need: ${missing[*]} (apt-get)"
   as_root apt-get update -qq
@@ -40,6 +45,11 @@ if [ ! -x "$azurite" ]; then
   echo "== installing Azurite into tools/azurite (npm)"
   npm install --prefix tools/azurite --no-audit --no-fund --no-package-lock
 fi
+if [ ! -f "$azcopy" ]; then
+  echo "== installing AzCopy into tools/azcopy (npm)"
+  npm install --prefix tools/azcopy --no-audit --no-fund --no-package-lock
+fi
+chmod +x "$azcopy" # the package ships the binary without its execute bit
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -64,8 +64,8 @@ public sealed record NodeOptions
     /// <summary>How long one Blob request (or one read of its body) may take before it is retried; with
     /// <see cref="OriginRetries"/> it bounds how long a reader waits for an unresponsive Blob.</summary>
     public int OriginTimeoutMs { get; init; } = 30_000;
-    /// <summary>Chunks fetched ahead of a sequential reader.</summary>
-    public int ReadAheadChunks { get; init; } = 2;
+    /// <summary>Chunks fetched ahead of a sequential reader, in parallel (one ranged GET each when they come from Blob).</summary>
+    public int ReadAheadChunks { get; init; } = 4;
     /// <summary>How many owners in the region are tried before Blob.</summary>
     public int OwnersToTry { get; init; } = 2;
     public int Weight { get; init; } = 100;

@@ -9,11 +9,13 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Endpoint;
 
 /// <summary>
-/// The subset of the Blob REST API that readers use, path-style (<c>/{account}/{container}/{blob}</c>): Get Blob
-/// with ranges, Get Blob Properties, Get Container Properties and List Blobs. Blob reads go through the mesh;
-/// listings and container properties pass through to the origin.
+/// The read side of the Blob REST API, path-style (<c>/{account}/{container}/{blob}</c>): Get Blob with ranges, Get
+/// Blob Properties and Get Blob Metadata go through the mesh and the metadata cache; the rest (List Containers, Get
+/// Account Information, Get Service Properties, Get Container Properties and ACL, List Blobs, Get Blob Tags) pass
+/// through to the origin.
 /// </summary>
-public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, Telemetry.NodeMetrics metrics, IReadOnlyList<string> accountAliases, ILogger<BlobEndpoint> logger)
+public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata, ChunkReader reader, Telemetry.NodeMetrics metrics, IReadOnlyList<string> accountAliases, ILogger<BlobEndpoint> logger,
+    Security.EndpointAccess? access = null)
 {
     private const int MaxTrackedReaders = 4096;
     // Where each blob's last read ended, to spot sequential readers and read ahead for them.
@@ -30,7 +32,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         }
         if (BlobResource.Of(context) is not { } resource)
         {
-            await BlobErrors.WriteAsync(context, 400, "InvalidUri", "expected /{account}/{container}[/{blob}]").ConfigureAwait(false);
+            await BlobErrors.WriteAsync(context, 400, "InvalidUri", "expected /{account}[/{container}[/{blob}]]").ConfigureAwait(false);
             return;
         }
         (string account, string container, string? blob) = resource;
@@ -39,37 +41,48 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             await BlobErrors.WriteAsync(context, 404, "ResourceNotFound", $"this node caches account '{origin.AccountName}', not '{account}'").ConfigureAwait(false);
             return;
         }
+        if (resource.IsAccount)
+        {
+            await Guarded(context, () => HandleAccountAsync(context, account, isHead)).ConfigureAwait(false);
+            return;
+        }
         if (!BlobNames.IsValidContainer(container))
         {
             await BlobErrors.WriteAsync(context, 400, "InvalidResourceName", $"'{container}' is not a valid container name").ConfigureAwait(false);
             return;
         }
+        if (blob is null)
+        {
+            await Guarded(context, () => HandleContainerAsync(context, account, container, isHead)).ConfigureAwait(false);
+            return;
+        }
+        if (!BlobNames.IsValidBlob(blob))
+        {
+            await BlobErrors.WriteAsync(context, 400, "InvalidResourceName",
+                "the blob name is not valid (1-1024 characters, no control characters, no '.' or '..' segment, not ending in '.' or '/')").ConfigureAwait(false);
+            return;
+        }
+        // Anything but the current version's bytes, properties, metadata or tags (a snapshot, an older version) is
+        // refused, never answered with the current blob's bytes.
+        if (UnsupportedBlobQuery(request.Query) is { } name)
+        {
+            await BlobErrors.WriteAsync(context, 400, "UnsupportedQueryParameter", $"BlobCache serves the current version of a blob only; '{name}' is not supported").ConfigureAwait(false);
+            return;
+        }
+        await Guarded(context, () => HandleBlobAsync(context, container, blob, isHead)).ConfigureAwait(false);
+    }
+
+    // Origin refusals and failures become Blob's error answers; a reader that went away needs none.
+    private async Task Guarded(HttpContext context, Func<Task> handle)
+    {
         try
         {
-            if (blob is null)
-            {
-                await HandleContainerAsync(context, account, container, isHead).ConfigureAwait(false);
-                return;
-            }
-            if (!BlobNames.IsValidBlob(blob))
-            {
-                await BlobErrors.WriteAsync(context, 400, "InvalidResourceName",
-                    "the blob name is not valid (1-1024 characters, no control characters, no '.' or '..' segment, not ending in '.' or '/')").ConfigureAwait(false);
-                return;
-            }
-            // Anything but the current version's bytes or properties (metadata, tags, a snapshot or an older version)
-            // is refused, never answered with the current blob's bytes.
-            if (UnsupportedBlobQuery(request.Query) is { } name)
-            {
-                await BlobErrors.WriteAsync(context, 400, "UnsupportedQueryParameter", $"BlobCache serves Get Blob and Get Blob Properties of the current version only; '{name}' is not supported").ConfigureAwait(false);
-                return;
-            }
-            await HandleBlobAsync(context, container, blob, isHead).ConfigureAwait(false);
+            await handle().ConfigureAwait(false);
         }
         catch (OriginException e)
         {
             // A refusal (4xx) is the reader's answer and is logged with the other error answers; a failure is the origin's.
-            if (e.Status is not (>= 400 and < 500)) logger.LogWarning("origin failed for {Path}: {Status} {Code} {Message}", request.Path, e.Status, e.Code, e.Message);
+            if (e.Status is not (>= 400 and < 500)) logger.LogWarning("origin failed for {Path}: {Status} {Code} {Message}", context.Request.Path, e.Status, e.Code, e.Message);
             await BlobErrors.WriteAsync(context, e.Status is >= 400 and < 600 ? e.Status : 502, e.Code, e.Message).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -87,11 +100,23 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             return;
         }
         CancellationToken ct = context.RequestAborted;
+        if (string.Equals(query["comp"], "acl", StringComparison.Ordinal))
+        {
+            await PassThroughAsync(context, new PassThroughRead(PassThroughKind.ContainerAcl, container), isHead).ConfigureAwait(false);
+            return;
+        }
         if (string.Equals(query["comp"], "list", StringComparison.Ordinal))
         {
             if (!ListQuery.TryParse(query, out ListQuery list, out string? code, out string? error))
             {
                 await BlobErrors.WriteAsync(context, 400, code, error).ConfigureAwait(false);
+                return;
+            }
+            if (origin is IOriginPassThrough)
+            {
+                // Blob's own listing: every include= and the parameters echoed exactly as Blob echoes them.
+                await PassThroughAsync(context, new PassThroughRead(PassThroughKind.ListBlobs, container, null, list.Prefix, list.Delimiter, list.Marker, list.MaxResults, Include(query)),
+                    isHead, listing: true).ConfigureAwait(false);
                 return;
             }
             (string? prefix, string? delimiter, string? marker, int? max) = list;
@@ -131,13 +156,68 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         context.Response.ContentLength = 0;
     }
 
+    /// <summary>List Containers, Get Account Information and Get Service Properties, passed through to the origin.</summary>
+    private async Task HandleAccountAsync(HttpContext context, string account, bool isHead)
+    {
+        IQueryCollection query = context.Request.Query;
+        string comp = query["comp"].ToString(), restype = query["restype"].ToString();
+        if (comp == "list" && restype.Length == 0)
+        {
+            if (!ListQuery.TryParse(query, out ListQuery list, out string? code, out string? error))
+            {
+                await BlobErrors.WriteAsync(context, 400, code, error).ConfigureAwait(false);
+                return;
+            }
+            var read = new PassThroughRead(PassThroughKind.ListContainers, Prefix: list.Prefix, Marker: list.Marker, MaxResults: list.MaxResults, Include: Include(query));
+            await PassThroughAsync(context, read, isHead, listing: true, showContainer: c => access?.CanSee(account, c) ?? true).ConfigureAwait(false);
+            return;
+        }
+        PassThroughKind? kind = (restype, comp) switch
+        {
+            ("account", "properties") => PassThroughKind.AccountInformation,
+            ("service", "properties") => PassThroughKind.ServiceProperties,
+            _ => null,
+        };
+        if (kind is null)
+        {
+            await BlobErrors.WriteAsync(context, 400, "InvalidQueryParameterValue",
+                "an account-level request is comp=list, restype=account&comp=properties or restype=service&comp=properties; BlobCache serves reads only").ConfigureAwait(false);
+            return;
+        }
+        await PassThroughAsync(context, new PassThroughRead(kind.Value), isHead).ConfigureAwait(false);
+    }
+
+    private static IReadOnlyList<string>? Include(IQueryCollection query) =>
+        query.TryGetValue("include", out var include) ? include.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null;
+
+    /// <summary>
+    /// Answers with what Blob answered to <paramref name="read"/>; a <paramref name="listing"/> gets the node's own
+    /// ServiceEndpoint, and List Containers only the containers <paramref name="showContainer"/> shows.
+    /// </summary>
+    private async Task PassThroughAsync(HttpContext context, PassThroughRead read, bool isHead, bool listing = false, Func<string, bool>? showContainer = null)
+    {
+        if (origin is not IOriginPassThrough passThrough)
+        {
+            await BlobErrors.WriteAsync(context, 400, "UnsupportedQueryParameter", $"this node's origin ({origin.Describe}) does not answer {read.Kind}").ConfigureAwait(false);
+            return;
+        }
+        PassThroughAnswer answer = await passThrough.PassThroughAsync(read, context.RequestAborted).ConfigureAwait(false);
+        byte[] body = listing && answer.Body.Length > 0
+            ? PassedThroughXml.Rewrite(answer.Body, $"{context.Request.Scheme}://{context.Request.Host}/{origin.AccountName}/", showContainer)
+            : answer.Body;
+        BlobHeaders.Common(context);
+        foreach ((string name, string value) in answer.Headers) context.Response.Headers[name] = value;
+        context.Response.ContentLength = body.Length;
+        if (!isHead && body.Length > 0) await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+    }
+
     private static string? UnsupportedBlobQuery(IQueryCollection query)
     {
-        foreach (string name in (ReadOnlySpan<string>)["comp", "snapshot", "versionid", "restype"])
+        foreach (string name in (ReadOnlySpan<string>)["snapshot", "versionid", "restype"])
         {
             if (query.ContainsKey(name)) return name;
         }
-        return null;
+        return query.TryGetValue("comp", out var comp) && comp.ToString() is not ("metadata" or "tags") ? "comp=" + comp : null;
     }
 
     internal static string? Optional(string? s) => string.IsNullOrEmpty(s) ? null : s;
@@ -146,6 +226,12 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
     {
         CancellationToken ct = context.RequestAborted;
         HttpRequest request = context.Request;
+        if (request.Query.TryGetValue("comp", out var comp) && comp == "tags")
+        {
+            await PassThroughAsync(context, new PassThroughRead(PassThroughKind.BlobTags, container, blob), isHead).ConfigureAwait(false);
+            return;
+        }
+        BlobAnswer propertiesOnly = comp == "metadata" ? BlobAnswer.Metadata : BlobAnswer.Properties;
         ReadConditions conditions = ReadConditions.From(request.Headers);
         // At most two passes: the second after learning that a cached ETag was stale.
         for (int pass = 0; pass < 2; pass++)
@@ -174,10 +260,10 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                 await BlobErrors.WriteAsync(context, 404, "BlobNotFound", "The specified blob does not exist.").ConfigureAwait(false);
                 return;
             }
-            if (isHead)
+            if (isHead || propertiesOnly == BlobAnswer.Metadata)
             {
-                BlobHeaders.Blob(context, info, BlobAnswer.Properties);
-                context.Response.ContentLength = info.Length;
+                BlobHeaders.Blob(context, info, propertiesOnly);
+                context.Response.ContentLength = propertiesOnly == BlobAnswer.Metadata ? 0 : info.Length;
                 return;
             }
             ByteRange range = ByteRange.Resolve(request.Headers["x-ms-range"].ToString(), request.Headers.Range.ToString(), info.Length);
@@ -229,6 +315,10 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         // first chunk, or every chunk of the range when its MD5 goes in a header (at most 4 MiB of them).
         int chunks = (int)(last - first + 1);
         var held = new (ChunkBuffer? Chunk, Telemetry.ReadSource Source)[rangeMd5 ? chunks : Math.Min(1, chunks)];
+        bool sequential = IsSequential(container, blob, info.ETag, range);
+        // Before the first chunk is waited for: a cold read then has several ranged GETs on Blob at once from its start,
+        // rather than one chunk's round trip after another.
+        if (chunks > 0) ReadAhead(account, container, blob, info, first, last, sequential);
         try
         {
             for (int i = 0; i < held.Length; i++)
@@ -241,7 +331,6 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             }
             if (rangeMd5) response.Headers.ContentMD5 = RangeMd5(held, first, range);
             response.ContentLength = range.Length;
-            bool sequential = IsSequential(container, blob, info.ETag, range);
             for (long index = first; index <= last; index++)
             {
                 int h = (int)(index - first);
@@ -259,7 +348,7 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
                 try
                 {
                     (int from, int to) = Slice(chunk, index, range);
-                    if (sequential) ReadAhead(account, container, blob, info, index);
+                    ReadAhead(account, container, blob, info, index, last, sequential);
                     await response.Body.WriteAsync(chunk.Memory[from..to], ct).ConfigureAwait(false);
                     metrics.Served(source, to - from);
                 }
@@ -306,10 +395,14 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         return sequential || range.Start == 0;
     }
 
-    private void ReadAhead(string account, string container, string blob, BlobInfo info, long index)
+    /// <summary>
+    /// Starts fetching the chunks after <paramref name="index"/>: those of the request itself up to <paramref name="last"/>,
+    /// which it is about to read anyway, and for a sequential reader those past it that it will ask for next.
+    /// </summary>
+    private void ReadAhead(string account, string container, string blob, BlobInfo info, long index, long last, bool sequential)
     {
-        long chunks = (info.Length + reader.ChunkSize - 1) / reader.ChunkSize;
-        for (long next = index + 1; next <= index + reader.ReadAheadChunks && next < chunks; next++)
+        long end = sequential ? (info.Length + reader.ChunkSize - 1) / reader.ChunkSize - 1 : last;
+        for (long next = index + 1; next <= index + reader.ReadAheadChunks && next <= end; next++)
             reader.Prefetch(new ChunkId(account, container, blob, info.ETag, next), info.Length);
     }
 }

@@ -63,6 +63,15 @@ public static class BlobHeaders
         var h = context.Response.Headers;
         h.ETag = info.ETag;
         h.LastModified = info.LastModifiedText;
+        if (answer == BlobAnswer.Metadata)
+        {
+            // Get Blob Metadata: the version and its user metadata, nothing of the content.
+            if (info.Details?.Metadata is { } metadata)
+            {
+                foreach ((string name, string value) in metadata) h["x-ms-meta-" + name] = value;
+            }
+            return;
+        }
         h.AcceptRanges = "bytes";
         h.ContentType = info.ContentType;
         h["x-ms-blob-type"] = "BlockBlob";
@@ -79,5 +88,5 @@ public static class BlobHeaders
     }
 }
 
-/// <summary>Which answer about a blob is being written: its properties, all its bytes, or a range of them.</summary>
-public enum BlobAnswer { Properties, Whole, Range }
+/// <summary>Which answer about a blob is being written: its properties, all its bytes, a range of them, or its user metadata.</summary>
+public enum BlobAnswer { Properties, Whole, Range, Metadata }

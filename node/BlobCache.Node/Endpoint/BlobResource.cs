@@ -8,9 +8,13 @@ namespace BlobCache.Node.Endpoint;
 /// as it is handed to the origin. Access control and the endpoint both take it from <see cref="Of"/>, so the
 /// container that is checked is the container that is read.
 /// </summary>
+/// <param name="Container">The container; empty for an account-level request (<c>/{account}/?comp=list</c>).</param>
 /// <param name="Blob">The blob name (null for a container request); for <c>/warm</c>, the prefix to warm.</param>
 public sealed record BlobResource(string Account, string Container, string? Blob)
 {
+    /// <summary>An account-level request: it names no container.</summary>
+    public bool IsAccount => Container.Length == 0;
+
     private static readonly BlobResource Unparsable = new("", "", null);
 
     /// <summary>
@@ -32,7 +36,7 @@ public sealed record BlobResource(string Account, string Container, string? Blob
     }
 
     /// <summary>
-    /// Splits a raw request target (<c>/{account}/{container}[/{blob}][?query]</c>) before decoding, so an encoded
+    /// Splits a raw request target (<c>/{account}[/{container}[/{blob}]][?query]</c>) before decoding, so an encoded
     /// '/' or '%' in a blob name is decoded exactly once and never splits the path. Names are not checked here.
     /// </summary>
     public static bool TryParse(string rawTarget, out BlobResource? resource)
@@ -43,7 +47,12 @@ public sealed record BlobResource(string Account, string Container, string? Blob
         if (path.IsEmpty || path[0] != '/') return false;
         path = path[1..];
         int s1 = path.IndexOf('/');
-        if (s1 <= 0) return false;
+        if (s1 == 0 || path.IsEmpty) return false;
+        if (s1 < 0 || s1 == path.Length - 1)
+        {
+            resource = new BlobResource(Uri.UnescapeDataString(path[..(s1 < 0 ? path.Length : s1)].ToString()), "", null);
+            return true;
+        }
         string account = Uri.UnescapeDataString(path[..s1].ToString());
         path = path[(s1 + 1)..];
         int s2 = path.IndexOf('/');

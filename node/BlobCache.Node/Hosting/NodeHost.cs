@@ -137,7 +137,7 @@ public static class NodeHost
             store.Dispose();
             return 2;
         }
-        var endpoint = new BlobEndpoint(origin, metadata, reader, metrics, options.AccountAliases, loggers.CreateLogger<BlobEndpoint>());
+        var endpoint = new BlobEndpoint(origin, metadata, reader, metrics, options.AccountAliases, loggers.CreateLogger<BlobEndpoint>(), access);
         var health = new OriginHealth(origin);
         var warm = new WarmUp(reader, origin, gossip, peers, TimeSpan.FromMilliseconds(options.PeerTimeoutMs), loggers.CreateLogger("blobcache.warm"));
         RegisterGauges(metrics, store, gossip);

@@ -9,7 +9,7 @@ namespace BlobCache.Node.Origin;
 /// Azure Blob (or Azurite) through the Azure SDK. The origin is a connection string, a container SAS URL (one
 /// container only) or a bare account URL (Azure.Identity's default credential, e.g. workload identity).
 /// </summary>
-public sealed class AzureBlobOrigin : IBlobOrigin
+public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
 {
     private readonly BlobServiceClient? _service;
     private readonly BlobContainerClient? _onlyContainer;

@@ -30,7 +30,9 @@ public sealed class ChunkReader : IDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ChunkId, Flight> _reads = new();
     private readonly ConcurrentDictionary<ChunkId, Flight> _originFills = new();
-    private readonly SemaphoreSlim _prefetchSlots = new(8, 8);
+    // Read-ahead fetches in flight at once over all readers: room for a few sequential readers' windows, and a bound on
+    // what readers that stop early can have made the node fetch for nothing.
+    private readonly SemaphoreSlim _prefetchSlots = new(16, 16);
     private readonly CancellationTokenSource _shutdown = new();
 
     // Stored: already handed to the store by an inner flight (a read that fell through to the shared origin fill).

@@ -68,7 +68,7 @@ public sealed class EndpointAccess : IDisposable
         {
             // The very resource the endpoint (or /warm) goes on to read, decoded from the raw target once: the routed
             // path has had its dot segments resolved by the server (or not, by another), so it may name another container.
-            if (BlobResource.Of(context) is not { } resource || !Allowed(resource.Account, resource.Container))
+            if (BlobResource.Of(context) is not { } resource || !(resource.IsAccount ? AllowsAccount(resource.Account) : Allowed(resource.Account, resource.Container)))
             {
                 Interlocked.Increment(ref _forbidden);
                 return BlobErrors.WriteAsync(context, 403, "AuthorizationFailure",
@@ -77,6 +77,13 @@ public sealed class EndpointAccess : IDisposable
         }
         return next(context);
     }
+
+    /// <summary>Whether the endpoint shows <paramref name="container"/> (in List Containers, say): always when no list is set.</summary>
+    public bool CanSee(string account, string container) => _allowed.Length == 0 || Allowed(account, container);
+
+    // Account-level reads (List Containers, the account's and service's properties) of an account with any container
+    // on the list: List Containers then shows only the listed containers.
+    private bool AllowsAccount(string account) => _allowed.Any(a => string.Equals(a.Account, account, StringComparison.Ordinal));
 
     private bool Allowed(string account, string container)
     {

@@ -30,6 +30,7 @@ public sealed class BlobRestConformanceTests(MeshFixture fixture) : IAsyncLifeti
     private NodeProcess _node = null!;
     private string _sas = "";
     private string _etag = "";
+    private string _marker = "";
 
     public async Task InitializeAsync()
     {
@@ -54,8 +55,14 @@ public sealed class BlobRestConformanceTests(MeshFixture fixture) : IAsyncLifeti
             },
             Metadata = new Dictionary<string, string> { ["owner"] = "data-team", ["Epoch"] = "7" },
         });
+        await props.SetTagsAsync(new Dictionary<string, string> { ["stage"] = "raw", ["split"] = "train" });
         _etag = (await props.GetPropertiesAsync()).Value.ETag.ToString();
-        _sas = service.GenerateAccountSasUri(AccountSasPermissions.Read | AccountSasPermissions.List, DateTimeOffset.UtcNow.AddHours(2), AccountSasResourceTypes.All).Query.TrimStart('?');
+        await foreach (Azure.Page<BlobItem> page in container.GetBlobsAsync().AsPages(pageSizeHint: 2))
+        {
+            _marker = page.ContinuationToken ?? "";
+            break;
+        }
+        _sas = service.GenerateAccountSasUri(AccountSasPermissions.Read | AccountSasPermissions.List | AccountSasPermissions.Tag, DateTimeOffset.UtcNow.AddHours(2), AccountSasResourceTypes.All).Query.TrimStart('?');
         _node = NodeProcess.Start("conformance", fixture.Azurite.ConnectionString, []);
         await _node.WaitReadyAsync(TimeSpan.FromSeconds(60));
     }
@@ -67,7 +74,7 @@ public sealed class BlobRestConformanceTests(MeshFixture fixture) : IAsyncLifeti
     {
         var failures = new List<string>();
         int probes = 0;
-        foreach (Probe probe in BlobRestProbes.All(_etag))
+        foreach (Probe probe in BlobRestProbes.All(_etag, _marker))
         {
             probes++;
             string? failure = await CheckAsync(probe);
@@ -128,7 +135,8 @@ public sealed class BlobRestConformanceTests(MeshFixture fixture) : IAsyncLifeti
             .Distinct(StringComparer.OrdinalIgnoreCase);
         foreach (string m in meta) Same(m);
         bool error = (int)blob.StatusCode >= 400;
-        if (!error) Same("Content-Length");
+        // Framing, not content, where Blob sends its answer chunked (listings): clients read the body either way.
+        if (!error && Header(blob, "Content-Length") is not null) Same("Content-Length");
         if (head || blob.StatusCode == HttpStatusCode.NotModified) return d;
         byte[] b = await blob.Content.ReadAsByteArrayAsync(), n = await node.Content.ReadAsByteArrayAsync();
         bool xml = Header(blob, "Content-Type")?.Contains("xml", StringComparison.OrdinalIgnoreCase) == true;

@@ -36,7 +36,8 @@ public static class BlobRestProbes
 
     private static string Path(string blob) => "/{a}/" + Container + "/" + Uri.EscapeDataString(blob).Replace("%2F", "/", StringComparison.Ordinal);
 
-    public static IEnumerable<Probe> All(string etag)
+    /// <param name="marker">A NextMarker Blob gave for the container's listing, to ask for the page after it.</param>
+    public static IEnumerable<Probe> All(string etag, string marker)
     {
         // Get Blob and Get Blob Properties, over every name.
         foreach (string name in Names)
@@ -80,21 +81,26 @@ public static class BlobRestProbes
         string c = "/{a}/" + Container;
         yield return new("Get Container Properties", "GET", c + "?restype=container", H());
         yield return new("Get Container Metadata", "GET", c + "?restype=container&comp=metadata", H());
-        yield return new("Get Container ACL", "GET", c + "?restype=container&comp=acl", H(), Expect.NotYet, "comp=acl is answered as Get Container Properties");
-        const string Echo = "Azurite echoes Prefix, Marker and MaxResults (5000) when they were not asked for, and sends the listing chunked; the node echoes only what was asked, with a Content-Length";
-        yield return new("List Blobs", "GET", c + "?restype=container&comp=list", H(), Expect.NotYet, Echo);
-        yield return new("List Blobs prefix", "GET", c + "?restype=container&comp=list&prefix=dir/", H(), Expect.NotYet, Echo);
-        yield return new("List Blobs delimiter", "GET", c + "?restype=container&comp=list&delimiter=/", H(), Expect.NotYet, Echo);
-        yield return new("List Blobs maxresults", "GET", c + "?restype=container&comp=list&maxresults=3", H(), Expect.NotYet, Echo);
-        yield return new("List Blobs include=metadata", "GET", c + "?restype=container&comp=list&include=metadata", H(), Expect.NotYet, "include= is ignored (no Metadata elements), and as List Blobs");
+        yield return new("Get Container ACL", "GET", c + "?restype=container&comp=acl", H(), Expect.NotYet,
+            "Blob answers Get Container ACL to a shared key only (403 to the probes' SAS); the node asks with its own credential, as for every read, and answers Blob's ACL");
+        yield return new("List Blobs", "GET", c + "?restype=container&comp=list", H());
+        yield return new("List Blobs prefix", "GET", c + "?restype=container&comp=list&prefix=dir/", H());
+        yield return new("List Blobs delimiter", "GET", c + "?restype=container&comp=list&delimiter=/", H());
+        yield return new("List Blobs maxresults", "GET", c + "?restype=container&comp=list&maxresults=3", H());
+        yield return new("List Blobs marker", "GET", c + "?restype=container&comp=list&maxresults=2&marker=" + Uri.EscapeDataString(marker), H());
+        yield return new("List Blobs include=metadata", "GET", c + "?restype=container&comp=list&include=metadata", H());
+        yield return new("List Blobs include=metadata,tags", "GET", c + "?restype=container&comp=list&include=metadata,tags", H());
         yield return new("List Blobs of a missing container", "GET", "/{a}/no-such-container?restype=container&comp=list", H());
         // Account level.
-        yield return new("List Containers", "GET", "/{a}/?comp=list", H(), Expect.NotYet, "account-level requests are refused");
-        yield return new("Get Account Information", "HEAD", "/{a}/?restype=account&comp=properties", H(), Expect.NotYet, "account-level requests are refused");
-        yield return new("Get Service Properties", "GET", "/{a}/?restype=service&comp=properties", H(), Expect.NotYet, "account-level requests are refused");
+        yield return new("List Containers", "GET", "/{a}/?comp=list", H());
+        yield return new("List Containers prefix", "GET", "/{a}/?comp=list&prefix=conf&include=metadata", H());
+        yield return new("List Containers, no slash", "GET", "/{a}?comp=list&maxresults=1", H());
+        yield return new("Get Account Information", "HEAD", "/{a}/?restype=account&comp=properties", H());
+        yield return new("Get Service Properties", "GET", "/{a}/?restype=service&comp=properties", H());
         // Blob sub-resources.
-        yield return new("Get Blob Tags", "GET", props + "?comp=tags", H(), Expect.NotYet, "comp=tags is refused");
-        yield return new("Get Blob Metadata", "GET", props + "?comp=metadata", H(), Expect.NotYet, "comp=metadata is refused");
+        yield return new("Get Blob Tags", "GET", props + "?comp=tags", H());
+        yield return new("Get Blob Metadata", "GET", props + "?comp=metadata", H(), Expect.NotYet,
+            "Azurite answers comp=metadata with the whole blob, as Get Blob; Azure's reference, and the node, answer ETag, Last-Modified and x-ms-meta-* with no body");
         // Writes: the node serves reads only.
         yield return new("Put Blob", "PUT", Path("new.bin"), H(("x-ms-blob-type", "BlockBlob"), ("Content-Length", "0")), Expect.Deliberate, "BlobCache is a read cache: writes go to Blob");
         yield return new("Delete Blob", "DELETE", props, H(), Expect.Deliberate, "BlobCache is a read cache: deletes go to Blob");

@@ -122,4 +122,23 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
         Assert.True(s.OriginErrors > 0);
         await Survivors.AssertAliveAsync([node]);
     }
+
+    [Fact]
+    public async Task A_cold_whole_blob_read_fetches_the_following_chunks_from_Blob_while_the_first_is_still_coming()
+    {
+        const string name = "big/forty.bin";
+        var firstChunkDelay = TimeSpan.FromSeconds(12);
+        _proxy.Rule = r => IsBlobRead(r, name) && r.RangeStart == 0 ? Fault.Slow(firstChunkDelay) : Fault.Pass;
+        await using NodeProcess node = NodeProcess.Start("cold-ahead", Azurite.ConnectionStringFor(_proxy.Port), []);
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        var tally = new ReadTally();
+        Task read = tally.ReadAsync(node, Dataset.Container, name, fixture.Dataset.Sha256[name]);
+        // Structural, not timed: the later chunks must be asked for before the held-back first one can have arrived.
+        await Wait.UntilAsync(() => Task.FromResult(GetsPerChunk(name).Count >= 4), firstChunkDelay - TimeSpan.FromSeconds(2),
+            "the node to ask Blob for at least three chunks after the first while the first is held back");
+        await read;
+        Survivors.Say(output, $"Blob holds back the first chunk {firstChunkDelay.TotalSeconds:F0} s: {GetsPerChunk(name).Count} chunks asked of Blob meanwhile or after");
+        tally.Report(output, "cold whole-blob read, first chunk held back");
+        Assert.Equal(1, tally.Exact);
+    }
 }

@@ -76,11 +76,19 @@ public sealed class EndpointAccessTests(MeshFixture fixture) : IDisposable
             Assert.Equal(fixture.Dataset.Sha256["edge/one.bin"], Convert.ToHexStringLower(SHA256.HashData(await r.Content.ReadAsByteArrayAsync())));
         }
         // Outside --allowed-containers: refused whatever the token, before the origin is asked.
-        foreach (string path in new[] { $"/{Azurite.Account}/other/x.bin", $"/{Azurite.Account}/other?restype=container&comp=list", $"/{Azurite.Account}?comp=list", "/warm?path=" + Azurite.Account + "/other" })
+        foreach (string path in new[] { $"/{Azurite.Account}/other/x.bin", $"/{Azurite.Account}/other?restype=container&comp=list", "/otheraccount?comp=list", "/warm?path=" + Azurite.Account + "/other" })
         {
             using HttpResponseMessage r = await GetAsync(node, path, Token);
             Assert.True(r.StatusCode == HttpStatusCode.Forbidden, $"{path}: {r.StatusCode}");
             Assert.Equal("AuthorizationFailure", SecurityProbes.ErrorCode(r));
+        }
+        // List Containers of the account shows the allowed containers only, though Blob holds more.
+        await fixture.Azurite.Client.GetBlobContainerClient("not-allowed").CreateIfNotExistsAsync();
+        using (HttpResponseMessage r = await GetAsync(node, $"/{Azurite.Account}/?comp=list", Token))
+        {
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            var names = System.Xml.Linq.XDocument.Parse(await r.Content.ReadAsStringAsync()).Descendants("Container").Select(c => c.Element("Name")?.Value ?? "").ToArray();
+            Assert.Equal([Dataset.Container], names);
         }
         // One range per request: several are refused, not answered with the whole blob.
         using (HttpResponseMessage r = await GetAsync(node, "/" + Azurite.Account + "/" + Dataset.Container + "/big/nine.bin", Token, "bytes=0-9,100-109"))
