@@ -2,11 +2,10 @@ using System.Threading.Tasks.Sources;
 
 namespace BlobCache.Http;
 
-// The socket's sending side: what the exchange hands over goes out in one gathered sendmsg, or waits for EPOLLOUT.
+// The socket's sending side: the pending response head and up to three segments the exchange hands over go out in
+// one gathered sendmsg, or wait for EPOLLOUT.
 internal sealed partial class LoopConnection
 {
-    // ---- sending: one gathered sendmsg of the pending head and up to three segments ----
-
     private byte[] _out = []; // response heads and chunk framing, pinned; made with the first response
     private int _headLength; // response head in _out, not yet sent
     private bool _failed;

@@ -13,8 +13,6 @@ internal sealed class TeardownStack : IAsyncDisposable
     /// <summary>Where a failing step is reported once there is a logger; before that, standard error.</summary>
     public ILogger? Log { get; set; }
 
-    public int Count => _steps.Count;
-
     public T Push<T>(T component) where T : IDisposable
     {
         _steps.Push((typeof(T).Name, () =>
