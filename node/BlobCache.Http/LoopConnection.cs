@@ -3,22 +3,20 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Threading.Tasks.Sources;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 
 namespace BlobCache.Http;
 
 /// <summary>
-/// One client connection: reads request heads and bodies, runs each request through the application (it is its own
-/// feature collection, as Kestrel's connections are), and writes the response straight to the socket. Requests on
-/// one connection run one at a time; what a client sends ahead stays buffered until the response before it is done.
-/// The receive buffer is rented when bytes arrive and given back whenever nothing is buffered, so an idle
-/// connection holds only its descriptor.
+/// One client connection, the socket's side: who owns it (its loop thread, or a request running), reading request
+/// heads and bodies off the socket, handing each whole request to its <see cref="LoopExchange"/> (the HTTP features
+/// the application sees), sending what the exchange writes, and closing. Requests on one connection run one at a
+/// time; what a client sends ahead stays buffered until the response before it is done. The receive buffer is
+/// rented when bytes arrive and given back whenever nothing is buffered, so an idle connection holds only its
+/// descriptor. See docs/http-server.md.
 /// </summary>
-internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSource,
-    IHttpRequestFeature, IHttpResponseFeature, IHttpResponseBodyFeature, IHttpConnectionFeature,
-    IHttpRequestLifetimeFeature, IHttpRequestIdentifierFeature, IHttpBodyControlFeature, IHttpRequestBodyDetectionFeature
+internal sealed partial class LoopConnection : IValueTaskSource
 {
     // A request head is well under a kilobyte; the buffer grows for a longer one (or many pipelined), up to the head limit.
     private const int InitialBuffer = 4 * 1024, MaxBuffer = RequestHead.MaxHeadBytes + 16 * 1024;
@@ -31,17 +29,15 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     private readonly RequestHead _head = new();
     private readonly ChunkedBody _chunked = new();
     private readonly RequestBody _body = new();
-    private readonly ResponseStream _responseStream;
+    private readonly LoopExchange _exchange;
     private readonly bool _reserved;
     private byte[] _in = [];
     private int _inStart, _inEnd;
-    private byte[] _out = []; // response heads and chunk framing, pinned; made with the first response
     private int _state = Busy;
     private bool _readingBody;
     private bool _peerClosed;
     private long _bodyLeft;
     private int _bodyReserved; // of the server's body budget
-    private int _requests;
     private long _lastActivity = Environment.TickCount64;
     private long _receiveStarted; // when the request now arriving began to (0: none is); a new connection's is its accept
 
@@ -55,13 +51,12 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
         _loop.Adopted();
         _fd = fd;
         _id = server.Opened(this);
-        _responseStream = new ResponseStream(this);
-        RemoteIpAddress = remote?.Address;
-        RemotePort = remote?.Port ?? 0;
-        LocalIpAddress = null;
-        LocalPort = server.Port;
         ConnectionId = _id.ToString("X", CultureInfo.InvariantCulture);
+        _exchange = new LoopExchange(this, server, _head, _body, ConnectionId, remote);
     }
+
+    /// <summary>The connection's id in log lines and request ids (Kestrel's shape).</summary>
+    public string ConnectionId { get; }
 
     public void Register()
     {
@@ -198,7 +193,9 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
             }
             _receiveStarted = 0; // the request is here whole: its handler's time is not the client's
             if (_inStart == _inEnd) _inStart = _inEnd = 0;
-            ValueTask request = RunRequestAsync();
+            _headLength = 0;
+            // A stopping server, a client done sending, or a slot in the probes' reserve (freed at once): answer, then close.
+            ValueTask request = _exchange.RunAsync(mayKeepAlive: !_server.Stopping && !_peerClosed && !_reserved);
             if (!request.IsCompleted)
             {
                 _ = ContinueAfter(request);
@@ -253,6 +250,20 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     {
         if (_receiveStarted == 0) _receiveStarted = Environment.TickCount64;
         Arm(Native.EPOLLIN);
+    }
+
+    /// <summary>The exchange is done with its request: the body goes, and the connection closes unless it may carry another.</summary>
+    internal void RequestEnded(bool close)
+    {
+        ReleaseBody();
+        if (close) Close();
+    }
+
+    /// <summary>The application aborted its request: the socket is failed and taken out of the loop.</summary>
+    internal void AbortFromApplication()
+    {
+        Fail();
+        Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_DEL, _fd, 0, 0);
     }
 
     /// <summary>Lets go of the request body and its share of the server's budget.</summary>
@@ -360,13 +371,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     /// <summary>Called when a stopping server runs out of time: cancels the request still holding the connection.</summary>
     public void Abort()
     {
-        try
-        {
-            _aborted?.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        _exchange.CancelRequest();
         Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_DEL, _fd, 0, 0);
     }
 
@@ -391,7 +396,7 @@ internal sealed partial class LoopConnection : IFeatureCollection, IValueTaskSou
     {
         _server.Count(counted);
         _server.Log.LogDebug("http: refused a request on connection {Id}: {Status} {Reason}", ConnectionId, status, reason);
-        ErrorAnswer answer = _server.Errors(status, reason, RequestId(_requests + 1));
+        ErrorAnswer answer = _server.Errors(status, reason, _exchange.RequestId(_exchange.Requests + 1));
         var head = new StringBuilder(256);
         head.Append(CultureInfo.InvariantCulture, $"HTTP/1.1 {status} {ReasonPhrases.GetReasonPhrase(status)}\r\n");
         head.Append(CultureInfo.InvariantCulture, $"Content-Type: {answer.ContentType}\r\nContent-Length: {answer.Body.Length}\r\n");

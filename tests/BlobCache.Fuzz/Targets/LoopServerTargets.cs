@@ -84,7 +84,7 @@ public sealed class RequestHeadTarget : FuzzTarget
             || reparsed.ContentLength != head.ContentLength || reparsed.KeepAlive != head.KeepAlive || reparsed.Headers.Count != head.Headers.Count)
             throw Violated($"written back, the head parses differently ({reparsed.Error})");
         string path = head.RawTarget.Split('?')[0];
-        if (LoopConnection.DecodePath(path).Contains('/', StringComparison.Ordinal) is false) throw Violated("the decoded path lost its slashes");
+        if (LoopExchange.DecodePath(path).Contains('/', StringComparison.Ordinal) is false) throw Violated("the decoded path lost its slashes");
     }
 
     public override long AllocationBound(int inputBytes) => 8L * inputBytes + 16 * 1024;

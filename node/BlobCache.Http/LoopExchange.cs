@@ -4,7 +4,6 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
 using System.Text;
-using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
@@ -14,10 +13,22 @@ using Microsoft.Net.Http.Headers;
 
 namespace BlobCache.Http;
 
-// The request's side: the features the application sees, and the response written to the socket.
-internal sealed partial class LoopConnection
+/// <summary>
+/// The HTTP side of one <see cref="LoopConnection"/>: for the request now running, every server feature the
+/// application sees (it is its own feature collection, as Kestrel's connections are), the response head and body
+/// framing, and the callbacks. One per connection, reset for each request; the bytes go out through the
+/// connection's <see cref="LoopConnection.SendAsync"/>.
+/// </summary>
+internal sealed class LoopExchange : IFeatureCollection,
+    IHttpRequestFeature, IHttpResponseFeature, IHttpResponseBodyFeature, IHttpConnectionFeature,
+    IHttpRequestLifetimeFeature, IHttpRequestIdentifierFeature, IHttpBodyControlFeature, IHttpRequestBodyDetectionFeature
 {
     private static readonly byte[] Crlf = "\r\n"u8.ToArray(), LastChunk = "0\r\n\r\n"u8.ToArray();
+    private readonly LoopConnection _connection;
+    private readonly LoopServer _server;
+    private readonly RequestHead _head;
+    private readonly RequestBody _body;
+    private readonly ResponseStream _responseStream;
     private readonly HeaderDictionary _requestHeaders = new();
     private readonly HeaderDictionary _responseHeaders = new();
     private readonly Dictionary<Type, object?> _otherFeatures = [];
@@ -27,13 +38,34 @@ internal sealed partial class LoopConnection
     private string? _traceIdentifier;
     private PipeWriter? _pipeWriter;
     private Stack<(Func<object, Task> Callback, object State)>? _onStarting, _onCompleted;
-    private bool _hasStarted, _responseChunked, _headRequest, _noBody, _keepAlive, _failed;
+    private bool _hasStarted, _responseChunked, _headRequest, _noBody, _keepAlive;
     private long _bodyWritten;
-    private int _headLength; // response head in _out, not yet sent
+    private int _requests;
 
-    private async ValueTask RunRequestAsync()
+    public LoopExchange(LoopConnection connection, LoopServer server, RequestHead head, RequestBody body, string connectionId, IPEndPoint? remote)
     {
-        StartRequest();
+        _connection = connection;
+        _server = server;
+        _head = head;
+        _body = body;
+        _responseStream = new ResponseStream(this);
+        RemoteIpAddress = remote?.Address;
+        RemotePort = remote?.Port ?? 0;
+        LocalIpAddress = null;
+        LocalPort = server.Port;
+        ConnectionId = connectionId;
+    }
+
+    /// <summary>Requests begun on the connection so far.</summary>
+    public int Requests => _requests;
+
+    /// <summary>
+    /// Runs the request whose head (and body) the connection has read, and answers it; the connection stays open
+    /// after it only if <paramref name="mayKeepAlive"/> and the request and response agree.
+    /// </summary>
+    public async ValueTask RunAsync(bool mayKeepAlive)
+    {
+        StartRequest(mayKeepAlive);
         object? context = null;
         Exception? failure = null;
         try
@@ -46,8 +78,8 @@ internal sealed partial class LoopConnection
         catch (Exception e)
         {
             failure = e;
-            if (!_failed) _server.Log.LogError(e, "http: {Method} {Target} failed", Method, RawTarget);
-            if (!_hasStarted && !_failed)
+            if (!_connection.Failed) _server.Log.LogError(e, "http: {Method} {Target} failed", Method, RawTarget);
+            if (!_hasStarted && !_connection.Failed)
             {
                 // Nothing sent yet: the client gets a 500 in the application's error shape, and the connection stays usable.
                 _responseHeaders.Clear();
@@ -84,10 +116,36 @@ internal sealed partial class LoopConnection
             _keepAlive = false;
         }
         EndRequest();
-        if (!_keepAlive || _failed) Close();
+        _connection.RequestEnded(close: !_keepAlive || _connection.Failed);
     }
 
-    private void StartRequest()
+    /// <summary>The socket failed (or the request was aborted): the request learns of it, and nothing more is sent.</summary>
+    public void ConnectionFailed()
+    {
+        _keepAlive = false;
+        try
+        {
+            _aborted?.Cancel();
+        }
+        catch (AggregateException e)
+        {
+            _server.Log.LogWarning(e, "http: a RequestAborted callback failed");
+        }
+    }
+
+    /// <summary>A stopping server ran out of time: cancels the request still running.</summary>
+    public void CancelRequest()
+    {
+        try
+        {
+            _aborted?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void StartRequest(bool mayKeepAlive)
     {
         _requests++;
         _requestHeaders.Clear();
@@ -99,11 +157,10 @@ internal sealed partial class LoopConnection
         _responseHeaders.Clear();
         StatusCode = 200;
         ReasonPhrase = null;
-        _hasStarted = _responseChunked = _failed = false;
+        _hasStarted = _responseChunked = false;
         _headRequest = string.Equals(_head.Method, "HEAD", StringComparison.Ordinal);
-        _keepAlive = _head.KeepAlive && !_server.Stopping && !_peerClosed && !_reserved; // a reserved slot frees at once
+        _keepAlive = _head.KeepAlive && mayKeepAlive;
         _bodyWritten = 0;
-        _headLength = 0;
         _traceIdentifier = null;
         _pipeWriter = null;
         _otherFeatures.Clear();
@@ -125,7 +182,6 @@ internal sealed partial class LoopConnection
         _onCompleted?.Clear();
         _otherFeatures.Clear();
         _requestBody = Stream.Null;
-        ReleaseBody();
     }
 
     private async ValueTask FinishResponseAsync()
@@ -133,13 +189,13 @@ internal sealed partial class LoopConnection
         if (!_hasStarted)
         {
             await StartResponseAsync(completing: true).ConfigureAwait(false);
-            await SendAsync(default, default, default).ConfigureAwait(false); // the head alone
+            await _connection.SendAsync(default, default, default).ConfigureAwait(false); // the head alone
         }
-        else if (_headLength > 0)
+        else if (_connection.HeadPending)
         {
-            await SendAsync(default, default, default).ConfigureAwait(false);
+            await _connection.SendAsync(default, default, default).ConfigureAwait(false);
         }
-        if (_responseChunked) await SendAsync(LastChunk, default, default).ConfigureAwait(false);
+        if (_responseChunked) await _connection.SendAsync(LastChunk, default, default).ConfigureAwait(false);
         else if (!_noBody && _responseHeaders.ContentLength is long length && _bodyWritten < length)
         {
             _server.Log.LogWarning("http: {Method} {Target} wrote {Written} of its {Length} bytes; closing the connection", Method, RawTarget, _bodyWritten, length);
@@ -153,7 +209,7 @@ internal sealed partial class LoopConnection
         while (callbacks.TryPop(out var c)) await c.Callback(c.State).ConfigureAwait(false);
     }
 
-    /// <summary>Runs OnStarting callbacks, then writes the response head into <c>_out</c> (sent with the first bytes).</summary>
+    /// <summary>Runs OnStarting callbacks, then writes the response head into the connection's head space (sent with the first bytes).</summary>
     private async ValueTask StartResponseAsync(bool completing)
     {
         if (_onStarting is { Count: > 0 }) await RunCallbacksAsync(_onStarting).ConfigureAwait(false);
@@ -175,12 +231,12 @@ internal sealed partial class LoopConnection
     {
         while (true)
         {
-            if (TryWriteHead(status, _out, out int written))
+            if (TryWriteHead(status, _connection.HeadSpace, out int written))
             {
-                _headLength = written;
+                _connection.QueueHead(written);
                 return;
             }
-            _out = GC.AllocateUninitializedArray<byte>(Math.Max(4096, _out.Length * 2), pinned: true);
+            _connection.GrowHeadSpace();
         }
     }
 
@@ -231,19 +287,19 @@ internal sealed partial class LoopConnection
     internal ValueTask WriteBodyAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
-        if (_failed) return ValueTask.FromException(new IOException("the client connection is gone"));
+        if (_connection.Failed) return ValueTask.FromException(new IOException("the client connection is gone"));
         if (!_hasStarted) return StartThenWriteAsync(data, cancellationToken);
         if (_noBody || data.IsEmpty)
         {
             // HEAD and bodiless statuses send no bytes; an empty write only pushes out the head.
-            return _headLength > 0 && data.IsEmpty ? SendAsync(default, default, default) : default;
+            return _connection.HeadPending && data.IsEmpty ? _connection.SendAsync(default, default, default) : default;
         }
         _bodyWritten += data.Length;
         if (_responseHeaders.ContentLength is long length && _bodyWritten > length)
             return ValueTask.FromException(new InvalidOperationException($"response body longer than its Content-Length ({length})"));
-        if (!_responseChunked) return SendAsync(data, default, default);
+        if (!_responseChunked) return _connection.SendAsync(data, default, default);
         byte[] prefix = Encoding.ASCII.GetBytes(data.Length.ToString("X", CultureInfo.InvariantCulture) + "\r\n");
-        return SendAsync(prefix, data, Crlf);
+        return _connection.SendAsync(prefix, data, Crlf);
     }
 
     private async ValueTask StartThenWriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
@@ -252,122 +308,7 @@ internal sealed partial class LoopConnection
         await WriteBodyAsync(data, cancellationToken).ConfigureAwait(false);
     }
 
-    internal ValueTask FlushAsync() => _hasStarted ? (_headLength > 0 ? SendAsync(default, default, default) : default) : StartThenWriteAsync(default, default);
-
-    // ---- sending: one gathered sendmsg of the pending head and up to three segments ----
-
-    private ReadOnlyMemory<byte> _seg0, _seg1, _seg2;
-    private bool _writePending;
-    private ManualResetValueTaskSourceCore<bool> _writeDone; // completed on the loop thread, continuations inline
-
-    private ValueTask SendAsync(ReadOnlyMemory<byte> a, ReadOnlyMemory<byte> b, ReadOnlyMemory<byte> c)
-    {
-        _seg0 = a;
-        _seg1 = b;
-        _seg2 = c;
-        if (TrySend()) return _failed ? ValueTask.FromException(new IOException("the client connection is gone")) : default;
-        _writeDone.Reset();
-        _writePending = true;
-        // A client that takes nothing for the stall limit is dropped (the sweep counts from this re-arm).
-        if (!Rearm(Native.EPOLLOUT) && Interlocked.CompareExchange(ref _state, Busy, Armed) == Armed)
-        {
-            // The loop is gone (the server stopped): fail the write, and the request with it.
-            _writePending = false;
-            Fail();
-            return ValueTask.FromException(new IOException("the server is stopping"));
-        }
-        // (Closed meanwhile by a stopping server or the stall sweep: that completed the write with an error.)
-        return new ValueTask(this, _writeDone.Version);
-    }
-
-    private void ContinueWrite()
-    {
-        if (!TrySend())
-        {
-            // Progress: the stall clock starts again. If the loop is gone, the stopping server closes the connection
-            // and fails the write (CloseIfIdle), as for any armed connection.
-            _ = Rearm(Native.EPOLLOUT);
-            return;
-        }
-        _writePending = false;
-        if (_failed) _writeDone.SetException(new IOException("the client connection is gone"));
-        else _writeDone.SetResult(true);
-    }
-
-    /// <summary>Sends as much as the socket takes; true when all is sent (or the connection failed).</summary>
-    private unsafe bool TrySend()
-    {
-        Native.IoVec* iov = stackalloc Native.IoVec[4];
-        while (true)
-        {
-            if (Volatile.Read(ref _state) == Closed)
-            {
-                Fail(); // closed under us (a stopping server): its descriptor may already belong to another socket
-                return true;
-            }
-            int n = 0;
-            using System.Buffers.MemoryHandle p1 = _seg0.Pin(), p2 = _seg1.Pin(), p3 = _seg2.Pin();
-            fixed (byte* head = _out)
-            {
-                if (_headLength > 0) iov[n++] = new Native.IoVec { Base = head, Length = _headLength };
-                if (!_seg0.IsEmpty) iov[n++] = new Native.IoVec { Base = (byte*)p1.Pointer, Length = _seg0.Length };
-                if (!_seg1.IsEmpty) iov[n++] = new Native.IoVec { Base = (byte*)p2.Pointer, Length = _seg1.Length };
-                if (!_seg2.IsEmpty) iov[n++] = new Native.IoVec { Base = (byte*)p3.Pointer, Length = _seg2.Length };
-                if (n == 0) return true;
-                var msg = new Native.MsgHdr { Iov = iov, IovLength = (nuint)n };
-                nint sent = Native.sendmsg(_fd, &msg, Native.MSG_NOSIGNAL | Native.MSG_DONTWAIT);
-                if (sent < 0)
-                {
-                    int errno = Native.LastError;
-                    if (errno == Native.EAGAIN) return false;
-                    if (errno == Native.EINTR) continue;
-                    Fail();
-                    return true;
-                }
-                long left = sent;
-                if (_headLength > 0)
-                {
-                    int fromHead = (int)Math.Min(left, _headLength);
-                    if (fromHead < _headLength) Buffer.BlockCopy(_out, fromHead, _out, 0, _headLength - fromHead);
-                    _headLength -= fromHead;
-                    left -= fromHead;
-                }
-                Advance(ref _seg0, ref left);
-                Advance(ref _seg1, ref left);
-                Advance(ref _seg2, ref left);
-            }
-        }
-    }
-
-    private static void Advance(ref ReadOnlyMemory<byte> segment, ref long left)
-    {
-        int take = (int)Math.Min(left, segment.Length);
-        segment = segment[take..];
-        left -= take;
-    }
-
-    private void Fail()
-    {
-        _failed = true;
-        _keepAlive = false;
-        _seg0 = _seg1 = _seg2 = default;
-        _headLength = 0;
-        try
-        {
-            _aborted?.Cancel();
-        }
-        catch (AggregateException e)
-        {
-            _server.Log.LogWarning(e, "http: a RequestAborted callback failed");
-        }
-    }
-
-    void IValueTaskSource.GetResult(short token) => _writeDone.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _writeDone.GetStatus(token);
-
-    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _writeDone.OnCompleted(continuation, state, token, flags);
+    internal ValueTask FlushAsync() => _hasStarted ? (_connection.HeadPending ? _connection.SendAsync(default, default, default) : default) : StartThenWriteAsync(default, default);
 
     // ---- the path as ASP.NET Core expects it: percent-decoded, except %2F, which stays encoded (as Kestrel does) ----
 
@@ -448,11 +389,7 @@ internal sealed partial class LoopConnection
         set { }
     }
 
-    void IHttpRequestLifetimeFeature.Abort()
-    {
-        Fail();
-        Native.EpollControl(_loop.Epoll, Native.EPOLL_CTL_DEL, _fd, 0, 0);
-    }
+    void IHttpRequestLifetimeFeature.Abort() => _connection.AbortFromApplication();
 
     public string TraceIdentifier
     {
@@ -461,7 +398,7 @@ internal sealed partial class LoopConnection
     }
 
     /// <summary>The id of this connection's <paramref name="request"/>th request (Kestrel's shape).</summary>
-    private string RequestId(int request) => string.Create(CultureInfo.InvariantCulture, $"{ConnectionId}:{request:X8}");
+    public string RequestId(int request) => string.Create(CultureInfo.InvariantCulture, $"{ConnectionId}:{request:X8}");
 
     public bool AllowSynchronousIO { get; set; }
 
@@ -509,33 +446,4 @@ internal sealed partial class LoopConnection
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
-
-    /// <summary>The response body as a stream: asynchronous writes only (a blocking write would stall the loop).</summary>
-    private sealed class ResponseStream(LoopConnection connection) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-            connection.WriteBodyAsync(buffer, cancellationToken);
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            connection.WriteBodyAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => connection.FlushAsync().AsTask();
-
-        public override void Write(byte[] buffer, int offset, int count) =>
-            throw new InvalidOperationException("Synchronous operations are disallowed. Call WriteAsync or set AllowSynchronousIO to true instead.");
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-    }
 }

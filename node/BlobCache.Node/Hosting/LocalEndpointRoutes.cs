@@ -1,0 +1,41 @@
+using BlobCache.Node.Config;
+using BlobCache.Node.Endpoint;
+using BlobCache.Node.Gossip;
+using BlobCache.Node.Origin;
+using BlobCache.Node.Reading;
+using BlobCache.Node.Security;
+using BlobCache.Node.Telemetry;
+using BlobCache.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace BlobCache.Node.Hosting;
+
+/// <summary>Everything the local endpoint answers, in one place: probes, metrics, status, warm-up, and the Blob API.</summary>
+internal sealed record LocalEndpointRoutes(
+    NodeOptions Options, IBlobOrigin Origin, GossipHost Gossip, ChunkStore Store, NodeMetrics Metrics,
+    BlobEndpoint Blobs, WarmUp Warm, GossipKeyFile? KeyFile, Func<long> UdpFramesDropped, Func<long> UdpUnauthenticated)
+{
+    public void Map(WebApplication app, EndpointAccess access)
+    {
+        int httpPort = Options.HttpPort, grpcPort = Options.GrpcPort;
+        // Everything but the gRPC port goes through the endpoint's access rules (gRPC has mutual TLS instead).
+        app.Use((context, next) => context.Connection.LocalPort != grpcPort ? access.InvokeAsync(context, next) : next(context));
+        // By the port a request came in on, not its Host header: clients reach the node under other names and ports.
+        var health = new OriginHealth(Origin);
+        app.MapPrometheusScrapingEndpoint("/metrics").RequireLocalPort(httpPort);
+        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireLocalPort(httpPort);
+        app.MapGet("/readyz", async (CancellationToken ct) =>
+        {
+            bool joined = Gossip.Joined;
+            bool originUp = await health.IsUpAsync(ct).ConfigureAwait(false);
+            string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
+            return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
+        }).RequireLocalPort(httpPort);
+        app.MapGet("/status", () => Results.Json(StatusReport.Build(Options, Gossip, Store, Metrics, UdpFramesDropped(), KeyFile, UdpUnauthenticated()),
+            StatusJson.Default.StatusReport)).RequireLocalPort(httpPort);
+        app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, Warm, Origin)).RequireLocalPort(httpPort);
+        // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
+        app.MapFallback("{**path}", Blobs.HandleAsync).RequireLocalPort(httpPort);
+    }
+}
