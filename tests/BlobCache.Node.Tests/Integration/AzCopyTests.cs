@@ -22,7 +22,9 @@ public sealed class AzCopyTests(MeshFixture fixture, ITestOutputHelper output)
     {
         Assert.True(File.Exists(AzCopy), $"AzCopy is needed: ./test.sh installs it (npm install --prefix tools/azcopy); not found at {AzCopy}");
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(AzCopy, File.GetUnixFileMode(AzCopy) | UnixFileMode.UserExecute);
-        BlobContainerClient container = fixture.Azurite.Client.GetBlobContainerClient(Dataset.Container);
+        // A container of its own: the mesh's other tests (the mounts among them) list the shared dataset container.
+        BlobContainerClient container = fixture.Azurite.Client.GetBlobContainerClient("azcopy");
+        await container.CreateIfNotExistsAsync();
         var expected = new Dictionary<string, byte[]>();
         var random = new Random(33);
         foreach ((string name, int length) in new[] { ("a.bin", 1000), ("sub/b.bin", (4 << 20) + 5), ("sub/deeper/c.bin", 9 << 20), ("empty.bin", 0) })
@@ -41,7 +43,7 @@ public sealed class AzCopyTests(MeshFixture fixture, ITestOutputHelper output)
         using var dir = new TempDir("blobcache-azcopy-");
         string target = Path.Combine(dir.Path, "out");
         Directory.CreateDirectory(target);
-        (int code, string log) = await RunAzCopyAsync(dir.Path, "copy", $"{node.Endpoint}/{Dataset.Container}/{Prefix.TrimEnd('/')}{sas}", target,
+        (int code, string log) = await RunAzCopyAsync(dir.Path, "copy", $"{node.Endpoint}/{container.Name}/{Prefix.TrimEnd('/')}{sas}", target,
             "--from-to", "BlobLocal", "--recursive", "--check-md5", "FailIfDifferentOrMissing", "--output-level", "essential");
         output.WriteLine(log);
         Assert.True(code == 0, $"azcopy exited with {code}:\n{log}");
