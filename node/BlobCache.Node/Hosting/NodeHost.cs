@@ -110,7 +110,7 @@ public static class NodeHost
         }
 
         var metrics = new NodeMetrics();
-        // Every server always runs (a mesh may mix transports while it is rolled over); the client picks one.
+        // The gRPC and framed-TCP servers always run (a mesh may mix them while it is rolled over); UDP only when asked for.
         IChunkPeerClient peers = options.PeerTransport switch
         {
             PeerTransport.Udp => new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), keys),
@@ -125,7 +125,7 @@ public static class NodeHost
         var udpServer = new UdpChunkServer(options, reader, metadata, origin, metrics, loggers.CreateLogger("blobcache.udp"), keys) { Admission = admission };
         try
         {
-            udpServer.Start();
+            if (options.ServesUdp) udpServer.Start();
         }
         catch (SocketException e)
         {
