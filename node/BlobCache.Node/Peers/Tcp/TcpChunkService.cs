@@ -26,7 +26,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     /// <summary>TLS records gathered per send under TLS: eight 16 KiB records, one buffer per connection.</summary>
     private const int WriteBatchBytes = 128 * 1024;
-    private readonly PeerServe _serve = new(reader, metadata, metrics, logger);
+    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -155,7 +155,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
             if (TcpFrames.TryReadRequest(ref buffer, out TcpFetch? fetch, out string? error))
             {
                 input.AdvanceTo(buffer.Start);
-                await AdmitAndServeAsync(fetch!, output, (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address, closed).ConfigureAwait(false);
+                await ServeAsync(fetch!, output, (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address, closed).ConfigureAwait(false);
                 continue;
             }
             if (error is not null)
@@ -168,67 +168,44 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
         }
     }
 
-    private async Task AdmitAndServeAsync(TcpFetch fetch, Answers output, System.Net.IPAddress? from, CancellationToken closed)
+    private async Task ServeAsync(TcpFetch fetch, Answers output, System.Net.IPAddress? from, CancellationToken closed)
     {
-        PeerRefusal refusal = admission.TryEnter(from);
-        if (refusal != PeerRefusal.None)
-        {
-            output.Header[0] = TcpFrames.Accepted;
-            await output.SendAsync(1, default, closed).ConfigureAwait(false);
-            await ErrorAsync(output, TcpStatus.Refused, admission.Describe(refusal), closed).ConfigureAwait(false);
-            return;
-        }
+        PeerServeOutcome s = await _handler.ServeAsync(new PeerChunkRequest(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From), from,
+            static a => SendAcceptedAsync(a.Output, a.Closed), (Output: output, Closed: closed), closed).ConfigureAwait(false);
+        bool delivered = false;
         try
         {
-            await ServeAsync(fetch, output, closed).ConfigureAwait(false);
+            // The requester reads "accepted" before every answer; a request the pipeline turned away has not had it.
+            if (s.Status is PeerServeStatus.Invalid or PeerServeStatus.Refused) await SendAcceptedAsync(output, closed).ConfigureAwait(false);
+            if (s.Chunk is not { } chunk)
+            {
+                await ErrorAsync(output, StatusOf(s.Status), s.Message, closed).ConfigureAwait(false);
+                return;
+            }
+            TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, s.SourceCode, chunk.Length, chunk.Checksum);
+            await output.SendAsync(TcpFrames.AnswerBytes, fetch.WarmOnly ? default : chunk.Memory, closed).ConfigureAwait(false);
+            delivered = !fetch.WarmOnly;
         }
         finally
         {
-            admission.Exit();
+            _handler.Finish(s, delivered);
         }
     }
 
-    private async Task ServeAsync(TcpFetch fetch, Answers output, CancellationToken closed)
+    private static ValueTask SendAcceptedAsync(Answers output, CancellationToken closed)
     {
-        metrics.PeerServeBegan();
-        try
-        {
-            output.Header[0] = TcpFrames.Accepted;
-            await output.SendAsync(1, default, closed).ConfigureAwait(false);
-            string? invalid = PeerRequest.Validate(origin.AccountName, fetch.Id, fetch.BlobLength, reader.ChunkSize);
-            if (invalid is not null)
-            {
-                await ErrorAsync(output, TcpStatus.Invalid, invalid, closed).ConfigureAwait(false);
-                return;
-            }
-            PeerServeOutcome s = await _serve.ReadAsync(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.From, closed).ConfigureAwait(false);
-            if (s.Chunk is not { } chunk)
-            {
-                TcpStatus status = s.Status switch
-                {
-                    PeerServeStatus.BlobChanged => TcpStatus.BlobChanged,
-                    PeerServeStatus.OriginFailed => TcpStatus.OriginFailed,
-                    _ => TcpStatus.NotFound,
-                };
-                await ErrorAsync(output, status, s.Message, closed).ConfigureAwait(false);
-                return;
-            }
-            try
-            {
-                TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, s.SourceCode, chunk.Length, chunk.Checksum);
-                await output.SendAsync(TcpFrames.AnswerBytes, fetch.WarmOnly ? default : chunk.Memory, closed).ConfigureAwait(false);
-                if (!fetch.WarmOnly) metrics.PeerServed();
-            }
-            finally
-            {
-                chunk.Release();
-            }
-        }
-        finally
-        {
-            metrics.PeerServeEnded();
-        }
+        output.Header[0] = TcpFrames.Accepted;
+        return output.SendAsync(1, default, closed);
     }
+
+    private static TcpStatus StatusOf(PeerServeStatus status) => status switch
+    {
+        PeerServeStatus.Invalid => TcpStatus.Invalid,
+        PeerServeStatus.Refused => TcpStatus.Refused,
+        PeerServeStatus.BlobChanged => TcpStatus.BlobChanged,
+        PeerServeStatus.OriginFailed => TcpStatus.OriginFailed,
+        _ => TcpStatus.NotFound,
+    };
 
     private static ValueTask ErrorAsync(Answers output, TcpStatus status, string message, CancellationToken closed)
     {
