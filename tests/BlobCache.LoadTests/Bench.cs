@@ -89,7 +89,8 @@ public static class Bench
                 ? NodeProcess.Start("bench-kestrel", azurite.ConnectionString, [], "--memory-mb", "2048", "--log-level", "Warning", "--http-server", "kestrel")
                 : null;
 
-            List<NodeProcess> mesh = await StartMeshAsync(azurite, "bench", 3);
+            // Node 0 also serves UDP for the peer-fetch row (a node serves it only when asked).
+            List<NodeProcess> mesh = await StartMeshAsync(azurite, "bench", 3, i => i == 0 ? ["--memory-mb", "2048", "--udp-serve"] : ["--memory-mb", "2048"]);
             try
             {
                 NodeProcess node = mesh[0];
@@ -105,15 +106,29 @@ public static class Bench
                     await LocalHitAsync(size, results, node, nginx, onKestrel, azurite, hit.Length);
                 }
                 if (Run("peer_fetch")) await PeerFetchAsync(size, results, node, etag, hit, azurite);
-                if (Run("epoch"))
-                {
-                    await UploadEpochAsync(size, container);
-                    await EpochAsync(size, results, mesh, "epoch");
-                }
             }
             finally
             {
                 foreach (NodeProcess n in mesh) await n.DisposeAsync();
+            }
+            if (Run("epoch"))
+            {
+                await UploadEpochAsync(size, container);
+                foreach ((string key, MeshPki? pki) in Security("epoch"))
+                {
+                    using (pki)
+                    {
+                        List<NodeProcess> epochMesh = await StartMeshAsync(azurite, key.Replace('_', '-'), 3, _ => LargeMemory(pki), pki);
+                        try
+                        {
+                            await EpochAsync(size, results, epochMesh, key);
+                        }
+                        finally
+                        {
+                            foreach (NodeProcess n in epochMesh) await n.DisposeAsync();
+                        }
+                    }
+                }
             }
             if (Run("mount")) await MountBench.RunAsync(size, results, azurite, Container, Path.Combine(dataDir, Container, "hit.bin"), hit.Length);
             if (Run("epoch"))
@@ -125,14 +140,20 @@ public static class Bench
             {
                 Step($"stampede: uploading one {size.StampedeBytes >> 20} MiB blob");
                 await container.GetBlobClient("stampede.bin").UploadAsync(new BinaryData(Random(size.StampedeBytes, 7)), overwrite: true);
-                List<NodeProcess> stampedeMesh = await StartMeshAsync(azurite, "stampede", size.StampedeNodes);
-                try
+                foreach ((string key, MeshPki? pki) in Security("stampede"))
                 {
-                    await StampedeAsync(size, results, stampedeMesh, "stampede");
-                }
-                finally
-                {
-                    foreach (NodeProcess n in stampedeMesh) await n.DisposeAsync();
+                    using (pki)
+                    {
+                        List<NodeProcess> stampedeMesh = await StartMeshAsync(azurite, key.Replace('_', '-'), size.StampedeNodes, _ => LargeMemory(pki), pki);
+                        try
+                        {
+                            await StampedeAsync(size, results, stampedeMesh, key);
+                        }
+                        finally
+                        {
+                            foreach (NodeProcess n in stampedeMesh) await n.DisposeAsync();
+                        }
+                    }
                 }
                 await using SmallMemoryMesh small = await SmallMemoryMesh.StartAsync(azurite, "stampede-small", size.StampedeNodes, size.SmallMemoryMb);
                 await StampedeAsync(size, results, small.Nodes, "stampede_small_memory");
@@ -164,15 +185,30 @@ public static class Bench
         return data;
     }
 
+    /// <summary>
+    /// The two security settings a mesh row runs under, secure first: <paramref name="key"/> with mutual TLS and the
+    /// gossip keyring (a user's mesh), then <paramref name="key"/>_insecure with --insecure beside it.
+    /// </summary>
+    private static IEnumerable<(string Key, MeshPki? Pki)> Security(string key)
+    {
+        yield return (key, new MeshPki(key));
+        yield return ($"{key}_insecure", null);
+    }
+
+    /// <summary>A 2 GiB memory tier, and --insecure for a mesh without <paramref name="pki"/>.</summary>
+    private static string[] LargeMemory(MeshPki? pki) => pki is null ? ["--memory-mb", "2048", "--insecure"] : ["--memory-mb", "2048"];
+
     /// <param name="flags">Flags of node i (default: a 2 GiB memory tier and no disk tier).</param>
-    internal static async Task<List<NodeProcess>> StartMeshAsync(Azurite azurite, string prefix, int count, Func<int, string[]>? flags = null)
+    /// <param name="pki">Mutual TLS between the nodes from this CA, with the gossip keyring; null: the tests' default
+    /// (keyring, plain peer transports, so this process's plain clients can fetch). See <see cref="Security"/>.</param>
+    internal static async Task<List<NodeProcess>> StartMeshAsync(Azurite azurite, string prefix, int count, Func<int, string[]>? flags = null, MeshPki? pki = null)
     {
         Step($"starting {count} blobcache nodes");
         var nodes = new List<NodeProcess>();
         for (int i = 0; i < count; i++)
         {
             nodes.Add(NodeProcess.Start($"{prefix}-{i}", azurite.ConnectionString, i == 0 ? [] : [nodes[0].GossipAddress],
-                [.. flags?.Invoke(i) ?? ["--memory-mb", "2048"], "--log-level", "Warning"]));
+                [.. flags?.Invoke(i) ?? ["--memory-mb", "2048"], .. pki?.NodeArgs(prefix, i) ?? [], "--log-level", "Warning"]));
         }
         foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
         await Wait.UntilAsync(async () =>

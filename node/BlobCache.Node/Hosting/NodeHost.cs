@@ -216,7 +216,7 @@ public sealed class NodeHost : IAsyncDisposable
     {
         ILoggerFactory loggers = _loggers;
         NodeOptions options = _options;
-        // Every server always runs (a mesh may mix transports while it is rolled over); the client picks one.
+        // The gRPC and framed-TCP servers always run (a mesh may mix them while it is rolled over); UDP only when asked for.
         IChunkPeerClient peers = options.PeerTransport switch
         {
             PeerTransport.Udp => new UdpChunkPeerClient(options.NodeId, options.ChunkSize, loggers.CreateLogger("blobcache.udp"), _keys),
@@ -233,7 +233,7 @@ public sealed class NodeHost : IAsyncDisposable
         _udpServer = _teardown.PushAsync(udpServer);
         try
         {
-            udpServer.Start();
+            if (options.ServesUdp) udpServer.Start();
         }
         catch (SocketException e)
         {

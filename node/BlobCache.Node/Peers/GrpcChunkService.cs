@@ -15,71 +15,60 @@ public sealed class GrpcChunkService(ChunkReader reader, BlobMetadataCache metad
     /// <summary>Piece size: larger pieces are no faster (docs/benchmarks.md), and smaller ones interleave streams more finely.</summary>
     public const int PieceBytes = 64 * 1024;
 
-    private readonly PeerServe _serve = new(reader, metadata, metrics, logger);
+    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, logger);
 
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
-        PeerRefusal refusal = admission.TryEnter(context.GetHttpContext().Connection.RemoteIpAddress);
-        if (refusal != PeerRefusal.None) throw new RpcException(new Status(StatusCode.ResourceExhausted, admission.Describe(refusal)));
-        metrics.PeerServeBegan();
+        // Decoding: ChunkId refuses a negative index by throwing, so the request is checked before the id is built.
+        if (PeerRequest.Validate(origin.AccountName, request, reader.ChunkSize, out ChunkId id) is { } invalid)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, invalid));
+        PeerServeOutcome s = await _handler.ServeAsync(new PeerChunkRequest(id, request.BlobLength, request.Fill, request.WarmOnly, request.From),
+            context.GetHttpContext().Connection.RemoteIpAddress, static c => new ValueTask(c.WriteResponseHeadersAsync([])), context, context.CancellationToken).ConfigureAwait(false);
+        bool delivered = false;
         try
         {
-            await ServeAsync(request, responseStream, context).ConfigureAwait(false);
+            if (s.Chunk is not { } chunk) throw new RpcException(new Status(StatusOf(s.Status), s.Message));
+            await SendAsync(chunk, s.Source, request.WarmOnly, responseStream, context.CancellationToken).ConfigureAwait(false);
+            delivered = !request.WarmOnly;
         }
         finally
         {
-            metrics.PeerServeEnded();
-            admission.Exit();
+            _handler.Finish(s, delivered);
         }
     }
 
-    private async Task ServeAsync(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
+    private static StatusCode StatusOf(PeerServeStatus status) => status switch
     {
-        // Before the id is built: ChunkId refuses a negative index by throwing.
-        string? invalid = PeerRequest.Validate(origin.AccountName, request, reader.ChunkSize, out ChunkId id);
-        if (invalid is not null) throw new RpcException(new Status(StatusCode.InvalidArgument, invalid));
-        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
-        PeerServeOutcome s = await _serve.ReadAsync(id, request.BlobLength, request.Fill, request.From, context.CancellationToken).ConfigureAwait(false);
-        if (s.Chunk is null)
+        PeerServeStatus.Invalid => StatusCode.InvalidArgument,
+        PeerServeStatus.Refused => StatusCode.ResourceExhausted,
+        PeerServeStatus.BlobChanged => StatusCode.FailedPrecondition,
+        PeerServeStatus.OriginFailed => StatusCode.Unavailable,
+        _ => StatusCode.NotFound,
+    };
+
+    private static async Task SendAsync(ChunkBuffer chunk, ReadSource from, bool warmOnly, IServerStreamWriter<ChunkPiece> responseStream, CancellationToken cancellationToken)
+    {
+        string source = from switch { ReadSource.Memory => "memory", ReadSource.Disk => "disk", _ => "blob" };
+        if (warmOnly)
         {
-            StatusCode code = s.Status switch
-            {
-                PeerServeStatus.BlobChanged => StatusCode.FailedPrecondition,
-                PeerServeStatus.OriginFailed => StatusCode.Unavailable,
-                _ => StatusCode.NotFound,
-            };
-            throw new RpcException(new Status(code, s.Message));
+            await responseStream.WriteAsync(new ChunkPiece { Length = chunk.Length, Checksum = chunk.Checksum, Source = source }, cancellationToken).ConfigureAwait(false);
+            return;
         }
-        try
+        int offset = 0;
+        do
         {
-            ChunkBuffer chunk = s.Chunk;
-            string source = s.Source switch { ReadSource.Memory => "memory", ReadSource.Disk => "disk", _ => "blob" };
-            if (request.WarmOnly)
+            int n = Math.Min(PieceBytes, chunk.Length - offset);
+            var piece = new ChunkPiece { Data = UnsafeByteOperations.UnsafeWrap(chunk.Memory.Slice(offset, n)) };
+            if (offset == 0)
             {
-                await responseStream.WriteAsync(new ChunkPiece { Length = chunk.Length, Checksum = chunk.Checksum, Source = source }, context.CancellationToken).ConfigureAwait(false);
-                return;
+                piece.Length = chunk.Length;
+                piece.Checksum = chunk.Checksum;
+                piece.Source = source;
             }
-            int offset = 0;
-            do
-            {
-                int n = Math.Min(PieceBytes, chunk.Length - offset);
-                var piece = new ChunkPiece { Data = UnsafeByteOperations.UnsafeWrap(chunk.Memory.Slice(offset, n)) };
-                if (offset == 0)
-                {
-                    piece.Length = chunk.Length;
-                    piece.Checksum = chunk.Checksum;
-                    piece.Source = source;
-                }
-                // The piece is serialised before WriteAsync completes, so the wrapped buffer is not used afterwards.
-                await responseStream.WriteAsync(piece, context.CancellationToken).ConfigureAwait(false);
-                offset += n;
-            }
-            while (offset < chunk.Length);
-            metrics.PeerServed();
+            // The piece is serialised before WriteAsync completes, so the wrapped buffer is not used afterwards.
+            await responseStream.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
+            offset += n;
         }
-        finally
-        {
-            s.Chunk.Release();
-        }
+        while (offset < chunk.Length);
     }
 }

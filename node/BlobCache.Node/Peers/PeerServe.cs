@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Peers;
 
 /// <summary>How a peer's chunk request ended on the owner, whatever the transport.</summary>
-public enum PeerServeStatus : byte { Ok, BlobChanged, OriginFailed, NotFound }
+public enum PeerServeStatus : byte { Ok, BlobChanged, OriginFailed, NotFound, Invalid, Refused }
 
 /// <summary>
 /// The chunk to send (<see cref="PeerServeStatus.Ok"/>: the caller sends it and then releases it) or why there is
@@ -20,11 +20,8 @@ public readonly record struct PeerServeOutcome(PeerServeStatus Status, string Me
 }
 
 /// <summary>
-/// The owner's side of a peer request between checking it and encoding the answer, shared by the gRPC, framed-TCP
-/// and UDP transports: learn the blob's properties, read or fill the chunk, turn the read path's failures into
-/// answers, count misses. Each transport keeps its admission, its check of the request
-/// (<see cref="PeerRequest.Validate(string, ChunkId, long, int)"/>, done where its protocol needs it: before the id
-/// exists, or before admission), its encoding and its own errors.
+/// The read step of the owner's pipeline (<see cref="PeerChunkHandler"/>), after the request is checked and admitted:
+/// learn the blob's properties, read or fill the chunk, turn the read path's failures into answers, count misses.
 /// </summary>
 /// <remarks>
 /// Nothing the requester says about the blob decides what is stored or served: the ETag and length come from this

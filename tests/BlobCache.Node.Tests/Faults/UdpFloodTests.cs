@@ -18,7 +18,7 @@ public sealed class UdpFloodTests(MeshFixture fixture, ITestOutputHelper output)
     public async Task A_flood_of_malformed_datagrams_on_the_udp_port_is_counted_as_dropped_and_logs_a_bounded_number_of_lines()
     {
         const int datagrams = 20_000;
-        await using NodeProcess node = NodeProcess.Start("udp-flood", fixture.Azurite.ConnectionString, []);
+        await using NodeProcess node = NodeProcess.Start("udp-flood", fixture.Azurite.ConnectionString, [], "--udp-serve");
         await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
         long droppedBefore = (await node.StatusAsync()).UdpFramesDropped;
         int linesBefore = Lines(node);

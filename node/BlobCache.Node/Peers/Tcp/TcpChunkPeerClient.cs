@@ -25,6 +25,8 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
     /// <summary>Idle connections kept per peer; more are closed when returned.</summary>
     public const int MaxIdlePerPeer = 64;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>Bytes taken per receive under TLS (four 16 KiB records), one buffer per connection.</summary>
+    private const int ReadAheadBytes = 64 * 1024;
     private readonly ConcurrentDictionary<string, ConcurrentBag<Connection>> _idle = new(StringComparer.Ordinal);
     private int _disposed;
 
@@ -190,7 +192,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
             if (tls is not null)
             {
                 version = tls.Version;
-                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                var ssl = new SslStream(new TlsRecordBatching(stream, stream, ReadAheadBytes, 0), leaveInnerStreamOpen: false);
                 stream = ssl;
                 X509Certificate2 mine = tls.Certificate;
                 try

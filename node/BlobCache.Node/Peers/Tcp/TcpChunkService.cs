@@ -24,7 +24,9 @@ namespace BlobCache.Node.Peers.Tcp;
 public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
-    private readonly PeerServe _serve = new(reader, metadata, metrics, logger);
+    /// <summary>TLS records gathered per send under TLS: eight 16 KiB records, one buffer per connection.</summary>
+    private const int WriteBatchBytes = 128 * 1024;
+    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -96,14 +98,15 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
     /// Mutual TLS after the magic, with this node's certificate, and a client certificate required and checked
     /// against the mesh CA, as on gRPC. Our own TLS layer rather than Kestrel's: through Kestrel's, whose output pipe
     /// holds 4 KiB blocks, the transport moved a quarter of its plain rate; this writes a chunk in full 16 KiB
-    /// records straight to the socket.
+    /// records, batched into large sends (<see cref="TlsRecordBatching"/>), straight to the socket.
     /// </summary>
     private async Task ServeTlsAsync(ConnectionContext connection, PeerTls peerTls)
     {
         Socket? socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
         // Reads keep coming through Kestrel's input pipe (it may already hold the first handshake bytes).
-        var inner = new DuplexStream(connection.Transport.Input.AsStream(leaveOpen: true),
-            socket is null ? connection.Transport.Output.AsStream(leaveOpen: true) : new NetworkStream(socket, ownsSocket: false));
+        // Kestrel's input pipe buffers already: no read-ahead on top of it.
+        var inner = new TlsRecordBatching(connection.Transport.Input.AsStream(leaveOpen: true),
+            socket is null ? connection.Transport.Output.AsStream(leaveOpen: true) : new NetworkStream(socket, ownsSocket: false), 0, WriteBatchBytes);
         await using var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
         {
@@ -124,6 +127,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
                 return;
             }
         }
+        inner.BatchWrites = true;
         PipeReader input = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
         try
         {
@@ -151,7 +155,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
             if (TcpFrames.TryReadRequest(ref buffer, out TcpFetch? fetch, out string? error))
             {
                 input.AdvanceTo(buffer.Start);
-                await AdmitAndServeAsync(fetch!, output, (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address, closed).ConfigureAwait(false);
+                await ServeAsync(fetch!, output, (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address, closed).ConfigureAwait(false);
                 continue;
             }
             if (error is not null)
@@ -164,67 +168,44 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
         }
     }
 
-    private async Task AdmitAndServeAsync(TcpFetch fetch, Answers output, System.Net.IPAddress? from, CancellationToken closed)
+    private async Task ServeAsync(TcpFetch fetch, Answers output, System.Net.IPAddress? from, CancellationToken closed)
     {
-        PeerRefusal refusal = admission.TryEnter(from);
-        if (refusal != PeerRefusal.None)
-        {
-            output.Header[0] = TcpFrames.Accepted;
-            await output.SendAsync(1, default, closed).ConfigureAwait(false);
-            await ErrorAsync(output, TcpStatus.Refused, admission.Describe(refusal), closed).ConfigureAwait(false);
-            return;
-        }
+        PeerServeOutcome s = await _handler.ServeAsync(new PeerChunkRequest(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From), from,
+            static a => SendAcceptedAsync(a.Output, a.Closed), (Output: output, Closed: closed), closed).ConfigureAwait(false);
+        bool delivered = false;
         try
         {
-            await ServeAsync(fetch, output, closed).ConfigureAwait(false);
+            // The requester reads "accepted" before every answer; a request the pipeline turned away has not had it.
+            if (s.Status is PeerServeStatus.Invalid or PeerServeStatus.Refused) await SendAcceptedAsync(output, closed).ConfigureAwait(false);
+            if (s.Chunk is not { } chunk)
+            {
+                await ErrorAsync(output, StatusOf(s.Status), s.Message, closed).ConfigureAwait(false);
+                return;
+            }
+            TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, s.SourceCode, chunk.Length, chunk.Checksum);
+            await output.SendAsync(TcpFrames.AnswerBytes, fetch.WarmOnly ? default : chunk.Memory, closed).ConfigureAwait(false);
+            delivered = !fetch.WarmOnly;
         }
         finally
         {
-            admission.Exit();
+            _handler.Finish(s, delivered);
         }
     }
 
-    private async Task ServeAsync(TcpFetch fetch, Answers output, CancellationToken closed)
+    private static ValueTask SendAcceptedAsync(Answers output, CancellationToken closed)
     {
-        metrics.PeerServeBegan();
-        try
-        {
-            output.Header[0] = TcpFrames.Accepted;
-            await output.SendAsync(1, default, closed).ConfigureAwait(false);
-            string? invalid = PeerRequest.Validate(origin.AccountName, fetch.Id, fetch.BlobLength, reader.ChunkSize);
-            if (invalid is not null)
-            {
-                await ErrorAsync(output, TcpStatus.Invalid, invalid, closed).ConfigureAwait(false);
-                return;
-            }
-            PeerServeOutcome s = await _serve.ReadAsync(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.From, closed).ConfigureAwait(false);
-            if (s.Chunk is not { } chunk)
-            {
-                TcpStatus status = s.Status switch
-                {
-                    PeerServeStatus.BlobChanged => TcpStatus.BlobChanged,
-                    PeerServeStatus.OriginFailed => TcpStatus.OriginFailed,
-                    _ => TcpStatus.NotFound,
-                };
-                await ErrorAsync(output, status, s.Message, closed).ConfigureAwait(false);
-                return;
-            }
-            try
-            {
-                TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, s.SourceCode, chunk.Length, chunk.Checksum);
-                await output.SendAsync(TcpFrames.AnswerBytes, fetch.WarmOnly ? default : chunk.Memory, closed).ConfigureAwait(false);
-                if (!fetch.WarmOnly) metrics.PeerServed();
-            }
-            finally
-            {
-                chunk.Release();
-            }
-        }
-        finally
-        {
-            metrics.PeerServeEnded();
-        }
+        output.Header[0] = TcpFrames.Accepted;
+        return output.SendAsync(1, default, closed);
     }
+
+    private static TcpStatus StatusOf(PeerServeStatus status) => status switch
+    {
+        PeerServeStatus.Invalid => TcpStatus.Invalid,
+        PeerServeStatus.Refused => TcpStatus.Refused,
+        PeerServeStatus.BlobChanged => TcpStatus.BlobChanged,
+        PeerServeStatus.OriginFailed => TcpStatus.OriginFailed,
+        _ => TcpStatus.NotFound,
+    };
 
     private static ValueTask ErrorAsync(Answers output, TcpStatus status, string message, CancellationToken closed)
     {
@@ -233,35 +214,5 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
         int n = Encoding.UTF8.GetBytes(text, output.Header[TcpFrames.AnswerBytes..]);
         TcpFrames.WriteAnswer(output.Header, status, 0, n, 0);
         return output.SendAsync(TcpFrames.AnswerBytes + n, default, closed);
-    }
-}
-
-/// <summary>One stream that reads from one and writes to another: TLS over Kestrel's input pipe and the raw socket.</summary>
-internal sealed class DuplexStream(Stream reads, Stream writes) : Stream
-{
-    public override bool CanRead => true;
-    public override bool CanWrite => true;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => reads.Read(buffer, offset, count);
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => reads.ReadAsync(buffer, cancellationToken);
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => reads.ReadAsync(buffer, offset, count, cancellationToken);
-    public override void Write(byte[] buffer, int offset, int count) => writes.Write(buffer, offset, count);
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => writes.WriteAsync(buffer, cancellationToken);
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => writes.WriteAsync(buffer, offset, count, cancellationToken);
-    public override void Flush() => writes.Flush();
-    public override Task FlushAsync(CancellationToken cancellationToken) => writes.FlushAsync(cancellationToken);
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            reads.Dispose();
-            writes.Dispose();
-        }
-        base.Dispose(disposing);
     }
 }

@@ -30,11 +30,11 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     public const int MaxConnections = 4096;
 
     private readonly NodeOptions _options;
-    private readonly ChunkReader _reader;
-    private readonly IBlobOrigin _origin;
-    private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly PeerServe _serve;
+    // Built again when Admission is set: the pipeline holds the admission it enforces.
+    private readonly Func<PeerAdmission?, PeerChunkHandler> _newHandler;
+    private PeerChunkHandler _handler;
+    private PeerAdmission? _admission;
     private readonly NetManager _manager;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Func<Keyring>? _keys;
@@ -50,17 +50,23 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     {
         _keys = keys;
         _options = options;
-        _reader = reader;
-        _origin = origin;
-        _metrics = metrics;
         _logger = logger;
-        _serve = new PeerServe(reader, metadata, metrics, logger);
+        _newHandler = admission => new PeerChunkHandler(reader, metadata, origin.AccountName, metrics, admission, logger);
+        _handler = _newHandler(null);
         _manager = new NetManager(this);
         UdpTransport.Configure(_manager);
     }
 
     /// <summary>Bounds on concurrent and per-peer requests, shared with the gRPC server (none: unbounded).</summary>
-    public PeerAdmission? Admission { get; init; }
+    public PeerAdmission? Admission
+    {
+        get => _admission;
+        init
+        {
+            _admission = value;
+            _handler = _newHandler(value);
+        }
+    }
 
     /// <summary>Frames that failed to decode or came where they make no sense; each was dropped.</summary>
     public long DroppedFrames => Interlocked.Read(ref _droppedFrames);
@@ -223,44 +229,31 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
 
     private void OnFetch(ServerConnection connection, byte channel, uint requestId, UdpFetch fetch)
     {
-        var id = new ChunkId(fetch.Account, fetch.Container, fetch.Blob, fetch.ETag, fetch.Index);
-        string? invalid = PeerRequest.Validate(_origin.AccountName, id, fetch.BlobLength, _reader.ChunkSize);
-        if (invalid is null && connection.Transfers.Count >= MaxRequestsPerConnection) invalid = "too many open requests on this connection";
-        if (invalid is not null)
+        if (connection.Transfers.Count >= MaxRequestsPerConnection)
         {
-            SendError(connection.Peer, channel, requestId, invalid);
-            return;
-        }
-        PeerRefusal refusal = Admission?.TryEnter(((IPEndPoint)connection.Peer).Address) ?? PeerRefusal.None;
-        if (refusal != PeerRefusal.None)
-        {
-            SendError(connection.Peer, channel, requestId, Admission!.Describe(refusal));
+            SendError(connection.Peer, channel, requestId, "too many open requests on this connection");
             return;
         }
         var transfer = new ServerTransfer(connection, channel, requestId, _shutdown.Token);
         if (!connection.Transfers.TryAdd(requestId, transfer))
         {
             transfer.Dispose();
-            Admission?.Exit();
             Drop(connection.Peer, $"request id {requestId} is already open");
             return;
         }
-        Span<byte> accepted = stackalloc byte[UdpFrames.HeaderBytes];
-        Send(connection.Peer, channel, accepted[..UdpFrames.WriteAccepted(accepted, requestId)], null);
-        _ = Task.Run(() => ServeAsync(transfer, id, fetch));
+        _ = Task.Run(() => ServeAsync(transfer, new ChunkId(fetch.Account, fetch.Container, fetch.Blob, fetch.ETag, fetch.Index), fetch));
     }
 
     private async Task ServeAsync(ServerTransfer t, ChunkId id, UdpFetch fetch)
     {
         NetPeer peer = t.Connection.Peer;
-        // Counted like the gRPC and TCP transports' requests: the most served at once is the stampede figure.
-        _metrics.PeerServeBegan();
         try
         {
             PeerServeOutcome s;
             try
             {
-                s = await _serve.ReadAsync(id, fetch.BlobLength, fetch.Fill, fetch.From, t.Token).ConfigureAwait(false);
+                s = await _handler.ServeAsync(new PeerChunkRequest(id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From), ((IPEndPoint)peer).Address,
+                    static a => a.Server.SendAccepted(a.Transfer), (Server: this, Transfer: t), t.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
             {
@@ -272,6 +265,29 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
                 SendError(peer, t.Channel, t.RequestId, "internal error: " + e.Message);
                 return;
             }
+            await AnswerAsync(t, s, fetch.WarmOnly).ConfigureAwait(false);
+        }
+        finally
+        {
+            t.Connection.Transfers.TryRemove(new KeyValuePair<uint, ServerTransfer>(t.RequestId, t));
+            t.Dispose();
+        }
+    }
+
+    private ValueTask SendAccepted(ServerTransfer t)
+    {
+        Span<byte> accepted = stackalloc byte[UdpFrames.HeaderBytes];
+        Send(t.Connection.Peer, t.Channel, accepted[..UdpFrames.WriteAccepted(accepted, t.RequestId)], null);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Encodes the pipeline's outcome: the chunk, "not found", or an error in words.</summary>
+    private async Task AnswerAsync(ServerTransfer t, PeerServeOutcome s, bool warmOnly)
+    {
+        NetPeer peer = t.Connection.Peer;
+        bool delivered = false;
+        try
+        {
             if (s.Chunk is not { } chunk)
             {
                 if (s.Status == PeerServeStatus.NotFound)
@@ -282,25 +298,16 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
                 else SendError(peer, t.Channel, t.RequestId, s.Message);
                 return;
             }
-            try
-            {
-                await SendChunkAsync(t, chunk, s.SourceCode, fetch.WarmOnly).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
-            {
-                // The requester cancelled or went away; the chunk reference is released below.
-            }
-            finally
-            {
-                chunk.Release();
-            }
+            await SendChunkAsync(t, chunk, s.SourceCode, warmOnly).ConfigureAwait(false);
+            delivered = !warmOnly;
+        }
+        catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
+        {
+            // The requester cancelled or went away; the chunk reference is released below.
         }
         finally
         {
-            t.Connection.Transfers.TryRemove(new KeyValuePair<uint, ServerTransfer>(t.RequestId, t));
-            t.Dispose();
-            Admission?.Exit();
-            _metrics.PeerServeEnded();
+            _handler.Finish(s, delivered);
         }
     }
 
@@ -323,7 +330,6 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
                 Send(peer, t.Channel, frame.AsSpan(0, header + n), t);
                 offset += n;
             }
-            _metrics.PeerServed();
         }
         finally
         {
