@@ -186,7 +186,7 @@ public sealed partial class GossipSecurityTests : IDisposable
     public async Task A_udp_chunk_client_without_the_key_gets_nothing_and_one_with_it_reads_byte_exact()
     {
         const int chunkSize = 4 * 1024 * 1024;
-        await using NodeProcess node = NodeProcess.Start("udp-auth", "sample", []);
+        await using NodeProcess node = NodeProcess.Start("udp-auth", "sample", [], "--udp-serve");
         await node.WaitReadyAsync(Deadline);
         using var http = new HttpClient();
         using var head = new HttpRequestMessage(HttpMethod.Head, $"http://127.0.0.1:{node.HttpPort}/devstoreaccount1/{SampleOrigin.Container}/{SampleOrigin.BlobName(3)}");
@@ -235,7 +235,7 @@ public sealed partial class GossipSecurityTests : IDisposable
     [Fact]
     public async Task A_captured_udp_connect_token_replayed_from_another_address_is_refused()
     {
-        await using NodeProcess node = NodeProcess.Start("udp-replay", "sample", []);
+        await using NodeProcess node = NodeProcess.Start("udp-replay", "sample", [], "--udp-serve");
         await node.WaitReadyAsync(Deadline);
         byte[] token = new byte[ConnectToken.MaxBytes];
         int n = ConnectToken.Write(NodeProcess.DefaultKeyring, "member", $"127.0.0.1:{node.UdpPort}", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), token);
