@@ -147,6 +147,18 @@ public class ScenarioTests
     }
 
     [Fact]
+    public void With_a_peer_timeout_shorter_than_one_transfer_every_read_gives_up_on_its_peers_and_finishes_from_Blob()
+    {
+        Scenario s = Small("epoch", 200, 60);
+        s = s with { Workload = s.Workload! with { PeerTimeoutMs = 1 } }; // a 4 MiB chunk takes 1.3 ms on the NIC alone
+        SimReport report = new ScenarioRunner(s, seed: 4).Run();
+        DataReport d = Assert.IsType<DataReport>(report.Data);
+        Assert.Equal(d.ReadsTotal, d.ReadsDone);
+        Assert.True(d.OwnerTimeouts > 0);
+        Assert.Equal(0, d.BytesPeer);
+    }
+
+    [Fact]
     public void A_stampede_keeps_each_senders_transfers_within_the_limit_and_busy_peers_hand_readers_to_holders()
     {
         SimReport report = new ScenarioRunner(Small("stampede", 200, 120), seed: 3).Run();

@@ -14,6 +14,8 @@ internal sealed class ChunkFetch
     public ChunkRoute Route;
     /// <summary>The ask (peer request or Blob GET) in flight; answers and deadlines of older asks are ignored.</summary>
     public long Ask;
+    /// <summary>Whether the ask's deadline is queued already (asks answered at a known time need none).</summary>
+    public bool DeadlineQueued;
     /// <summary>The first owner of the region the route asked: a later owner is a retry.</summary>
     public int FirstOwner;
     /// <summary>This node's own reads waiting for the chunk.</summary>
@@ -30,6 +32,7 @@ internal sealed class ChunkFetch
         Chunk = chunk;
         Key = key;
         Ask = 0;
+        DeadlineQueued = false;
         FirstOwner = -1;
         LocalReaders = 0;
         NamedCount = 0;

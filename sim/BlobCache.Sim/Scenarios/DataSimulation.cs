@@ -198,6 +198,7 @@ public sealed class DataSimulation
     private void Carry(ChunkFetch f, RouteDecision decision)
     {
         f.Ask = ++_asks;
+        f.DeadlineQueued = false;
         switch (decision.Step)
         {
             case RouteStep.AskPeer:
@@ -224,7 +225,12 @@ public sealed class DataSimulation
     /// crashed peer, a fill): the rest answer in a latency or arrive at a known time, so millions of reads do not
     /// keep millions of deadlines queued.
     /// </summary>
-    private void AwaitDeadline(ChunkFetch f) => Enqueue(f.Route.Current.Deadline, new DataEvent(DataEventKind.Deadline, f.Id, f.Ask));
+    private void AwaitDeadline(ChunkFetch f)
+    {
+        if (f.DeadlineQueued) return;
+        f.DeadlineQueued = true;
+        Enqueue(f.Route.Current.Deadline, new DataEvent(DataEventKind.Deadline, f.Id, f.Ask));
+    }
 
     private void AnswerArrived(ChunkFetch f, long ask, PeerAnswer answer)
     {
@@ -328,10 +334,9 @@ public sealed class DataSimulation
         MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Sending);
         Enqueue(sent, new DataEvent(DataEventKind.SendDone, Peer: from));
         long arrival = r.IngressFree + Latency(from, f.Node);
-        // A transfer that would finish past the ask's deadline is one the reader gives up on (a deadline pending
-        // from a fill fires by itself).
+        // A transfer that would finish past the ask's deadline is one the reader gives up on.
         if (arrival <= f.Route.Current.Deadline) Enqueue(arrival, new DataEvent(DataEventKind.Arrive, f.Id, f.Ask, from, source));
-        else if (!f.Route.Current.Fill) AwaitDeadline(f);
+        else AwaitDeadline(f);
     }
 
     // ---------------------------------------------------------------- placement
