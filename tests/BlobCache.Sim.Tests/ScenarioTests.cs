@@ -204,6 +204,15 @@ public class ScenarioTests
     }
 
     [Fact]
+    public void One_seed_gives_one_trace_digest_when_nodes_read_too()
+    {
+        Scenario s = Small("stampede", 100, 20) with { Workload = Scenario.Load("stampede").Workload! with { Chunks = 64 } };
+        SimReport a = new ScenarioRunner(s, seed: 5).Run(), b = new ScenarioRunner(s, seed: 5).Run();
+        Assert.Equal(a.TraceDigest, b.TraceDigest);
+        Assert.Equal(a.Data, b.Data);
+    }
+
+    [Fact]
     public void Report_json_has_the_contract_keys()
     {
         SimReport report = new ScenarioRunner(Small("epoch", 100, 40), seed: 1).Run();
