@@ -1,8 +1,8 @@
-using BlobCache.Mesh;
-using BlobCache.Mesh.Reading;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BlobCache.Mesh;
+using BlobCache.Mesh.Reading;
 
 namespace BlobCache.Sim.Scenarios;
 
