@@ -169,7 +169,7 @@ public class ScenarioTests
         Assert.True(d.ServedByHolders > 0, "named holders must send the chunk");
     }
 
-    [Theory(Skip = "The node's routing on main sends a reader to the next owner and then to Blob once busy owners and the holders they name are used up: a 200-node stampede reads Blob 27 times per chunk, pooled-regions about once in 2,000 reads (issue 22).")]
+    [Theory]
     [InlineData("stampede", 200, 120.0)]
     [InlineData("pooled-regions", 150, 120.0)]
     public void Every_data_scenario_reads_each_chunk_from_Blob_once_per_reading_region(string name, int nodes, double duration)

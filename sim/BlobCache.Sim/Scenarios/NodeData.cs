@@ -30,10 +30,10 @@ internal sealed class NodeData(int chunks, int capacity)
     public bool Has(int chunk) => _held[chunk];
 
     /// <summary>Members this node sent chunks to, created on its first send (most nodes of a big epoch never send).</summary>
-    public RecentHolders Recent => _recent ??= new RecentHolders(Math.Min(RecentKeys, chunks), perKey: 4);
+    public RecentHolders Recent => _recent ??= new RecentHolders(Math.Min(RecentKeys, chunks), perKey: 16);
 
     /// <summary>Copies the recipients of a chunk for a busy answer; 0 when this node never sent anything.</summary>
-    public int CopyHolders(ulong key, Span<int> destination, int exclude) => _recent?.CopyTo(key, destination, exclude) ?? 0;
+    public int CopyHolders(ulong key, Span<int> destination, int exclude) => _recent?.NextHolders(key, destination, exclude) ?? 0;
 
     /// <summary>Marks a held chunk as just used (read here or served to a peer).</summary>
     public void Touch(int chunk) => _used?.Set(chunk, true);
