@@ -38,11 +38,11 @@ public readonly record struct RouteDecision(RouteStep Step, int Member, PeerRole
 
 /// <summary>
 /// The read path of one chunk past this node's own tiers, as a state machine: the owners of the chunk in this
-/// region in rank order (an owner fills from Blob once for the whole region), holders that a busy owner names
+/// region in rank order (an owner fills from Blob once for the whole region), holders that a busy peer names
 /// (so a stampede fans out as a tree of copies instead of queueing at the owner or going to Blob), the busy owner
-/// again after a growing backoff, the owners in pooled regions, and Blob last. A peer that fails or times out costs
-/// its deadline, then the next place; nothing a peer says can send the reader back to a place already tried,
-/// except a busy owner, a bounded number of times. No I/O and no clock: the node and the simulator pass the time
+/// again after a growing backoff for as long as <see cref="ReadRouting.BusyWaitMicros"/>, the owners in pooled
+/// regions, and Blob last. A peer that fails or times out costs its deadline, then the next place; nothing a peer
+/// says can send the reader back to a place already tried, except a busy owner. No I/O and no clock: the node and the simulator pass the time
 /// in and carry out each decision, so both run this one routing.
 /// </summary>
 /// <remarks>A value type with inline lists, so routing a chunk allocates nothing.</remarks>
@@ -70,6 +70,8 @@ public struct ChunkRoute
     private Asked _asked;
     private int _ownerCount, _ownerNext, _holderCount, _holderNext, _pooledCount, _pooledNext, _askedCount;
     private int _busyOwner, _busyRetries;
+    private PeerRole _busyRole;
+    private long _busySince;
     private RouteDecision _current;
 
     /// <summary>
@@ -79,7 +81,7 @@ public struct ChunkRoute
     /// </summary>
     public static ChunkRoute Plan(ReadRouting settings, ulong key, int self, RegionPlacement region, ReadOnlySpan<RegionPlacement> pooledRegions)
     {
-        var route = new ChunkRoute { _settings = settings, _self = self, _busyOwner = -1 };
+        var route = new ChunkRoute { _settings = settings, _self = self, _busyOwner = -1, _busySince = -1 };
         Span<int> owners = stackalloc int[MaxOwners];
         int count = region.Owners(key, owners[..Math.Min(MaxOwners, settings.OwnersToTry)]);
         for (int i = 0; i < count && owners[i] != self; i++) route._owners[route._ownerCount++] = owners[i];
@@ -116,14 +118,22 @@ public struct ChunkRoute
                 return _current = _current with { Step = RouteStep.BlobChanged };
             case PeerAnswer.Busy:
                 foreach (int h in holders) AddHolder(h);
-                if (_current.Role == PeerRole.RegionOwner && _busyRetries < _settings.BusyRetries) _busyOwner = _current.Member;
+                // An owner (of this region, or of a pooled one) has or will have the chunk: come back to it. A holder
+                // that is busy has only named its own holders.
+                if (_current.Role != PeerRole.Holder)
+                {
+                    if (_busySince < 0) _busySince = now;
+                    if (now - _busySince < _settings.BusyWaitMicros) (_busyOwner, _busyRole) = (_current.Member, _current.Role);
+                }
                 break;
         }
         return _current = Next(now);
     }
 
+    // Bounds the holders waiting to be asked, not all a route may ever ask: each busy answer can name new ones.
     private void AddHolder(int member)
     {
+        if (_holderNext == _holderCount) _holderNext = _holderCount = 0;
         if (member < 0 || member == _self || _holderCount >= Math.Min(MaxHolders, _settings.HoldersToTry) || WasAsked(member)) return;
         for (int i = 0; i < _holderCount; i++)
         {
@@ -144,10 +154,10 @@ public struct ChunkRoute
         {
             int owner = _busyOwner;
             _busyOwner = -1;
-            // Doubling: a stampede's owner frees a slot per transfer, and readers that come back at once would
-            // find it full again.
-            long backoff = _settings.BusyBackoffMicros << _busyRetries++;
-            return Ask(owner, PeerRole.RegionOwner, now + backoff);
+            // Doubling up to a cap: a stampede's owner frees a slot per transfer, and readers that come back at once
+            // would find it full again; past the cap a reader still comes back about once per few transfers.
+            long backoff = _settings.BusyBackoffMicros << Math.Min(_busyRetries++, _settings.BusyRetries);
+            return Ask(owner, _busyRole, now + backoff);
         }
         if (_ownerNext < _ownerCount) return Ask(_owners[_ownerNext++], PeerRole.RegionOwner, now);
         while (_pooledNext < _pooledCount)
@@ -158,15 +168,17 @@ public struct ChunkRoute
         return new RouteDecision(RouteStep.ReadBlob, -1, PeerRole.RegionOwner, now, long.MaxValue);
     }
 
+    // The last 24 members asked: a route that keeps coming back to a busy owner may ask more holders than that, and
+    // asking a long-forgotten one again costs a round trip, never wrong bytes.
     private RouteDecision Ask(int member, PeerRole role, long notBefore)
     {
-        if (_askedCount < 24 && !WasAsked(member)) _asked[_askedCount++] = member;
+        if (!WasAsked(member)) _asked[_askedCount++ % 24] = member;
         return new RouteDecision(RouteStep.AskPeer, member, role, notBefore, notBefore + _settings.PeerDeadlineMicros);
     }
 
     private readonly bool WasAsked(int member)
     {
-        for (int i = 0; i < _askedCount; i++)
+        for (int i = 0; i < Math.Min(_askedCount, 24); i++)
         {
             if (_asked[i] == member) return true;
         }

@@ -13,11 +13,19 @@ public sealed record ReadRouting
     /// <summary>Holders taken from "busy" answers; each is asked once, without fill.</summary>
     public int HoldersToTry { get; init; } = 4;
 
-    /// <summary>How many times a busy owner is asked again once its holders are exhausted.</summary>
+    /// <summary>How many times the wait before asking a busy owner again doubles (it stays at that cap after).</summary>
     public int BusyRetries { get; init; } = 3;
 
     /// <summary>How long a reader waits before asking a busy owner again: about one transfer, when a slot frees.</summary>
     public long BusyBackoffMicros { get; init; } = 50 * Micros.PerMillisecond;
+
+    /// <summary>
+    /// How long a reader keeps coming back to a busy owner before it tries the next place. Busy is load, not failure:
+    /// an owner that answers "busy" is alive and will send, and giving up on it sooner sends the reader to Blob, which
+    /// is the load a stampede must not make (a stampede of 10,000 simulated readers read each chunk from Blob thousands
+    /// of times when readers gave up after three tries).
+    /// </summary>
+    public long BusyWaitMicros { get; init; } = 30 * Micros.PerSecond;
 
     /// <summary>How long one peer may take to answer with the whole chunk before the reader moves on.</summary>
     public long PeerDeadlineMicros { get; init; } = 60 * Micros.PerSecond;
@@ -27,6 +35,7 @@ public sealed record ReadRouting
         if (OwnersToTry is < 1 or > ChunkRoute.MaxOwners) throw new ArgumentOutOfRangeException(nameof(OwnersToTry), OwnersToTry, $"1 to {ChunkRoute.MaxOwners}");
         if (HoldersToTry is < 0 or > ChunkRoute.MaxHolders) throw new ArgumentOutOfRangeException(nameof(HoldersToTry), HoldersToTry, $"0 to {ChunkRoute.MaxHolders}");
         if (BusyRetries is < 0 or > 16) throw new ArgumentOutOfRangeException(nameof(BusyRetries), BusyRetries, "0 to 16");
+        if (BusyWaitMicros < 0) throw new ArgumentOutOfRangeException(nameof(BusyWaitMicros), BusyWaitMicros, "not negative");
         if (BusyBackoffMicros < 0) throw new ArgumentOutOfRangeException(nameof(BusyBackoffMicros), BusyBackoffMicros, "not negative");
         if (PeerDeadlineMicros <= 0) throw new ArgumentOutOfRangeException(nameof(PeerDeadlineMicros), PeerDeadlineMicros, "positive");
     }

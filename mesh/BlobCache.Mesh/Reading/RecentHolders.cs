@@ -12,10 +12,10 @@ public sealed class RecentHolders
     private readonly Dictionary<ulong, int> _slotOf;
     private readonly ulong[] _keyOf;
     private readonly int[] _members; // slot * perKey + i
-    private readonly int[] _count, _next;
+    private readonly int[] _count, _next, _turn;
     private int _clock;
 
-    public RecentHolders(int keys = 4096, int perKey = 4)
+    public RecentHolders(int keys = 4096, int perKey = 16)
     {
         if (keys < 1) throw new ArgumentOutOfRangeException(nameof(keys), keys, "at least 1");
         if (perKey < 1) throw new ArgumentOutOfRangeException(nameof(perKey), perKey, "at least 1");
@@ -25,6 +25,7 @@ public sealed class RecentHolders
         _members = new int[keys * perKey];
         _count = new int[keys];
         _next = new int[keys];
+        _turn = new int[keys];
     }
 
     public int Keys => _slotOf.Count;
@@ -41,6 +42,7 @@ public sealed class RecentHolders
             _keyOf[slot] = key;
             _count[slot] = 0;
             _next[slot] = 0;
+            _turn[slot] = 0;
         }
         Span<int> members = _members.AsSpan(slot * _perKey, _perKey);
         for (int i = 0; i < _count[slot]; i++)
@@ -63,6 +65,24 @@ public sealed class RecentHolders
             int m = members[(_next[slot] - i + _perKey) % _perKey];
             if (m != exclude) destination[written++] = m;
         }
+        return written;
+    }
+
+    /// <summary>
+    /// Like <see cref="CopyTo"/>, but each call for a chunk starts where the last one stopped: the readers an owner
+    /// turns away at once are spread over all its recent holders instead of all going to the newest few.
+    /// </summary>
+    public int NextHolders(ulong key, Span<int> destination, int exclude = -1)
+    {
+        if (!_slotOf.TryGetValue(key, out int slot) || _count[slot] == 0) return 0;
+        ReadOnlySpan<int> members = _members.AsSpan(slot * _perKey, _perKey);
+        int count = _count[slot], start = _turn[slot] % count, written = 0, taken = 0;
+        for (; taken < count && written < destination.Length; taken++)
+        {
+            int m = members[(_next[slot] - 1 - (start + taken) % count + 2 * _perKey) % _perKey];
+            if (m != exclude) destination[written++] = m;
+        }
+        _turn[slot] = (start + taken) % count;
         return written;
     }
 

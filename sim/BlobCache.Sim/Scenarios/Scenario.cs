@@ -1,6 +1,8 @@
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BlobCache.Mesh;
+using BlobCache.Mesh.Reading;
 
 namespace BlobCache.Sim.Scenarios;
 
@@ -162,8 +164,10 @@ public sealed record DataWorkload
     /// <summary>Bandwidth of one Blob GET, gigabits per second, and its first-byte latency.</summary>
     public double BlobGbps { get; init; } = 0.5;
     public double BlobLatencyMs { get; init; } = 30;
-    /// <summary>Most transfers an owner serves at once; later requesters are sent to peers that already hold the chunk.</summary>
+    /// <summary>Most transfers a node sends at once (the routing's <c>maxSending</c>); later requesters hear "busy" and the holders it last sent to.</summary>
     public int OwnerConcurrency { get; init; } = 8;
+    /// <summary>How long a reader waits for one peer, the node's <c>--peer-timeout-ms</c> default: what a crashed peer costs.</summary>
+    public int PeerTimeoutMs { get; init; } = 2000;
     /// <summary>Chunks each node reads at once.</summary>
     public int ReaderConcurrency { get; init; } = 8;
     /// <summary>Chunks each node's cache holds; past that it evicts the least recently used (CLOCK). 0: unbounded.</summary>
@@ -182,5 +186,9 @@ public sealed record DataWorkload
         Check(OwnerConcurrency >= 1 && ReaderConcurrency >= 1, "concurrency limits must be at least 1");
         Check(Start >= 0, "start must not be negative");
         Check(CacheChunks >= 0, "cache_chunks must be 0 (unbounded) or more");
+        Check(PeerTimeoutMs >= 1, "peer_timeout_ms must be at least 1");
     }
+
+    /// <summary>The node's read routing (its defaults, as the node's options leave them) with this workload's peer timeout.</summary>
+    public ReadRouting Routing() => new() { PeerDeadlineMicros = PeerTimeoutMs * Micros.PerMillisecond };
 }

@@ -96,7 +96,7 @@ public sealed class ScenarioRunner
         if (data is not null)
         {
             DataReport d = data.Report();
-            foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.Redirects, d.OwnerTimeouts, d.OwnerRetries, d.Evictions, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
+            foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.BusyAnswers, d.Handoffs, d.ServedByHolders, d.OwnerTimeouts, d.OwnerRetries, d.Evictions, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
                 _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);

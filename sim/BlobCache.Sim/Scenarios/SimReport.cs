@@ -180,7 +180,9 @@ public sealed record SimReport
             w.WriteEndObject();
             w.WriteNumber("max_owner_concurrency", d.MaxOwnerConcurrency);
             w.WriteNumber("owner_concurrency_limit", d.OwnerConcurrencyLimit);
-            w.WriteNumber("redirects", d.Redirects);
+            w.WriteNumber("busy_answers", d.BusyAnswers);
+            w.WriteNumber("handoffs", d.Handoffs);
+            w.WriteNumber("served_by_holders", d.ServedByHolders);
             w.WriteNumber("owner_timeouts", d.OwnerTimeouts);
             w.WriteNumber("owner_retries", d.OwnerRetries);
             w.WriteNumber("cache_chunks", d.CacheChunks);
@@ -249,8 +251,9 @@ public sealed record SimReport
             md.AppendLine(I($"| reads done | {d.ReadsDone:N0} of {d.ReadsTotal:N0} |"));
             md.AppendLine(I($"| Blob GETs | {d.BlobGets:N0} for {d.UniqueChunks:N0} chunks ({d.BlobReadsPerChunkPerRegion:F3} per chunk per reading region) |"));
             md.AppendLine(I($"| bytes: local / peer / other region / Blob | {GiB(d.BytesLocal)} / {GiB(d.BytesPeer)} / {GiB(d.BytesPeerRemoteRegion)} / {GiB(d.BytesBlob)} GiB |"));
-            md.AppendLine(I($"| most transfers queued on one node | {d.MaxOwnerConcurrency} (limit before redirecting {d.OwnerConcurrencyLimit}; {d.Redirects:N0} redirects) |"));
-            md.AppendLine(I($"| requests to a dead owner (timed out, then the second owner or Blob) | {d.OwnerTimeouts:N0} ({d.OwnerRetries:N0} went to the second owner) |"));
+            md.AppendLine(I($"| most transfers sent at once by one node | {d.MaxOwnerConcurrency} (limit {d.OwnerConcurrencyLimit}) |"));
+            md.AppendLine(I($"| busy answers / naming holders / chunks sent by named holders | {d.BusyAnswers:N0} / {d.Handoffs:N0} / {d.ServedByHolders:N0} |"));
+            md.AppendLine(I($"| asks past their deadline / asks of a region's next owner | {d.OwnerTimeouts:N0} / {d.OwnerRetries:N0} |"));
             md.AppendLine(I($"| cache per node | {(d.CacheChunks == 0 ? "unbounded" : $"{d.CacheChunks:N0} chunks")}; {d.Evictions:N0} evictions |"));
             md.AppendLine(I($"| completion | {(d.CompletionSeconds < 0 ? "not finished" : $"{d.CompletionSeconds:F1} s")}{(double.IsNaN(d.IdealSeconds) ? "" : $" (NIC-bound ideal {d.IdealSeconds:F1} s)")} |"));
             md.AppendLine();

@@ -5,7 +5,7 @@ namespace BlobCache.Mesh.Tests.Reading;
 
 public class ChunkRouteTests
 {
-    private static readonly ReadRouting Settings = new() { OwnersToTry = 2, HoldersToTry = 4, BusyRetries = 2, BusyBackoffMicros = 1_000, PeerDeadlineMicros = 5_000 };
+    private static readonly ReadRouting Settings = new() { OwnersToTry = 2, HoldersToTry = 4, BusyRetries = 2, BusyBackoffMicros = 1_000, BusyWaitMicros = 3_000, PeerDeadlineMicros = 5_000 };
     private static readonly RegionPlacement Region = RegionPlacement.Build(Enumerable.Range(0, 20).Select(i => new PlacementMember(i, StableHash.Of($"m{i}"), 100)).ToArray());
     private static readonly RegionPlacement Pooled = RegionPlacement.Build(Enumerable.Range(100, 10).Select(i => new PlacementMember(i, StableHash.Of($"p{i}"), 100)).ToArray());
 
@@ -69,14 +69,14 @@ public class ChunkRouteTests
         Assert.Equal((first, PeerRole.RegionOwner, 30L + 1_000), (d.Member, d.Role, d.NotBefore));
         d = route.OnAnswer(1_100, PeerAnswer.Busy);
         Assert.Equal((first, 1_100L + 2_000), (d.Member, d.NotBefore));
-        // Retries spent: the next owner, then Blob.
+        // Busy for longer than the busy wait (since 10): the next owner, then Blob.
         d = route.OnAnswer(3_200, PeerAnswer.Busy);
         Assert.Equal((second, 3_200L), (d.Member, d.NotBefore));
         Assert.Equal(RouteStep.ReadBlob, route.OnAnswer(3_300, PeerAnswer.NotHere).Step);
     }
 
     [Fact]
-    public void A_holder_is_never_asked_twice_and_the_list_is_bounded()
+    public void A_holder_is_never_asked_twice_however_often_it_is_named()
     {
         (ulong key, int first, int second) = KeyWithOwners();
         int reader = Reader(first, second);
@@ -91,9 +91,9 @@ public class ChunkRouteTests
             // Every holder names all the others again: none may be asked a second time.
             d = route.OnAnswer(2, PeerAnswer.Busy, others);
         }
-        Assert.Equal(Settings.HoldersToTry, asked.Count);
+        Assert.Equal(others.Length, asked.Count); // each busy holder names more: the route walks down the tree
         Assert.Equal(asked.Count, asked.Distinct().Count());
-        Assert.Equal((RouteStep.AskPeer, second), (d.Step, d.Member));
+        Assert.Equal((RouteStep.AskPeer, first), (d.Step, d.Member)); // then back to the busy owner
     }
 
     [Fact]
@@ -129,9 +129,56 @@ public class ChunkRouteTests
                 now = d.NotBefore + 1;
                 int[] holders = Enumerable.Range(0, random.Next(6)).Select(_ => random.Next(20)).ToArray();
                 d = route.OnAnswer(now, answers[random.Next(answers.Length)], holders);
-                Assert.True(++steps <= Settings.OwnersToTry + Settings.HoldersToTry + Settings.BusyRetries + 1, "route did not end");
+                // Every member at most once as a holder, owners and the pooled owner, and the busy owner only as often as
+                // the busy wait allows.
+                Assert.True(++steps <= Settings.OwnersToTry + 20 + Settings.BusyWaitMicros / Settings.BusyBackoffMicros + 2, "route did not end");
             }
             Assert.Equal(RouteStep.ReadBlob, d.Step);
         }
+    }
+
+    [Fact]
+    public void A_busy_owner_is_asked_again_at_the_capped_backoff_until_the_busy_wait_runs_out_and_never_sends_the_reader_to_Blob_sooner()
+    {
+        (ulong key, int first, int second) = KeyWithOwners();
+        ChunkRoute route = ChunkRoute.Plan(Settings with { BusyWaitMicros = 100_000 }, key, Reader(first, second), Region, []);
+        route.Start(0);
+        long now = 0;
+        var waits = new List<long>();
+        RouteDecision d;
+        while (true)
+        {
+            d = route.OnAnswer(now, PeerAnswer.Busy);
+            if (d.Member != first) break;
+            waits.Add(d.NotBefore - now);
+            now = d.NotBefore;
+        }
+        Assert.Equal([1_000L, 2_000, 4_000, 4_000, 4_000], waits.Take(5));
+        Assert.True(now >= 100_000 - 4_000, $"gave up on the busy owner after {now} µs of a 100,000 µs busy wait");
+        Assert.Equal((RouteStep.AskPeer, second), (d.Step, d.Member)); // then the next owner, only then Blob
+        Assert.Equal(RouteStep.ReadBlob, route.OnAnswer(now, PeerAnswer.Busy).Step);
+    }
+
+    [Fact]
+    public void Each_busy_answer_can_name_new_holders_once_the_named_ones_are_asked()
+    {
+        (ulong key, int first, int second) = KeyWithOwners();
+        int reader = Reader(first, second);
+        int[] others = Enumerable.Range(0, 20).Where(m => m != first && m != second && m != reader).Take(10).ToArray();
+        ChunkRoute route = ChunkRoute.Plan(Settings with { BusyWaitMicros = 1_000_000 }, key, reader, Region, []);
+        route.Start(0);
+        var asked = new List<int>();
+        RouteDecision d = route.OnAnswer(1, PeerAnswer.Busy, others.AsSpan(0, 4));
+        for (int round = 0; round < 2; round++)
+        {
+            while (d.Role == PeerRole.Holder)
+            {
+                asked.Add(d.Member);
+                d = route.OnAnswer(d.NotBefore, PeerAnswer.NotHere);
+            }
+            Assert.Equal(first, d.Member); // back to the busy owner, which names the next holders
+            d = route.OnAnswer(d.NotBefore, PeerAnswer.Busy, others.AsSpan(4, 4));
+        }
+        Assert.Equal(others.Take(8), asked);
     }
 }

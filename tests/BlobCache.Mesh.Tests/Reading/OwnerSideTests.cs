@@ -49,4 +49,16 @@ public class OwnerSideTests
         holders.Add(5, 9);
         Assert.Equal([9, 3, 1], into[..holders.CopyTo(5, into)].ToArray());
     }
+
+    [Fact]
+    public void Busy_answers_in_a_row_name_every_recent_holder_in_turn_not_the_newest_few_each_time()
+    {
+        var holders = new RecentHolders(keys: 4, perKey: 6);
+        foreach (int m in new[] { 1, 2, 3, 4, 5, 6 }) holders.Add(9, m);
+        Span<int> into = stackalloc int[4];
+        Assert.Equal([6, 5, 4, 3], into[..holders.NextHolders(9, into)].ToArray());
+        Assert.Equal([2, 1, 6, 5], into[..holders.NextHolders(9, into)].ToArray());
+        Assert.Equal([4, 3, 1, 6], into[..holders.NextHolders(9, into, exclude: 2)].ToArray());
+        Assert.Equal(0, holders.NextHolders(10, into));
+    }
 }

@@ -1,0 +1,33 @@
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>What the data plane did.</summary>
+public sealed record DataReport
+{
+    public required string Kind { get; init; }
+    public long BlobGets { get; init; }
+    public long UniqueChunks { get; init; }
+    public double BlobReadsPerChunkPerRegion { get; init; }
+    public long BytesLocal { get; init; }
+    public long BytesPeer { get; init; }
+    public long BytesPeerRemoteRegion { get; init; }
+    public long BytesBlob { get; init; }
+    public int MaxOwnerConcurrency { get; init; }
+    public int OwnerConcurrencyLimit { get; init; }
+    /// <summary>Peers that answered "busy" (every transfer slot taken).</summary>
+    public long BusyAnswers { get; init; }
+    /// <summary>Busy answers that named holders for the reader to ask instead.</summary>
+    public long Handoffs { get; init; }
+    /// <summary>Chunks sent by a holder a busy peer had named.</summary>
+    public long ServedByHolders { get; init; }
+    /// <summary>Asks that got no answer by their deadline (a crashed peer the view still lists, or an overloaded one).</summary>
+    public long OwnerTimeouts { get; init; }
+    /// <summary>Asks of a region's next owner after the first timed out or stayed busy.</summary>
+    public long OwnerRetries { get; init; }
+    public long Evictions { get; init; }
+    /// <summary>Per-node cache capacity in chunks; 0 when unbounded.</summary>
+    public int CacheChunks { get; init; }
+    public long ReadsDone { get; init; }
+    public long ReadsTotal { get; init; }
+    public double CompletionSeconds { get; init; }
+    public double IdealSeconds { get; init; }
+}
