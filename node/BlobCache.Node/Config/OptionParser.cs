@@ -68,6 +68,7 @@ public static class OptionParser
         new("allowed-containers", "account/container,account/* the local endpoint serves (default: all)", (o, v, s) => o with { AllowedContainers = Containers(v, s) }),
         new("mount", "ACCOUNT/CONTAINER[/PREFIX]:DIR,... read-only FUSE mounts served by this node (Linux: root or CAP_SYS_ADMIN, /dev/fuse)", (o, v, s) => o with { Mounts = List(v).Select(m => MountSpec.Parse(m, s)).ToArray() }),
         new("max-peer-requests", "peer requests served at once; more are refused at once", (o, v, s) => o with { MaxPeerRequests = Int(v, s, 1, 1_000_000) }),
+        new("max-peer-sends", "chunks sent to peers at once; past it a request is answered busy with holders to ask instead", (o, v, s) => o with { MaxPeerSends = Int(v, s, 1, 100_000) }),
         new("peer-rate-limit", "peer requests a second accepted from one address (0 = no limit)", (o, v, s) => o with { PeerRateLimit = Int(v, s, 0, 10_000_000) }),
     ];
 

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using BlobCache.Mesh;
 using BlobCache.Mesh.Placement;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Config;
 using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
@@ -14,7 +16,8 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Reading;
 
 /// <summary>
-/// The read path of one chunk: memory → disk → owner(s) in this region → owner in a pooled region → Blob.
+/// The read path of one chunk: memory → disk → owner(s) in this region (and the holders a busy owner names) → owner
+/// in a pooled region → Blob, past this node's tiers as <see cref="ChunkRoute"/> decides.
 /// Concurrent reads of one chunk share one fetch (single-flight) here and on the owner, so N readers cost one Blob
 /// GET per region. A dead or slow peer costs one bounded timeout, then the next place; a read never fails because
 /// a peer did. Every chunk handed out carries one reference the caller must release.
@@ -28,6 +31,7 @@ public sealed class ChunkReader : IDisposable
     private readonly IChunkPeerClient _peers;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly ReadRouting _routing;
     private readonly ConcurrentDictionary<ChunkId, Flight> _reads = new();
     private readonly ConcurrentDictionary<ChunkId, Flight> _originFills = new();
     // Read-ahead fetches in flight at once over all readers: room for a few sequential readers' windows, and a bound on
@@ -47,6 +51,15 @@ public sealed class ChunkReader : IDisposable
         _peers = peers;
         _metrics = metrics;
         _logger = logger;
+        _routing = RoutingOf(options);
+    }
+
+    /// <summary>How this node looks for a chunk past its own tiers, from its options (the simulator makes one from its workload).</summary>
+    public static ReadRouting RoutingOf(NodeOptions options)
+    {
+        var routing = new ReadRouting { OwnersToTry = options.OwnersToTry, PeerDeadlineMicros = options.PeerTransferTimeoutMs * Micros.PerMillisecond };
+        routing.Validate();
+        return routing;
     }
 
     public int ChunkSize => _options.ChunkSize;
@@ -277,31 +290,40 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
+    // The route's clock: monotonic microseconds, as the mesh's state machines take time.
+    private static long Now => (long)Stopwatch.GetElapsedTime(0).TotalMicroseconds;
+
+    /// <summary>
+    /// One fetch past this node's tiers, as <see cref="ChunkRoute"/> decides it: owners in the region (each fills from
+    /// Blob for the region), holders a busy owner names (asked without fill), the busy owner again after a backoff,
+    /// owners in pooled regions (without fill), then this node's own fill from Blob.
+    /// </summary>
     private async Task<Filled> FetchAsync(ChunkId id, long blobLength)
     {
         MeshSnapshot mesh = _mesh.Current;
-        ulong key = id.Hash;
-        RegionPlacement region = mesh.Placement.ForRegion(mesh.Region);
-        int[] owners = new int[_options.OwnersToTry];
-        int count = region.Owners(key, owners);
-        for (int i = 0; i < count; i++)
+        ChunkRoute route = ChunkRoute.Plan(_routing, id.Hash, mesh.Self, mesh.Placement.ForRegion(mesh.Region), PooledPlacements(mesh));
+        RouteDecision step = route.Start(Now);
+        while (step.Step == RouteStep.AskPeer)
         {
-            if (owners[i] == mesh.Self) break; // this node is the owner: it reads Blob for the region
-            MemberMeta? peer = mesh.MetaOf(owners[i]);
-            if (peer is null) continue;
-            ChunkBuffer? chunk = await TryPeerAsync(peer, id, blobLength, fill: true, remote: false).ConfigureAwait(false);
-            if (chunk is not null) return new Filled(chunk, ReadSource.Peer);
+            if (mesh.MetaOf(step.Member) is not { } peer)
+            {
+                step = route.OnAnswer(Now, PeerAnswer.Failed);
+                continue;
+            }
+            // A busy owner asked again: the decision's time, not a guess.
+            long wait = step.NotBefore - Now;
+            if (wait > 0) await Task.Delay(Micros.ToTimeSpan(wait), _shutdown.Token).ConfigureAwait(false);
+            PeerReply reply = await AskPeerAsync(peer, id, blobLength, step).ConfigureAwait(false);
+            if (reply.Chunk is { } chunk)
+            {
+                if (step.Role == PeerRole.Holder) _metrics.PeerHandoff();
+                return new Filled(chunk, step.Role == PeerRole.PooledOwner ? ReadSource.PeerRemoteRegion : ReadSource.Peer);
+            }
+            step = OnAnswer(ref route, mesh, reply);
         }
-        foreach (string pooled in _options.PooledRegions)
-        {
-            if (pooled == mesh.Region) continue;
-            int owner = mesh.Placement.ForRegion(pooled).Owner(key);
-            MemberMeta? peer = owner >= 0 ? mesh.MetaOf(owner) : null;
-            if (peer is null) continue;
-            ChunkBuffer? chunk = await TryPeerAsync(peer, id, blobLength, fill: false, remote: true).ConfigureAwait(false);
-            if (chunk is not null) return new Filled(chunk, ReadSource.PeerRemoteRegion);
-        }
-        // The owner fill is shared with peers asking this node for the same chunk.
+        // Blob last (also when a peer says the blob changed: this node's own read is conditional on its ETag, so it
+        // either gets the right bytes or learns the change from Blob itself). The owner fill is shared with peers
+        // asking this node for the same chunk.
         for (int attempt = 0; ; attempt++)
         {
             Filled? f = await JoinAsync(_originFills, id, () => ReadOriginAsync(id, blobLength), _shutdown.Token).ConfigureAwait(false);
@@ -311,24 +333,65 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
-    private async Task<ChunkBuffer?> TryPeerAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool remote)
+    /// <summary>
+    /// Hands a peer's answer to the route, with the holders it named that this node's own view has alive: a name it
+    /// does not know is dropped, so a peer can never send this node to an address it did not learn by gossip.
+    /// </summary>
+    private static RouteDecision OnAnswer(ref ChunkRoute route, MeshSnapshot mesh, in PeerReply reply)
+    {
+        Span<int> holders = stackalloc int[PeerHolders.MaxIds];
+        int known = 0;
+        for (int i = 0; i < reply.Holders.Count; i++)
+        {
+            int member = mesh.LiveIndexOf(reply.Holders[i]);
+            if (member >= 0) holders[known++] = member;
+        }
+        return route.OnAnswer(Now, reply.Answer, holders[..known]);
+    }
+
+    // The pooled regions' placements, built once per mesh snapshot rather than per chunk.
+    private sealed record PooledView(MeshSnapshot Mesh, RegionPlacement[] Regions);
+
+    private PooledView? _pooled;
+
+    private RegionPlacement[] PooledPlacements(MeshSnapshot mesh)
+    {
+        if (_options.PooledRegions.Count == 0) return [];
+        PooledView? view = Volatile.Read(ref _pooled);
+        if (view?.Mesh != mesh)
+        {
+            view = new PooledView(mesh, _options.PooledRegions.Where(r => r != mesh.Region).Select(mesh.Placement.ForRegion).ToArray());
+            Volatile.Write(ref _pooled, view);
+        }
+        return view.Regions;
+    }
+
+    /// <summary>
+    /// Asks one peer what <paramref name="step"/> says, within its deadline. A broken transfer or a timeout is an
+    /// answer too (<see cref="PeerAnswer.Failed"/>, <see cref="PeerAnswer.TimedOut"/>), with one warning line.
+    /// </summary>
+    private async Task<PeerReply> AskPeerAsync(MemberMeta peer, ChunkId id, long blobLength, RouteDecision step)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-        timeout.CancelAfter(_options.PeerTransferTimeoutMs);
+        timeout.CancelAfter(Micros.ToTimeSpan(Math.Max(1, step.Deadline - Now)));
         long started = Stopwatch.GetTimestamp();
+        bool remote = step.Role == PeerRole.PooledOwner;
         try
         {
-            ChunkBuffer? chunk = await _peers.FetchAsync(peer, id, blobLength, fill, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), timeout.Token).ConfigureAwait(false);
+            PeerReply reply = await _peers.AskAsync(peer, id, blobLength, step.Fill, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), timeout.Token).ConfigureAwait(false);
             _metrics.PeerLatency(Stopwatch.GetElapsedTime(started), remote);
-            return chunk;
+            if (reply.Answer == PeerAnswer.BlobChanged)
+                _logger.LogWarning("peer {Peer} has {Chunk} at another version ({Message}); reading it from Blob", peer.Id, id, reply.Message);
+            return reply;
         }
         catch (Exception e) when (e is PeerTransferException or OperationCanceledException or IOException or System.Net.Http.HttpRequestException or Grpc.Core.RpcException)
         {
             if (_shutdown.IsCancellationRequested) throw;
             _metrics.PeerFailure();
+            bool timedOut = e is OperationCanceledException;
             _logger.LogWarning("peer {Peer} failed for {Chunk} after {Ms:F0} ms: {Error}; trying the next source",
-                peer.Id, id, Stopwatch.GetElapsedTime(started).TotalMilliseconds, e is OperationCanceledException ? "timed out" : e.Message);
-            return null;
+                peer.Id, id, Stopwatch.GetElapsedTime(started).TotalMilliseconds, timedOut ? "timed out" : e.Message);
+            return new PeerReply(timedOut ? PeerAnswer.TimedOut : PeerAnswer.Failed, null, default, e.Message);
         }
     }
 
