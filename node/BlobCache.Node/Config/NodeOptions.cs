@@ -76,6 +76,8 @@ public sealed record NodeOptions
     public int ReadAheadChunks { get; init; } = 4;
     /// <summary>How many owners in the region are tried before Blob.</summary>
     public int OwnersToTry { get; init; } = 2;
+    /// <summary>How many times a reader asks a busy owner again, after 50 ms and doubling, once the holders it named are tried.</summary>
+    public int PeerBusyRetries { get; init; } = 3;
     public int Weight { get; init; } = 100;
     /// <summary>Start without peer security material: what is missing (keyring, TLS files) runs in plain text. Local development only.</summary>
     public bool Insecure { get; init; }

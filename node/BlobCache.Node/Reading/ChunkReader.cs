@@ -57,7 +57,10 @@ public sealed class ChunkReader : IDisposable
     /// <summary>How this node looks for a chunk past its own tiers, from its options (the simulator makes one from its workload).</summary>
     public static ReadRouting RoutingOf(NodeOptions options)
     {
-        var routing = new ReadRouting { OwnersToTry = options.OwnersToTry, PeerDeadlineMicros = options.PeerTransferTimeoutMs * Micros.PerMillisecond };
+        var routing = new ReadRouting
+        {
+            OwnersToTry = options.OwnersToTry, BusyRetries = options.PeerBusyRetries, PeerDeadlineMicros = options.PeerTransferTimeoutMs * Micros.PerMillisecond,
+        };
         routing.Validate();
         return routing;
     }
