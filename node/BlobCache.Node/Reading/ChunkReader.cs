@@ -37,6 +37,7 @@ public sealed class ChunkReader : IDisposable
     // Read-ahead fetches in flight at once over all readers: room for a few sequential readers' windows, and a bound on
     // what readers that stop early can have made the node fetch for nothing.
     private readonly SemaphoreSlim _prefetchSlots = new(16, 16);
+    private readonly PrefetchedSources _prefetched = new();
     private readonly CancellationTokenSource _shutdown = new();
 
     // Stored: already handed to the store by an inner flight (a read that fell through to the shared origin fill).
@@ -94,13 +95,19 @@ public sealed class ChunkReader : IDisposable
             if (found)
             {
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
-                if (countRead) _metrics.ChunkRead(source);
+                if (!countRead) return (hit!, source);
+                // The first reader of a chunk read ahead is counted where the read-ahead got it.
+                if (_prefetched.TryTake(id, out ReadSource fetchedFrom)) source = fetchedFrom;
+                _metrics.ChunkRead(source);
                 return (hit!, source);
             }
-            Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
+            Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken, counted: countRead).ConfigureAwait(false);
             if (f is { } got)
             {
-                if (countRead) _metrics.ChunkRead(got.Source);
+                if (!countRead) return (got.Chunk, got.Source);
+                // This reader is the first: a source the read-ahead remembered is already counted here.
+                _prefetched.TryTake(id, out _);
+                _metrics.ChunkRead(got.Source);
                 return (got.Chunk, got.Source);
             }
             // The shared result was already released (evicted between fill and our turn): look again.
@@ -170,7 +177,10 @@ public sealed class ChunkReader : IDisposable
     // Joins (or starts) the one fetch of a chunk. A reader that joins before the fetch completes is handed a reference
     // of its own, so it gets the chunk even if the store evicts it at once. Null only for a reader that came after
     // completion when the chunk had already left both the flight and the store: it looks again.
-    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken)
+    // A flight started by a reader that is not counted (read-ahead) remembers where it got the chunk for the first
+    // reader that is (PrefetchedSources).
+    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken,
+        bool counted = true)
     {
         var mine = new Flight();
         Flight flight = flights.GetOrAdd(id, mine);
@@ -179,7 +189,7 @@ public sealed class ChunkReader : IDisposable
             Filled done = await flight.Done.ConfigureAwait(false);
             return done.Chunk.TryAddRef() ? done : null;
         }
-        if (ReferenceEquals(flight, mine)) _ = RunFlight(flights, id, mine, fetch);
+        if (ReferenceEquals(flight, mine)) _ = RunFlight(flights, id, mine, fetch, rememberSource: !counted);
         try
         {
             return await flight.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -193,7 +203,7 @@ public sealed class ChunkReader : IDisposable
     }
 
     // Removes only its own entry: a flight never drops a newer one started after it.
-    private async Task RunFlight(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Flight self, Func<Task<Filled>> fetch)
+    private async Task RunFlight(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Flight self, Func<Task<Filled>> fetch, bool rememberSource)
     {
         await Task.Yield(); // never run the fetch inside GetOrAdd's caller
         Filled? fetched = null;
@@ -213,6 +223,8 @@ public sealed class ChunkReader : IDisposable
                 _store.Put(id, f.Chunk);
                 f = f with { Stored = true };
             }
+            // Before completion, so a counted reader that takes the chunk from this flight finds it to forget.
+            if (rememberSource && f.Source is not (ReadSource.Memory or ReadSource.Disk)) _prefetched.Remember(id, f.Source);
         }
         catch (Exception e)
         {
