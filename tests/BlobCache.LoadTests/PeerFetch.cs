@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using BlobCache.Node.Peers;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
+using BlobCache.Testing;
 
 namespace BlobCache.LoadTests;
 

@@ -48,7 +48,8 @@ public readonly record struct RouteDecision(RouteStep Step, int Member, PeerRole
 /// <remarks>A value type with inline lists, so routing a chunk allocates nothing.</remarks>
 public struct ChunkRoute
 {
-    public const int MaxOwners = 4;
+    /// <summary>As many as the node's --owners-to-try allows; the inline lists hold this many.</summary>
+    public const int MaxOwners = 8;
     public const int MaxHolders = 8;
     public const int MaxPooled = 8;
 

@@ -76,6 +76,8 @@ public sealed record NodeOptions
     public int ReadAheadChunks { get; init; } = 4;
     /// <summary>How many owners in the region are tried before Blob.</summary>
     public int OwnersToTry { get; init; } = 2;
+    /// <summary>How many times a reader asks a busy owner again, after 50 ms and doubling, once the holders it named are tried.</summary>
+    public int PeerBusyRetries { get; init; } = 3;
     public int Weight { get; init; } = 100;
     /// <summary>Start without peer security material: what is missing (keyring, TLS files) runs in plain text. Local development only.</summary>
     public bool Insecure { get; init; }
@@ -93,6 +95,12 @@ public sealed record NodeOptions
     public IReadOnlyList<string> AllowedContainers { get; init; } = [];
     /// <summary>Peer requests served at once (gRPC and UDP together); more are refused at once, and the requester moves on.</summary>
     public int MaxPeerRequests { get; init; } = 512;
+    /// <summary>
+    /// Chunks this node sends to peers at once (every transport together). A request for a held chunk past it is
+    /// answered "busy" with up to four members this node last sent the chunk to, and the requester asks them: a
+    /// stampede on one chunk fans out as a tree of copies, and the owner's transfers stay bounded.
+    /// </summary>
+    public int MaxPeerSends { get; init; } = 8;
     /// <summary>Peer requests a second accepted from one address; 0: no limit.</summary>
     public int PeerRateLimit { get; init; } = 2000;
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Endpoint;
 
 namespace BlobCache.Node.Config;
@@ -50,7 +51,8 @@ public static class OptionParser
         new("origin-retries", "retries of a failed or timed-out Blob request, with exponential backoff", (o, v, s) => o with { OriginRetries = Int(v, s, 0, 20) }),
         new("origin-timeout-ms", "how long one Blob request may take before it is retried", (o, v, s) => o with { OriginTimeoutMs = Int(v, s, 100, 600_000) }),
         new("read-ahead-chunks", "chunks fetched ahead of a sequential reader (0 = off)", (o, v, s) => o with { ReadAheadChunks = Int(v, s, 0, 64) }),
-        new("owners-to-try", "owners in the region tried before Blob", (o, v, s) => o with { OwnersToTry = Int(v, s, 1, 8) }),
+        new("owners-to-try", "owners in the region tried before Blob", (o, v, s) => o with { OwnersToTry = Int(v, s, 1, ChunkRoute.MaxOwners) }),
+        new("peer-busy-retries", "times a reader asks a busy owner again (after 50 ms, doubling) once the holders it named are tried", (o, v, s) => o with { PeerBusyRetries = Int(v, s, 0, 16) }),
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),
@@ -68,6 +70,7 @@ public static class OptionParser
         new("allowed-containers", "account/container,account/* the local endpoint serves (default: all)", (o, v, s) => o with { AllowedContainers = Containers(v, s) }),
         new("mount", "ACCOUNT/CONTAINER[/PREFIX]:DIR,... read-only FUSE mounts served by this node (Linux: root or CAP_SYS_ADMIN, /dev/fuse)", (o, v, s) => o with { Mounts = List(v).Select(m => MountSpec.Parse(m, s)).ToArray() }),
         new("max-peer-requests", "peer requests served at once; more are refused at once", (o, v, s) => o with { MaxPeerRequests = Int(v, s, 1, 1_000_000) }),
+        new("max-peer-sends", "chunks sent to peers at once; past it a request is answered busy with holders to ask instead", (o, v, s) => o with { MaxPeerSends = Int(v, s, 1, 100_000) }),
         new("peer-rate-limit", "peer requests a second accepted from one address (0 = no limit)", (o, v, s) => o with { PeerRateLimit = Int(v, s, 0, 10_000_000) }),
     ];
 

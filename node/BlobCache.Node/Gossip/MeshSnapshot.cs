@@ -21,6 +21,29 @@ public sealed class MeshSnapshot(int self, string region, PlacementMap placement
     public MemberMeta? MetaOf(int member) => (uint)member < (uint)metas.Length ? metas[member] : null;
 
     public int LiveCount => Members.Count(m => m.State is MemberState.Alive or MemberState.Suspect);
+
+    private Dictionary<string, int>? _liveById;
+
+    /// <summary>
+    /// The index of the live (alive or suspect) member called <paramref name="id"/> in this view, else -1: how a
+    /// node id a peer names becomes a member this node knows by gossip, or nothing.
+    /// </summary>
+    public int LiveIndexOf(string id)
+    {
+        Dictionary<string, int> live = LazyInitializer.EnsureInitialized(ref _liveById, BuildLive);
+        return live.TryGetValue(id, out int index) ? index : -1;
+    }
+
+    private Dictionary<string, int> BuildLive()
+    {
+        var alive = new HashSet<string>(Members.Where(m => m.State is MemberState.Alive or MemberState.Suspect).Select(m => m.Id), StringComparer.Ordinal);
+        var live = new Dictionary<string, int>(alive.Count, StringComparer.Ordinal);
+        for (int i = 0; i < metas.Length; i++)
+        {
+            if (metas[i] is { } meta && alive.Contains(meta.Id)) live[meta.Id] = i;
+        }
+        return live;
+    }
 }
 
 /// <summary>Where readers get the current snapshot.</summary>

@@ -52,6 +52,7 @@ public sealed class NodeHost : IAsyncDisposable
     private ChunkReader _reader = null!;
     private BlobMetadataCache _metadata = null!;
     private PeerAdmission _admission = null!;
+    private PeerSends _sends = null!;
     private TcpChunkService _tcpService = null!;
     private UdpChunkServer _udpServer = null!;
     private WebApplication _app = null!;
@@ -228,8 +229,10 @@ public sealed class NodeHost : IAsyncDisposable
         // One view of each blob's properties for the endpoint and for every peer transport's owner side.
         _metadata = new BlobMetadataCache(_origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
         _admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
-        _tcpService = new TcpChunkService(_reader, _metadata, _origin, _metrics, _admission, _tls, loggers.CreateLogger("blobcache.tcp"));
-        var udpServer = new UdpChunkServer(options, _reader, _metadata, _origin, _metrics, loggers.CreateLogger("blobcache.udp"), _keys) { Admission = _admission };
+        // One bound on chunks going out to peers, over every transport together.
+        _sends = new PeerSends(options.MaxPeerSends, _gossip, _metrics);
+        _tcpService = new TcpChunkService(_reader, _metadata, _origin, _metrics, _admission, _sends, _tls, loggers.CreateLogger("blobcache.tcp"));
+        var udpServer = new UdpChunkServer(options, _reader, _metadata, _origin, _metrics, loggers.CreateLogger("blobcache.udp"), _keys, _sends) { Admission = _admission };
         _udpServer = _teardown.PushAsync(udpServer);
         try
         {
@@ -264,7 +267,7 @@ public sealed class NodeHost : IAsyncDisposable
             // chunk (HTTP or gRPC) into dozens of flush round trips.
             k.Limits.MaxResponseBufferSize = 8 * 1024 * 1024;
         });
-        PeerPorts.AddGrpc(builder.Services, new GrpcChunkService(_reader, _metadata, _origin, _metrics, _admission, _loggers.CreateLogger<GrpcChunkService>()));
+        PeerPorts.AddGrpc(builder.Services, new GrpcChunkService(_reader, _metadata, _origin, _metrics, _admission, _sends, _loggers.CreateLogger<GrpcChunkService>()));
         builder.Services.AddSingleton(new ErrorAnswerLog(_loggers.CreateLogger<ErrorAnswerLog>()));
         builder.Services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, LocalPortRouting>();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());

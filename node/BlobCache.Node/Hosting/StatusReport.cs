@@ -19,7 +19,8 @@ public sealed record StatusReport(
     long OriginErrors, long GossipPacketsDropped,
     string PeerTransport, long UdpFramesDropped,
     long GossipPacketsUnauthenticated, long UdpConnectionsUnauthenticated, StatusKeyring? GossipKeyring,
-    StatusGossipTransfers? GossipTransfers = null)
+    StatusGossipTransfers? GossipTransfers = null,
+    int PeerSendMaxConcurrency = 0, int PeerSending = 0, long PeerHandoffs = 0, long PeerBusyAnswers = 0)
 {
     public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics, long udpFramesDropped = 0,
         GossipKeyFile? keys = null, long udpUnauthenticated = 0)
@@ -31,7 +32,8 @@ public sealed record StatusReport(
             metrics.ReadsBySource(), metrics.BytesBySource(), metrics.BlobGets, metrics.PeerServedCount, metrics.PeerFailures, metrics.PeerServeMaxConcurrency,
             s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles, s.DiskWriteErrors, s.DiskWritesDropped,
             metrics.OriginErrors, gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped,
-            gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys), StatusGossipTransfers.Of(gossip));
+            gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys), StatusGossipTransfers.Of(gossip),
+            metrics.PeerSendMaxConcurrency, metrics.PeerSending, metrics.PeerHandoffs, metrics.PeerBusyAnswers);
     }
 }
 

@@ -95,7 +95,7 @@ public sealed class GrpcChunkPeerClient(string selfId, int chunkSize, PeerTls? t
         return new Peer(channel, channel.CreateCallInvoker(), version);
     }
 
-    public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    public async Task<PeerReply> AskAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         var sink = new PieceSink(peer.Id, warmOnly: false, ReceivedChunk.ExpectedLength(id, blobLength, chunkSize));
         CurrentSink.Value = sink;
@@ -106,11 +106,20 @@ public sealed class GrpcChunkPeerClient(string selfId, int chunkSize, PeerTls? t
             {
                 if (sink.Error is { } error) throw new PeerTransferException(error);
             }
-            return sink.TakeChunk();
+            return PeerReply.Of(sink.TakeChunk());
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
-            return null;
+            return PeerReply.NotHere;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
+        {
+            return PeerReply.BlobChanged($"{peer.Id}: {e.Status.Detail}");
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Aborted && e.Trailers.GetValueBytes(GrpcChunkService.HoldersTrailer) is { } encoded)
+        {
+            if (PeerHolders.TryDecode(encoded, out PeerHolders holders) is { } malformed) throw new PeerTransferException($"{peer.Id} sent a busy answer with {malformed}");
+            return PeerReply.Busy(holders);
         }
         catch (RpcException e)
         {

@@ -10,31 +10,46 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Peers;
 
 /// <summary>The owner's side of a gRPC chunk transfer: the chunk as a stream of pieces straight from its pooled buffer.</summary>
-public sealed class GrpcChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
+public sealed class GrpcChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerSends? sends,
+    ILogger<GrpcChunkService> logger) : ChunkPeer.ChunkPeerBase
 {
+    /// <summary>
+    /// The trailer of a busy answer (status <see cref="StatusCode.Aborted"/>): the holders to ask instead, encoded as
+    /// <see cref="PeerHolders"/> (binary metadata, so the same bounded decoder reads it as on the other transports).
+    /// </summary>
+    public const string HoldersTrailer = "bc-holders-bin";
+
     /// <summary>Piece size: larger pieces are no faster (docs/benchmarks.md), and smaller ones interleave streams more finely.</summary>
     public const int PieceBytes = 64 * 1024;
 
-    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, logger);
+    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, sends, logger);
 
     public override async Task Fetch(FetchRequest request, IServerStreamWriter<ChunkPiece> responseStream, ServerCallContext context)
     {
         // Decoding: ChunkId refuses a negative index by throwing, so the request is checked before the id is built.
         if (PeerRequest.Validate(origin.AccountName, request, reader.ChunkSize, out ChunkId id) is { } invalid)
             throw new RpcException(new Status(StatusCode.InvalidArgument, invalid));
-        PeerServeOutcome s = await _handler.ServeAsync(new PeerChunkRequest(id, request.BlobLength, request.Fill, request.WarmOnly, request.From),
-            context.GetHttpContext().Connection.RemoteIpAddress, static c => new ValueTask(c.WriteResponseHeadersAsync([])), context, context.CancellationToken).ConfigureAwait(false);
+        var chunkRequest = new PeerChunkRequest(id, request.BlobLength, request.Fill, request.WarmOnly, request.From);
+        PeerServeOutcome s = await _handler.ServeAsync(chunkRequest, context.GetHttpContext().Connection.RemoteIpAddress, static c => new ValueTask(c.WriteResponseHeadersAsync([])), context, context.CancellationToken).ConfigureAwait(false);
         bool delivered = false;
         try
         {
+            if (s.Status == PeerServeStatus.Busy) throw new RpcException(new Status(StatusCode.Aborted, s.Message), HoldersMetadata(s.Holders));
             if (s.Chunk is not { } chunk) throw new RpcException(new Status(StatusOf(s.Status), s.Message));
             await SendAsync(chunk, s.Source, request.WarmOnly, responseStream, context.CancellationToken).ConfigureAwait(false);
             delivered = !request.WarmOnly;
         }
         finally
         {
-            _handler.Finish(s, delivered);
+            _handler.Finish(chunkRequest, s, delivered);
         }
+    }
+
+    private static Metadata HoldersMetadata(in PeerHolders holders)
+    {
+        byte[] encoded = new byte[holders.EncodedBytes];
+        holders.Encode(encoded);
+        return new Metadata { { HoldersTrailer, encoded } };
     }
 
     private static StatusCode StatusOf(PeerServeStatus status) => status switch

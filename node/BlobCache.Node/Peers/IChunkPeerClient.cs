@@ -20,17 +20,19 @@ public sealed class PeerTransferException(string message, Exception? inner = nul
 public interface IChunkPeerClient : IAsyncDisposable
 {
     /// <summary>
-    /// The chunk with one reference for the caller, verified against the checksum the peer sent; null when the peer
-    /// does not hold it and <paramref name="fill"/> was false. Throws <see cref="PeerTransferException"/> or
-    /// <see cref="OperationCanceledException"/> (the caller's timeout) on failure.
+    /// Asks <paramref name="peer"/> for a chunk and returns what it answered (<see cref="PeerReply"/>): the chunk with
+    /// one reference for the caller, verified against the checksum the peer sent; "not here" (not held and
+    /// <paramref name="fill"/> false); "busy" with the holders it names; or "blob changed". Throws
+    /// <see cref="PeerTransferException"/> when the transfer broke or the peer did not answer in time, and
+    /// <see cref="OperationCanceledException"/> on the caller's token (its deadline for the whole transfer).
     /// </summary>
     /// <paramref name="answerTimeout"/> bounds the wait for the peer's first answer (a dead peer);
     /// <paramref name="cancellationToken"/> bounds the whole transfer (a peer filling from a slow Blob).
-    Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken);
+    Task<PeerReply> AskAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken);
 
     /// <summary>
     /// Asks <paramref name="peer"/> to load the chunk into its cache (from Blob if it lacks it) without sending the
-    /// bytes back: warm-up. Returns where the peer found it ("memory", "disk" or "blob"); throws like <see cref="FetchAsync"/>.
+    /// bytes back: warm-up. Returns where the peer found it ("memory", "disk" or "blob"); throws like <see cref="AskAsync"/>.
     /// </summary>
     Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken);
 }

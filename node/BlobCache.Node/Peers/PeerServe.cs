@@ -7,13 +7,13 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Peers;
 
 /// <summary>How a peer's chunk request ended on the owner, whatever the transport.</summary>
-public enum PeerServeStatus : byte { Ok, BlobChanged, OriginFailed, NotFound, Invalid, Refused }
+public enum PeerServeStatus : byte { Ok, BlobChanged, OriginFailed, NotFound, Invalid, Refused, Busy }
 
 /// <summary>
 /// The chunk to send (<see cref="PeerServeStatus.Ok"/>: the caller sends it and then releases it) or why there is
-/// none, in words for the requester.
+/// none, in words for the requester; <see cref="PeerServeStatus.Busy"/> names the <see cref="Holders"/> to ask instead.
 /// </summary>
-public readonly record struct PeerServeOutcome(PeerServeStatus Status, string Message, ChunkBuffer? Chunk, ReadSource Source)
+public readonly record struct PeerServeOutcome(PeerServeStatus Status, string Message, ChunkBuffer? Chunk, ReadSource Source, PeerHolders Holders = default)
 {
     /// <summary>The source as the framed transports send it: 0 memory, 1 disk, 2 Blob.</summary>
     public byte SourceCode => Source switch { ReadSource.Memory => 0, ReadSource.Disk => 1, _ => 2 };

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using BlobCache.Mesh;
 using BlobCache.Mesh.Placement;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Config;
 using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
@@ -14,7 +16,8 @@ using Microsoft.Extensions.Logging;
 namespace BlobCache.Node.Reading;
 
 /// <summary>
-/// The read path of one chunk: memory → disk → owner(s) in this region → owner in a pooled region → Blob.
+/// The read path of one chunk: memory → disk → owner(s) in this region (and the holders a busy owner names) → owner
+/// in a pooled region → Blob, past this node's tiers as <see cref="ChunkRoute"/> decides.
 /// Concurrent reads of one chunk share one fetch (single-flight) here and on the owner, so N readers cost one Blob
 /// GET per region. A dead or slow peer costs one bounded timeout, then the next place; a read never fails because
 /// a peer did. Every chunk handed out carries one reference the caller must release.
@@ -28,11 +31,13 @@ public sealed class ChunkReader : IDisposable
     private readonly IChunkPeerClient _peers;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly ReadRouting _routing;
     private readonly ConcurrentDictionary<ChunkId, Flight> _reads = new();
     private readonly ConcurrentDictionary<ChunkId, Flight> _originFills = new();
     // Read-ahead fetches in flight at once over all readers: room for a few sequential readers' windows, and a bound on
     // what readers that stop early can have made the node fetch for nothing.
     private readonly SemaphoreSlim _prefetchSlots = new(16, 16);
+    private readonly PrefetchedSources _prefetched = new();
     private readonly CancellationTokenSource _shutdown = new();
 
     // Stored: already handed to the store by an inner flight (a read that fell through to the shared origin fill).
@@ -47,6 +52,18 @@ public sealed class ChunkReader : IDisposable
         _peers = peers;
         _metrics = metrics;
         _logger = logger;
+        _routing = RoutingOf(options);
+    }
+
+    /// <summary>How this node looks for a chunk past its own tiers, from its options (the simulator makes one from its workload).</summary>
+    public static ReadRouting RoutingOf(NodeOptions options)
+    {
+        var routing = new ReadRouting
+        {
+            OwnersToTry = options.OwnersToTry, BusyRetries = options.PeerBusyRetries, PeerDeadlineMicros = options.PeerTransferTimeoutMs * Micros.PerMillisecond,
+        };
+        routing.Validate();
+        return routing;
     }
 
     public int ChunkSize => _options.ChunkSize;
@@ -78,13 +95,19 @@ public sealed class ChunkReader : IDisposable
             if (found)
             {
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
-                if (countRead) _metrics.ChunkRead(source);
+                if (!countRead) return (hit!, source);
+                // The first reader of a chunk read ahead is counted where the read-ahead got it.
+                if (_prefetched.TryTake(id, out ReadSource fetchedFrom)) source = fetchedFrom;
+                _metrics.ChunkRead(source);
                 return (hit!, source);
             }
-            Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken).ConfigureAwait(false);
+            Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken, counted: countRead).ConfigureAwait(false);
             if (f is { } got)
             {
-                if (countRead) _metrics.ChunkRead(got.Source);
+                if (!countRead) return (got.Chunk, got.Source);
+                // This reader is the first: a source the read-ahead remembered is already counted here.
+                _prefetched.TryTake(id, out _);
+                _metrics.ChunkRead(got.Source);
                 return (got.Chunk, got.Source);
             }
             // The shared result was already released (evicted between fill and our turn): look again.
@@ -154,7 +177,10 @@ public sealed class ChunkReader : IDisposable
     // Joins (or starts) the one fetch of a chunk. A reader that joins before the fetch completes is handed a reference
     // of its own, so it gets the chunk even if the store evicts it at once. Null only for a reader that came after
     // completion when the chunk had already left both the flight and the store: it looks again.
-    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken)
+    // A flight started by a reader that is not counted (read-ahead) remembers where it got the chunk for the first
+    // reader that is (PrefetchedSources).
+    private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken,
+        bool counted = true)
     {
         var mine = new Flight();
         Flight flight = flights.GetOrAdd(id, mine);
@@ -163,7 +189,7 @@ public sealed class ChunkReader : IDisposable
             Filled done = await flight.Done.ConfigureAwait(false);
             return done.Chunk.TryAddRef() ? done : null;
         }
-        if (ReferenceEquals(flight, mine)) _ = RunFlight(flights, id, mine, fetch);
+        if (ReferenceEquals(flight, mine)) _ = RunFlight(flights, id, mine, fetch, rememberSource: !counted);
         try
         {
             return await flight.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -177,7 +203,7 @@ public sealed class ChunkReader : IDisposable
     }
 
     // Removes only its own entry: a flight never drops a newer one started after it.
-    private async Task RunFlight(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Flight self, Func<Task<Filled>> fetch)
+    private async Task RunFlight(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Flight self, Func<Task<Filled>> fetch, bool rememberSource)
     {
         await Task.Yield(); // never run the fetch inside GetOrAdd's caller
         Filled? fetched = null;
@@ -197,6 +223,8 @@ public sealed class ChunkReader : IDisposable
                 _store.Put(id, f.Chunk);
                 f = f with { Stored = true };
             }
+            // Before completion, so a counted reader that takes the chunk from this flight finds it to forget.
+            if (rememberSource && f.Source is not (ReadSource.Memory or ReadSource.Disk)) _prefetched.Remember(id, f.Source);
         }
         catch (Exception e)
         {
@@ -277,31 +305,40 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
+    // The route's clock: monotonic microseconds, as the mesh's state machines take time.
+    private static long Now => (long)Stopwatch.GetElapsedTime(0).TotalMicroseconds;
+
+    /// <summary>
+    /// One fetch past this node's tiers, as <see cref="ChunkRoute"/> decides it: owners in the region (each fills from
+    /// Blob for the region), holders a busy owner names (asked without fill), the busy owner again after a backoff,
+    /// owners in pooled regions (without fill), then this node's own fill from Blob.
+    /// </summary>
     private async Task<Filled> FetchAsync(ChunkId id, long blobLength)
     {
         MeshSnapshot mesh = _mesh.Current;
-        ulong key = id.Hash;
-        RegionPlacement region = mesh.Placement.ForRegion(mesh.Region);
-        int[] owners = new int[_options.OwnersToTry];
-        int count = region.Owners(key, owners);
-        for (int i = 0; i < count; i++)
+        ChunkRoute route = ChunkRoute.Plan(_routing, id.Hash, mesh.Self, mesh.Placement.ForRegion(mesh.Region), PooledPlacements(mesh));
+        RouteDecision step = route.Start(Now);
+        while (step.Step == RouteStep.AskPeer)
         {
-            if (owners[i] == mesh.Self) break; // this node is the owner: it reads Blob for the region
-            MemberMeta? peer = mesh.MetaOf(owners[i]);
-            if (peer is null) continue;
-            ChunkBuffer? chunk = await TryPeerAsync(peer, id, blobLength, fill: true, remote: false).ConfigureAwait(false);
-            if (chunk is not null) return new Filled(chunk, ReadSource.Peer);
+            if (mesh.MetaOf(step.Member) is not { } peer)
+            {
+                step = route.OnAnswer(Now, PeerAnswer.Failed);
+                continue;
+            }
+            // A busy owner asked again: the decision's time, not a guess.
+            long wait = step.NotBefore - Now;
+            if (wait > 0) await Task.Delay(Micros.ToTimeSpan(wait), _shutdown.Token).ConfigureAwait(false);
+            PeerReply reply = await AskPeerAsync(peer, id, blobLength, step).ConfigureAwait(false);
+            if (reply.Chunk is { } chunk)
+            {
+                if (step.Role == PeerRole.Holder) _metrics.PeerHandoff();
+                return new Filled(chunk, step.Role == PeerRole.PooledOwner ? ReadSource.PeerRemoteRegion : ReadSource.Peer);
+            }
+            step = OnAnswer(ref route, mesh, reply);
         }
-        foreach (string pooled in _options.PooledRegions)
-        {
-            if (pooled == mesh.Region) continue;
-            int owner = mesh.Placement.ForRegion(pooled).Owner(key);
-            MemberMeta? peer = owner >= 0 ? mesh.MetaOf(owner) : null;
-            if (peer is null) continue;
-            ChunkBuffer? chunk = await TryPeerAsync(peer, id, blobLength, fill: false, remote: true).ConfigureAwait(false);
-            if (chunk is not null) return new Filled(chunk, ReadSource.PeerRemoteRegion);
-        }
-        // The owner fill is shared with peers asking this node for the same chunk.
+        // Blob last (also when a peer says the blob changed: this node's own read is conditional on its ETag, so it
+        // either gets the right bytes or learns the change from Blob itself). The owner fill is shared with peers
+        // asking this node for the same chunk.
         for (int attempt = 0; ; attempt++)
         {
             Filled? f = await JoinAsync(_originFills, id, () => ReadOriginAsync(id, blobLength), _shutdown.Token).ConfigureAwait(false);
@@ -311,24 +348,65 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
-    private async Task<ChunkBuffer?> TryPeerAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool remote)
+    /// <summary>
+    /// Hands a peer's answer to the route, with the holders it named that this node's own view has alive: a name it
+    /// does not know is dropped, so a peer can never send this node to an address it did not learn by gossip.
+    /// </summary>
+    private static RouteDecision OnAnswer(ref ChunkRoute route, MeshSnapshot mesh, in PeerReply reply)
+    {
+        Span<int> holders = stackalloc int[PeerHolders.MaxIds];
+        int known = 0;
+        for (int i = 0; i < reply.Holders.Count; i++)
+        {
+            int member = mesh.LiveIndexOf(reply.Holders[i]);
+            if (member >= 0) holders[known++] = member;
+        }
+        return route.OnAnswer(Now, reply.Answer, holders[..known]);
+    }
+
+    // The pooled regions' placements, built once per mesh snapshot rather than per chunk.
+    private sealed record PooledView(MeshSnapshot Mesh, RegionPlacement[] Regions);
+
+    private PooledView? _pooled;
+
+    private RegionPlacement[] PooledPlacements(MeshSnapshot mesh)
+    {
+        if (_options.PooledRegions.Count == 0) return [];
+        PooledView? view = Volatile.Read(ref _pooled);
+        if (view?.Mesh != mesh)
+        {
+            view = new PooledView(mesh, _options.PooledRegions.Where(r => r != mesh.Region).Select(mesh.Placement.ForRegion).ToArray());
+            Volatile.Write(ref _pooled, view);
+        }
+        return view.Regions;
+    }
+
+    /// <summary>
+    /// Asks one peer what <paramref name="step"/> says, within its deadline. A broken transfer or a timeout is an
+    /// answer too (<see cref="PeerAnswer.Failed"/>, <see cref="PeerAnswer.TimedOut"/>), with one warning line.
+    /// </summary>
+    private async Task<PeerReply> AskPeerAsync(MemberMeta peer, ChunkId id, long blobLength, RouteDecision step)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-        timeout.CancelAfter(_options.PeerTransferTimeoutMs);
+        timeout.CancelAfter(Micros.ToTimeSpan(Math.Max(1, step.Deadline - Now)));
         long started = Stopwatch.GetTimestamp();
+        bool remote = step.Role == PeerRole.PooledOwner;
         try
         {
-            ChunkBuffer? chunk = await _peers.FetchAsync(peer, id, blobLength, fill, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), timeout.Token).ConfigureAwait(false);
+            PeerReply reply = await _peers.AskAsync(peer, id, blobLength, step.Fill, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), timeout.Token).ConfigureAwait(false);
             _metrics.PeerLatency(Stopwatch.GetElapsedTime(started), remote);
-            return chunk;
+            if (reply.Answer == PeerAnswer.BlobChanged)
+                _logger.LogWarning("peer {Peer} has {Chunk} at another version ({Message}); reading it from Blob", peer.Id, id, reply.Message);
+            return reply;
         }
         catch (Exception e) when (e is PeerTransferException or OperationCanceledException or IOException or System.Net.Http.HttpRequestException or Grpc.Core.RpcException)
         {
             if (_shutdown.IsCancellationRequested) throw;
             _metrics.PeerFailure();
+            bool timedOut = e is OperationCanceledException;
             _logger.LogWarning("peer {Peer} failed for {Chunk} after {Ms:F0} ms: {Error}; trying the next source",
-                peer.Id, id, Stopwatch.GetElapsedTime(started).TotalMilliseconds, e is OperationCanceledException ? "timed out" : e.Message);
-            return null;
+                peer.Id, id, Stopwatch.GetElapsedTime(started).TotalMilliseconds, timedOut ? "timed out" : e.Message);
+            return new PeerReply(timedOut ? PeerAnswer.TimedOut : PeerAnswer.Failed, null, default, e.Message);
         }
     }
 

@@ -18,7 +18,8 @@ public sealed class NodeMetrics : IDisposable
     private readonly long[] _reads = new long[SourceNames.Length];
     private readonly long[] _bytes = new long[SourceNames.Length];
     private long _blobGets, _peerServed, _peerServeMisses, _peerFailures, _originChanged, _originErrors;
-    private int _peerServing, _peerServingMax;
+    private long _peerHandoffs, _peerBusyAnswers;
+    private int _peerServing, _peerServingMax, _peerSending, _peerSendingMax;
     private readonly Histogram<double> _peerLatency;
     private readonly Counter<long> _readCounter, _byteCounter;
 
@@ -32,6 +33,12 @@ public sealed class NodeMetrics : IDisposable
         _meter.CreateObservableGauge("blobcache_hit_ratio", HitRatios, "1",
             "Share of chunk reads served by each tier since start (memory, disk, peer, peer_remote_region, blob)");
         _meter.CreateObservableGauge("blobcache_peer_serving", () => Volatile.Read(ref _peerServing), "{request}", "Peer requests being served now");
+        _meter.CreateObservableGauge("blobcache_peer_sending", () => Volatile.Read(ref _peerSending), "{chunk}", "Chunks being sent to peers now (at most --max-peer-sends)");
+        _meter.CreateObservableGauge("blobcache_peer_sending_max", () => Volatile.Read(ref _peerSendingMax), "{chunk}", "The most chunks sent to peers at once since start");
+        _meter.CreateObservableCounter("blobcache_peer_handoffs", () => Volatile.Read(ref _peerHandoffs), "{chunk}",
+            "Chunks this node got from a holder a busy owner named");
+        _meter.CreateObservableCounter("blobcache_peer_busy_answers", () => Volatile.Read(ref _peerBusyAnswers), "{request}",
+            "Peer requests this node answered busy (every send slot taken), naming holders instead");
         _meter.CreateObservableCounter("blobcache_origin_errors", () => Volatile.Read(ref _originErrors), "{request}",
             "Chunk reads from Blob that failed after the origin's retries (the readers got a 5xx)");
         _meter.CreateObservableCounter("blobcache_peer_failures", () => Volatile.Read(ref _peerFailures), "{request}", "Peer fetches that failed or timed out");
@@ -72,11 +79,17 @@ public sealed class NodeMetrics : IDisposable
     }
 
     /// <summary>A peer request began (balance with <see cref="PeerServeEnded"/>); tracks the most served at once.</summary>
-    public void PeerServeBegan()
+    public void PeerServeBegan() => RaiseHighWater(Interlocked.Increment(ref _peerServing), ref _peerServingMax);
+
+    /// <summary>A chunk began going out to a peer (balance with <see cref="PeerSendEnded"/>); tracks the most at once.</summary>
+    public void PeerSendBegan() => RaiseHighWater(Interlocked.Increment(ref _peerSending), ref _peerSendingMax);
+
+    public void PeerSendEnded() => Interlocked.Decrement(ref _peerSending);
+
+    private static void RaiseHighWater(int now, ref int max)
     {
-        int now = Interlocked.Increment(ref _peerServing);
-        int max;
-        while (now > (max = Volatile.Read(ref _peerServingMax)) && Interlocked.CompareExchange(ref _peerServingMax, now, max) != max)
+        int seen;
+        while (now > (seen = Volatile.Read(ref max)) && Interlocked.CompareExchange(ref max, now, seen) != seen)
         {
         }
     }
@@ -85,7 +98,14 @@ public sealed class NodeMetrics : IDisposable
 
     /// <summary>The most peer requests this node served at once since it started (the stampede figure).</summary>
     public int PeerServeMaxConcurrency => Volatile.Read(ref _peerServingMax);
+    /// <summary>The most chunks this node sent to peers at once since it started (bounded by --max-peer-sends).</summary>
+    public int PeerSendMaxConcurrency => Volatile.Read(ref _peerSendingMax);
+    public int PeerSending => Volatile.Read(ref _peerSending);
     public void PeerServed() => Interlocked.Increment(ref _peerServed);
+    public void PeerHandoff() => Interlocked.Increment(ref _peerHandoffs);
+    public void PeerBusyAnswer() => Interlocked.Increment(ref _peerBusyAnswers);
+    public long PeerHandoffs => Volatile.Read(ref _peerHandoffs);
+    public long PeerBusyAnswers => Volatile.Read(ref _peerBusyAnswers);
     public void PeerServeMiss() => Interlocked.Increment(ref _peerServeMisses);
     public void PeerFailure() => Interlocked.Increment(ref _peerFailures);
     public void OriginChanged() => Interlocked.Increment(ref _originChanged);

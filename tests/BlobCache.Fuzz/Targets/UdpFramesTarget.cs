@@ -35,10 +35,25 @@ public sealed class UdpFramesTarget : FuzzTarget
                 Text(random, UdpFrames.MaxFromBytes))),
             2 => random.Next(2) == 0 ? UdpFrames.WriteAccepted(_scratch, id) : UdpFrames.WriteCancel(_scratch, id),
             3 => UdpFrames.WriteOk(_scratch, id, random.Next(3) == 0 ? UdpFrames.MaxChunkBytes : 1 + random.Next(4 << 20), (ulong)random.NextInt64(), (byte)random.Next(3)),
-            4 => random.Next(2) == 0 ? UdpFrames.WriteNotFound(_scratch, id) : UdpFrames.WriteError(_scratch, id, Text(random, 2 * UdpFrames.MaxMessageBytes)),
+            4 => random.Next(4) switch
+            {
+                0 => UdpFrames.WriteNotFound(_scratch, id),
+                1 => UdpFrames.WriteBusy(_scratch, id, Holders(random)),
+                2 => UdpFrames.WriteError(_scratch, id, Text(random, 2 * UdpFrames.MaxMessageBytes), UdpAnswerStatus.BlobChanged),
+                _ => UdpFrames.WriteError(_scratch, id, Text(random, 2 * UdpFrames.MaxMessageBytes)),
+            },
             _ => Piece(random, id),
         };
         return _scratch[..n];
+    }
+
+    /// <summary>Up to four holder ids at their byte caps or short.</summary>
+    public static PeerHolders Holders(Random random)
+    {
+        var holders = new PeerHolders();
+        int count = random.Next(PeerHolders.MaxIds + 1);
+        for (int i = 0; i < count; i++) holders.TryAdd(Text(random, PeerHolders.MaxIdBytes));
+        return holders;
     }
 
     // A Fetch for a blob the owner has, often claiming a length it does not have.
@@ -106,7 +121,8 @@ public sealed class UdpFramesTarget : FuzzTarget
             {
                 UdpAnswerStatus.Ok => UdpFrames.WriteOk(_scratch, f.RequestId, f.Length, f.Checksum, UdpFrames.SourceCode(f.Source!)),
                 UdpAnswerStatus.NotFound => UdpFrames.WriteNotFound(_scratch, f.RequestId),
-                _ => UdpFrames.WriteError(_scratch, f.RequestId, f.Message!),
+                UdpAnswerStatus.Busy => UdpFrames.WriteBusy(_scratch, f.RequestId, f.Holders),
+                _ => UdpFrames.WriteError(_scratch, f.RequestId, f.Message!, f.Status),
             },
             _ => CopyPiece(f),
         };

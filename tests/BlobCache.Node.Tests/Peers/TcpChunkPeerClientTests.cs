@@ -5,6 +5,7 @@ using BlobCache.Node.Peers;
 using BlobCache.Node.Peers.Tcp;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Peers;
 

@@ -6,6 +6,7 @@ using BlobCache.Node.Peers;
 using BlobCache.Node.Peers.Udp;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
+using BlobCache.Testing;
 using LiteNetLib;
 using Microsoft.Extensions.Logging.Abstractions;
 

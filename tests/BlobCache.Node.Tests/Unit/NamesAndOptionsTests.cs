@@ -74,6 +74,21 @@ public sealed class NamesAndOptionsTests
     }
 
     [Fact]
+    public void Peer_sends_and_busy_retries_have_defaults_bounds_and_clear_errors()
+    {
+        NodeOptions d = OptionParser.Parse([], NoEnv);
+        Assert.Equal((8, 3), (d.MaxPeerSends, d.PeerBusyRetries));
+        NodeOptions o = OptionParser.Parse(["--max-peer-sends", "1"], new Dictionary<string, string?> { ["BLOBCACHE_PEER_BUSY_RETRIES"] = "6" });
+        Assert.Equal((1, 6), (o.MaxPeerSends, o.PeerBusyRetries));
+        OptionException sends = Assert.Throws<OptionException>(() => OptionParser.Parse(["--max-peer-sends", "0"], NoEnv));
+        Assert.Contains("--max-peer-sends", sends.Message, StringComparison.Ordinal);
+        OptionException retries = Assert.Throws<OptionException>(() => OptionParser.Parse(["--peer-busy-retries", "17"], NoEnv));
+        Assert.Contains("--peer-busy-retries", retries.Message, StringComparison.Ordinal);
+        OptionException owners = Assert.Throws<OptionException>(() => OptionParser.Parse(["--owners-to-try", "9"], NoEnv));
+        Assert.Contains("from 1 to 8", owners.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Inline_io_is_opt_in_and_tcp_is_a_transport()
     {
         Assert.False(OptionParser.Parse([], NoEnv).InlineIo);

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Security;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
@@ -45,20 +46,17 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         }
     }
 
-    public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
-    {
-        (TcpStatus status, byte _, ChunkBuffer? chunk) = await ExchangeAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false);
-        return status == TcpStatus.NotFound ? null : chunk;
-    }
+    public async Task<PeerReply> AskAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken) =>
+        (await ExchangeAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false)).Reply;
 
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        (TcpStatus status, byte source, ChunkBuffer? _) = await ExchangeAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
-        if (status == TcpStatus.NotFound) throw new PeerTransferException($"{peer.Id} could not warm {id}");
+        (PeerReply reply, byte source) = await ExchangeAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
+        if (reply.Answer != PeerAnswer.Chunk) throw new PeerTransferException($"{peer.Id} could not warm {id}: {reply.Answer} {reply.Message}");
         return TcpFrames.SourceName(source);
     }
 
-    private async Task<(TcpStatus Status, byte Source, ChunkBuffer? Chunk)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
+    private async Task<(PeerReply Reply, byte Source)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
         TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         string address = peer.GrpcAddress;
@@ -99,8 +97,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                     {
                         await ReceiveExactlyAsync(c.Stream, text.AsMemory(0, length), token).ConfigureAwait(false);
                         keep = true;
-                        if (status == TcpStatus.NotFound) return (status, 0, null);
-                        throw new PeerTransferException($"{peer.Id}: {status} {Encoding.UTF8.GetString(text, 0, length)}");
+                        return (Answered(peer, status, text.AsSpan(0, length)), 0);
                     }
                     finally
                     {
@@ -111,7 +108,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 if (warmOnly)
                 {
                     keep = true;
-                    return (status, source, null);
+                    return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source);
                 }
                 chunk = ChunkBuffer.Rent(expected);
                 await ReceiveExactlyAsync(c.Stream, chunk.WritableMemory, token).ConfigureAwait(false);
@@ -119,7 +116,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 ReceivedChunk.Verify(peer.Id, chunk, expected, expected, checksum);
                 ChunkBuffer done = chunk;
                 chunk = null;
-                return (status, source, done);
+                return (PeerReply.Of(done), source);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -146,6 +143,23 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 if (keep && c.Timer.TryReset()) Return(address, c);
                 else c.Dispose();
             }
+        }
+    }
+
+    /// <summary>An answer other than Ok, from its status and body: what the peer said, or a throw when it broke the protocol.</summary>
+    private static PeerReply Answered(MemberMeta peer, TcpStatus status, ReadOnlySpan<byte> body)
+    {
+        switch (status)
+        {
+            case TcpStatus.NotFound:
+                return PeerReply.NotHere;
+            case TcpStatus.Busy:
+                if (PeerHolders.TryDecode(body, out PeerHolders holders) is { } malformed) throw new PeerTransferException($"{peer.Id} sent a busy answer with {malformed}");
+                return PeerReply.Busy(holders);
+            case TcpStatus.BlobChanged:
+                return PeerReply.BlobChanged($"{peer.Id}: {Encoding.UTF8.GetString(body)}");
+            default:
+                throw new PeerTransferException($"{peer.Id}: {status} {Encoding.UTF8.GetString(body)}");
         }
     }
 

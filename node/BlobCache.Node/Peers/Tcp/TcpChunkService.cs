@@ -21,12 +21,13 @@ namespace BlobCache.Node.Peers.Tcp;
 /// gRPC port. A connection that opens with the magic is served here, one request after another; any other
 /// connection passes on untouched to HTTP/2 (gRPC). The chunk goes out in one write from its pooled buffer.
 /// </summary>
-public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerTls? tls, ILogger logger)
+public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerSends? sends,
+    PeerTls? tls, ILogger logger)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     /// <summary>TLS records gathered per send under TLS: eight 16 KiB records, one buffer per connection.</summary>
     private const int WriteBatchBytes = 128 * 1024;
-    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, logger);
+    private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, sends, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -170,13 +171,21 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
 
     private async Task ServeAsync(TcpFetch fetch, Answers output, System.Net.IPAddress? from, CancellationToken closed)
     {
-        PeerServeOutcome s = await _handler.ServeAsync(new PeerChunkRequest(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From), from,
+        var request = new PeerChunkRequest(fetch.Id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From);
+        PeerServeOutcome s = await _handler.ServeAsync(request, from,
             static a => SendAcceptedAsync(a.Output, a.Closed), (Output: output, Closed: closed), closed).ConfigureAwait(false);
         bool delivered = false;
         try
         {
             // The requester reads "accepted" before every answer; a request the pipeline turned away has not had it.
             if (s.Status is PeerServeStatus.Invalid or PeerServeStatus.Refused) await SendAcceptedAsync(output, closed).ConfigureAwait(false);
+            if (s.Status == PeerServeStatus.Busy)
+            {
+                int n = s.Holders.Encode(output.Header[TcpFrames.AnswerBytes..]);
+                TcpFrames.WriteAnswer(output.Header, TcpStatus.Busy, 0, n, 0);
+                await output.SendAsync(TcpFrames.AnswerBytes + n, default, closed).ConfigureAwait(false);
+                return;
+            }
             if (s.Chunk is not { } chunk)
             {
                 await ErrorAsync(output, StatusOf(s.Status), s.Message, closed).ConfigureAwait(false);
@@ -188,7 +197,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
         }
         finally
         {
-            _handler.Finish(s, delivered);
+            _handler.Finish(request, s, delivered);
         }
     }
 

@@ -15,6 +15,8 @@ public enum TcpStatus : byte
     OriginFailed = 4,
     /// <summary>Turned away by the owner's bounds (--max-peer-requests, --peer-rate-limit): try the next owner.</summary>
     Refused = 5,
+    /// <summary>Every send slot of the owner is taken (--max-peer-sends): the body lists holders to ask (<see cref="PeerHolders"/>).</summary>
+    Busy = 6,
 }
 
 /// <summary>One decoded framed-TCP fetch request.</summary>
@@ -27,7 +29,8 @@ public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmO
 /// request:  u32 body length | u8 flags (1 fill, 2 warm-only) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
 /// answer:   u8 'A' (sent as soon as the request is read, before any fill: a talking owner is working)
 ///           u8 status | u8 source | u16 0 | i32 length | u64 checksum     (little-endian)
-///           then, when status is Ok and not warm-only, length bytes of chunk; otherwise length bytes of UTF-8 error text
+///           then, when status is Ok and not warm-only, length bytes of chunk; when Busy, length bytes of holders
+///           (<see cref="PeerHolders"/>); otherwise length bytes of UTF-8 error text
 /// </code>
 /// The chunk bytes are sent raw from the owner's pooled buffer and received straight into the requester's.
 /// </summary>

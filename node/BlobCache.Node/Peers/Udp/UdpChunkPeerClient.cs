@@ -53,16 +53,16 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
     /// <summary>Open connections (diagnostics and tests).</summary>
     public int Connections => _connections.Count;
 
-    public async Task<ChunkBuffer?> FetchAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    public async Task<PeerReply> AskAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         Result r = await RequestAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false);
-        if (r.Chunk is not { } chunk) return null;
+        if (r.Chunk is not { } chunk) return r.Reply;
         try
         {
             // The transfer completes only once every expected byte has arrived.
             int expected = ReceivedChunk.ExpectedLength(id, blobLength, _chunkSize);
             ReceivedChunk.Verify(peer.Id, chunk, expected, expected, r.Checksum);
-            return chunk;
+            return PeerReply.Of(chunk);
         }
         catch
         {
@@ -74,7 +74,7 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         Result r = await RequestAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
-        return r.Source ?? throw new PeerTransferException($"{peer.Id} does not hold the chunk and did not fill it");
+        return r.Source ?? throw new PeerTransferException($"{peer.Id} did not warm the chunk: {r.Reply.Answer} {r.Reply.Message}");
     }
 
     private async Task<Result> RequestAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly, TimeSpan answerTimeout, CancellationToken cancellationToken)
@@ -298,7 +298,8 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
         return ValueTask.CompletedTask;
     }
 
-    private readonly record struct Result(ChunkBuffer? Chunk, ulong Checksum, string? Source);
+    /// <summary>A transfer's end: the chunk (or a warm-up's source), or what the peer answered instead (<see cref="Reply"/>).</summary>
+    private readonly record struct Result(ChunkBuffer? Chunk, ulong Checksum, string? Source, PeerReply Reply = default);
 
     private sealed class ClientConnection(string key)
     {
@@ -350,7 +351,13 @@ public sealed class UdpChunkPeerClient : IChunkPeerClient, INetEventListener
                         switch (frame.Status)
                         {
                             case UdpAnswerStatus.NotFound:
-                                Finish(new Result(null, 0, null));
+                                Finish(new Result(null, 0, null, PeerReply.NotHere));
+                                return true;
+                            case UdpAnswerStatus.Busy:
+                                Finish(new Result(null, 0, null, PeerReply.Busy(frame.Holders)));
+                                return true;
+                            case UdpAnswerStatus.BlobChanged:
+                                Finish(new Result(null, 0, null, PeerReply.BlobChanged($"{peerId}: {frame.Message}")));
                                 return true;
                             case UdpAnswerStatus.Error:
                                 FailLocked($"{peerId}: {frame.Message}");

@@ -46,12 +46,13 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
     private int _disposed;
 
     /// <param name="keys">The current keyring (connection requests must be signed under one of its keys); null: --insecure.</param>
-    public UdpChunkServer(NodeOptions options, ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, ILogger logger, Func<Keyring>? keys)
+    public UdpChunkServer(NodeOptions options, ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, ILogger logger, Func<Keyring>? keys,
+        PeerSends? sends = null)
     {
         _keys = keys;
         _options = options;
         _logger = logger;
-        _newHandler = admission => new PeerChunkHandler(reader, metadata, origin.AccountName, metrics, admission, logger);
+        _newHandler = admission => new PeerChunkHandler(reader, metadata, origin.AccountName, metrics, admission, sends, logger);
         _handler = _newHandler(null);
         _manager = new NetManager(this);
         UdpTransport.Configure(_manager);
@@ -250,9 +251,11 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         try
         {
             PeerServeOutcome s;
+            PeerChunkRequest request;
             try
             {
-                s = await _handler.ServeAsync(new PeerChunkRequest(id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From), ((IPEndPoint)peer).Address,
+                request = new PeerChunkRequest(id, fetch.BlobLength, fetch.Fill, fetch.WarmOnly, fetch.From);
+                s = await _handler.ServeAsync(request, ((IPEndPoint)peer).Address,
                     static a => a.Server.SendAccepted(a.Transfer), (Server: this, Transfer: t), t.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (t.Token.IsCancellationRequested)
@@ -265,7 +268,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
                 SendError(peer, t.Channel, t.RequestId, "internal error: " + e.Message);
                 return;
             }
-            await AnswerAsync(t, s, fetch.WarmOnly).ConfigureAwait(false);
+            await AnswerAsync(t, request, s).ConfigureAwait(false);
         }
         finally
         {
@@ -281,9 +284,10 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Encodes the pipeline's outcome: the chunk, "not found", or an error in words.</summary>
-    private async Task AnswerAsync(ServerTransfer t, PeerServeOutcome s, bool warmOnly)
+    /// <summary>Encodes the pipeline's outcome: the chunk, "not found", "busy" with holders, "blob changed", or an error in words.</summary>
+    private async Task AnswerAsync(ServerTransfer t, PeerChunkRequest request, PeerServeOutcome s)
     {
+        bool warmOnly = request.WarmOnly;
         NetPeer peer = t.Connection.Peer;
         bool delivered = false;
         try
@@ -295,7 +299,12 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
                     Span<byte> notFound = stackalloc byte[UdpFrames.HeaderBytes + 1];
                     Send(peer, t.Channel, notFound[..UdpFrames.WriteNotFound(notFound, t.RequestId)], null);
                 }
-                else SendError(peer, t.Channel, t.RequestId, s.Message);
+                else if (s.Status == PeerServeStatus.Busy)
+                {
+                    Span<byte> busy = stackalloc byte[UdpFrames.HeaderBytes + 1 + PeerHolders.MaxEncodedBytes];
+                    Send(peer, t.Channel, busy[..UdpFrames.WriteBusy(busy, t.RequestId, s.Holders)], null);
+                }
+                else SendError(peer, t.Channel, t.RequestId, s.Message, s.Status == PeerServeStatus.BlobChanged ? UdpAnswerStatus.BlobChanged : UdpAnswerStatus.Error);
                 return;
             }
             await SendChunkAsync(t, chunk, s.SourceCode, warmOnly).ConfigureAwait(false);
@@ -307,7 +316,7 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         }
         finally
         {
-            _handler.Finish(s, delivered);
+            _handler.Finish(request, s, delivered);
         }
     }
 
@@ -337,12 +346,12 @@ public sealed class UdpChunkServer : INetEventListener, IAsyncDisposable
         }
     }
 
-    private void SendError(NetPeer peer, byte channel, uint requestId, string message)
+    private void SendError(NetPeer peer, byte channel, uint requestId, string message, UdpAnswerStatus status = UdpAnswerStatus.Error)
     {
         byte[] frame = ArrayPool<byte>.Shared.Rent(UdpFrames.MaxAnswerBytes);
         try
         {
-            Send(peer, channel, frame.AsSpan(0, UdpFrames.WriteError(frame, requestId, message)), null);
+            Send(peer, channel, frame.AsSpan(0, UdpFrames.WriteError(frame, requestId, message, status)), null);
         }
         finally
         {

@@ -28,10 +28,13 @@ namespace BlobCache.Node.Peers.Udp;
              working on it". No fields. (The requester's answer timeout ends with the first Accepted or Answer.)
 
    Answer    owner -> requester, once per request
-     u8   status       0 Ok, 1 NotFound, 2 Error
+     u8   status       0 Ok, 1 NotFound, 2 Error, 3 Busy, 4 BlobChanged
      Ok:       i32 length (1..MaxChunkBytes), u64 checksum (XxHash3 of the chunk), u8 source (0 memory, 1 disk, 2 blob)
      NotFound: nothing (not cached and fill was false)
      Error:    str message (<= 1024 bytes)
+     Busy:     the holders to ask instead (every send slot of the owner is taken), as PeerHolders encodes them:
+               u8 count (<= 4) | count x (u8 length (1..200) | UTF-8 node id)
+     BlobChanged: str message (<= 1024 bytes): the owner's metadata has the blob at another ETag or length
 
    Piece     owner -> requester, after an Ok answer (never for warm-only), in order
      i32  offset       of the data in the chunk: exactly the number of bytes sent before it
@@ -59,6 +62,8 @@ public enum UdpAnswerStatus : byte
     Ok = 0,
     NotFound = 1,
     Error = 2,
+    Busy = 3,
+    BlobChanged = 4,
 }
 
 /// <summary>A decoded Fetch request.</summary>
@@ -79,8 +84,10 @@ public ref struct UdpFrame
     public ulong Checksum;
     /// <summary>Answer Ok: "memory", "disk" or "blob".</summary>
     public string? Source;
-    /// <summary>Answer Error.</summary>
+    /// <summary>Answer Error and BlobChanged.</summary>
     public string? Message;
+    /// <summary>Answer Busy.</summary>
+    public PeerHolders Holders;
     /// <summary>Piece: offset of <see cref="Data"/> in the chunk.</summary>
     public int Offset;
     /// <summary>Piece: the bytes.</summary>
@@ -162,11 +169,18 @@ public static class UdpFrames
         return p;
     }
 
-    /// <summary>Writes an Error answer; a message over the cap is cut at a character boundary.</summary>
-    public static int WriteError(Span<byte> buffer, uint requestId, string message)
+    public static int WriteBusy(Span<byte> buffer, uint requestId, in PeerHolders holders)
     {
         int p = WriteHeader(buffer, UdpFrameKind.Answer, requestId);
-        buffer[p++] = (byte)UdpAnswerStatus.Error;
+        buffer[p++] = (byte)UdpAnswerStatus.Busy;
+        return p + holders.Encode(buffer[p..]);
+    }
+
+    /// <summary>Writes an Error (or BlobChanged) answer; a message over the cap is cut at a character boundary.</summary>
+    public static int WriteError(Span<byte> buffer, uint requestId, string message, UdpAnswerStatus status = UdpAnswerStatus.Error)
+    {
+        int p = WriteHeader(buffer, UdpFrameKind.Answer, requestId);
+        buffer[p++] = (byte)status;
         if (Encoding.UTF8.GetByteCount(message) > MaxMessageBytes)
         {
             int chars = Math.Min(message.Length, MaxMessageBytes / 4);
@@ -280,7 +294,11 @@ public static class UdpFrames
             case UdpAnswerStatus.NotFound:
                 error = null;
                 return body.Length == 1 || Fail(out error, "trailing bytes");
+            case UdpAnswerStatus.Busy:
+                error = PeerHolders.TryDecode(body[1..], out frame.Holders);
+                return error is null;
             case UdpAnswerStatus.Error:
+            case UdpAnswerStatus.BlobChanged:
                 int p = 1;
                 if (!TryReadString(body, ref p, MaxMessageBytes, out string? message, out error)) return false;
                 if (p != body.Length) return Fail(out error, "trailing bytes");
