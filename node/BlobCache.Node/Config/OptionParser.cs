@@ -52,7 +52,7 @@ public static class OptionParser
         new("origin-timeout-ms", "how long one Blob request may take before it is retried", (o, v, s) => o with { OriginTimeoutMs = Int(v, s, 100, 600_000) }),
         new("read-ahead-chunks", "chunks fetched ahead of a sequential reader (0 = off)", (o, v, s) => o with { ReadAheadChunks = Int(v, s, 0, 64) }),
         new("owners-to-try", "owners in the region tried before Blob", (o, v, s) => o with { OwnersToTry = Int(v, s, 1, ChunkRoute.MaxOwners) }),
-        new("peer-busy-retries", "times a reader asks a busy owner again (after 50 ms, doubling) once the holders it named are tried", (o, v, s) => o with { PeerBusyRetries = Int(v, s, 0, 16) }),
+        new("peer-busy-retries", "doublings of the wait before a reader asks a busy owner again (from 50 ms; it comes back for up to 30 s, trying the holders each busy answer names in between)", (o, v, s) => o with { PeerBusyRetries = Int(v, s, 0, 16) }),
         new("weight", "share of chunks this node owns, relative to 100", (o, v, s) => o with { Weight = Int(v, s, 0, 65535) }),
         new("log-level", "Trace, Debug, Information, Warning, Error", (o, v, s) => o with { LogLevel = Level(v, s) }),
         new("log-format", "text (one line per event) or json (one object per line)", (o, v, s) => o with { LogFormat = v.Trim().ToLowerInvariant() is "text" or "json" ? v.Trim().ToLowerInvariant() : throw new OptionException($"{s}: '{v}' is not text or json") }),

@@ -43,13 +43,16 @@ public sealed class PeerSends(int maxSending, IMeshView mesh, NodeMetrics metric
         lock (_gate) _holders.Add(key, member);
     }
 
-    /// <summary>The live members this node last sent the chunk to, newest first, leaving out <paramref name="asker"/>.</summary>
+    /// <summary>
+    /// Live members this node sent the chunk to, leaving out <paramref name="asker"/>: each busy answer for a chunk names
+    /// the next few of its recent recipients, so readers turned away at once spread over all of them.
+    /// </summary>
     public PeerHolders HoldersOf(ulong key, string asker)
     {
         MeshSnapshot view = mesh.Current;
         Span<int> recent = stackalloc int[PeerHolders.MaxIds];
         int count;
-        lock (_gate) count = _holders.CopyTo(key, recent, exclude: view.LiveIndexOf(asker));
+        lock (_gate) count = _holders.NextHolders(key, recent, exclude: view.LiveIndexOf(asker));
         var named = new PeerHolders();
         for (int i = 0; i < count; i++)
         {
