@@ -84,6 +84,7 @@ public sealed class NodeHost : IAsyncDisposable
         _settings = NodeSettings.From(_options);
         OpenLogging();
         _metrics = _teardown.Push(new NodeMetrics());
+        OriginMetrics.Register(_metrics, _origin);
         OpenSecurity();
         OpenStore();
         StartGossip();
