@@ -250,7 +250,9 @@ public sealed class NodeHost : IAsyncDisposable
     /// <summary>One application for the local endpoint and the gRPC port (see <see cref="LocalEndpointServer"/>).</summary>
     private void BuildApplication()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The node takes no settings from appsettings files; without this the host watches the working directory for
+        // them (an inotify thread that wakes on every file written there, a cache directory included).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         NodeLogging.Configure(builder.Logging, _options);
         if (_options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
