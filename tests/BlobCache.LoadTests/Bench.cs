@@ -66,7 +66,8 @@ public static class Bench
         try
         {
             if (Run("cold_read")) await ColdReadBench.RunAsync(size, results, azurite, container);
-            if (only.Count > 0 && only.All(p => p is "membership" or "cold_read")) return await WriteResultsAsync(results, outDir);
+            if (Run("small_objects")) await SmallObjectBench.RunAsync(size, results, azurite, container);
+            if (only.Count > 0 && only.All(p => p is "membership" or "cold_read" or "small_objects")) return await WriteResultsAsync(results, outDir);
             Step($"uploading a {size.HitBlobBytes >> 20} MiB blob to Azurite and the same bytes to nginx's directory");
             byte[] hit = Random(size.HitBlobBytes, 1);
             await container.GetBlobClient("hit.bin").UploadAsync(new BinaryData(hit), overwrite: true);

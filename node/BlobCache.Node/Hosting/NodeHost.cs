@@ -85,6 +85,7 @@ public sealed class NodeHost : IAsyncDisposable
         _settings = NodeSettings.From(_options);
         OpenLogging();
         _metrics = _teardown.Push(new NodeMetrics());
+        OriginMetrics.Register(_metrics, _origin);
         OpenSecurity();
         OpenStore();
         StartGossip();
@@ -252,7 +253,9 @@ public sealed class NodeHost : IAsyncDisposable
     /// <summary>One application for the local endpoint and the gRPC port (see <see cref="LocalEndpointServer"/>).</summary>
     private void BuildApplication()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The node takes no settings from appsettings files; without this the host watches the working directory for
+        // them (an inotify thread that wakes on every file written there, a cache directory included).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         NodeLogging.Configure(builder.Logging, _options);
         if (_options.InlineIo) builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);

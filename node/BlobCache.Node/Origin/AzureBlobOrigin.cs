@@ -14,13 +14,18 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
     private readonly BlobServiceClient? _service;
     private readonly BlobContainerClient? _onlyContainer;
     private readonly OriginRetry _retry;
+    private readonly ServerBusyCounter _serverBusy;
 
     public string AccountName { get; }
+
+    /// <summary>Attempts Blob refused as too busy (503 ServerBusy or 429), retried or not.</summary>
+    public long ServerBusyResponses => _serverBusy.Refused;
     public string Describe { get; }
 
-    private AzureBlobOrigin(BlobServiceClient? service, BlobContainerClient? onlyContainer, string describe, OriginRetry retry)
+    private AzureBlobOrigin(BlobServiceClient? service, BlobContainerClient? onlyContainer, string describe, OriginRetry retry, ServerBusyCounter serverBusy)
     {
         _retry = retry;
+        _serverBusy = serverBusy;
         _service = service;
         _onlyContainer = onlyContainer;
         AccountName = service?.AccountName ?? onlyContainer!.AccountName;
@@ -34,11 +39,10 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
         var options = new BlobClientOptions();
         // Explicit, so a misbehaving Blob costs a known, bounded time: retries with exponential backoff, and one
         // timeout per attempt (it also bounds each read of a streamed body, which the SDK resumes where it broke).
-        options.Retry.MaxRetries = retry.MaxRetries;
-        options.Retry.Delay = TimeSpan.FromMilliseconds(100);
-        options.Retry.MaxDelay = TimeSpan.FromSeconds(2);
-        options.Retry.Mode = Azure.Core.RetryMode.Exponential;
+        options.RetryPolicy = new Azure.Core.Pipeline.RetryPolicy(retry.MaxRetries, new OriginDelayStrategy(retry.Backoff));
         options.Retry.NetworkTimeout = retry.NetworkTimeout;
+        var serverBusy = new ServerBusyCounter();
+        options.AddPolicy(serverBusy, Azure.Core.HttpPipelinePosition.PerRetry);
         if (Uri.TryCreate(origin, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp))
         {
             bool hasSas = uri.Query.Contains("sig=", StringComparison.Ordinal);
@@ -49,11 +53,11 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
             if (hasSas && containerSegments == 1)
             {
                 var container = new BlobContainerClient(uri, options);
-                return new AzureBlobOrigin(null, container, $"container SAS {uri.GetLeftPart(UriPartial.Path)}", retry);
+                return new AzureBlobOrigin(null, container, $"container SAS {uri.GetLeftPart(UriPartial.Path)}", retry, serverBusy);
             }
             if (containerSegments > 0) throw new ArgumentException($"origin URL {uri.GetLeftPart(UriPartial.Path)} names a container but has no SAS token (sig=...)");
-            if (hasSas) return new AzureBlobOrigin(new BlobServiceClient(uri, options), null, $"account SAS {uri.GetLeftPart(UriPartial.Path)}", retry);
-            return new AzureBlobOrigin(new BlobServiceClient(uri, new DefaultAzureCredential(), options), null, $"account {uri.GetLeftPart(UriPartial.Path)} (default Azure credential)", retry);
+            if (hasSas) return new AzureBlobOrigin(new BlobServiceClient(uri, options), null, $"account SAS {uri.GetLeftPart(UriPartial.Path)}", retry, serverBusy);
+            return new AzureBlobOrigin(new BlobServiceClient(uri, new DefaultAzureCredential(), options), null, $"account {uri.GetLeftPart(UriPartial.Path)} (default Azure credential)", retry, serverBusy);
         }
         if (!origin.Contains('=', StringComparison.Ordinal))
             throw new ArgumentException("origin is neither a URL nor a connection string (AccountName=...;AccountKey=...;BlobEndpoint=...)");
@@ -66,7 +70,7 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
         {
             throw new ArgumentException($"origin connection string is not valid: {e.Message}");
         }
-        return new AzureBlobOrigin(service, null, $"connection string for {service.Uri}", retry);
+        return new AzureBlobOrigin(service, null, $"connection string for {service.Uri}", retry, serverBusy);
     }
 
     private BlobContainerClient Container(string container)

@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using BlobCache.Mesh.Origin;
 using BlobCache.Node.Hosting;
+using BlobCache.Node.Origin;
 using BlobCache.Node.Tests.Infrastructure;
+using BlobCache.Node.Tests.Security;
 using BlobCache.Testing;
 using Xunit.Abstractions;
 
@@ -140,5 +143,52 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
         Survivors.Say(output, $"Blob holds back the first chunk {firstChunkDelay.TotalSeconds:F0} s: {GetsPerChunk(name).Count} chunks asked of Blob meanwhile or after");
         tally.Report(output, "cold whole-blob read, first chunk held back");
         Assert.Equal(1, tally.Exact);
+    }
+
+    [Fact]
+    public async Task A_throttling_account_costs_retries_not_reads_and_the_node_counts_every_refusal()
+    {
+        const string name = "big/forty.bin";
+        // Four requests a second on any one blob (Azure's is 500; the rule is the simulator's own OriginThrottle), so
+        // a cold read of 11 chunks by 16 readers outruns it several times over.
+        var account = new ThrottledAccount(new OriginLimits { BlobRequestsPerSecond = 4, AccountRequestsPerSecond = 0, AccountEgressGbps = 0 });
+        _proxy.Rule = account.Decide;
+        await using NodeProcess node = StartNode("othrottle", retries: 6, timeoutMs: 10_000);
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        ReadTally tally = await ReadConcurrentlyAsync(node, name);
+        tally.Report(output, "Blob limited to 4 requests/s for the blob");
+        double counted = await SecurityProbes.MetricAsync(node, "blobcache_origin_server_busy");
+        Survivors.Say(output, $"account refused {account.Refused} requests with 503; node counted {counted}; GETs served {account.Served(OriginRequestKind.GetRange)} for {Chunks(name)} chunks");
+        Assert.Equal(Readers, tally.Exact);
+        Assert.True(account.Refused > 0, "the limit never bit: the test proves nothing");
+        Assert.Equal(account.Refused, (long)counted);
+        Assert.Equal(Chunks(name), account.Served(OriginRequestKind.GetRange)); // single flight holds while Blob refuses
+        await Survivors.AssertAliveAsync([node]);
+    }
+
+    [Fact]
+    public async Task The_Blob_client_waits_the_shared_backoff_between_refused_attempts()
+    {
+        const string name = "big/nine.bin";
+        var attempts = new ConcurrentQueue<long>();
+        _proxy.Rule = r =>
+        {
+            if (!IsBlobRead(r, name)) return Fault.Pass;
+            attempts.Enqueue(Stopwatch.GetTimestamp());
+            return attempts.Count <= 3 ? Fault.Error(503) : Fault.Pass;
+        };
+        var origin = AzureBlobOrigin.Create(Azurite.ConnectionStringFor(_proxy.Port), new OriginRetry(4, TimeSpan.FromSeconds(30)));
+        BlobInfo info = (await origin.GetBlobAsync(Dataset.Container, name, CancellationToken.None))!;
+        byte[] chunk = new byte[ChunkSize];
+        await origin.ReadAsync(Dataset.Container, name, info.ETag, 0, chunk, CancellationToken.None);
+        long[] at = attempts.ToArray();
+        double[] gaps = [.. at.Zip(at.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalMilliseconds)];
+        Survivors.Say(output, $"gaps between attempts: {string.Join(", ", gaps.Select(g => $"{g:F0} ms"))}; origin counted {origin.ServerBusyResponses} refusals");
+        Assert.Equal(4, at.Length);
+        // Lower bounds only (a loaded machine can only make gaps longer): 80% of 100, 200 and 400 ms.
+        OriginBackoff b = OriginBackoff.Default;
+        for (int retry = 1; retry <= 3; retry++)
+            Assert.True(gaps[retry - 1] >= b.DelayMicros(retry, 0) / 1000.0, $"retry {retry} came {gaps[retry - 1]:F0} ms after the refusal");
+        Assert.Equal(3, origin.ServerBusyResponses);
     }
 }

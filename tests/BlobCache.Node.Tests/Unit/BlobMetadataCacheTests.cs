@@ -73,4 +73,32 @@ public sealed class BlobMetadataCacheTests
         Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
         Assert.Equal(1, origin.Lookups);
     }
+
+    [Fact]
+    public async Task A_blob_read_in_the_last_fifth_of_its_TTL_is_asked_again_in_the_background_while_the_reader_gets_the_cached_answer()
+    {
+        var origin = new ScriptedOrigin();
+        var ttl = TimeSpan.FromSeconds(2);
+        var cache = new BlobMetadataCache(origin, ttl);
+        // The answer's age lies between these two: asked after the first started, stored before the second.
+        var atMost = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        var atLeast = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag); // early in the TTL: from the cache, nothing asked
+        Assert.Equal(1, origin.Lookups);
+        await Testing.Wait.UntilAsync(() => Task.FromResult(atLeast.Elapsed > ttl * 0.85), TimeSpan.FromSeconds(10), "the answer to be in the last fifth of its TTL");
+        Assert.True(atMost.Elapsed < ttl, "the machine stalled past the whole TTL; the case cannot be checked");
+        var held = new TaskCompletionSource<BlobInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        origin.Held = held;
+        origin.ETag = "\"v2\"";
+        ValueTask<BlobInfo?> lookup = cache.GetAsync("c", "b", default);
+        Assert.True(lookup.IsCompleted, "the reader waited for the origin although the cached answer was still within its TTL");
+        Assert.Equal("\"v1\"", (await lookup)!.ETag);
+        Assert.Equal(2, origin.Lookups); // the refresh is on its way
+        Assert.True(cache.GetAsync("c", "b", default).IsCompleted);
+        Assert.Equal(2, origin.Lookups); // one refresh, however many readers
+        held.SetResult(Info("\"v2\""));
+        await Testing.Wait.UntilAsync(async () => (await cache.GetAsync("c", "b", default))!.ETag == "\"v2\"", TimeSpan.FromSeconds(10), "the refreshed answer to be served");
+        Assert.Equal(2, origin.Lookups);
+    }
 }
