@@ -181,4 +181,17 @@ public class ChunkRouteTests
         }
         Assert.Equal(others.Take(8), asked);
     }
+
+    [Fact]
+    public void A_busy_pooled_owner_is_asked_again_without_fill_rather_than_reading_Blob()
+    {
+        (ulong key, int first, int second) = KeyWithOwners();
+        ChunkRoute route = ChunkRoute.Plan(Settings with { BusyWaitMicros = 10_000 }, key, Reader(first, second), Region, [Pooled]);
+        route.Start(0);
+        route.OnAnswer(1, PeerAnswer.Failed);
+        RouteDecision d = route.OnAnswer(2, PeerAnswer.Failed);
+        Assert.Equal(PeerRole.PooledOwner, d.Role);
+        d = route.OnAnswer(3, PeerAnswer.Busy);
+        Assert.Equal((RouteStep.AskPeer, Pooled.Owner(key), PeerRole.PooledOwner, false, 1_003L), (d.Step, d.Member, d.Role, d.Fill, d.NotBefore));
+    }
 }
