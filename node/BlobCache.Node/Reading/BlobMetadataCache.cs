@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using BlobCache.Node.Origin;
 
 namespace BlobCache.Node.Reading;
@@ -14,9 +13,10 @@ namespace BlobCache.Node.Reading;
 /// answer it has: a blob read steadily never makes a reader wait for the origin (the small-object reader's p99),
 /// and no answer older than the TTL is ever given.
 /// </remarks>
-public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl)
+public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null)
 {
     private const int MaxEntries = 100_000;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<(string Container, string Blob), Entry> _entries = new();
     private readonly ConcurrentDictionary<(string Container, string Blob), Lazy<Task<BlobInfo?>>> _flights = new();
     // Orders a finishing lookup's write against Invalidate, so an answer older than the invalidation is never kept.
@@ -29,7 +29,7 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl)
         var key = (container, blob);
         if (ttl > TimeSpan.Zero && _entries.TryGetValue(key, out Entry? e))
         {
-            long now = Stopwatch.GetTimestamp();
+            long now = _time.GetTimestamp();
             if (now < e.Expires)
             {
                 if (now >= e.RefreshFrom && !_flights.ContainsKey(key)) RefreshInBackground(key);
@@ -80,7 +80,7 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl)
             if (_flights.TryRemove(KeyValuePair.Create(key, self)) && ttl > TimeSpan.Zero)
             {
                 if (_entries.Count >= MaxEntries) _entries.Clear(); // bounded; a burst of misses is cheaper than unbounded growth
-                long now = Stopwatch.GetTimestamp(), ttlTicks = (long)(ttl.TotalSeconds * Stopwatch.Frequency);
+                long now = _time.GetTimestamp(), ttlTicks = (long)(ttl.TotalSeconds * _time.TimestampFrequency);
                 _entries[key] = new Entry(info, now + ttlTicks * 4 / 5, now + ttlTicks);
             }
         }

@@ -74,20 +74,27 @@ public sealed class BlobMetadataCacheTests
         Assert.Equal(1, origin.Lookups);
     }
 
+    /// <summary>A clock the test moves by hand.</summary>
+    private sealed class ManualTime : TimeProvider
+    {
+        public long Ticks = 1;
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+        public override long GetTimestamp() => Ticks;
+        public void Advance(TimeSpan by) => Ticks += by.Ticks;
+    }
+
     [Fact]
     public async Task A_blob_read_in_the_last_fifth_of_its_TTL_is_asked_again_in_the_background_while_the_reader_gets_the_cached_answer()
     {
         var origin = new ScriptedOrigin();
-        var ttl = TimeSpan.FromSeconds(2);
-        var cache = new BlobMetadataCache(origin, ttl);
-        // The answer's age lies between these two: asked after the first started, stored before the second.
-        var atMost = System.Diagnostics.Stopwatch.StartNew();
+        var time = new ManualTime();
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time);
         Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
-        var atLeast = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag); // early in the TTL: from the cache, nothing asked
+        time.Advance(TimeSpan.FromSeconds(3.9));
+        Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag); // before the last fifth: nothing asked
         Assert.Equal(1, origin.Lookups);
-        await Testing.Wait.UntilAsync(() => Task.FromResult(atLeast.Elapsed > ttl * 0.85), TimeSpan.FromSeconds(10), "the answer to be in the last fifth of its TTL");
-        Assert.True(atMost.Elapsed < ttl, "the machine stalled past the whole TTL; the case cannot be checked");
+
+        time.Advance(TimeSpan.FromSeconds(0.2)); // 4.1 s of 5
         var held = new TaskCompletionSource<BlobInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
         origin.Held = held;
         origin.ETag = "\"v2\"";
@@ -97,8 +104,11 @@ public sealed class BlobMetadataCacheTests
         Assert.Equal(2, origin.Lookups); // the refresh is on its way
         Assert.True(cache.GetAsync("c", "b", default).IsCompleted);
         Assert.Equal(2, origin.Lookups); // one refresh, however many readers
+
         held.SetResult(Info("\"v2\""));
         await Testing.Wait.UntilAsync(async () => (await cache.GetAsync("c", "b", default))!.ETag == "\"v2\"", TimeSpan.FromSeconds(10), "the refreshed answer to be served");
+        time.Advance(TimeSpan.FromSeconds(3.9)); // the refreshed answer has its own TTL from when it came
+        Assert.Equal("\"v2\"", (await cache.GetAsync("c", "b", default))!.ETag);
         Assert.Equal(2, origin.Lookups);
     }
 }
