@@ -36,7 +36,9 @@ public sealed class SimulatorCalibrationTests(MeshFixture fixture, ITestOutputHe
         long length = fixture.Dataset.Lengths[name];
         int chunks = (int)((length + chunkSize - 1) / chunkSize);
         Assert.Equal(scenario.Workload.Chunks, chunks);
+        var direct = Stopwatch.StartNew();
         byte[] expected = (await Blob(fixture.Azurite.Client, name).DownloadContentAsync()).Value.Content.ToArray();
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Azurite read {length / (double)MiB:F0} MiB in one GET at {length / (double)MiB / direct.Elapsed.TotalSeconds:F0} MiB/s"));
 
         List<NodeProcess> nodes = await fixture.StartMeshAsync("calib-epoch", scenario.Nodes, "--chunk-size-mb", scenario.Workload.ChunkMib.ToString(CultureInfo.InvariantCulture));
         ReadFigures real;
