@@ -68,7 +68,7 @@ public sealed class BroadcastQueue(MemberDirectory directory)
         }
         else
         {
-            if (_highWater == _slots.Length) Arrays.Grow(ref _slots, SuspicionSet.Grown(_slots.Length));
+            if (_highWater == _slots.Length) Arrays.Grow(ref _slots, Arrays.GrownByHalf(_slots.Length));
             slot = _highWater++;
         }
         _slots[slot] = new Slot { Rumour = rumour, Live = true };

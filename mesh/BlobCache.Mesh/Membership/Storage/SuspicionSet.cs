@@ -65,7 +65,7 @@ internal sealed class SuspicionSet
         long due = now + Timeout(0, kk, min, max);
         if (Count == _records.Length)
         {
-            int grown = Grown(Count);
+            int grown = Arrays.GrownByHalf(Count);
             Arrays.Grow(ref _records, grown);
             Arrays.Grow(ref _confirmers, grown * _stride);
             Arrays.Grow(ref _heap, grown);
@@ -98,6 +98,17 @@ internal sealed class SuspicionSet
 
     /// <summary>As <see cref="Find"/>, but -1 also when the suspicion wants no more confirmations (one map lookup, no record read).</summary>
     public int FindWanting(int member) => _byMember.TryGet(member, out int index) && index >= 0 ? index : -1;
+
+    /// <summary>
+    /// Counts a confirmation from <paramref name="from"/> of the suspicion of <paramref name="member"/> at
+    /// <paramref name="incarnation"/>; true when it was new (the timer is then shorter), with where the suspicion is.
+    /// A suspicion that wants no more confirmations turns it away at the map, without reading the record.
+    /// </summary>
+    public bool TryConfirm(int member, uint incarnation, int from, long now, out int index)
+    {
+        index = FindWanting(member);
+        return index >= 0 && _records[index].Incarnation == incarnation && ConfirmAt(index, from, now, out _, out _);
+    }
 
     /// <summary>The incarnation of the suspicion at <paramref name="index"/> (see <see cref="Find"/>).</summary>
     public uint IncarnationAt(int index) => _records[index].Incarnation;
@@ -285,9 +296,6 @@ internal sealed class SuspicionSet
         _heap[pos] = index;
         _records[index].HeapPos = pos;
     }
-
-    /// <summary>Grows by half, not double: a wave of 1,000 crashes should not cost room for 2,048.</summary>
-    internal static int Grown(int length) => length + length / 2 + 4;
 
     /// <summary>Earlier due first; ties by member and incarnation, so the order never depends on record numbers.</summary>
     private bool Before(int a, int b)
