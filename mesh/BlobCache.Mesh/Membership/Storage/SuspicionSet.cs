@@ -13,8 +13,8 @@ namespace BlobCache.Mesh.Membership;
 /// heap of record numbers ordered by due time, and an entry in a member → record map: about 60 bytes.
 /// </para>
 /// <para>
-/// A record knows its place in the heap (an <see cref="IndexedHeap"/>), so a confirmation moves its due time forward in place and an ended
-/// suspicion leaves at once. Records are dense: removing one moves the last into its place.
+/// A record knows its place in the heap (an <see cref="IndexedHeap"/>), so a confirmation moves its due time forward
+/// in place and an ended suspicion leaves at once. Records are dense: removing one moves the last into its place.
 /// </para>
 /// </remarks>
 internal sealed class SuspicionSet
