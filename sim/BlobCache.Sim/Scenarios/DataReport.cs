@@ -28,6 +28,18 @@ public sealed record DataReport
     public int CacheChunks { get; init; }
     public long ReadsDone { get; init; }
     public long ReadsTotal { get; init; }
+    /// <summary>Reads that failed because Blob refused their properties or their chunk more often than the node retries.</summary>
+    public long ReadsFailed { get; init; }
+    /// <summary>Per reading node: seconds from the start of reading until it had all its bytes (nodes with a failed read left out).</summary>
+    public Percentiles TimeToAllBytes { get; init; }
     public double CompletionSeconds { get; init; }
     public double IdealSeconds { get; init; }
+}
+
+/// <summary>p50, p99 and max of a sample (nearest rank), and how many values it had; -1 each when empty.</summary>
+public readonly record struct Percentiles(double P50, double P99, double Max, int Count)
+{
+    public static Percentiles Of(IReadOnlyList<double> sorted) => sorted.Count == 0
+        ? new(-1, -1, -1, 0)
+        : new(SimReport.Percentile(sorted, 0.5, -1), SimReport.Percentile(sorted, 0.99, -1), sorted[^1], sorted.Count);
 }
