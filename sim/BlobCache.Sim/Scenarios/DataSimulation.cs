@@ -31,17 +31,13 @@ public sealed class DataSimulation
     private readonly DeterministicRandom _random;
     private readonly PriorityQueue<DataEvent, (long, long)> _queue = new();
     private readonly long _chunkBytes, _transferMicros, _blobMicros;
-    private readonly Dictionary<long, int> _fetchOf = []; // (node, chunk) → its fetch in flight
-    private readonly List<ChunkFetch> _fetches = [];
-    private readonly Stack<int> _freeFetches = new();
+    private readonly InFlight<ChunkFetch> _fetches = new(id => new ChunkFetch { Id = id }); // per (node, chunk)
     private readonly ulong[] _chunkKeys;
     private readonly ulong[] _fileKeys;
     private readonly SimulatedOrigin _origin;
     private readonly OriginBackoff _backoff = OriginBackoff.Default;
     private readonly long _originLatencyMicros, _metadataTtlMicros;
-    private readonly Dictionary<long, int> _lookupOf = []; // (node, file) → its properties lookup in flight
-    private readonly List<MetadataLookup> _lookups = [];
-    private readonly Stack<int> _freeLookups = new();
+    private readonly InFlight<MetadataLookup> _lookups = new(id => new MetadataLookup { Id = id }); // per (node, file)
     private NodeData[] _nodes = [];
     private long _seq, _asks;
     private PlacementMap _placement = PlacementMap.Empty;
@@ -227,15 +223,8 @@ public sealed class DataSimulation
     /// </summary>
     private ChunkFetch FetchOf(int node, int chunk, bool forPeer)
     {
-        long key = (long)node << 32 | (uint)chunk;
-        if (_fetchOf.TryGetValue(key, out int id)) return _fetches[id];
-        if (!_freeFetches.TryPop(out id))
-        {
-            id = _fetches.Count;
-            _fetches.Add(new ChunkFetch { Id = id });
-        }
-        _fetchOf[key] = id;
-        ChunkFetch f = _fetches[id];
+        ChunkFetch f = _fetches.GetOrStart(node, chunk, out bool started);
+        if (!started) return f;
         f.Reset(node, chunk, _chunkKeys[chunk]);
         RefreshPlacement(force: false);
         int region = _cluster.Nodes[node].Info.Region;
@@ -312,7 +301,6 @@ public sealed class DataSimulation
         NodeData d = _nodes[f.Node];
         f.Ask = 0; // whatever of this fetch is still queued (a deadline, a late transfer) is stale now
         Evictions += d.Add(f.Chunk);
-        _fetchOf.Remove((long)f.Node << 32 | (uint)f.Chunk);
         for (int i = 0; i < f.LocalReaders; i++)
         {
             _bytes[(int)how] += _chunkBytes;
@@ -325,7 +313,7 @@ public sealed class DataSimulation
             if (r.Ask == ask && _cluster.Nodes[f.Node].IsRunning) Serve(f.Node, r, how);
         }
         f.Requesters.Clear();
-        _freeFetches.Push(f.Id);
+        _fetches.Release(f.Node, f.Chunk, f.Id);
     }
 
     // ---------------------------------------------------------------- the origin: range reads and properties, throttled
@@ -361,24 +349,16 @@ public sealed class DataSimulation
     private void Abandon(ChunkFetch f)
     {
         f.Ask = 0;
-        _fetchOf.Remove((long)f.Node << 32 | (uint)f.Chunk);
+        _fetches.Release(f.Node, f.Chunk, f.Id);
         for (int i = 0; i < f.LocalReaders; i++) Fail(f.Node);
         f.Requesters.Clear();
-        _freeFetches.Push(f.Id);
     }
 
     /// <summary>The node's lookup of a blob's properties, joined if one is in flight (single-flight per node), else started.</summary>
     private MetadataLookup LookupOf(int node, int file)
     {
-        long key = (long)node << 32 | (uint)file;
-        if (_lookupOf.TryGetValue(key, out int id)) return _lookups[id];
-        if (!_freeLookups.TryPop(out id))
-        {
-            id = _lookups.Count;
-            _lookups.Add(new MetadataLookup { Id = id });
-        }
-        _lookupOf[key] = id;
-        MetadataLookup l = _lookups[id];
+        MetadataLookup l = _lookups.GetOrStart(node, file, out bool started);
+        if (!started) return l;
         l.Reset(node, file);
         AskProperties(l);
         return l;
@@ -399,8 +379,7 @@ public sealed class DataSimulation
             Enqueue(at, new DataEvent(DataEventKind.HeadRetry, l.Id));
             return;
         }
-        _lookupOf.Remove((long)l.Node << 32 | (uint)l.File);
-        _freeLookups.Push(l.Id);
+        _lookups.Release(l.Node, l.File, l.Id);
         NodeData d = _nodes[l.Node];
         if (served) d.KeepProperties(l.File, _cluster.Now + _metadataTtlMicros, _fileKeys.Length);
         for (int i = 0; i < l.Waiters; i++)
