@@ -118,7 +118,8 @@ public sealed class DataSimulation
             case DataEventKind.BlobRetry:
                 if (_fetches[e.Subject].Ask == e.Ask) ReadBlob(_fetches[e.Subject]);
                 break;
-            case DataEventKind.HeadAnswered: HeadAnswered(_lookups[e.Subject], e.Answer == PeerAnswer.Chunk); break;
+            case DataEventKind.HeadServed: HeadAnswered(_lookups[e.Subject], served: true); break;
+            case DataEventKind.HeadRefused: HeadAnswered(_lookups[e.Subject], served: false); break;
             case DataEventKind.HeadRetry: AskProperties(_lookups[e.Subject]); break;
             case DataEventKind.SendDone: _nodes[e.Peer].Sending--; break;
         }
@@ -368,7 +369,7 @@ public sealed class DataSimulation
     {
         ulong blob = _fileKeys[l.File];
         bool served = _origin.Request(_cluster.Now, OriginRequestKind.Head, blob, blob, RegionOf(l.Node), bytes: 0) == OriginVerdict.Served;
-        Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(DataEventKind.HeadAnswered, l.Id, Answer: served ? PeerAnswer.Chunk : PeerAnswer.Busy));
+        Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id));
     }
 
     /// <summary>The properties came back (the node keeps them for the TTL and its waiting reads go on) or were refused (retry, or the waiting reads fail).</summary>
@@ -559,7 +560,7 @@ public sealed class DataSimulation
 
     public OriginReport OriginReport() => _origin.Report();
 
-    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadAnswered, HeadRetry, ReadAfterHead }
+    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead }
 
     /// <summary>An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to.</summary>
     private readonly record struct DataEvent(DataEventKind Kind, int Subject = 0, long Ask = 0, int Peer = 0, Source Source = Source.Local, PeerAnswer Answer = PeerAnswer.Chunk);
