@@ -96,6 +96,7 @@ public static class Program
             string completion = d.CompletionSeconds < 0 ? "not finished" : Invariant($"{d.CompletionSeconds:F1} s");
             string ideal = double.IsNaN(d.IdealSeconds) ? "" : Invariant($" (ideal {d.IdealSeconds:F1} s)");
             s.AppendLine(Invariant($"  data ({d.Kind}): {d.ReadsDone:N0}/{d.ReadsTotal:N0} reads, Blob GETs {d.BlobGets:N0} ({d.BlobReadsPerChunkPerRegion:F3} per chunk per region), max sending on one node {d.MaxOwnerConcurrency}, {d.Handoffs:N0} handoffs, {d.OwnerTimeouts:N0} timeouts, completion {completion}{ideal}"));
+            if (r.Origin is { } o) s.AppendLine("  " + SimReport.OriginSummary(o, d));
         }
         s.Append(Invariant($"  trace digest {r.TraceDigest}; wall {r.WallSeconds:F1} s; peak memory {r.PeakRssBytes / (1024.0 * 1024):F0} MiB"));
         return s.ToString();

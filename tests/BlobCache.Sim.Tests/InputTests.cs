@@ -7,7 +7,7 @@ public class InputTests
     [Fact]
     public void Every_built_in_scenario_loads()
     {
-        Assert.Equal(12, Scenario.BuiltIn.Count);
+        Assert.Equal(13, Scenario.BuiltIn.Count);
         foreach (string name in Scenario.BuiltIn) Assert.Equal(name, Scenario.Load(name).Name);
     }
 
@@ -20,6 +20,8 @@ public class InputTests
     [InlineData("""{ "name": "x", "workload": { "kind": "party" } }""", "kind must be")]
     [InlineData("""{ "name": "x", "bootstrap": "fleet", "duration": 200, "start_shape": "zigzag" }""", "start_shape must be")]
     [InlineData("""{ "name": "x", "bootstrap": "fleet", "duration": 30, "start_seconds": 60 }""", "start_seconds must be")]
+    [InlineData("""{ "name": "x", "workload": { "kind": "epoch", "chunks": 4, "files": 5 } }""", "files must be")]
+    [InlineData("""{ "name": "x", "workload": { "kind": "epoch", "origin": { "blob_requests_per_second": -1 } } }""", "origin")]
     [InlineData("""{ "name": "x", """, "not valid")]
     public void A_bad_scenario_file_is_rejected_with_a_message_that_names_the_problem(string json, string expected)
     {

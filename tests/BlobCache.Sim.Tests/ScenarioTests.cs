@@ -238,6 +238,20 @@ public class ScenarioTests
                 Assert.True(d.TryGetProperty(k, out _), k);
             foreach (string k in new[] { "local", "peer", "peer_remote_region", "blob" })
                 Assert.True(d.GetProperty("bytes_by_source").TryGetProperty(k, out _), k);
+            Assert.True(d.TryGetProperty("reads_failed", out _));
+            foreach (string p in new[] { "p50", "p99", "max" }) Assert.True(d.GetProperty("time_to_all_bytes_seconds").TryGetProperty(p, out _), p);
+            JsonElement o = root.GetProperty("origin");
+            foreach (string kind in new[] { "get_range", "head", "list", "container_properties" })
+            {
+                Assert.True(o.GetProperty("requests_by_kind").GetProperty(kind).ValueKind == JsonValueKind.Number, kind);
+                Assert.True(o.GetProperty("requests_per_object_per_region").GetProperty(kind).TryGetProperty("max", out _), kind);
+                Assert.True(o.GetProperty("requests_per_object_per_region").GetProperty(kind).TryGetProperty("mean", out _), kind);
+            }
+            foreach (string reason in new[] { "total", "account_requests", "blob_requests", "account_egress" })
+                Assert.True(o.GetProperty("throttled").TryGetProperty(reason, out _), reason);
+            Assert.True(o.GetProperty("peak_requests_per_second").GetInt64() > 0);
+            Assert.Equal(20_000, o.GetProperty("limits").GetProperty("account_requests_per_second").GetInt32());
+            Assert.Contains("Origin: ", File.ReadAllText(Path.Combine(dir, "report.md")), StringComparison.Ordinal);
             foreach (string chart in new[] { "convergence.svg", "detection.svg", "load.svg", "bytes-by-source.svg", "report.md" })
                 Assert.True(new FileInfo(Path.Combine(dir, chart)).Length > 200, chart);
         }

@@ -9,11 +9,8 @@ namespace BlobCache.Mesh.Membership;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Rumours live in one array of reference-free 32-byte slots (a <see cref="Rumour"/>: directory handles and a cached
-/// size), each on a doubly linked list of the rumours sent equally often; no object per rumour and no tree, because
-/// in a wave of crashes every node holds thousands of them (and the simulator holds 100,000 nodes), and arrays
-/// without references cost the garbage collector nothing to scan. Filling a packet stops after a run of rumours that
-/// do not fit, instead of scanning the whole queue for a small one.
+/// Rumours live in <see cref="RumourSlots"/>: reference-free slots on lists of the rumours sent equally often. Filling
+/// a packet stops after a run of rumours that do not fit, instead of scanning the whole queue for a small one.
 /// </para>
 /// <para>
 /// There is no member → rumour map. A rumour is superseded exactly when the view no longer says what it says (a
@@ -32,19 +29,17 @@ namespace BlobCache.Mesh.Membership;
 public sealed class BroadcastQueue(MemberDirectory directory)
 {
     private const int GiveUpAfterMisses = 8;
-    private const int None = -1;
-    private Slot[] _slots = new Slot[8];
-    private int[] _head = [], _tail = []; // list (transmits·2 + lane) → oldest and newest slot on it
+    private const int None = RumourSlots.None;
+    private RumourSlots _slots = new();
     private readonly List<int> _taken = [];
-    private int _count, _highWater, _free = None;
 
     public MemberDirectory Directory => directory;
 
     /// <summary>Bytes of this queue's arrays (for the simulator's memory breakdown).</summary>
-    public long ArrayBytes => (long)_slots.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Slot>() + (_head.Length + _tail.Length) * sizeof(int);
+    public long ArrayBytes => _slots.ArrayBytes;
 
     /// <summary>Rumours queued, counting superseded ones not yet dropped.</summary>
-    public int Count => _count;
+    public int Count => _slots.Count;
 
     /// <summary>Queues a rumour about <paramref name="member"/>.</summary>
     public int Enqueue(int member, in MemberUpdate update)
@@ -59,37 +54,23 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     /// </summary>
     public int Enqueue(in Rumour rumour, int replacing = None)
     {
-        if (Holds(replacing, rumour.Member)) Retire(replacing, linked: true);
-        int slot;
-        if (_free != None)
-        {
-            slot = _free;
-            _free = _slots[slot].Next;
-        }
-        else
-        {
-            if (_highWater == _slots.Length) Arrays.Grow(ref _slots, SuspicionSet.Grown(_slots.Length));
-            slot = _highWater++;
-        }
-        _slots[slot] = new Slot { Rumour = rumour, Live = true };
-        Append(slot, 0);
-        _count++;
-        return slot;
+        if (Holds(replacing, rumour.Member)) _slots.Remove(replacing);
+        return _slots.Add(rumour);
     }
 
     /// <summary>Drops the suspicion of <paramref name="member"/> queued in <paramref name="slot"/>, if it is still there (-1: none).</summary>
     public void DropSuspicion(int slot, int member)
     {
-        if (Holds(slot, member) && _slots[slot].Rumour.Kind == UpdateKind.Suspect) Retire(slot, linked: true);
+        if (Holds(slot, member) && _slots.RumourAt(slot).Kind == UpdateKind.Suspect) _slots.Remove(slot);
     }
 
     /// <summary>True when <paramref name="slot"/> still holds a rumour about <paramref name="member"/>.</summary>
-    public bool Holds(int slot, int member) => (uint)slot < (uint)_highWater && _slots[slot].Live && _slots[slot].Rumour.Member == member;
+    public bool Holds(int slot, int member) => _slots.Holds(slot, member);
 
     /// <summary>How many times the rumour in <paramref name="slot"/> has been sent (0 when the slot holds none).</summary>
-    public int TransmitsOf(int slot) => (uint)slot < (uint)_highWater && _slots[slot].Live ? _slots[slot].Transmits : 0;
+    public int TransmitsOf(int slot) => _slots.TransmitsOf(slot);
 
-    /// <summary>As <see cref="Take(int, int, List{Rumour}, MemberTable?)"/>, as updates.</summary>
+    /// <summary>As <see cref="Take(int, int, List{Rumour}, MemberTable?, int)"/>, as updates.</summary>
     public void Take(int budgetBytes, int retransmitLimit, List<MemberUpdate> into, MemberTable? view = null, int deadRetransmitLimit = 0)
     {
         var rumours = new List<Rumour>();
@@ -105,52 +86,43 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     /// </summary>
     public void Take(int budgetBytes, int retransmitLimit, List<Rumour> into, MemberTable? view = null, int deadRetransmitLimit = 0)
     {
-        if (_count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
+        if (_slots.Count == 0 || budgetBytes < GossipCodecSizes.SmallestUpdate) return;
         retransmitLimit = Math.Clamp(retransmitLimit, 1, byte.MaxValue);
         deadRetransmitLimit = deadRetransmitLimit > 0 ? Math.Clamp(deadRetransmitLimit, 1, byte.MaxValue) : retransmitLimit;
         _taken.Clear();
         int used = 0, misses = 0;
         // Alive rumours first, then least sent first; among equals the most recently queued (or moved) first.
-        for (int list = 0; list < _tail.Length && misses < GiveUpAfterMisses; list = NextList(list))
+        for (int list = 0; list < _slots.ListCount && misses < GiveUpAfterMisses; list = _slots.NextList(list))
         {
-            for (int slot = _tail[list]; slot != None && misses < GiveUpAfterMisses;)
+            for (int slot = _slots.Newest(list); slot != None && misses < GiveUpAfterMisses;)
             {
-                ref Slot s = ref _slots[slot];
-                int prev = s.Prev;
-                if (view is not null && !IsCurrent(s.Rumour, view))
+                int older = _slots.Older(slot);
+                ref readonly Rumour r = ref _slots.RumourAt(slot);
+                if (view is not null && !IsCurrent(r, view))
                 {
-                    Retire(slot, linked: true);
-                    slot = prev;
+                    _slots.Remove(slot);
+                    slot = older;
                     continue;
                 }
-                int size = s.Rumour.Size;
-                if (used + size > budgetBytes) misses++;
+                if (used + r.Size > budgetBytes) misses++;
                 else
                 {
-                    used += size;
+                    used += r.Size;
                     misses = 0;
                     _taken.Add(slot);
                     if (budgetBytes - used < GossipCodecSizes.SmallestUpdate) misses = GiveUpAfterMisses;
                 }
-                slot = prev;
+                slot = older;
             }
         }
         foreach (int slot in _taken)
         {
-            ref Slot s = ref _slots[slot];
-            into.Add(s.Rumour);
-            Unlink(slot);
-            s.Transmits++;
-            if (s.Transmits >= (s.Rumour.Kind == UpdateKind.Dead ? deadRetransmitLimit : retransmitLimit)) Retire(slot, linked: false);
-            else Append(slot, s.Transmits);
+            ref readonly Rumour r = ref _slots.RumourAt(slot);
+            into.Add(r);
+            _slots.CountTransmission(slot, r.Kind == UpdateKind.Dead ? deadRetransmitLimit : retransmitLimit);
         }
-        if (_count == 0 && _slots.Length > 64)
-        {
-            // A burst has passed: give its memory back.
-            _slots = new Slot[8];
-            _highWater = 0;
-            _free = None;
-        }
+        // A burst has passed: give its memory back.
+        _slots.TrimIfEmpty();
     }
 
     /// <summary>True while <paramref name="view"/> still says what the rumour says.</summary>
@@ -164,62 +136,5 @@ public sealed class BroadcastQueue(MemberDirectory directory)
             UpdateKind.Suspect => e.State == MemberState.Suspect,
             _ => e.State is MemberState.Dead or MemberState.Left,
         };
-    }
-
-    private void Retire(int slot, bool linked)
-    {
-        if (linked) Unlink(slot);
-        ref Slot s = ref _slots[slot];
-        s = default;
-        s.Next = _free;
-        _free = slot;
-        _count--;
-    }
-
-    /// <summary>The list of a rumour sent <paramref name="transmits"/> times: even lists hold alive rumours.</summary>
-    private static int ListOf(in Rumour r, int transmits) => transmits * 2 + (r.Kind == UpdateKind.Alive ? 0 : 1);
-
-    /// <summary>Every alive list (even), then every other list (odd), each lane by transmits.</summary>
-    private int NextList(int list)
-    {
-        list += 2;
-        return list >= _tail.Length && (list & 1) == 0 ? 1 : list;
-    }
-
-    private void Append(int slot, int transmits)
-    {
-        int list = ListOf(_slots[slot].Rumour, transmits);
-        if (list >= _tail.Length)
-        {
-            int old = _tail.Length, size = Math.Max(16, (transmits + 1) * 2);
-            Array.Resize(ref _head, size);
-            Array.Resize(ref _tail, size);
-            _head.AsSpan(old).Fill(None);
-            _tail.AsSpan(old).Fill(None);
-        }
-        ref Slot s = ref _slots[slot];
-        s.Prev = _tail[list];
-        s.Next = None;
-        if (s.Prev != None) _slots[s.Prev].Next = slot;
-        else _head[list] = slot;
-        _tail[list] = slot;
-    }
-
-    private void Unlink(int slot)
-    {
-        ref Slot s = ref _slots[slot];
-        int list = ListOf(s.Rumour, s.Transmits);
-        if (s.Prev != None) _slots[s.Prev].Next = s.Next;
-        else _head[list] = s.Next;
-        if (s.Next != None) _slots[s.Next].Prev = s.Prev;
-        else _tail[list] = s.Prev;
-    }
-
-    private struct Slot
-    {
-        public Rumour Rumour;
-        public int Prev, Next; // neighbours on the list of rumours sent as often (Next: the free list when not live)
-        public byte Transmits; // bounded by the retransmit limit, far below 255
-        public bool Live;
     }
 }

@@ -25,6 +25,8 @@ internal sealed class ChunkFetch
     /// <summary>The holders a busy peer named, carried from its decision to its answer's arrival.</summary>
     public readonly int[] Named = new int[ChunkRoute.MaxHolders];
     public int NamedCount;
+    /// <summary>Times Blob refused this fetch's GET (503): the node's backoff retries it up to its limit.</summary>
+    public int OriginRetries;
 
     public void Reset(int node, int chunk, ulong key)
     {
@@ -36,6 +38,7 @@ internal sealed class ChunkFetch
         FirstOwner = -1;
         LocalReaders = 0;
         NamedCount = 0;
+        OriginRetries = 0;
         Requesters.Clear();
     }
 }

@@ -28,6 +28,10 @@ public sealed record DataReport
     public int CacheChunks { get; init; }
     public long ReadsDone { get; init; }
     public long ReadsTotal { get; init; }
+    /// <summary>Reads that failed because Blob refused their properties or their chunk more often than the node retries.</summary>
+    public long ReadsFailed { get; init; }
+    /// <summary>Per reading node: seconds from the start of reading until it had all its bytes (nodes with a failed read left out).</summary>
+    public Percentiles TimeToAllBytes { get; init; }
     public double CompletionSeconds { get; init; }
     public double IdealSeconds { get; init; }
 }

@@ -1,5 +1,6 @@
 using BlobCache.Mesh;
 using BlobCache.Mesh.Membership;
+using BlobCache.Mesh.Origin;
 using BlobCache.Mesh.Placement;
 using BlobCache.Mesh.Reading;
 using BlobCache.Sim.Engine;
@@ -14,6 +15,10 @@ namespace BlobCache.Sim.Scenarios;
 /// has around that logic: transfer times from NIC bandwidth and latency, Blob's latency and bandwidth, each node's
 /// CLOCK cache, and crashed peers that answer nothing (the route gives up on them at its deadline). Runs in the
 /// same virtual time as the membership, interleaved event by event.
+/// Every request to Blob goes through a <see cref="SimulatedOrigin"/> with the account's limits: a node asks for a
+/// blob's properties (HEAD) before reading it and trusts them for the metadata TTL, single-flight per node, as the
+/// node does; a refused request is asked again after the node's <see cref="OriginBackoff"/>, and a request refused
+/// more often than that fails its reads.
 /// </summary>
 public sealed class DataSimulation
 {
@@ -26,10 +31,13 @@ public sealed class DataSimulation
     private readonly DeterministicRandom _random;
     private readonly PriorityQueue<DataEvent, (long, long)> _queue = new();
     private readonly long _chunkBytes, _transferMicros, _blobMicros;
-    private readonly Dictionary<long, int> _fetchOf = []; // (node, chunk) → its fetch in flight
-    private readonly List<ChunkFetch> _fetches = [];
-    private readonly Stack<int> _freeFetches = new();
+    private readonly InFlight<ChunkFetch> _fetches = new(id => new ChunkFetch { Id = id }); // per (node, chunk)
     private readonly ulong[] _chunkKeys;
+    private readonly ulong[] _fileKeys;
+    private readonly SimulatedOrigin _origin;
+    private readonly OriginBackoff _backoff = OriginBackoff.Default;
+    private readonly long _originLatencyMicros, _metadataTtlMicros;
+    private readonly InFlight<MetadataLookup> _lookups = new(id => new MetadataLookup { Id = id }); // per (node, file)
     private NodeData[] _nodes = [];
     private long _seq, _asks;
     private PlacementMap _placement = PlacementMap.Empty;
@@ -54,15 +62,23 @@ public sealed class DataSimulation
         _chunkBytes = (long)workload.ChunkMib << 20;
         _transferMicros = (long)(_chunkBytes * 8 / (workload.NicGbps * 1e9) * Micros.PerSecond);
         _blobMicros = (long)(workload.BlobLatencyMs * Micros.PerMillisecond + _chunkBytes * 8 / (workload.BlobGbps * 1e9) * Micros.PerSecond);
+        _originLatencyMicros = (long)(workload.BlobLatencyMs * Micros.PerMillisecond);
+        _metadataTtlMicros = (long)(workload.MetadataTtlSeconds * Micros.PerSecond);
+        _origin = new SimulatedOrigin(workload.Origin);
+        string name = workload.Kind == "stampede" ? "model" : "shards";
+        _fileKeys = new ulong[workload.Files];
+        for (int f = 0; f < workload.Files; f++)
+            _fileKeys[f] = StableHash.BlobKey("dataset", workload.Files == 1 ? (workload.Kind == "stampede" ? "model.safetensors" : "shards") : $"{name}-{f + 1:D5}-of-{workload.Files:D5}");
         _chunkKeys = new ulong[workload.Chunks];
-        ulong blob = StableHash.BlobKey("dataset", workload.Kind == "stampede" ? "model.safetensors" : "shards");
-        for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(blob, c);
+        for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(_fileKeys[FileOf(c)], c - FirstChunkOf(FileOf(c)));
         _start = Micros.From(TimeSpan.FromSeconds(workload.Start));
         Enqueue(_start, new DataEvent(DataEventKind.StartPhase));
     }
 
     public long ReadsDone { get; private set; }
     public long ReadsTotal { get; private set; }
+    /// <summary>Reads that failed: their blob's properties or their chunk refused by Blob more often than the node retries.</summary>
+    public long ReadsFailed { get; private set; }
     public long BlobGets { get; private set; }
     public int MaxOwnerConcurrency { get; private set; }
     public long BusyAnswers { get; private set; }
@@ -89,7 +105,8 @@ public sealed class DataSimulation
         switch (e.Kind)
         {
             case DataEventKind.StartPhase: StartPhase(); break;
-            case DataEventKind.NextRead: NextRead(e.Subject); break;
+            case DataEventKind.NextRead: NextRead(e.Subject, checkedFile: -1); break;
+            case DataEventKind.ReadAfterHead: NextRead(e.Subject, checkedFile: e.Peer); break;
             case DataEventKind.Request: RequestArrived(_fetches[e.Subject], e.Ask); break;
             case DataEventKind.Answer: AnswerArrived(_fetches[e.Subject], e.Ask, e.Answer); break;
             case DataEventKind.Deadline: DeadlinePassed(_fetches[e.Subject], e.Ask); break;
@@ -97,6 +114,13 @@ public sealed class DataSimulation
             case DataEventKind.BlobDone:
                 if (_fetches[e.Subject].Ask == e.Ask) Finish(_fetches[e.Subject], Source.Blob);
                 break;
+            case DataEventKind.BlobRefused: BlobRefused(_fetches[e.Subject], e.Ask); break;
+            case DataEventKind.BlobRetry:
+                if (_fetches[e.Subject].Ask == e.Ask) ReadBlob(_fetches[e.Subject]);
+                break;
+            case DataEventKind.HeadServed: HeadAnswered(_lookups[e.Subject], served: true); break;
+            case DataEventKind.HeadRefused: HeadAnswered(_lookups[e.Subject], served: false); break;
+            case DataEventKind.HeadRetry: AskProperties(_lookups[e.Subject]); break;
             case DataEventKind.SendDone: _nodes[e.Peer].Sending--; break;
         }
     }
@@ -137,11 +161,20 @@ public sealed class DataSimulation
 
     private int Phases => _w.Kind == "stampede" ? 1 : 2;
 
-    private void NextRead(int node)
+    /// <summary>
+    /// The node's next read. It needs the blob's properties first (held and not expired, or just answered for
+    /// <paramref name="checkedFile"/>: with a TTL of 0 an answer serves the reads that waited for it, and no more).
+    /// </summary>
+    private void NextRead(int node, int checkedFile)
     {
         NodeData d = _nodes[node];
         if (!_cluster.Nodes[node].IsRunning || d.Position >= _w.Chunks) return;
         int chunk = _order[d.Position];
+        if (FileOf(chunk) != checkedFile && !d.HasProperties(FileOf(chunk), _cluster.Now))
+        {
+            LookupOf(node, FileOf(chunk)).Waiters++;
+            return;
+        }
         d.Position += d.Stride;
         d.Reading++;
         if (d.Has(chunk))
@@ -158,8 +191,23 @@ public sealed class DataSimulation
     {
         ReadsDone++;
         _nodes[node].Reading--;
+        _nodes[node].LastReadAt = _cluster.Now;
+        ReadEnded(node);
+    }
+
+    /// <summary>A read that got an error from Blob: reported, and the reader goes on to its next read as an application would.</summary>
+    private void Fail(int node)
+    {
+        ReadsFailed++;
+        _nodes[node].Reading--;
+        _nodes[node].Failed = true;
+        ReadEnded(node);
+    }
+
+    private void ReadEnded(int node)
+    {
         Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node));
-        if (ReadsDone == ReadsTotal)
+        if (ReadsDone + ReadsFailed == ReadsTotal)
         {
             _phase++;
             if (_phase < Phases) Enqueue(_cluster.Now, new DataEvent(DataEventKind.StartPhase));
@@ -176,15 +224,8 @@ public sealed class DataSimulation
     /// </summary>
     private ChunkFetch FetchOf(int node, int chunk, bool forPeer)
     {
-        long key = (long)node << 32 | (uint)chunk;
-        if (_fetchOf.TryGetValue(key, out int id)) return _fetches[id];
-        if (!_freeFetches.TryPop(out id))
-        {
-            id = _fetches.Count;
-            _fetches.Add(new ChunkFetch { Id = id });
-        }
-        _fetchOf[key] = id;
-        ChunkFetch f = _fetches[id];
+        ChunkFetch f = _fetches.GetOrStart(node, chunk, out bool started);
+        if (!started) return f;
         f.Reset(node, chunk, _chunkKeys[chunk]);
         RefreshPlacement(force: false);
         int region = _cluster.Nodes[node].Info.Region;
@@ -212,8 +253,7 @@ public sealed class DataSimulation
                 else AwaitDeadline(f); // a member with no process answers nothing
                 break;
             case RouteStep.ReadBlob:
-                BlobGets++;
-                Enqueue(_cluster.Now + _blobMicros, new DataEvent(DataEventKind.BlobDone, f.Id, f.Ask));
+                ReadBlob(f);
                 break;
             default:
                 throw new InvalidOperationException($"a route decided {decision.Step} before any answer");
@@ -262,7 +302,6 @@ public sealed class DataSimulation
         NodeData d = _nodes[f.Node];
         f.Ask = 0; // whatever of this fetch is still queued (a deadline, a late transfer) is stale now
         Evictions += d.Add(f.Chunk);
-        _fetchOf.Remove((long)f.Node << 32 | (uint)f.Chunk);
         for (int i = 0; i < f.LocalReaders; i++)
         {
             _bytes[(int)how] += _chunkBytes;
@@ -275,8 +314,97 @@ public sealed class DataSimulation
             if (r.Ask == ask && _cluster.Nodes[f.Node].IsRunning) Serve(f.Node, r, how);
         }
         f.Requesters.Clear();
-        _freeFetches.Push(f.Id);
+        _fetches.Release(f.Node, f.Chunk, f.Id);
     }
+
+    // ---------------------------------------------------------------- the origin: range reads and properties, throttled
+
+    /// <summary>A range GET of the fetch's chunk; a refusal comes back after the origin's latency.</summary>
+    private void ReadBlob(ChunkFetch f)
+    {
+        int file = FileOf(f.Chunk);
+        OriginVerdict verdict = _origin.Request(_cluster.Now, OriginRequestKind.GetRange, _fileKeys[file], f.Key, RegionOf(f.Node), _chunkBytes);
+        if (verdict == OriginVerdict.Served)
+        {
+            BlobGets++;
+            Enqueue(_cluster.Now + _blobMicros, new DataEvent(DataEventKind.BlobDone, f.Id, f.Ask));
+        }
+        else Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(DataEventKind.BlobRefused, f.Id, f.Ask));
+    }
+
+    private void BlobRefused(ChunkFetch f, long ask)
+    {
+        if (f.Ask != ask) return;
+        if (BackOff(ref f.OriginRetries) is long at) Enqueue(at, new DataEvent(DataEventKind.BlobRetry, f.Id, f.Ask));
+        else Abandon(f);
+    }
+
+    /// <summary>When a request Blob refused is sent again, as the node's Blob client decides; null once its retries are spent.</summary>
+    private long? BackOff(ref int retries) =>
+        ++retries > _backoff.MaxRetries ? null : _cluster.Now + _backoff.DelayMicros(retries, SimulatedOrigin.Jitter(_random));
+
+    /// <summary>
+    /// Blob refused the chunk more often than the node retries: the node's own reads of it fail; peers that asked it
+    /// to fill hear nothing and go on at their deadline, as from an owner whose fill failed.
+    /// </summary>
+    private void Abandon(ChunkFetch f)
+    {
+        f.Ask = 0;
+        _fetches.Release(f.Node, f.Chunk, f.Id);
+        for (int i = 0; i < f.LocalReaders; i++) Fail(f.Node);
+        f.Requesters.Clear();
+    }
+
+    /// <summary>The node's lookup of a blob's properties, joined if one is in flight (single-flight per node), else started.</summary>
+    private MetadataLookup LookupOf(int node, int file)
+    {
+        MetadataLookup l = _lookups.GetOrStart(node, file, out bool started);
+        if (!started) return l;
+        l.Reset(node, file);
+        AskProperties(l);
+        return l;
+    }
+
+    private void AskProperties(MetadataLookup l)
+    {
+        ulong blob = _fileKeys[l.File];
+        bool served = _origin.Request(_cluster.Now, OriginRequestKind.Head, blob, blob, RegionOf(l.Node), bytes: 0) == OriginVerdict.Served;
+        Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id));
+    }
+
+    /// <summary>The properties came back (the node keeps them for the TTL and its waiting reads go on) or were refused (retry, or the waiting reads fail).</summary>
+    private void HeadAnswered(MetadataLookup l, bool served)
+    {
+        if (!served && BackOff(ref l.Retries) is long at)
+        {
+            Enqueue(at, new DataEvent(DataEventKind.HeadRetry, l.Id));
+            return;
+        }
+        _lookups.Release(l.Node, l.File, l.Id);
+        NodeData d = _nodes[l.Node];
+        if (served) d.KeepProperties(l.File, _cluster.Now + _metadataTtlMicros, _fileKeys.Length);
+        for (int i = 0; i < l.Waiters; i++)
+        {
+            if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.File));
+            else FailNextRead(l.Node);
+        }
+    }
+
+    /// <summary>A read whose blob's properties Blob would not give: it takes its chunk and fails with it.</summary>
+    private void FailNextRead(int node)
+    {
+        NodeData d = _nodes[node];
+        if (d.Position >= _w.Chunks) return;
+        d.Position += d.Stride;
+        d.Reading++;
+        Fail(node);
+    }
+
+    private int FileOf(int chunk) => (int)((long)chunk * _w.Files / _w.Chunks);
+
+    private int FirstChunkOf(int file) => (int)(((long)file * _w.Chunks + _w.Files - 1) / _w.Files);
+
+    private int RegionOf(int node) => _cluster.Nodes[node].Info.Region;
 
     // ---------------------------------------------------------------- the peer's side: the node's owner policy
 
@@ -413,12 +541,26 @@ public sealed class DataSimulation
             CacheChunks = _w.CacheChunks,
             ReadsDone = ReadsDone,
             ReadsTotal = ReadsTotal,
+            ReadsFailed = ReadsFailed,
+            TimeToAllBytes = TimeToAllBytes(),
             CompletionSeconds = _finishedAt < 0 ? -1 : Micros.ToSeconds(_finishedAt - _start),
             IdealSeconds = idealSeconds,
         };
     }
 
-    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone }
+    /// <summary>Per reading node, seconds from the start of reading until it had all its bytes; nodes with a failed read never had them and are left out (see <see cref="ReadsFailed"/>).</summary>
+    private Percentiles TimeToAllBytes()
+    {
+        var seconds = new List<double>();
+        foreach (NodeData? d in _nodes)
+            if (d is { LastReadAt: >= 0, Failed: false }) seconds.Add(Micros.ToSeconds(d.LastReadAt - _start));
+        seconds.Sort();
+        return Percentiles.Of(seconds);
+    }
+
+    public OriginReport OriginReport() => _origin.Report();
+
+    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead }
 
     /// <summary>An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to.</summary>
     private readonly record struct DataEvent(DataEventKind Kind, int Subject = 0, long Ask = 0, int Peer = 0, Source Source = Source.Local, PeerAnswer Answer = PeerAnswer.Chunk);

@@ -26,6 +26,15 @@ internal sealed class NodeData(int chunks, int capacity)
     /// <summary>Transfers on this node's egress queue, what <see cref="OwnerPolicy"/> limits.</summary>
     public int Sending;
     public long EgressFree, IngressFree;
+    /// <summary>When this node's last successful read finished, and whether any of its reads failed.</summary>
+    public long LastReadAt = -1;
+    public bool Failed;
+    private long[]? _propertiesUntil;
+
+    /// <summary>Whether the node holds a blob's properties that have not expired (the node's metadata cache).</summary>
+    public bool HasProperties(int file, long now) => _propertiesUntil is { } until && now < until[file];
+
+    public void KeepProperties(int file, long until, int files) => (_propertiesUntil ??= new long[files])[file] = until;
 
     public bool Has(int chunk) => _held[chunk];
 

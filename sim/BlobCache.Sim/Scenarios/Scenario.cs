@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BlobCache.Mesh;
+using BlobCache.Mesh.Origin;
 using BlobCache.Mesh.Reading;
 
 namespace BlobCache.Sim.Scenarios;
@@ -172,6 +173,12 @@ public sealed record DataWorkload
     public int ReaderConcurrency { get; init; } = 8;
     /// <summary>Chunks each node's cache holds; past that it evicts the least recently used (CLOCK). 0: unbounded.</summary>
     public int CacheChunks { get; init; }
+    /// <summary>Blobs the chunks are split into, in order (each file a contiguous run of chunks): what a HEAD and the per-blob limit apply to.</summary>
+    public int Files { get; init; } = 1;
+    /// <summary>How long a node trusts a blob's properties before asking Blob again, the node's <c>--metadata-ttl-seconds</c> default; 0 = a HEAD before every read.</summary>
+    public double MetadataTtlSeconds { get; init; } = 5;
+    /// <summary>The storage account's limits (defaults: Azure's published targets; 0 = unlimited).</summary>
+    public OriginLimits Origin { get; init; } = OriginLimits.Azure;
 
     public void Validate()
     {
@@ -187,6 +194,16 @@ public sealed record DataWorkload
         Check(Start >= 0, "start must not be negative");
         Check(CacheChunks >= 0, "cache_chunks must be 0 (unbounded) or more");
         Check(PeerTimeoutMs >= 1, "peer_timeout_ms must be at least 1");
+        Check(Files >= 1 && Files <= Chunks, "files must be 1..chunks");
+        Check(MetadataTtlSeconds is >= 0 and <= 3_600, "metadata_ttl_seconds must be 0..3600");
+        try
+        {
+            Origin.Validate();
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException($"workload: origin: {e.Message}");
+        }
     }
 
     /// <summary>The node's read routing (its defaults, as the node's options leave them) with this workload's peer timeout.</summary>

@@ -98,6 +98,9 @@ public sealed class ScenarioRunner
             DataReport d = data.Report();
             foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.BusyAnswers, d.Handoffs, d.ServedByHolders, d.OwnerTimeouts, d.OwnerRetries, d.Evictions, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
                 _cluster.Digest.Add(v);
+            OriginReport o = data.OriginReport();
+            foreach (long v in new[] { d.ReadsFailed, o.RequestsTotal, o.ThrottledTotal, o.PeakRequestsPerSecond, (long)(d.TimeToAllBytes.Max * Micros.PerSecond) })
+                _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);
     }
@@ -402,6 +405,7 @@ public sealed class ScenarioRunner
             PlacementKeysPerNode = keysPerNode,
             Disturbed = _lastDisturbance >= 0,
             Data = data?.Report(),
+            Origin = data?.OriginReport(),
             Fleet = _fleet?.Report(),
             ViewsExactAtEnd = _timeline.Count > 0 && _timeline[^1].ExactViews >= 1.0,
         };

@@ -58,6 +58,8 @@ public sealed record SimReport
     public IReadOnlyList<double> PlacementLoad { get; init; } = [];
     public IReadOnlyList<TimePoint> Timeline { get; init; } = [];
     public DataReport? Data { get; init; }
+    /// <summary>What the simulated storage account saw (runs with a data workload).</summary>
+    public OriginReport? Origin { get; init; }
     public FleetReport? Fleet { get; init; }
 
     public double DetectionPercentile(double p) => Percentile(Detection, p, empty: 0);
@@ -189,9 +191,17 @@ public sealed record SimReport
             w.WriteNumber("evictions", d.Evictions);
             w.WriteNumber("reads_done", d.ReadsDone);
             w.WriteNumber("reads_total", d.ReadsTotal);
+            w.WriteNumber("reads_failed", d.ReadsFailed);
             w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
             if (!double.IsNaN(d.IdealSeconds)) w.WriteNumber("ideal_seconds", Round(d.IdealSeconds));
+            w.WriteStartObject("time_to_all_bytes_seconds");
+            w.WriteNumber("p50", Round(d.TimeToAllBytes.P50));
+            w.WriteNumber("p99", Round(d.TimeToAllBytes.P99));
+            w.WriteNumber("max", Round(d.TimeToAllBytes.Max));
+            w.WriteNumber("nodes", d.TimeToAllBytes.Count);
             w.WriteEndObject();
+            w.WriteEndObject();
+            if (Origin is { } o) WriteOrigin(w, o);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
@@ -256,11 +266,49 @@ public sealed record SimReport
             md.AppendLine(I($"| asks past their deadline / asks of a region's next owner | {d.OwnerTimeouts:N0} / {d.OwnerRetries:N0} |"));
             md.AppendLine(I($"| cache per node | {(d.CacheChunks == 0 ? "unbounded" : $"{d.CacheChunks:N0} chunks")}; {d.Evictions:N0} evictions |"));
             md.AppendLine(I($"| completion | {(d.CompletionSeconds < 0 ? "not finished" : $"{d.CompletionSeconds:F1} s")}{(double.IsNaN(d.IdealSeconds) ? "" : $" (NIC-bound ideal {d.IdealSeconds:F1} s)")} |"));
+            md.AppendLine(I($"| time until a node had all its bytes, p50 / p99 / max | {d.TimeToAllBytes.P50:F1} / {d.TimeToAllBytes.P99:F1} / {d.TimeToAllBytes.Max:F1} s ({d.TimeToAllBytes.Count:N0} nodes; {d.ReadsFailed:N0} reads failed) |"));
             md.AppendLine();
             md.AppendLine("![bytes by source](bytes-by-source.svg)");
+            if (Origin is { } o)
+            {
+                md.AppendLine();
+                md.AppendLine("## Origin");
+                md.AppendLine();
+                md.AppendLine(OriginSummary(o, d));
+            }
         }
         return md.ToString();
     }
+
+    private static void WriteOrigin(Utf8JsonWriter w, OriginReport o)
+    {
+        w.WriteStartObject("origin");
+        w.WriteStartObject("limits");
+        w.WriteNumber("account_requests_per_second", o.Limits.AccountRequestsPerSecond);
+        w.WriteNumber("blob_requests_per_second", o.Limits.BlobRequestsPerSecond);
+        w.WriteNumber("account_egress_gbps", o.Limits.AccountEgressGbps);
+        w.WriteNumber("burst_seconds", o.Limits.BurstSeconds);
+        w.WriteEndObject();
+        w.WriteNumber("requests", o.RequestsTotal);
+        w.WriteStartObject("requests_by_kind");
+        foreach ((var kind, long n) in o.RequestsByKind) w.WriteNumber(OriginReport.JsonName(kind), n);
+        w.WriteEndObject();
+        w.WriteStartObject("throttled");
+        w.WriteNumber("total", o.ThrottledTotal);
+        foreach ((var reason, long n) in o.Throttled) w.WriteNumber(OriginReport.JsonName(reason), n);
+        w.WriteEndObject();
+        w.WriteStartObject("requests_per_object_per_region");
+        foreach (var kind in o.RequestsByKind.Keys) Pair(w, OriginReport.JsonName(kind), o.PerObjectPerRegionMean[kind], o.PerObjectPerRegionMax[kind]);
+        w.WriteEndObject();
+        w.WriteNumber("peak_requests_per_second", o.PeakRequestsPerSecond);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The origin in one line, as the README quotes it.</summary>
+    public static string OriginSummary(OriginReport o, DataReport d) => string.Create(CultureInfo.InvariantCulture,
+        $"Origin: {o.RequestsTotal:N0} requests ({o.RequestsByKind[Mesh.Origin.OriginRequestKind.GetRange]:N0} GET, {o.RequestsByKind[Mesh.Origin.OriginRequestKind.Head]:N0} HEAD), " +
+        $"{o.ThrottledTotal:N0} throttled, peak {o.PeakRequestsPerSecond:N0} requests/s, HEADs per blob per region {o.PerObjectPerRegionMean[Mesh.Origin.OriginRequestKind.Head]:F1} mean / {o.PerObjectPerRegionMax[Mesh.Origin.OriginRequestKind.Head]:N0} max; " +
+        $"every node had its bytes after {d.TimeToAllBytes.P50:F1} / {d.TimeToAllBytes.P99:F1} / {d.TimeToAllBytes.Max:F1} s (p50 / p99 / max); {d.ReadsFailed:N0} reads failed.");
 
     private static string GiB(long bytes) => (bytes / (double)(1L << 30)).ToString("F1", CultureInfo.InvariantCulture);
 

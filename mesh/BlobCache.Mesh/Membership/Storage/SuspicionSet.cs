@@ -2,7 +2,7 @@ namespace BlobCache.Mesh.Membership;
 
 /// <summary>
 /// One node's open suspicions (Lifeguard): each timer starts at <c>max</c> and shrinks towards <c>min</c> as
-/// independent members confirm the suspicion, on a log scale reaching <c>min</c> after <c>k</c> confirmations.
+/// independent members confirm the suspicion (<see cref="SuspicionTimeout"/>).
 /// The set is also the suspicions' timer: <see cref="NextDue"/> is the earliest due time and <see cref="TryExpire"/>
 /// hands over the suspicions whose time has come, so a suspicion costs no entry in the node's own timer queue.
 /// </summary>
@@ -13,8 +13,8 @@ namespace BlobCache.Mesh.Membership;
 /// heap of record numbers ordered by due time, and an entry in a member → record map: about 60 bytes.
 /// </para>
 /// <para>
-/// A record knows its place in the heap, so a confirmation moves its due time forward in place and an ended
-/// suspicion leaves at once. Records are dense: removing one moves the last into its place.
+/// A record knows its place in the heap (an <see cref="IndexedHeap"/>), so a confirmation moves its due time forward
+/// in place and an ended suspicion leaves at once. Records are dense: removing one moves the last into its place.
 /// </para>
 /// </remarks>
 internal sealed class SuspicionSet
@@ -22,7 +22,7 @@ internal sealed class SuspicionSet
     private readonly int _stride; // confirmer slots per suspicion: the accuser plus up to k confirmers
     private Record[] _records = new Record[4];
     private int[] _confirmers;
-    private int[] _heap = new int[4]; // record numbers, earliest due first
+    private IndexedHeap _byDue = new(4); // record numbers, earliest due first
     // Member → record number, with Done set once the suspicion wants no more confirmations: most copies of a
     // suspicion arrive after that, and the flag turns them away without touching the record (a cache miss).
     private IntMap<int> _byMember;
@@ -37,7 +37,7 @@ internal sealed class SuspicionSet
     }
 
     /// <summary>Open suspicions.</summary>
-    public int Count { get; private set; }
+    public int Count => _byDue.Count;
 
     /// <summary>The member of the open suspicion numbered <paramref name="index"/> (0 ≤ index &lt; <see cref="Count"/>).</summary>
     public int MemberAt(int index) => _records[index].Member;
@@ -48,10 +48,10 @@ internal sealed class SuspicionSet
     /// <summary>Bytes of the records, their confirmers, the member map and the heap (for the simulator's memory breakdown).</summary>
     public (long Records, long Confirmers, long Map, long Heap) ArrayBytes =>
         ((long)_records.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Record>(), (long)_confirmers.Length * sizeof(int),
-         _byMember.ArrayBytes, (long)_heap.Length * sizeof(int));
+         _byMember.ArrayBytes, _byDue.ArrayBytes);
 
     /// <summary>When the earliest suspicion is due (long.MaxValue when none is open).</summary>
-    public long NextDue => Count > 0 ? _records[_heap[0]].Due : long.MaxValue;
+    public long NextDue => Count > 0 ? _records[_byDue.First].Due : long.MaxValue;
 
     /// <summary>
     /// Opens a suspicion of <paramref name="member"/> (ending any open one) and returns when it is due as things
@@ -62,15 +62,15 @@ internal sealed class SuspicionSet
         Remove(member);
         byte kk = (byte)Math.Clamp(k, 0, _stride - 1);
         max = Math.Max(min, max);
-        long due = now + Timeout(0, kk, min, max);
+        long due = now + SuspicionTimeout.After(0, kk, min, max);
         if (Count == _records.Length)
         {
-            int grown = Grown(Count);
+            int grown = Arrays.GrownByHalf(Count);
             Arrays.Grow(ref _records, grown);
             Arrays.Grow(ref _confirmers, grown * _stride);
-            Arrays.Grow(ref _heap, grown);
+            _byDue.Grow(grown);
         }
-        int index = Count++;
+        int index = Count;
         _records[index] = new Record
         {
             Due = due,
@@ -84,9 +84,7 @@ internal sealed class SuspicionSet
         _confirmers[index * _stride] = accuser;
         _byMember.Set(member, kk > 0 ? index : index | Done);
         if (kk > 0) _wanting++;
-        _heap[index] = index;
-        _records[index].HeapPos = index;
-        SiftUp(index);
+        _byDue.Add(index, ByDue);
         return due;
     }
 
@@ -98,6 +96,17 @@ internal sealed class SuspicionSet
 
     /// <summary>As <see cref="Find"/>, but -1 also when the suspicion wants no more confirmations (one map lookup, no record read).</summary>
     public int FindWanting(int member) => _byMember.TryGet(member, out int index) && index >= 0 ? index : -1;
+
+    /// <summary>
+    /// Counts a confirmation from <paramref name="from"/> of the suspicion of <paramref name="member"/> at
+    /// <paramref name="incarnation"/>; true when it was new (the timer is then shorter), with where the suspicion is.
+    /// A suspicion that wants no more confirmations turns it away at the map, without reading the record.
+    /// </summary>
+    public bool TryConfirm(int member, uint incarnation, int from, long now, out int index)
+    {
+        index = FindWanting(member);
+        return index >= 0 && _records[index].Incarnation == incarnation && ConfirmAt(index, from, now, out _, out _);
+    }
 
     /// <summary>The incarnation of the suspicion at <paramref name="index"/> (see <see cref="Find"/>).</summary>
     public uint IncarnationAt(int index) => _records[index].Incarnation;
@@ -159,11 +168,11 @@ internal sealed class SuspicionSet
         if (seen.Contains(from)) return false;
         _confirmers[index * _stride + e.Confirmers] = from;
         // The timer is max − ⌊f(c)·(max − min)⌋ after the start, so only the span is needed to move it.
-        long before = Shortening(e.Confirmers - 1, e.K, e.Span);
+        long before = SuspicionTimeout.Shortening(e.Confirmers - 1, e.K, e.Span);
         e.Confirmers++;
-        e.Due -= Shortening(e.Confirmers - 1, e.K, e.Span) - before;
+        e.Due -= SuspicionTimeout.Shortening(e.Confirmers - 1, e.K, e.Span) - before;
         due = e.Due;
-        SiftUp(e.HeapPos);
+        _byDue.MovedEarlier(index, ByDue);
         if (!Wants(index))
         {
             _wanting--;
@@ -182,9 +191,9 @@ internal sealed class SuspicionSet
     /// <summary>As <see cref="TryExpire(long, out int, out uint)"/>, with the queue slot of the rumour it last queued (-1: none).</summary>
     public bool TryExpire(long now, out int member, out uint incarnation, out int rumourSlot)
     {
-        if (Count > 0 && _records[_heap[0]].Due <= now)
+        if (Count > 0 && _records[_byDue.First].Due <= now)
         {
-            int index = _heap[0];
+            int index = _byDue.First;
             member = _records[index].Member;
             incarnation = _records[index].Incarnation;
             rumourSlot = _records[index].RumourSlot;
@@ -214,36 +223,22 @@ internal sealed class SuspicionSet
         ref Record e = ref _records[index];
         if (Wants(index)) _wanting--;
         _byMember.Remove(e.Member);
-        // Out of the heap: the last heap entry takes its place and moves up or down from there.
-        int pos = e.HeapPos;
-        int lastPos = Count - 1;
-        if (pos != lastPos)
-        {
-            _heap[pos] = _heap[lastPos];
-            _records[_heap[pos]].HeapPos = pos;
-        }
-        // Out of the records: the last record takes its number (its heap entry and map entry follow).
-        int last = Count - 1;
+        _byDue.Remove(index, ByDue);
+        // Records are dense: the last one takes this one's number (its heap entry and map entry follow).
+        int last = Count;
         if (index != last)
         {
             _records[index] = _records[last];
             Array.Copy(_confirmers, last * _stride, _confirmers, index * _stride, _stride);
-            _heap[_records[index].HeapPos] = index;
+            _byDue.Renumbered(index, ByDue);
             _byMember.Set(_records[index].Member, Wants(index) ? index : index | Done);
-        }
-        Count--;
-        if (pos < Count)
-        {
-            int moved = _heap[pos];
-            SiftUp(pos);
-            SiftDown(_records[moved].HeapPos);
         }
         if (Count == 0 && _records.Length > 64)
         {
             // A wave of suspicions has passed: give its memory back.
             _records = new Record[4];
             _confirmers = new int[_records.Length * _stride];
-            _heap = new int[4];
+            _byDue = new(4);
             _byMember = default;
         }
         else
@@ -252,65 +247,24 @@ internal sealed class SuspicionSet
         }
     }
 
-    private void SiftUp(int pos)
-    {
-        int index = _heap[pos];
-        while (pos > 0)
-        {
-            int parent = (pos - 1) / 2;
-            if (!Before(index, _heap[parent])) break;
-            Place(pos, _heap[parent]);
-            pos = parent;
-        }
-        Place(pos, index);
-    }
-
-    private void SiftDown(int pos)
-    {
-        int index = _heap[pos];
-        while (true)
-        {
-            int child = 2 * pos + 1;
-            if (child >= Count) break;
-            if (child + 1 < Count && Before(_heap[child + 1], _heap[child])) child++;
-            if (!Before(_heap[child], index)) break;
-            Place(pos, _heap[child]);
-            pos = child;
-        }
-        Place(pos, index);
-    }
-
-    private void Place(int pos, int index)
-    {
-        _heap[pos] = index;
-        _records[index].HeapPos = pos;
-    }
-
-    /// <summary>Grows by half, not double: a wave of 1,000 crashes should not cost room for 2,048.</summary>
-    internal static int Grown(int length) => length + length / 2 + 4;
+    /// <summary>The heap's order over the records as they are now (the array is replaced when it grows).</summary>
+    private DueOrder ByDue => new(_records);
 
     /// <summary>Earlier due first; ties by member and incarnation, so the order never depends on record numbers.</summary>
-    private bool Before(int a, int b)
+    private readonly struct DueOrder(Record[] records) : IHeapOrder
     {
-        ref Record x = ref _records[a];
-        ref Record y = ref _records[b];
-        return x.Due < y.Due || (x.Due == y.Due && (x.Member < y.Member || (x.Member == y.Member && x.Incarnation < y.Incarnation)));
+        public bool Before(int a, int b)
+        {
+            ref Record x = ref records[a];
+            ref Record y = ref records[b];
+            return x.Due < y.Due || (x.Due == y.Due && (x.Member < y.Member || (x.Member == y.Member && x.Incarnation < y.Incarnation)));
+        }
+
+        public ref int PlaceOf(int item) => ref records[item].HeapPos;
     }
 
-    /// <summary>The timeout after <paramref name="confirmations"/> independent confirmations out of <paramref name="k"/> wanted.</summary>
-    public static long Timeout(int confirmations, int k, long min, long max)
-    {
-        if (k < 1 || max <= min) return min;
-        return Math.Max(max - Shortening(confirmations, k, max - min), min);
-    }
-
-    /// <summary>How much <paramref name="confirmations"/> take off the maximum: ⌊log(c+1)/log(k+1) · span⌋.</summary>
-    private static long Shortening(int confirmations, int k, long span)
-    {
-        if (k < 1 || span <= 0) return 0;
-        double fraction = Math.Log(Math.Min(confirmations, k) + 1.0) / Math.Log(k + 1.0);
-        return (long)(fraction * span);
-    }
+    /// <summary>The timeout after <paramref name="confirmations"/> independent confirmations out of <paramref name="k"/> wanted (see <see cref="SuspicionTimeout.After"/>).</summary>
+    public static long Timeout(int confirmations, int k, long min, long max) => SuspicionTimeout.After(confirmations, k, min, max);
 
     /// <summary>32 bytes (and k + 1 confirmer ids beside it).</summary>
     private struct Record

@@ -13,4 +13,7 @@ internal static class Arrays
         array.AsSpan(0, Math.Min(array.Length, size)).CopyTo(grown);
         array = grown;
     }
+
+    /// <summary>Grows by half, not double: a wave of 1,000 crashes should not cost room for 2,048.</summary>
+    public static int GrownByHalf(int length) => length + length / 2 + 4;
 }

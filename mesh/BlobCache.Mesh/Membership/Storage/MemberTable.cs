@@ -2,27 +2,6 @@ using BlobCache.Protocol.Gossip;
 
 namespace BlobCache.Mesh.Membership;
 
-/// <summary>One member as one node sees it: 12 bytes, no references, so a table of them is one flat array.</summary>
-public struct MemberEntry : IEquatable<MemberEntry>
-{
-    public uint Incarnation;
-    /// <summary>Handle of the member's metadata in the <see cref="MemberDirectory"/>; 0 when unknown.</summary>
-    public int Meta;
-    public MemberState State;
-
-    public readonly bool IsLive => State is MemberState.Alive or MemberState.Suspect;
-
-    public readonly bool Equals(MemberEntry other) => Incarnation == other.Incarnation && Meta == other.Meta && State == other.State;
-
-    public override readonly bool Equals(object? obj) => obj is MemberEntry other && Equals(other);
-
-    public override readonly int GetHashCode() => HashCode.Combine(Incarnation, Meta, (byte)State);
-
-    public static bool operator ==(MemberEntry left, MemberEntry right) => left.Equals(right);
-
-    public static bool operator !=(MemberEntry left, MemberEntry right) => !left.Equals(right);
-}
-
 /// <summary>
 /// A node's view of the membership, indexed by directory index: an immutable <see cref="MemberBase"/> that many
 /// views may share, plus this view's own differences from it in a small hash map. Views of one cluster agree on
@@ -152,31 +131,5 @@ public sealed class MemberTable
             case MemberState.Dead: _dead += delta; break;
             case MemberState.Left: _left += delta; break;
         }
-    }
-}
-
-/// <summary>An immutable flat array of member entries, shared by the views that are based on it.</summary>
-public sealed class MemberBase
-{
-    private readonly MemberEntry[] _entries;
-
-    public MemberBase(MemberEntry[] entries) => _entries = entries;
-
-    public static MemberBase Empty { get; } = new([]);
-
-    public int Length => _entries.Length;
-
-    public MemberEntry this[int index] => (uint)index < (uint)_entries.Length ? _entries[index] : default;
-
-    public void CopyTo(Span<MemberEntry> destination) => _entries.CopyTo(destination);
-
-    /// <summary>Indexes whose entries differ between two bases.</summary>
-    public static List<int> Differences(MemberBase a, MemberBase b)
-    {
-        var changed = new List<int>();
-        int n = Math.Max(a.Length, b.Length);
-        for (int i = 0; i < n; i++)
-            if (a[i] != b[i]) changed.Add(i);
-        return changed;
     }
 }
