@@ -90,8 +90,9 @@ public static class Bench
                 ? NodeProcess.Start("bench-kestrel", azurite.ConnectionString, [], "--memory-mb", "2048", "--log-level", "Warning", "--http-server", "kestrel")
                 : null;
 
-            // Node 0 also serves UDP for the peer-fetch row (a node serves it only when asked).
-            List<NodeProcess> mesh = await StartMeshAsync(azurite, "bench", 3, i => i == 0 ? ["--memory-mb", "2048", "--udp-serve"] : ["--memory-mb", "2048"]);
+            // Node 0 also serves UDP for the peer-fetch row (a node serves it only when asked), and as many sends at
+            // once as the row's streams: the row measures a transport, not the hand-off that bounds an owner's sends.
+            List<NodeProcess> mesh = await StartMeshAsync(azurite, "bench", 3, i => i == 0 ? ["--memory-mb", "2048", "--udp-serve", "--max-peer-sends", "64"] : ["--memory-mb", "2048"]);
             try
             {
                 NodeProcess node = mesh[0];

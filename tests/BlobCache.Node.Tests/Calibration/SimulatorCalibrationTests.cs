@@ -75,7 +75,7 @@ public sealed class SimulatorCalibrationTests(MeshFixture fixture, ITestOutputHe
         // still finds a slot or a holder before it would give up on the owners (as in the hand-off test).
         List<NodeProcess> nodes = await fixture.StartMeshAsync("calib-stampede", scenario.Nodes,
             "--chunk-size-mb", scenario.Workload.ChunkMib.ToString(CultureInfo.InvariantCulture),
-            "--max-peer-sends", scenario.Workload.OwnerConcurrency.ToString(CultureInfo.InvariantCulture), "--peer-busy-retries", "6");
+            "--max-peer-sends", scenario.Workload.OwnerConcurrency.ToString(CultureInfo.InvariantCulture));
         ReadFigures real;
         try
         {

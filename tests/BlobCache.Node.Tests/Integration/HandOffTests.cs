@@ -24,7 +24,7 @@ public sealed class HandOffTests(MeshFixture fixture, ITestOutputHelper output)
         const string name = "big/forty.bin";
         // A reader turned away comes back to the owner after a doubling backoff; enough rounds that a loaded box
         // still finds a slot or a holder before it would give up on the owners.
-        List<NodeProcess> nodes = await fixture.StartMeshAsync("handoff", 6, "--max-peer-sends", "1", "--peer-busy-retries", "6");
+        List<NodeProcess> nodes = await fixture.StartMeshAsync("handoff", 6, "--max-peer-sends", "1");
         try
         {
             await Task.WhenAll(nodes.Select(async n =>
