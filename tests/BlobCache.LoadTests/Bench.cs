@@ -308,7 +308,7 @@ public static class Bench
         string pki = Directory.CreateTempSubdirectory("blobcache-bench-tls-").FullName;
         using var ca = TestCa.Create("bench-mesh");
         TlsFiles nodeTls = ca.WriteNode(Path.Combine(pki, "node"), "bench-tls"), clientTls = ca.WriteNode(Path.Combine(pki, "client"), "bench-client");
-        await using NodeProcess tlsNode = NodeProcess.Start("bench-tls", azurite.ConnectionString, [], nodeTls.Args);
+        await using NodeProcess tlsNode = NodeProcess.Start("bench-tls", azurite.ConnectionString, [], [.. nodeTls.Args, "--max-peer-sends", "64"]);
         await tlsNode.WaitReadyAsync(TimeSpan.FromSeconds(60));
         using (var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) })
         {
