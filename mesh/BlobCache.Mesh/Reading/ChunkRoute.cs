@@ -53,6 +53,12 @@ public struct ChunkRoute
     public const int MaxHolders = 8;
     public const int MaxPooled = 8;
 
+    /// <summary>
+    /// Holders one route asks at most: busy holders name further holders, and with more members than the route
+    /// remembers as asked, a ring of busy holders could otherwise be walked for ever.
+    /// </summary>
+    public const int MaxHolderAsks = 64;
+
     [InlineArray(8)]
     private struct Members
     {
@@ -69,7 +75,7 @@ public struct ChunkRoute
     private int _self;
     private Members _owners, _holders, _pooled;
     private Asked _asked;
-    private int _ownerCount, _ownerNext, _holderCount, _holderNext, _pooledCount, _pooledNext, _askedCount;
+    private int _ownerCount, _ownerNext, _holderCount, _holderNext, _pooledCount, _pooledNext, _askedCount, _holdersAsked;
     private int _busyOwner, _busyRetries;
     private PeerRole _busyRole;
     private long _busySince;
@@ -136,6 +142,7 @@ public struct ChunkRoute
     {
         if (_holderNext == _holderCount) _holderNext = _holderCount = 0;
         if (member < 0 || member == _self || _holderCount >= Math.Min(MaxHolders, _settings.HoldersToTry) || WasAsked(member)) return;
+        if (_holdersAsked + _holderCount - _holderNext >= MaxHolderAsks) return;
         for (int i = 0; i < _holderCount; i++)
         {
             if (_holders[i] == member) return;
@@ -149,7 +156,9 @@ public struct ChunkRoute
         while (_holderNext < _holderCount)
         {
             int h = _holders[_holderNext++];
-            if (!WasAsked(h)) return Ask(h, PeerRole.Holder, now);
+            if (WasAsked(h)) continue;
+            _holdersAsked++;
+            return Ask(h, PeerRole.Holder, now);
         }
         if (_busyOwner >= 0)
         {

@@ -194,4 +194,24 @@ public class ChunkRouteTests
         d = route.OnAnswer(3, PeerAnswer.Busy);
         Assert.Equal((RouteStep.AskPeer, Pooled.Owner(key), PeerRole.PooledOwner, false, 1_003L), (d.Step, d.Member, d.Role, d.Fill, d.NotBefore));
     }
+
+    [Fact]
+    public void Busy_holders_naming_each_other_in_a_large_region_cannot_keep_a_route_going_for_ever()
+    {
+        RegionPlacement big = RegionPlacement.Build(Enumerable.Range(0, 500).Select(i => new PlacementMember(i, StableHash.Of($"b{i}"), 100)).ToArray());
+        var owners = new int[2];
+        big.Owners(42, owners);
+        int reader = Enumerable.Range(0, 500).First(m => !owners.Contains(m));
+        ChunkRoute route = ChunkRoute.Plan(Settings, 42, reader, big, []);
+        RouteDecision d = route.Start(0);
+        int steps = 0, next = 0;
+        // Every peer is busy and names four members never named before: more than the route remembers as asked.
+        while (d.Step == RouteStep.AskPeer && steps++ < 10_000)
+        {
+            int[] fresh = Enumerable.Range(0, 4).Select(_ => next++ % 500).Where(m => m != reader).ToArray();
+            d = route.OnAnswer(d.NotBefore, PeerAnswer.Busy, fresh);
+        }
+        Assert.Equal(RouteStep.ReadBlob, d.Step);
+        Assert.InRange(steps, 1, ChunkRoute.MaxHolderAsks + Settings.OwnersToTry + Settings.BusyWaitMicros / Settings.BusyBackoffMicros + 2);
+    }
 }
