@@ -13,6 +13,7 @@ using BlobCache.Node.Security;
 using BlobCache.Protocol.Gossip;
 using BlobCache.Store;
 using BlobCache.Testing;
+using static BlobCache.LoadTests.BenchOutput;
 
 namespace BlobCache.LoadTests;
 
@@ -178,7 +179,6 @@ public static class Bench
         return 0;
     }
 
-    private static void Step(string what) => Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {what}");
 
     private static byte[] Random(long length, int seed)
     {

@@ -5,6 +5,7 @@ using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BlobCache.Testing;
+using static BlobCache.LoadTests.BenchOutput;
 
 namespace BlobCache.LoadTests;
 
@@ -94,11 +95,5 @@ public static class ColdReadBench
         return expected.Length / 1048576.0 / seconds;
     }
 
-    private static double Median(List<double> values)
-    {
-        double[] sorted = [.. values.Order()];
-        return sorted[sorted.Length / 2];
-    }
 
-    private static void Step(string what) => Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {what}");
 }

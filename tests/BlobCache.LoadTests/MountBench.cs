@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BlobCache.Fuse;
 using BlobCache.Testing;
+using static BlobCache.LoadTests.BenchOutput;
 
 namespace BlobCache.LoadTests;
 
@@ -88,7 +89,6 @@ public static class MountBench
         }
     }
 
-    private static void Step(string what) => Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {what}");
 
     private static async Task ReadWholeAsync(string path)
     {

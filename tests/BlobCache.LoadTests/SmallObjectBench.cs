@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using BlobCache.Testing;
+using static BlobCache.LoadTests.BenchOutput;
 
 namespace BlobCache.LoadTests;
 
@@ -106,11 +107,5 @@ public static class SmallObjectBench
         return new Round(all.Length / seconds, all[all.Length / 2], all[Math.Min(all.Length - 1, (int)(all.Length * 0.99))]);
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        double[] sorted = [.. values.Order()];
-        return sorted[sorted.Length / 2];
-    }
 
-    private static void Step(string what) => Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] {what}");
 }
