@@ -59,6 +59,10 @@ public sealed record NodeOptions
     public int DiskMb { get; init; } = 10240;
     public int ChunkSizeMb { get; init; } = 4;
     public double MetadataTtlSeconds { get; init; } = 5;
+    /// <summary>Blob properties from the key's owner in the region before Blob (<see cref="Mesh.Reading.MetadataRoute"/>); off, or a TTL of 0, asks Blob every time.</summary>
+    public bool MetadataViaMesh { get; init; } = true;
+    public int MetadataMembersPerOwner { get; init; } = 256;
+    public int MetadataPeerTimeoutMs { get; init; } = 2000;
     public IReadOnlyList<string> PooledRegions { get; init; } = [];
     /// <summary>Account names the endpoint also answers for, served from the origin's account (same cache).</summary>
     public IReadOnlyList<string> AccountAliases { get; init; } = [];

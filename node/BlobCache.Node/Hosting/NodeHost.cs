@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using BlobCache.Mesh;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Config;
 using BlobCache.Node.Endpoint;
 using BlobCache.Node.Gossip;
@@ -51,6 +53,7 @@ public sealed class NodeHost : IAsyncDisposable
     private IChunkPeerClient _peers = null!;
     private ChunkReader _reader = null!;
     private BlobMetadataCache _metadata = null!;
+    private MetadataMetrics _metadataMetrics = null!;
     private PeerAdmission _admission = null!;
     private PeerSends _sends = null!;
     private TcpChunkService _tcpService = null!;
@@ -213,6 +216,26 @@ public sealed class NodeHost : IAsyncDisposable
         GossipMetrics.Register(_metrics, _gossip);
     }
 
+    /// <summary>
+    /// Blob properties for the endpoint and every peer transport's owner side: from the blob's owner in the region over
+    /// framed TCP (whatever the chunk transport; the chunk client when it is framed TCP), else from Blob.
+    /// </summary>
+    private BlobMetadataCache MetadataOf(NodeOptions options, IChunkPeerClient chunkPeers)
+    {
+        var ttl = TimeSpan.FromSeconds(options.MetadataTtlSeconds);
+        _metadataMetrics = new MetadataMetrics(_metrics.Meter);
+        var routing = new MetadataRouting
+        {
+            Enabled = options.MetadataViaMesh && ttl > TimeSpan.Zero, MembersPerOwner = options.MetadataMembersPerOwner,
+            PeerDeadlineMicros = options.MetadataPeerTimeoutMs * Micros.PerMillisecond,
+        };
+        routing.Validate();
+        if (!routing.Enabled) return new BlobMetadataCache(_origin, ttl, metrics: _metadataMetrics);
+        TcpChunkPeerClient client = chunkPeers as TcpChunkPeerClient ?? _teardown.PushAsync(new TcpChunkPeerClient(options.NodeId, options.ChunkSize, _tls));
+        var peers = new MeshMetadataPeers(_gossip, client, _origin.AccountName, options.NodeId, routing, _metadataMetrics, _loggers.CreateLogger("blobcache.metadata"));
+        return new BlobMetadataCache(_origin, ttl, peers: peers, metrics: _metadataMetrics);
+    }
+
     /// <summary>The peer client, the read path it serves, and the owner-side transports.</summary>
     private void StartPeers()
     {
@@ -228,11 +251,11 @@ public sealed class NodeHost : IAsyncDisposable
         _peers = _teardown.PushAsync(peers);
         _reader = _teardown.Push(new ChunkReader(options, _store, _origin, _gossip, peers, _metrics, loggers.CreateLogger("blobcache.read")));
         // One view of each blob's properties for the endpoint and for every peer transport's owner side.
-        _metadata = new BlobMetadataCache(_origin, TimeSpan.FromSeconds(options.MetadataTtlSeconds));
+        _metadata = MetadataOf(options, peers);
         _admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
         // One bound on chunks going out to peers, over every transport together.
         _sends = new PeerSends(options.MaxPeerSends, _gossip, _metrics);
-        _tcpService = new TcpChunkService(_reader, _metadata, _origin, _metrics, _admission, _sends, _tls, loggers.CreateLogger("blobcache.tcp"));
+        _tcpService = new TcpChunkService(_reader, _metadata, _origin, _metrics, _admission, _sends, _tls, loggers.CreateLogger("blobcache.tcp"), _metadataMetrics);
         var udpServer = new UdpChunkServer(options, _reader, _metadata, _origin, _metrics, loggers.CreateLogger("blobcache.udp"), _keys, _sends) { Admission = _admission };
         _udpServer = _teardown.PushAsync(udpServer);
         try

@@ -1,30 +1,72 @@
 using System.Collections.Concurrent;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Origin;
+using BlobCache.Node.Peers;
 
 namespace BlobCache.Node.Reading;
 
+/// <summary>Who wants a blob's properties, which decides where this node may look for them (<see cref="MetadataRoute"/>).</summary>
+public enum MetadataAsker : byte
+{
+    /// <summary>A reader of this node: its deputy, the key's owners, then Blob.</summary>
+    Reader,
+    /// <summary>A peer that takes this node for its deputy: the key's owners, then Blob.</summary>
+    Peer,
+    /// <summary>A peer that takes this node for the key's owner: this node's cache, else Blob, never another peer.</summary>
+    PeerDirect,
+}
+
 /// <summary>
-/// A blob's ETag and length, trusted for a short TTL (0 = ask the origin every time). Concurrent lookups of one
-/// blob share one origin request. An overwritten blob is seen at most one TTL late, and never mixed: chunk keys
-/// carry the ETag, and origin reads are conditional on it.
+/// A blob's properties, trusted for a short TTL (0 = ask the origin every time). Past the TTL this node asks the
+/// blob's metadata owner in the region before Blob (<paramref name="peers"/>, <see cref="MetadataRoute"/>), so Blob
+/// is asked about a blob about once per TTL per region, not once per node. Concurrent lookups of one blob share one
+/// request. An answer is kept for what is left of the TTL since Blob gave it, wherever it came from: a reader sees
+/// an overwritten blob at most one TTL late, and never mixed, as chunk keys carry the ETag and origin reads are
+/// conditional on it.
 /// </summary>
 /// <remarks>
 /// A blob looked up in the last fifth of its TTL is asked again in the background while the reader gets the
-/// answer it has: a blob read steadily never makes a reader wait for the origin (the small-object reader's p99),
-/// and no answer older than the TTL is ever given.
+/// answer it has: a blob read steadily never makes a reader wait (the small-object reader's p99), and no answer
+/// older than the TTL is ever given. After <see cref="Invalidate"/> (a reader or peer saw a newer version) the next
+/// lookup asks Blob itself: the owner may still hold the version this node just found stale.
 /// </remarks>
-public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null)
+public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null, IMetadataPeers? peers = null, Telemetry.MetadataMetrics? metrics = null)
 {
     private const int MaxEntries = 100_000;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly long _ttlTicks = (long)(ttl.TotalSeconds * (time ?? TimeProvider.System).TimestampFrequency);
     private readonly ConcurrentDictionary<(string Container, string Blob), Entry> _entries = new();
-    private readonly ConcurrentDictionary<(string Container, string Blob), Lazy<Task<BlobInfo?>>> _flights = new();
+    private readonly ConcurrentDictionary<FlightKey, Lazy<Task<Entry>>> _flights = new();
+    private readonly ConcurrentDictionary<(string Container, string Blob), byte> _askBlobNext = new();
     // Orders a finishing lookup's write against Invalidate, so an answer older than the invalidation is never kept.
     private readonly Lock _publish = new();
 
-    private sealed record Entry(BlobInfo? Info, long RefreshFrom, long Expires);
+    /// <summary>Info null with <see cref="NoContainer"/> false: no such blob.</summary>
+    private sealed record Entry(BlobInfo? Info, bool NoContainer, long Born, long RefreshFrom, long Expires);
 
+    // A lookup that asks Blob itself is one flight whoever asked; one that asks peers is one per asker kind, so a
+    // request can only wait on lookups that go fewer hops further (no two nodes can wait on each other).
+    private readonly record struct FlightKey(string Container, string Blob, MetadataAsker Asker, bool ViaPeers);
+
+    public TimeSpan Ttl => ttl;
+
+    /// <summary>The blob's properties, null when it does not exist; throws <see cref="OriginException"/> 404 ContainerNotFound when its container does not.</summary>
     public async ValueTask<BlobInfo?> GetAsync(string container, string blob, CancellationToken cancellationToken)
+    {
+        Entry e = await GetEntryAsync(container, blob, MetadataAsker.Reader, cancellationToken).ConfigureAwait(false);
+        return e.NoContainer ? throw NoContainer(container) : e.Info;
+    }
+
+    /// <summary>What this node answers a peer that asks about a blob, with how long ago Blob said it.</summary>
+    public async ValueTask<PeerMetadata> AnswerPeerAsync(string container, string blob, bool direct, CancellationToken cancellationToken)
+    {
+        Entry e = await GetEntryAsync(container, blob, direct ? MetadataAsker.PeerDirect : MetadataAsker.Peer, cancellationToken).ConfigureAwait(false);
+        var age = TimeSpan.FromSeconds(Math.Max(0, _time.GetTimestamp() - e.Born) / (double)_time.TimestampFrequency);
+        PeerMetadataKind kind = e.NoContainer ? PeerMetadataKind.NoContainer : e.Info is null ? PeerMetadataKind.NoBlob : PeerMetadataKind.Found;
+        return new PeerMetadata(kind, e.Info, age);
+    }
+
+    private async ValueTask<Entry> GetEntryAsync(string container, string blob, MetadataAsker asker, CancellationToken cancellationToken)
     {
         var key = (container, blob);
         if (ttl > TimeSpan.Zero && _entries.TryGetValue(key, out Entry? e))
@@ -32,42 +74,76 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProv
             long now = _time.GetTimestamp();
             if (now < e.Expires)
             {
-                if (now >= e.RefreshFrom && !_flights.ContainsKey(key)) RefreshInBackground(key);
-                return e.Info;
+                if (now >= e.RefreshFrom) RefreshInBackground(container, blob, asker);
+                return e;
             }
         }
-        return await Flight(key).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return await Flight(container, blob, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Joins (or starts) the one origin lookup of a blob.</summary>
-    private Task<BlobInfo?> Flight((string Container, string Blob) key)
+    /// <summary>Joins (or starts) the one lookup of a blob for this kind of asker.</summary>
+    private Task<Entry> Flight(string container, string blob, MetadataAsker asker)
     {
-        Lazy<Task<BlobInfo?>>? mine = null;
-        mine = new Lazy<Task<BlobInfo?>>(() => Fetch(key, mine!));
+        MetadataRoute route = default;
+        bool viaPeers = peers is not null && ttl > TimeSpan.Zero && !_askBlobNext.ContainsKey((container, blob))
+            && (route = peers.Plan(container, blob, asker)).PeersPlanned > 0;
+        var key = new FlightKey(container, blob, viaPeers ? asker : MetadataAsker.PeerDirect, viaPeers);
+        if (_flights.TryGetValue(key, out Lazy<Task<Entry>>? running)) return running.Value;
+        Lazy<Task<Entry>>? mine = null;
+        mine = new Lazy<Task<Entry>>(() => Fetch(key, route, mine!));
         // Only the stored Lazy is ever started, so a lookup cannot finish (and remove itself) before it is stored.
         return _flights.GetOrAdd(key, mine).Value;
     }
 
-    private void RefreshInBackground((string Container, string Blob) key) =>
-        // A failed refresh leaves the entry to expire as usual; the next reader past the TTL asks (and sees the error).
-        _ = Flight(key).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    // Every key a lookup of one blob can run under.
+    private static ReadOnlySpan<MetadataAsker> PeerAskers => [MetadataAsker.Reader, MetadataAsker.Peer];
 
-    /// <summary>Forgets a blob (its ETag turned out stale), including an answer on its way from the origin.</summary>
+    private bool InFlight(string container, string blob)
+    {
+        if (_flights.ContainsKey(new FlightKey(container, blob, MetadataAsker.PeerDirect, false))) return true;
+        foreach (MetadataAsker asker in PeerAskers)
+        {
+            if (_flights.ContainsKey(new FlightKey(container, blob, asker, true))) return true;
+        }
+        return false;
+    }
+
+    private void RefreshInBackground(string container, string blob, MetadataAsker asker)
+    {
+        if (InFlight(container, blob)) return;
+        // A failed refresh leaves the entry to expire as usual; the next reader past the TTL asks (and sees the error).
+        _ = Flight(container, blob, asker).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    /// <summary>Forgets a blob (its ETag turned out stale), including an answer on its way; the next lookup asks Blob.</summary>
     public void Invalidate(string container, string blob)
     {
         lock (_publish)
         {
             _entries.TryRemove((container, blob), out _);
-            _flights.TryRemove((container, blob), out _);
+            _flights.TryRemove(new FlightKey(container, blob, MetadataAsker.PeerDirect, false), out _);
+            foreach (MetadataAsker asker in PeerAskers) _flights.TryRemove(new FlightKey(container, blob, asker, true), out _);
+            if (peers is not null) _askBlobNext[(container, blob)] = 0;
         }
     }
 
-    private async Task<BlobInfo?> Fetch((string Container, string Blob) key, Lazy<Task<BlobInfo?>> self)
+    private async Task<Entry> Fetch(FlightKey key, MetadataRoute route, Lazy<Task<Entry>> self)
     {
-        BlobInfo? info;
+        Entry entry;
         try
         {
-            info = await origin.GetBlobAsync(key.Container, key.Blob, CancellationToken.None).ConfigureAwait(false);
+            PeerMetadata? answer = key.ViaPeers ? await peers!.AskAsync(key.Container, key.Blob, route, ttl).ConfigureAwait(false) : null;
+            long now = _time.GetTimestamp();
+            if (answer is { } a)
+            {
+                entry = EntryOf(a.Kind == PeerMetadataKind.Found ? a.Info : null, a.Kind == PeerMetadataKind.NoContainer,
+                    now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency));
+            }
+            else
+            {
+                _askBlobNext.TryRemove((key.Container, key.Blob), out _);
+                entry = await FromOriginAsync(key).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -80,10 +156,43 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProv
             if (_flights.TryRemove(KeyValuePair.Create(key, self)) && ttl > TimeSpan.Zero)
             {
                 if (_entries.Count >= MaxEntries) _entries.Clear(); // bounded; a burst of misses is cheaper than unbounded growth
-                long now = _time.GetTimestamp(), ttlTicks = (long)(ttl.TotalSeconds * _time.TimestampFrequency);
-                _entries[key] = new Entry(info, now + ttlTicks * 4 / 5, now + ttlTicks);
+                _entries[(key.Container, key.Blob)] = entry;
             }
         }
-        return info;
+        return entry;
     }
+
+    private async Task<Entry> FromOriginAsync(FlightKey key)
+    {
+        try
+        {
+            metrics?.AnsweredByBlob();
+            BlobInfo? info = await origin.GetBlobAsync(key.Container, key.Blob, CancellationToken.None).ConfigureAwait(false);
+            return EntryOf(info, noContainer: false, _time.GetTimestamp());
+        }
+        catch (OriginException e) when (e.Status == 404 && e.Code == "ContainerNotFound")
+        {
+            // Kept like any answer: a missing container asked about by every node is a request per node otherwise.
+            return EntryOf(null, noContainer: true, _time.GetTimestamp());
+        }
+    }
+
+    private Entry EntryOf(BlobInfo? info, bool noContainer, long born) => new(info, noContainer, born, born + _ttlTicks * 4 / 5, born + _ttlTicks);
+
+    private static OriginException NoContainer(string container) => new(404, "ContainerNotFound", $"container '{container}' does not exist");
+}
+
+/// <summary>
+/// Where a <see cref="BlobMetadataCache"/> asks peers: plans the route of a lookup from the current membership view
+/// and carries it out over the peer transport. The node's is <see cref="MeshMetadataPeers"/>.
+/// </summary>
+public interface IMetadataPeers
+{
+    MetadataRoute Plan(string container, string blob, MetadataAsker asker);
+
+    /// <summary>
+    /// The first answer a peer of <paramref name="route"/> gives that is younger than <paramref name="ttl"/>; null
+    /// when none did (this node then asks Blob). Never throws for a peer's failure.
+    /// </summary>
+    Task<PeerMetadata?> AskAsync(string container, string blob, MetadataRoute route, TimeSpan ttl);
 }

@@ -31,7 +31,9 @@ public sealed class TcpFramesTarget : FuzzTarget
             UdpFramesTarget.Text(random, 1024), UdpFramesTarget.Text(random, 256), random.Next(4) == 0 ? random.NextInt64() : random.Next(64)),
             random.Next(3) == 0 ? long.MaxValue : random.NextInt64(1L << 40));
         string from = UdpFramesTarget.Text(random, 64);
-        int n = TcpFrames.WriteRequest(_scratch, id, blobLength, forged || random.Next(2) == 0, random.Next(2) == 0, from);
+        int n = random.Next(5) == 0
+            ? TcpFrames.WriteMetadataRequest(_scratch, id with { ETag = "", Index = 0 }, random.Next(2) == 0, from)
+            : TcpFrames.WriteRequest(_scratch, id, blobLength, forged || random.Next(2) == 0, random.Next(2) == 0, from);
         // Sometimes a second request (or part of one) behind the first: only the first may be taken.
         int extra = random.Next(4) == 0 ? random.Next(64) : 0;
         random.NextBytes(_scratch.AsSpan(n, extra));
@@ -51,7 +53,7 @@ public sealed class TcpFramesTarget : FuzzTarget
         ReadOnlySequence<byte> rest = buffer;
         if (!TcpFrames.TryReadRequest(ref rest, out TcpFetch? fetch, out _)) return null;
         PeerAnswer? answer = null;
-        if (PeerRequest.Validate(PeerOwner.Account, fetch!.Id, fetch.BlobLength, PeerOwner.ChunkSize) is null)
+        if (!fetch!.Metadata && PeerRequest.Validate(PeerOwner.Account, fetch.Id, fetch.BlobLength, PeerOwner.ChunkSize) is null)
         {
             _ = fetch.Id.Hash;
             answer = Owner.Serve(fetch.Id, fetch.BlobLength, fetch.Fill);
@@ -63,13 +65,14 @@ public sealed class TcpFramesTarget : FuzzTarget
     {
         if (result is not (TcpFetch f, long taken, var answer)) return;
         if (answer is PeerAnswer a && Owner.Check(a) is { } wrong) throw Violated($"a request for {f.Id} claiming {f.BlobLength} bytes: the owner {wrong}");
-        int n = TcpFrames.WriteRequest(_scratch, f.Id, f.BlobLength, f.Fill, f.WarmOnly, f.From);
+        if (f.Metadata && (f.Fill || f.WarmOnly || f.Id.Index != 0 || f.BlobLength != 0 || f.Id.ETag.Length != 0)) throw Violated("a metadata request that names a chunk was accepted");
+        int n = f.Metadata ? TcpFrames.WriteMetadataRequest(_scratch, f.Id, f.Direct, f.From) : TcpFrames.WriteRequest(_scratch, f.Id, f.BlobLength, f.Fill, f.WarmOnly, f.From);
         if (n != taken || !_scratch.AsSpan(0, n).SequenceEqual(input.AsSpan(0, n)))
             throw Violated($"a request decoded from {taken} bytes re-encodes to {n} different ones");
     }
 
     public override IReadOnlyList<byte[]> Dictionary =>
-        [[0, 0], [0xFF, 0xFF], [0, 0x40, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [1], [2], [3], [0xC0, 0x80], [0xED, 0xA0, 0x80]];
+        [[0, 0], [0xFF, 0xFF], [0, 0x40, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [1], [2], [3], [4], [12], [0xC0, 0x80], [0xED, 0xA0, 0x80]];
 
     public override int MaxInputBytes => TcpFrames.MaxRequestBytes + 128;
 }

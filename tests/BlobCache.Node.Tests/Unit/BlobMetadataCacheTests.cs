@@ -1,4 +1,7 @@
+using BlobCache.Mesh.Placement;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Origin;
+using BlobCache.Node.Peers;
 using BlobCache.Node.Reading;
 
 namespace BlobCache.Node.Tests.Unit;
@@ -110,5 +113,111 @@ public sealed class BlobMetadataCacheTests
         time.Advance(TimeSpan.FromSeconds(3.9)); // the refreshed answer has its own TTL from when it came
         Assert.Equal("\"v2\"", (await cache.GetAsync("c", "b", default))!.ETag);
         Assert.Equal(2, origin.Lookups);
+    }
+
+    /// <summary>Peers whose answers the test scripts: a route of two owners, answered (or not) by <see cref="Answer"/>.</summary>
+    private sealed class ScriptedPeers : IMetadataPeers
+    {
+        private static readonly RegionPlacement Region = RegionPlacement.Build([new PlacementMember(0, 11, 100), new PlacementMember(1, 22, 100)]);
+        public PeerMetadata? Answer;
+        public int Asks;
+        public readonly List<MetadataAsker> Planned = [];
+
+        public MetadataRoute Plan(string container, string blob, MetadataAsker asker)
+        {
+            Planned.Add(asker);
+            return MetadataRoute.Plan(new MetadataRouting(), 7, self: 5, selfIdHash: 55, Region, forPeer: asker != MetadataAsker.Reader, direct: asker == MetadataAsker.PeerDirect);
+        }
+
+        public Task<PeerMetadata?> AskAsync(string container, string blob, MetadataRoute route, TimeSpan ttl)
+        {
+            Interlocked.Increment(ref Asks);
+            return Task.FromResult(Answer is { } a && a.Age < ttl ? a : (PeerMetadata?)null);
+        }
+    }
+
+    [Fact]
+    public async Task A_blob_the_owner_knows_is_not_asked_of_Blob_and_is_kept_for_the_rest_of_its_TTL_since_Blob_answered()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.FromSeconds(3)) };
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, peers);
+
+        Assert.Equal("\"peer\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal((0, 1), (origin.Lookups, peers.Asks));
+        time.Advance(TimeSpan.FromSeconds(0.9)); // 3.9 s since Blob answered: still fresh, before the refresh window
+        Assert.Equal("\"peer\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal(1, peers.Asks);
+        time.Advance(TimeSpan.FromSeconds(1.2)); // 5.1 s since Blob answered: past the TTL, whatever this node's own clock says
+        peers.Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"newer\""), TimeSpan.Zero);
+        Assert.Equal("\"newer\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal((0, 2), (origin.Lookups, peers.Asks));
+    }
+
+    [Fact]
+    public async Task When_no_peer_answers_the_node_asks_Blob()
+    {
+        var origin = new ScriptedOrigin();
+        var peers = new ScriptedPeers();
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), new ManualTime(), peers);
+        Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal((1, 1), (origin.Lookups, peers.Asks));
+    }
+
+    [Fact]
+    public async Task After_Invalidate_the_next_lookup_asks_Blob_not_the_owner_that_may_hold_the_stale_version()
+    {
+        var origin = new ScriptedOrigin { ETag = "\"v2\"" };
+        var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"v1\""), TimeSpan.Zero) };
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), new ManualTime(), peers);
+        Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        cache.Invalidate("c", "b");
+        Assert.Equal("\"v2\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal((1, 1), (origin.Lookups, peers.Asks));
+    }
+
+    [Fact]
+    public async Task A_direct_request_from_a_peer_is_answered_from_Blob_with_its_age_and_never_forwarded()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.Zero) };
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, peers);
+        PeerMetadata first = await cache.AnswerPeerAsync("c", "b", direct: true, default);
+        Assert.Equal((PeerMetadataKind.Found, "\"v1\"", TimeSpan.Zero), (first.Kind, first.Info!.ETag, first.Age));
+        time.Advance(TimeSpan.FromSeconds(2));
+        PeerMetadata second = await cache.AnswerPeerAsync("c", "b", direct: true, default);
+        Assert.Equal(TimeSpan.FromSeconds(2), second.Age);
+        Assert.Equal((1, 0), (origin.Lookups, peers.Asks));
+    }
+
+    [Fact]
+    public async Task A_missing_container_is_told_to_peers_as_such_and_readers_get_ContainerNotFound()
+    {
+        var origin = new MissingContainerOrigin();
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), new ManualTime(), new ScriptedPeers());
+        Assert.Equal(PeerMetadataKind.NoContainer, (await cache.AnswerPeerAsync("c", "b", direct: true, default)).Kind);
+        OriginException e = await Assert.ThrowsAsync<OriginException>(async () => await cache.GetAsync("c", "b", default));
+        Assert.Equal((404, "ContainerNotFound"), (e.Status, e.Code));
+        Assert.Equal(1, origin.Lookups); // the answer is kept like any other
+    }
+
+    private sealed class MissingContainerOrigin : IBlobOrigin
+    {
+        public int Lookups;
+        public string AccountName => "acct";
+        public string Describe => "no containers";
+
+        public Task<BlobInfo?> GetBlobAsync(string container, string blob, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Lookups);
+            return Task.FromException<BlobInfo?>(new OriginException(404, "ContainerNotFound", "The specified container does not exist."));
+        }
+
+        public Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ListPage?> ListAsync(string container, string? prefix, string? delimiter, string? marker, int? maxResults, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(true);
     }
 }

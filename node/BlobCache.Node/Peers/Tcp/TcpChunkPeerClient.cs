@@ -46,21 +46,37 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         }
     }
 
+    private enum Ask : byte { Chunk, Fill, Warm, Metadata, MetadataDirect }
+
     public async Task<PeerReply> AskAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken) =>
-        (await ExchangeAsync(peer, id, blobLength, fill, warmOnly: false, answerTimeout, cancellationToken).ConfigureAwait(false)).Reply;
+        (await ExchangeAsync(peer, id, blobLength, fill ? Ask.Fill : Ask.Chunk, answerTimeout, cancellationToken).ConfigureAwait(false)).Reply;
 
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        (PeerReply reply, byte source) = await ExchangeAsync(peer, id, blobLength, fill: true, warmOnly: true, answerTimeout, cancellationToken).ConfigureAwait(false);
+        (PeerReply reply, byte source, _) = await ExchangeAsync(peer, id, blobLength, Ask.Warm, answerTimeout, cancellationToken).ConfigureAwait(false);
         if (reply.Answer != PeerAnswer.Chunk) throw new PeerTransferException($"{peer.Id} could not warm {id}: {reply.Answer} {reply.Message}");
         return TcpFrames.SourceName(source);
     }
 
-    private async Task<(PeerReply Reply, byte Source)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, bool warmOnly,
+    /// <summary>
+    /// Asks <paramref name="peer"/> for a blob's properties (<paramref name="blob"/>: a chunk id with index 0 and no
+    /// etag), answered from its cache, its owners, or (<paramref name="direct"/>) only its cache or Blob. Throws
+    /// <see cref="PeerTransferException"/> when the peer failed, refused or broke the protocol.
+    /// </summary>
+    public async Task<PeerMetadata> AskMetadataAsync(MemberMeta peer, ChunkId blob, bool direct, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    {
+        (PeerReply reply, _, PeerMetadata metadata) = await ExchangeAsync(peer, blob, 0, direct ? Ask.MetadataDirect : Ask.Metadata, answerTimeout, cancellationToken)
+            .ConfigureAwait(false);
+        if (reply.Answer != PeerAnswer.Chunk) throw new PeerTransferException($"{peer.Id} did not answer for {blob.Container}/{blob.Blob}: {reply.Answer} {reply.Message}");
+        return metadata;
+    }
+
+    private async Task<(PeerReply Reply, byte Source, PeerMetadata Metadata)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, Ask ask,
         TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         string address = peer.GrpcAddress;
-        int expected = ReceivedChunk.ExpectedLength(id, blobLength, chunkSize);
+        bool metadata = ask is Ask.Metadata or Ask.MetadataDirect, warmOnly = ask == Ask.Warm;
+        int expected = metadata ? 0 : ReceivedChunk.ExpectedLength(id, blobLength, chunkSize);
         // A pooled connection the peer has since closed (it restarted) fails before its first answer byte: then
         // once more on a new connection.
         for (int attempt = 0; ; attempt++)
@@ -81,7 +97,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
             try
             {
                 CancellationToken token = c.Timer.Token;
-                await SendRequestAsync(c.Stream, id, blobLength, fill, warmOnly, token).ConfigureAwait(false);
+                await SendRequestAsync(c.Stream, id, blobLength, ask, token).ConfigureAwait(false);
                 c.Timer.CancelAfter(answerTimeout);
                 await ReceiveExactlyAsync(c.Stream, c.Answer.AsMemory(0, 1), token).ConfigureAwait(false);
                 answered = true;
@@ -97,18 +113,24 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                     {
                         await ReceiveExactlyAsync(c.Stream, text.AsMemory(0, length), token).ConfigureAwait(false);
                         keep = true;
-                        return (Answered(peer, status, text.AsSpan(0, length)), 0);
+                        return (Answered(peer, status, text.AsSpan(0, length)), 0, default);
                     }
                     finally
                     {
                         ArrayPool<byte>.Shared.Return(text);
                     }
                 }
+                if (metadata)
+                {
+                    PeerMetadata answer = await ReceiveMetadataAsync(peer, c.Stream, length, checksum, token).ConfigureAwait(false);
+                    keep = true;
+                    return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source, answer);
+                }
                 if (ReceivedChunk.CheckAnnounced(peer.Id, length, expected) is { } wrong) throw new PeerTransferException(wrong);
                 if (warmOnly)
                 {
                     keep = true;
-                    return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source);
+                    return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source, default);
                 }
                 chunk = ChunkBuffer.Rent(expected);
                 await ReceiveExactlyAsync(c.Stream, chunk.WritableMemory, token).ConfigureAwait(false);
@@ -116,7 +138,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 ReceivedChunk.Verify(peer.Id, chunk, expected, expected, checksum);
                 ChunkBuffer done = chunk;
                 chunk = null;
-                return (PeerReply.Of(done), source);
+                return (PeerReply.Of(done), source, default);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -143,6 +165,24 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 if (keep && c.Timer.TryReset()) Return(address, c);
                 else c.Dispose();
             }
+        }
+    }
+
+    /// <summary>A metadata answer's body, bounded, checked against its checksum and decoded; throws when it is not one.</summary>
+    private static async ValueTask<PeerMetadata> ReceiveMetadataAsync(MemberMeta peer, Stream stream, int length, ulong checksum, CancellationToken token)
+    {
+        if (length is <= 0 or > PeerMetadata.MaxEncodedBytes) throw new PeerTransferException($"{peer.Id} announced a metadata answer of {length} bytes");
+        byte[] body = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            await ReceiveExactlyAsync(stream, body.AsMemory(0, length), token).ConfigureAwait(false);
+            if (System.IO.Hashing.XxHash3.HashToUInt64(body.AsSpan(0, length)) != checksum) throw new PeerTransferException($"{peer.Id} sent a metadata answer that fails its checksum");
+            if (PeerMetadata.TryDecode(body.AsSpan(0, length), out PeerMetadata answer) is { } malformed) throw new PeerTransferException($"{peer.Id} sent a metadata answer with {malformed}");
+            return answer;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(body);
         }
     }
 
@@ -238,14 +278,16 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         }
     }
 
-    private async ValueTask SendRequestAsync(Stream stream, ChunkId id, long blobLength, bool fill, bool warmOnly, CancellationToken token)
+    private async ValueTask SendRequestAsync(Stream stream, ChunkId id, long blobLength, Ask ask, CancellationToken token)
     {
         int size = TcpFrames.RequestBytes(id, selfId);
         if (size > TcpFrames.MaxRequestBytes) throw new PeerTransferException($"a request for {id} is too long for the tcp transport");
         byte[] request = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            int n = TcpFrames.WriteRequest(request, id, blobLength, fill, warmOnly, selfId);
+            int n = ask is Ask.Metadata or Ask.MetadataDirect
+                ? TcpFrames.WriteMetadataRequest(request, id, ask == Ask.MetadataDirect, selfId)
+                : TcpFrames.WriteRequest(request, id, blobLength, ask is Ask.Fill or Ask.Warm, ask == Ask.Warm, selfId);
             await stream.WriteAsync(request.AsMemory(0, n), token).ConfigureAwait(false);
         }
         finally

@@ -22,12 +22,13 @@ namespace BlobCache.Node.Peers.Tcp;
 /// connection passes on untouched to HTTP/2 (gRPC). The chunk goes out in one write from its pooled buffer.
 /// </summary>
 public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerSends? sends,
-    PeerTls? tls, ILogger logger)
+    PeerTls? tls, ILogger logger, MetadataMetrics? metadataMetrics = null)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     /// <summary>TLS records gathered per send under TLS: eight 16 KiB records, one buffer per connection.</summary>
     private const int WriteBatchBytes = 128 * 1024;
     private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, sends, logger);
+    private readonly PeerMetadataServe _metadata = new(metadata, origin.AccountName, admission, metadataMetrics, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -156,7 +157,9 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
             if (TcpFrames.TryReadRequest(ref buffer, out TcpFetch? fetch, out string? error))
             {
                 input.AdvanceTo(buffer.Start);
-                await ServeAsync(fetch!, output, (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address, closed).ConfigureAwait(false);
+                System.Net.IPAddress? address = (connection.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
+                if (fetch!.Metadata) await ServeMetadataAsync(fetch, output, address, closed).ConfigureAwait(false);
+                else await ServeAsync(fetch, output, address, closed).ConfigureAwait(false);
                 continue;
             }
             if (error is not null)
@@ -199,6 +202,20 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
         {
             _handler.Finish(request, s, delivered);
         }
+    }
+
+    private async Task ServeMetadataAsync(TcpFetch fetch, Answers output, System.Net.IPAddress? from, CancellationToken closed)
+    {
+        // Accepted at once, as for chunks: the requester's answer timeout covers only a peer that does not talk.
+        await SendAcceptedAsync(output, closed).ConfigureAwait(false);
+        PeerMetadataOutcome m = await _metadata.ServeAsync(fetch.Id, fetch.Direct, fetch.From, from, closed).ConfigureAwait(false);
+        if (m.Answer is not { } answer)
+        {
+            await ErrorAsync(output, StatusOf(m.Status), m.Message, closed).ConfigureAwait(false);
+            return;
+        }
+        TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, 0, answer.Length, System.IO.Hashing.XxHash3.HashToUInt64(answer));
+        await output.SendAsync(TcpFrames.AnswerBytes, answer, closed).ConfigureAwait(false);
     }
 
     private static ValueTask SendAcceptedAsync(Answers output, CancellationToken closed)

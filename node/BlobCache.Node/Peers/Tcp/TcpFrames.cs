@@ -19,17 +19,22 @@ public enum TcpStatus : byte
     Busy = 6,
 }
 
-/// <summary>One decoded framed-TCP fetch request.</summary>
-public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmOnly, string From);
+/// <summary>
+/// One decoded framed-TCP request: a chunk, or (<see cref="Metadata"/>) a blob's properties, which the peer answers
+/// from its cache or its owners, or only from its cache or Blob when <see cref="Direct"/> (<see cref="Mesh.Reading.MetadataRoute"/>).
+/// </summary>
+public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmOnly, string From, bool Metadata = false, bool Direct = false);
 
 /// <summary>
 /// The framed-TCP peer transport's wire format. It shares the gRPC port: a connection that opens with
 /// <see cref="Magic"/> is ours, anything else is HTTP/2. Then, per request on that connection, one at a time:
 /// <code>
-/// request:  u32 body length | u8 flags (1 fill, 2 warm-only) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
+/// request:  u32 body length | u8 flags (1 fill, 2 warm-only, 4 metadata, 8 direct) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
+///           (a metadata request has index 0, length 0 and an empty etag, and no other flag than direct)
 /// answer:   u8 'A' (sent as soon as the request is read, before any fill: a talking owner is working)
 ///           u8 status | u8 source | u16 0 | i32 length | u64 checksum     (little-endian)
-///           then, when status is Ok and not warm-only, length bytes of chunk; when Busy, length bytes of holders
+///           then, when status is Ok and not warm-only, length bytes of chunk (of a metadata request: <see cref="PeerMetadata"/>,
+///           its checksum XxHash3); when Busy, length bytes of holders
 ///           (<see cref="PeerHolders"/>); otherwise length bytes of UTF-8 error text
 /// </code>
 /// The chunk bytes are sent raw from the owner's pooled buffer and received straight into the requester's.
@@ -42,7 +47,7 @@ public static class TcpFrames
     /// <summary>Bigger requests are a broken peer: names are at most a few KiB.</summary>
     public const int MaxRequestBytes = 16 * 1024;
     public const int MaxErrorBytes = 1024;
-    private const byte FillFlag = 1, WarmFlag = 2;
+    private const byte FillFlag = 1, WarmFlag = 2, MetadataFlag = 4, DirectFlag = 8;
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Bytes <see cref="WriteRequest"/> needs.</summary>
@@ -50,10 +55,17 @@ public static class TcpFrames
         4 + 1 + 8 + 8 + 5 * 2 + Encoding.UTF8.GetByteCount(id.Account) + Encoding.UTF8.GetByteCount(id.Container)
         + Encoding.UTF8.GetByteCount(id.Blob) + Encoding.UTF8.GetByteCount(id.ETag) + Encoding.UTF8.GetByteCount(from);
 
-    public static int WriteRequest(Span<byte> to, ChunkId id, long blobLength, bool fill, bool warmOnly, string from)
+    public static int WriteRequest(Span<byte> to, ChunkId id, long blobLength, bool fill, bool warmOnly, string from) =>
+        WriteRequest(to, id, blobLength, (byte)((fill ? FillFlag : 0) | (warmOnly ? WarmFlag : 0)), from);
+
+    /// <summary>A request for a blob's properties (<paramref name="id"/> names the blob: index 0, empty etag).</summary>
+    public static int WriteMetadataRequest(Span<byte> to, ChunkId id, bool direct, string from) =>
+        WriteRequest(to, id, 0, (byte)(MetadataFlag | (direct ? DirectFlag : 0)), from);
+
+    private static int WriteRequest(Span<byte> to, ChunkId id, long blobLength, byte flags, string from)
     {
         int at = 4;
-        to[at++] = (byte)((fill ? FillFlag : 0) | (warmOnly ? WarmFlag : 0));
+        to[at++] = flags;
         BinaryPrimitives.WriteInt64LittleEndian(to[at..], id.Index);
         at += 8;
         BinaryPrimitives.WriteInt64LittleEndian(to[at..], blobLength);
@@ -109,7 +121,8 @@ public static class TcpFrames
             byte flags = b[0];
             long index = BinaryPrimitives.ReadInt64LittleEndian(b[1..]);
             long blobLength = BinaryPrimitives.ReadInt64LittleEndian(b[9..]);
-            if ((flags & ~(FillFlag | WarmFlag)) != 0)
+            bool metadata = (flags & MetadataFlag) != 0;
+            if (metadata ? (flags & ~(MetadataFlag | DirectFlag)) != 0 : (flags & ~(FillFlag | WarmFlag)) != 0)
             {
                 // Strict, so one request has one encoding (the magic's version names any future flag).
                 error = $"unknown request flags 0x{flags:X2}";
@@ -128,7 +141,13 @@ public static class TcpFrames
                 error = "a request whose names do not add up to its length";
                 return false;
             }
-            fetch = new TcpFetch(new ChunkId(account, container, blob, etag, index), blobLength, (flags & FillFlag) != 0, (flags & WarmFlag) != 0, from);
+            if (metadata && (index != 0 || blobLength != 0 || etag.Length != 0))
+            {
+                error = "a metadata request that names a chunk";
+                return false;
+            }
+            fetch = new TcpFetch(new ChunkId(account, container, blob, etag, index), blobLength, (flags & FillFlag) != 0, (flags & WarmFlag) != 0, from,
+                metadata, (flags & DirectFlag) != 0);
         }
         finally
         {
