@@ -18,6 +18,9 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
     Security.EndpointAccess? access = null)
 {
     private const int MaxTrackedReaders = 4096;
+
+    /// <summary>Where passed-through reads are answered from (cached, through the mesh); null: straight from the origin.</summary>
+    public Reading.PassThroughCache? PassThrough { get; init; }
     // Where each blob's last read ended, to spot sequential readers and read ahead for them.
     private readonly ConcurrentDictionary<(string, string, string), long> _lastEnd = new();
 
@@ -201,7 +204,9 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             await BlobErrors.WriteAsync(context, 400, "UnsupportedQueryParameter", $"this node's origin ({origin.Describe}) does not answer {read.Kind}").ConfigureAwait(false);
             return;
         }
-        PassThroughAnswer answer = await passThrough.PassThroughAsync(read, context.RequestAborted).ConfigureAwait(false);
+        PassThroughAnswer answer = PassThrough is { } cache
+            ? await cache.GetAsync(read, context.RequestAborted).ConfigureAwait(false)
+            : await passThrough.PassThroughAsync(read, context.RequestAborted).ConfigureAwait(false);
         byte[] body = listing && answer.Body.Length > 0
             ? PassedThroughXml.Rewrite(answer.Body, $"{context.Request.Scheme}://{context.Request.Host}/{origin.AccountName}/", showContainer)
             : answer.Body;

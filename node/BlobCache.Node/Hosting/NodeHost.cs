@@ -54,6 +54,7 @@ public sealed class NodeHost : IAsyncDisposable
     private ChunkReader _reader = null!;
     private BlobMetadataCache _metadata = null!;
     private MetadataMetrics _metadataMetrics = null!;
+    private PassThroughCache? _passThrough;
     private PeerAdmission _admission = null!;
     private PeerSends _sends = null!;
     private TcpChunkService _tcpService = null!;
@@ -217,10 +218,11 @@ public sealed class NodeHost : IAsyncDisposable
     }
 
     /// <summary>
-    /// Blob properties for the endpoint and every peer transport's owner side: from the blob's owner in the region over
-    /// framed TCP (whatever the chunk transport; the chunk client when it is framed TCP), else from Blob.
+    /// Blob properties and passed-through reads for the endpoint and every peer transport's owner side: from the key's
+    /// owner in the region over framed TCP (whatever the chunk transport; the chunk client when it is framed TCP),
+    /// else from Blob.
     /// </summary>
-    private BlobMetadataCache MetadataOf(NodeOptions options, IChunkPeerClient chunkPeers)
+    private void StartMetadata(NodeOptions options, IChunkPeerClient chunkPeers)
     {
         var ttl = TimeSpan.FromSeconds(options.MetadataTtlSeconds);
         _metadataMetrics = new MetadataMetrics(_metrics.Meter);
@@ -230,10 +232,16 @@ public sealed class NodeHost : IAsyncDisposable
             PeerDeadlineMicros = options.MetadataPeerTimeoutMs * Micros.PerMillisecond,
         };
         routing.Validate();
-        if (!routing.Enabled) return new BlobMetadataCache(_origin, ttl, metrics: _metadataMetrics);
-        TcpChunkPeerClient client = chunkPeers as TcpChunkPeerClient ?? _teardown.PushAsync(new TcpChunkPeerClient(options.NodeId, options.ChunkSize, _tls));
-        var peers = new MeshMetadataPeers(_gossip, client, _origin.AccountName, options.NodeId, routing, _metadataMetrics, _loggers.CreateLogger("blobcache.metadata"));
-        return new BlobMetadataCache(_origin, ttl, peers: peers, metrics: _metadataMetrics);
+        MetadataRouter? router = null;
+        IMetadataPeerClient? client = null;
+        if (routing.Enabled)
+        {
+            TcpChunkPeerClient tcp = chunkPeers as TcpChunkPeerClient ?? _teardown.PushAsync(new TcpChunkPeerClient(options.NodeId, options.ChunkSize, _tls));
+            client = new TcpMetadataClient(tcp, _origin.AccountName);
+            router = new MetadataRouter(_gossip, options.NodeId, routing, _metadataMetrics, _loggers.CreateLogger("blobcache.metadata"));
+        }
+        _metadata = new BlobMetadataCache(_origin, ttl, router: router, peers: client, metrics: _metadataMetrics);
+        _passThrough = _origin is IOriginPassThrough passThrough ? new PassThroughCache(passThrough, ttl, router: router, peers: client, metrics: _metadataMetrics) : null;
     }
 
     /// <summary>The peer client, the read path it serves, and the owner-side transports.</summary>
@@ -251,11 +259,11 @@ public sealed class NodeHost : IAsyncDisposable
         _peers = _teardown.PushAsync(peers);
         _reader = _teardown.Push(new ChunkReader(options, _store, _origin, _gossip, peers, _metrics, loggers.CreateLogger("blobcache.read")));
         // One view of each blob's properties for the endpoint and for every peer transport's owner side.
-        _metadata = MetadataOf(options, peers);
+        StartMetadata(options, peers);
         _admission = new PeerAdmission(options.MaxPeerRequests, options.PeerRateLimit);
         // One bound on chunks going out to peers, over every transport together.
         _sends = new PeerSends(options.MaxPeerSends, _gossip, _metrics);
-        _tcpService = new TcpChunkService(_reader, _metadata, _origin, _metrics, _admission, _sends, _tls, loggers.CreateLogger("blobcache.tcp"), _metadataMetrics);
+        _tcpService = new TcpChunkService(_reader, _metadata, _origin, _metrics, _admission, _sends, _tls, loggers.CreateLogger("blobcache.tcp"), _metadataMetrics, _passThrough);
         var udpServer = new UdpChunkServer(options, _reader, _metadata, _origin, _metrics, loggers.CreateLogger("blobcache.udp"), _keys, _sends) { Admission = _admission };
         _udpServer = _teardown.PushAsync(udpServer);
         try
@@ -299,7 +307,7 @@ public sealed class NodeHost : IAsyncDisposable
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
 
         _app = _teardown.PushAsync(builder.Build());
-        var blobs = new BlobEndpoint(_origin, _metadata, _reader, _metrics, _options.AccountAliases, _loggers.CreateLogger<BlobEndpoint>(), _access);
+        var blobs = new BlobEndpoint(_origin, _metadata, _reader, _metrics, _options.AccountAliases, _loggers.CreateLogger<BlobEndpoint>(), _access) { PassThrough = _passThrough };
         var warm = new WarmUp(_reader, _origin, _gossip, _peers, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), _loggers.CreateLogger("blobcache.warm"));
         new LocalEndpointRoutes(_options, _origin, _gossip, _store, _metrics, blobs, warm, _keyFile, UdpFramesDropped, () => _udpServer.UnauthenticatedConnections)
             .Map(_app, _access);

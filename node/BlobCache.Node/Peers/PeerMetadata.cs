@@ -26,6 +26,8 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
     public const int MaxEncodedBytes = 64 * 1024;
 
     private const ushort Null = ushort.MaxValue;
+    /// <summary>Oldest answer worth sending: longer than any TTL a node takes (an hour), so one age has one encoding.</summary>
+    public const long MaxAgeMs = 24L * 3600 * 1000;
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
@@ -81,15 +83,16 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
         var r = new Reader(from);
         if (!r.Byte(out byte kind) || !r.Long(out long ageMs)) return "a truncated header";
         if (kind is < 1 or > 3) return $"kind {kind}";
-        if (ageMs < 0) return $"a negative age ({ageMs} ms)";
+        if (ageMs is < 0 or > MaxAgeMs) return $"an age of {ageMs} ms";
         if (kind != (byte)PeerMetadataKind.Found)
         {
-            answer = new PeerMetadata((PeerMetadataKind)kind, null, TimeSpan.FromMilliseconds(Math.Min(ageMs, (long)TimeSpan.MaxValue.TotalMilliseconds - 1)));
+            answer = new PeerMetadata((PeerMetadataKind)kind, null, TimeSpan.FromMilliseconds(ageMs));
             return r.AtEnd ? null : "trailing bytes";
         }
         if (!r.Long(out long length) || !r.Long(out long modifiedTicks) || !r.Text(out string? etag) || !r.Text(out string? contentType)) return "truncated properties";
         if (length < 0) return $"a negative length ({length})";
         if (string.IsNullOrEmpty(etag) || etag.Length > 256) return "a bad etag";
+        if (contentType is null) return "no content type";
         if (!ValidTicks(modifiedTicks)) return "a bad last-modified time";
         if (!r.Byte(out byte md5Length) || md5Length > 64 || !r.Bytes(md5Length, out byte[] md5)) return "a bad content-md5";
         if (!r.Text(out string? encoding) || !r.Text(out string? language) || !r.Text(out string? cacheControl) || !r.Text(out string? disposition)) return "truncated content headers";
@@ -105,8 +108,8 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
         if (!r.AtEnd) return "trailing bytes";
         var details = new BlobDetails(encoding, language, cacheControl, disposition, metadata,
             createdTicks == 0 ? null : new DateTimeOffset(createdTicks, TimeSpan.Zero), tier, (flags & 1) != 0, (flags & 2) != 0);
-        var info = new BlobInfo(length, etag, new DateTimeOffset(modifiedTicks, TimeSpan.Zero), contentType ?? "", md5Length == 0 ? null : md5, details);
-        answer = new PeerMetadata(PeerMetadataKind.Found, info, TimeSpan.FromMilliseconds(Math.Min(ageMs, (long)TimeSpan.MaxValue.TotalMilliseconds - 1)));
+        var info = new BlobInfo(length, etag, new DateTimeOffset(modifiedTicks, TimeSpan.Zero), contentType, md5Length == 0 ? null : md5, details);
+        answer = new PeerMetadata(PeerMetadataKind.Found, info, TimeSpan.FromMilliseconds(ageMs));
         return null;
     }
 

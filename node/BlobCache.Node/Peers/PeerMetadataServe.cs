@@ -16,25 +16,46 @@ public readonly record struct PeerMetadataOutcome(PeerServeStatus Status, string
 /// chunk requests (--max-peer-requests, --peer-rate-limit), and answer from this node's own metadata path
 /// (<see cref="BlobMetadataCache.AnswerPeerAsync"/>: its cache, its owners, or Blob).
 /// </summary>
-public sealed class PeerMetadataServe(BlobMetadataCache metadata, string account, PeerAdmission? admission, MetadataMetrics? metrics, ILogger logger)
+public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCache? passThrough, string account, PeerAdmission? admission, MetadataMetrics? metrics,
+    ILogger logger)
 {
-    public async ValueTask<PeerMetadataOutcome> ServeAsync(ChunkId blob, bool direct, string from, IPAddress? address, CancellationToken cancellationToken)
+    /// <summary>
+    /// Answers <paramref name="request"/>: a blob's properties (index <see cref="Tcp.TcpFrames.MetadataOfBlob"/>) or a
+    /// passed-through read (<see cref="Tcp.TcpFrames.MetadataPassThrough"/>, its key in the etag field).
+    /// </summary>
+    public async ValueTask<PeerMetadataOutcome> ServeAsync(ChunkId request, bool direct, string from, IPAddress? address, CancellationToken cancellationToken)
     {
-        if (!string.Equals(blob.Account, account, StringComparison.Ordinal)) return new(PeerServeStatus.Invalid, $"account '{blob.Account}' is not this mesh's", null);
-        if (!BlobNames.IsValidContainer(blob.Container) || !BlobNames.IsValidBlob(blob.Blob)) return new(PeerServeStatus.Invalid, "bad blob name", null);
+        if (!string.Equals(request.Account, account, StringComparison.Ordinal)) return new(PeerServeStatus.Invalid, $"account '{request.Account}' is not this mesh's", null);
+        PassThroughRead? read = null;
+        if (request.Index == Tcp.TcpFrames.MetadataPassThrough)
+        {
+            if (passThrough is null) return new(PeerServeStatus.Invalid, "this node's origin passes no reads through", null);
+            if ((read = PassThroughKey.TryParse(request.ETag, out string? error)) is null) return new(PeerServeStatus.Invalid, $"a passed-through read with {error}", null);
+        }
+        else if (!BlobNames.IsValidContainer(request.Container) || !BlobNames.IsValidBlob(request.Blob))
+        {
+            return new(PeerServeStatus.Invalid, "bad blob name", null);
+        }
         PeerRefusal refusal = admission?.TryEnter(address) ?? PeerRefusal.None;
         if (refusal != PeerRefusal.None) return new(PeerServeStatus.Refused, admission!.Describe(refusal), null);
         try
         {
-            PeerMetadata answer = await metadata.AnswerPeerAsync(blob.Container, blob.Blob, direct, cancellationToken).ConfigureAwait(false);
+            byte[]? encoded;
+            if (read is null)
+            {
+                encoded = (await metadata.AnswerPeerAsync(request.Container, request.Blob, direct, cancellationToken).ConfigureAwait(false)).Encode();
+            }
+            else
+            {
+                AgedAnswer<PassThroughResult> a = await passThrough!.AnswerPeerAsync(new PassThroughKey(request.ETag), direct, cancellationToken).ConfigureAwait(false);
+                encoded = PeerPassThrough.Encode(a.Value, a.Age);
+            }
             metrics?.ServedPeer();
-            return answer.Encode() is { } encoded
-                ? new(PeerServeStatus.Ok, "", encoded)
-                : new(PeerServeStatus.OriginFailed, "the blob's properties do not fit a metadata answer", null);
+            return encoded is not null ? new(PeerServeStatus.Ok, "", encoded) : new(PeerServeStatus.OriginFailed, "the answer does not fit a metadata answer", null);
         }
         catch (OriginException e)
         {
-            logger.LogDebug("metadata of {Container}/{Blob} for {Peer} failed: {Message}", blob.Container, blob.Blob, from, e.Message);
+            logger.LogDebug("metadata request {Request} for {Peer} failed: {Message}", request, from, e.Message);
             return new(PeerServeStatus.OriginFailed, e.Message, null);
         }
         finally

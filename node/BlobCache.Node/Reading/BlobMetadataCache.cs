@@ -1,198 +1,67 @@
-using System.Collections.Concurrent;
-using BlobCache.Mesh.Reading;
+using BlobCache.Mesh.Placement;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Tcp;
+using BlobCache.Node.Telemetry;
+using BlobCache.Protocol.Gossip;
 
 namespace BlobCache.Node.Reading;
 
-/// <summary>Who wants a blob's properties, which decides where this node may look for them (<see cref="MetadataRoute"/>).</summary>
-public enum MetadataAsker : byte
-{
-    /// <summary>A reader of this node: its deputy, the key's owners, then Blob.</summary>
-    Reader,
-    /// <summary>A peer that takes this node for its deputy: the key's owners, then Blob.</summary>
-    Peer,
-    /// <summary>A peer that takes this node for the key's owner: this node's cache, else Blob, never another peer.</summary>
-    PeerDirect,
-}
+/// <summary>What is known of a blob: its properties (<see cref="PeerMetadataKind.Found"/>), or that it or its container does not exist.</summary>
+public readonly record struct BlobLookup(PeerMetadataKind Kind, BlobInfo? Info);
 
 /// <summary>
-/// A blob's properties, trusted for a short TTL (0 = ask the origin every time). Past the TTL this node asks the
-/// blob's metadata owner in the region before Blob (<paramref name="peers"/>, <see cref="MetadataRoute"/>), so Blob
-/// is asked about a blob about once per TTL per region, not once per node. Concurrent lookups of one blob share one
-/// request. An answer is kept for what is left of the TTL since Blob gave it, wherever it came from: a reader sees
-/// an overwritten blob at most one TTL late, and never mixed, as chunk keys carry the ETag and origin reads are
-/// conditional on it.
+/// A blob's properties for the endpoint and for every peer transport's owner side, trusted for a short TTL (0 = ask
+/// Blob every time) and learned from the blob's owner in the region before Blob (<see cref="LookupCache{TKey, TValue}"/>
+/// has the rules). An overwritten blob is seen at most one TTL late, and never mixed: chunk keys carry the ETag, and
+/// origin reads are conditional on it.
 /// </summary>
-/// <remarks>
-/// A blob looked up in the last fifth of its TTL is asked again in the background while the reader gets the
-/// answer it has: a blob read steadily never makes a reader wait (the small-object reader's p99), and no answer
-/// older than the TTL is ever given. After <see cref="Invalidate"/> (a reader or peer saw a newer version) the next
-/// lookup asks Blob itself: the owner may still hold the version this node just found stale.
-/// </remarks>
-public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null, IMetadataPeers? peers = null, Telemetry.MetadataMetrics? metrics = null)
+public sealed class BlobMetadataCache
 {
-    private const int MaxEntries = 100_000;
-    private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly long _ttlTicks = (long)(ttl.TotalSeconds * (time ?? TimeProvider.System).TimestampFrequency);
-    private readonly ConcurrentDictionary<(string Container, string Blob), Entry> _entries = new();
-    private readonly ConcurrentDictionary<FlightKey, Lazy<Task<Entry>>> _flights = new();
-    private readonly ConcurrentDictionary<(string Container, string Blob), byte> _askBlobNext = new();
-    // Orders a finishing lookup's write against Invalidate, so an answer older than the invalidation is never kept.
-    private readonly Lock _publish = new();
+    private readonly LookupCache<(string Container, string Blob), BlobLookup> _cache;
 
-    /// <summary>Info null with <see cref="NoContainer"/> false: no such blob.</summary>
-    private sealed record Entry(BlobInfo? Info, bool NoContainer, long Born, long RefreshFrom, long Expires);
+    public BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null, MetadataRouter? router = null, IMetadataPeerClient? peers = null,
+        MetadataMetrics? metrics = null) =>
+        _cache = new(new Source(origin, peers), ttl, time, peers is null ? null : router, metrics);
 
-    // A lookup that asks Blob itself is one flight whoever asked; one that asks peers is one per asker kind, so a
-    // request can only wait on lookups that go fewer hops further (no two nodes can wait on each other).
-    private readonly record struct FlightKey(string Container, string Blob, MetadataAsker Asker, bool ViaPeers);
-
-    public TimeSpan Ttl => ttl;
+    public TimeSpan Ttl => _cache.Ttl;
 
     /// <summary>The blob's properties, null when it does not exist; throws <see cref="OriginException"/> 404 ContainerNotFound when its container does not.</summary>
     public async ValueTask<BlobInfo?> GetAsync(string container, string blob, CancellationToken cancellationToken)
     {
-        Entry e = await GetEntryAsync(container, blob, MetadataAsker.Reader, cancellationToken).ConfigureAwait(false);
-        return e.NoContainer ? throw NoContainer(container) : e.Info;
+        AgedAnswer<BlobLookup> a = await _cache.GetAsync((container, blob), MetadataAsker.Reader, cancellationToken).ConfigureAwait(false);
+        return a.Value.Kind == PeerMetadataKind.NoContainer ? throw new OriginException(404, "ContainerNotFound", $"container '{container}' does not exist") : a.Value.Info;
     }
 
     /// <summary>What this node answers a peer that asks about a blob, with how long ago Blob said it.</summary>
     public async ValueTask<PeerMetadata> AnswerPeerAsync(string container, string blob, bool direct, CancellationToken cancellationToken)
     {
-        Entry e = await GetEntryAsync(container, blob, direct ? MetadataAsker.PeerDirect : MetadataAsker.Peer, cancellationToken).ConfigureAwait(false);
-        var age = TimeSpan.FromSeconds(Math.Max(0, _time.GetTimestamp() - e.Born) / (double)_time.TimestampFrequency);
-        PeerMetadataKind kind = e.NoContainer ? PeerMetadataKind.NoContainer : e.Info is null ? PeerMetadataKind.NoBlob : PeerMetadataKind.Found;
-        return new PeerMetadata(kind, e.Info, age);
-    }
-
-    private async ValueTask<Entry> GetEntryAsync(string container, string blob, MetadataAsker asker, CancellationToken cancellationToken)
-    {
-        var key = (container, blob);
-        if (ttl > TimeSpan.Zero && _entries.TryGetValue(key, out Entry? e))
-        {
-            long now = _time.GetTimestamp();
-            if (now < e.Expires)
-            {
-                if (now >= e.RefreshFrom) RefreshInBackground(container, blob, asker);
-                return e;
-            }
-        }
-        return await Flight(container, blob, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Joins (or starts) the one lookup of a blob for this kind of asker.</summary>
-    private Task<Entry> Flight(string container, string blob, MetadataAsker asker)
-    {
-        MetadataRoute route = default;
-        bool viaPeers = peers is not null && ttl > TimeSpan.Zero && !_askBlobNext.ContainsKey((container, blob))
-            && (route = peers.Plan(container, blob, asker)).PeersPlanned > 0;
-        var key = new FlightKey(container, blob, viaPeers ? asker : MetadataAsker.PeerDirect, viaPeers);
-        if (_flights.TryGetValue(key, out Lazy<Task<Entry>>? running)) return running.Value;
-        Lazy<Task<Entry>>? mine = null;
-        mine = new Lazy<Task<Entry>>(() => Fetch(key, route, mine!));
-        // Only the stored Lazy is ever started, so a lookup cannot finish (and remove itself) before it is stored.
-        return _flights.GetOrAdd(key, mine).Value;
-    }
-
-    // Every key a lookup of one blob can run under.
-    private static ReadOnlySpan<MetadataAsker> PeerAskers => [MetadataAsker.Reader, MetadataAsker.Peer];
-
-    private bool InFlight(string container, string blob)
-    {
-        if (_flights.ContainsKey(new FlightKey(container, blob, MetadataAsker.PeerDirect, false))) return true;
-        foreach (MetadataAsker asker in PeerAskers)
-        {
-            if (_flights.ContainsKey(new FlightKey(container, blob, asker, true))) return true;
-        }
-        return false;
-    }
-
-    private void RefreshInBackground(string container, string blob, MetadataAsker asker)
-    {
-        if (InFlight(container, blob)) return;
-        // A failed refresh leaves the entry to expire as usual; the next reader past the TTL asks (and sees the error).
-        _ = Flight(container, blob, asker).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        AgedAnswer<BlobLookup> a = await _cache.GetAsync((container, blob), direct ? MetadataAsker.PeerDirect : MetadataAsker.Peer, cancellationToken).ConfigureAwait(false);
+        return new PeerMetadata(a.Value.Kind, a.Value.Info, a.Age);
     }
 
     /// <summary>Forgets a blob (its ETag turned out stale), including an answer on its way; the next lookup asks Blob.</summary>
-    public void Invalidate(string container, string blob)
-    {
-        lock (_publish)
-        {
-            _entries.TryRemove((container, blob), out _);
-            _flights.TryRemove(new FlightKey(container, blob, MetadataAsker.PeerDirect, false), out _);
-            foreach (MetadataAsker asker in PeerAskers) _flights.TryRemove(new FlightKey(container, blob, asker, true), out _);
-            if (peers is not null) _askBlobNext[(container, blob)] = 0;
-        }
-    }
+    public void Invalidate(string container, string blob) => _cache.Invalidate((container, blob));
 
-    private async Task<Entry> Fetch(FlightKey key, MetadataRoute route, Lazy<Task<Entry>> self)
+    private sealed class Source(IBlobOrigin origin, IMetadataPeerClient? peers) : ILookupSource<(string Container, string Blob), BlobLookup>
     {
-        Entry entry;
-        try
+        public async Task<BlobLookup> FromOriginAsync((string Container, string Blob) key)
         {
-            PeerMetadata? answer = key.ViaPeers ? await peers!.AskAsync(key.Container, key.Blob, route, ttl).ConfigureAwait(false) : null;
-            long now = _time.GetTimestamp();
-            if (answer is { } a)
+            try
             {
-                entry = EntryOf(a.Kind == PeerMetadataKind.Found ? a.Info : null, a.Kind == PeerMetadataKind.NoContainer,
-                    now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency));
+                BlobInfo? info = await origin.GetBlobAsync(key.Container, key.Blob, CancellationToken.None).ConfigureAwait(false);
+                return new BlobLookup(info is null ? PeerMetadataKind.NoBlob : PeerMetadataKind.Found, info);
             }
-            else
+            catch (OriginException e) when (e.Status == 404 && e.Code == "ContainerNotFound")
             {
-                _askBlobNext.TryRemove((key.Container, key.Blob), out _);
-                entry = await FromOriginAsync(key).ConfigureAwait(false);
+                // Kept like any answer: a missing container asked about by every node is a request per node otherwise.
+                return new BlobLookup(PeerMetadataKind.NoContainer, null);
             }
         }
-        catch
-        {
-            _flights.TryRemove(KeyValuePair.Create(key, self));
-            throw;
-        }
-        lock (_publish)
-        {
-            // Kept only while still the current lookup: one that an Invalidate dropped answers its waiters, no one else.
-            if (_flights.TryRemove(KeyValuePair.Create(key, self)) && ttl > TimeSpan.Zero)
-            {
-                if (_entries.Count >= MaxEntries) _entries.Clear(); // bounded; a burst of misses is cheaper than unbounded growth
-                _entries[(key.Container, key.Blob)] = entry;
-            }
-        }
-        return entry;
+
+        public ulong RouteKey((string Container, string Blob) key) => StableHash.BlobKey(key.Container, key.Blob);
+
+        public Task<AgedAnswer<BlobLookup>> FromPeerAsync(MemberMeta peer, (string Container, string Blob) key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
+            peers!.AskBlobAsync(peer, key.Container, key.Blob, direct, timeout, cancellationToken);
     }
-
-    private async Task<Entry> FromOriginAsync(FlightKey key)
-    {
-        try
-        {
-            metrics?.AnsweredByBlob();
-            BlobInfo? info = await origin.GetBlobAsync(key.Container, key.Blob, CancellationToken.None).ConfigureAwait(false);
-            return EntryOf(info, noContainer: false, _time.GetTimestamp());
-        }
-        catch (OriginException e) when (e.Status == 404 && e.Code == "ContainerNotFound")
-        {
-            // Kept like any answer: a missing container asked about by every node is a request per node otherwise.
-            return EntryOf(null, noContainer: true, _time.GetTimestamp());
-        }
-    }
-
-    private Entry EntryOf(BlobInfo? info, bool noContainer, long born) => new(info, noContainer, born, born + _ttlTicks * 4 / 5, born + _ttlTicks);
-
-    private static OriginException NoContainer(string container) => new(404, "ContainerNotFound", $"container '{container}' does not exist");
-}
-
-/// <summary>
-/// Where a <see cref="BlobMetadataCache"/> asks peers: plans the route of a lookup from the current membership view
-/// and carries it out over the peer transport. The node's is <see cref="MeshMetadataPeers"/>.
-/// </summary>
-public interface IMetadataPeers
-{
-    MetadataRoute Plan(string container, string blob, MetadataAsker asker);
-
-    /// <summary>
-    /// The first answer a peer of <paramref name="route"/> gives that is younger than <paramref name="ttl"/>; null
-    /// when none did (this node then asks Blob). Never throws for a peer's failure.
-    /// </summary>
-    Task<PeerMetadata?> AskAsync(string container, string blob, MetadataRoute route, TimeSpan ttl);
 }

@@ -32,7 +32,7 @@ public sealed class TcpFramesTarget : FuzzTarget
             random.Next(3) == 0 ? long.MaxValue : random.NextInt64(1L << 40));
         string from = UdpFramesTarget.Text(random, 64);
         int n = random.Next(5) == 0
-            ? TcpFrames.WriteMetadataRequest(_scratch, id with { ETag = "", Index = 0 }, random.Next(2) == 0, from)
+            ? TcpFrames.WriteMetadataRequest(_scratch, random.Next(2) == 0 ? id with { ETag = "", Index = 0 } : id with { Container = "", Blob = "", Index = 1 }, random.Next(2) == 0, from)
             : TcpFrames.WriteRequest(_scratch, id, blobLength, forged || random.Next(2) == 0, random.Next(2) == 0, from);
         // Sometimes a second request (or part of one) behind the first: only the first may be taken.
         int extra = random.Next(4) == 0 ? random.Next(64) : 0;
@@ -65,7 +65,8 @@ public sealed class TcpFramesTarget : FuzzTarget
     {
         if (result is not (TcpFetch f, long taken, var answer)) return;
         if (answer is PeerAnswer a && Owner.Check(a) is { } wrong) throw Violated($"a request for {f.Id} claiming {f.BlobLength} bytes: the owner {wrong}");
-        if (f.Metadata && (f.Fill || f.WarmOnly || f.Id.Index != 0 || f.BlobLength != 0 || f.Id.ETag.Length != 0)) throw Violated("a metadata request that names a chunk was accepted");
+        if (f.Metadata && (f.Fill || f.WarmOnly || f.BlobLength != 0 || f.Id.Index is not (TcpFrames.MetadataOfBlob or TcpFrames.MetadataPassThrough)))
+            throw Violated("a metadata request that names a chunk was accepted");
         int n = f.Metadata ? TcpFrames.WriteMetadataRequest(_scratch, f.Id, f.Direct, f.From) : TcpFrames.WriteRequest(_scratch, f.Id, f.BlobLength, f.Fill, f.WarmOnly, f.From);
         if (n != taken || !_scratch.AsSpan(0, n).SequenceEqual(input.AsSpan(0, n)))
             throw Violated($"a request decoded from {taken} bytes re-encodes to {n} different ones");

@@ -1,8 +1,13 @@
 using BlobCache.Mesh.Placement;
 using BlobCache.Mesh.Reading;
+using BlobCache.Node.Gossip;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Peers;
+using BlobCache.Node.Peers.Tcp;
 using BlobCache.Node.Reading;
+using BlobCache.Node.Telemetry;
+using BlobCache.Protocol.Gossip;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BlobCache.Node.Tests.Unit;
 
@@ -115,25 +120,37 @@ public sealed class BlobMetadataCacheTests
         Assert.Equal(2, origin.Lookups);
     }
 
-    /// <summary>Peers whose answers the test scripts: a route of two owners, answered (or not) by <see cref="Answer"/>.</summary>
-    private sealed class ScriptedPeers : IMetadataPeers
+    /// <summary>Two peers that own every key (this node owns none), whose answers the test scripts: <see cref="Answer"/>, or a failure when null.</summary>
+    private sealed class ScriptedPeers : IMetadataPeerClient, IMeshView
     {
-        private static readonly RegionPlacement Region = RegionPlacement.Build([new PlacementMember(0, 11, 100), new PlacementMember(1, 22, 100)]);
         public PeerMetadata? Answer;
         public int Asks;
-        public readonly List<MetadataAsker> Planned = [];
 
-        public MetadataRoute Plan(string container, string blob, MetadataAsker asker)
-        {
-            Planned.Add(asker);
-            return MetadataRoute.Plan(new MetadataRouting(), 7, self: 5, selfIdHash: 55, Region, forPeer: asker != MetadataAsker.Reader, direct: asker == MetadataAsker.PeerDirect);
-        }
+        public MeshSnapshot Current { get; } = new(0, "r",
+            PlacementMap.Build([("r", new PlacementMember(1, 11, 100)), ("r", new PlacementMember(2, 22, 100))]),
+            [Meta("self"), Meta("one"), Meta("two")], [], 1);
 
-        public Task<PeerMetadata?> AskAsync(string container, string blob, MetadataRoute route, TimeSpan ttl)
+        private static MemberMeta Meta(string id) => new(id, "127.0.0.1:1", "127.0.0.1:2", "", "r", "z", 100, 1);
+
+        public (MetadataRouter Router, IMetadataPeerClient Client) Wiring =>
+            (new MetadataRouter(this, "self", new MetadataRouting(), new MetadataMetrics(new System.Diagnostics.Metrics.Meter("test")), NullLogger.Instance), this);
+
+        public Task<AgedAnswer<BlobLookup>> AskBlobAsync(MemberMeta peer, string container, string blob, bool direct, TimeSpan timeout, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Asks);
-            return Task.FromResult(Answer is { } a && a.Age < ttl ? a : (PeerMetadata?)null);
+            return Answer is { } a
+                ? Task.FromResult(new AgedAnswer<BlobLookup>(new BlobLookup(a.Kind, a.Info), a.Age))
+                : Task.FromException<AgedAnswer<BlobLookup>>(new PeerTransferException($"{peer.Id} is down"));
         }
+
+        public Task<AgedAnswer<PassThroughResult>> AskPassThroughAsync(MemberMeta peer, PassThroughKey key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
+            throw new NotSupportedException();
+    }
+
+    private static BlobMetadataCache CacheOver(IBlobOrigin origin, TimeProvider time, ScriptedPeers peers)
+    {
+        (MetadataRouter router, IMetadataPeerClient client) = peers.Wiring;
+        return new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, router, client);
     }
 
     [Fact]
@@ -142,7 +159,7 @@ public sealed class BlobMetadataCacheTests
         var origin = new ScriptedOrigin();
         var time = new ManualTime();
         var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.FromSeconds(3)) };
-        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, peers);
+        var cache = CacheOver(origin, time, peers);
 
         Assert.Equal("\"peer\"", (await cache.GetAsync("c", "b", default))!.ETag);
         Assert.Equal((0, 1), (origin.Lookups, peers.Asks));
@@ -160,9 +177,9 @@ public sealed class BlobMetadataCacheTests
     {
         var origin = new ScriptedOrigin();
         var peers = new ScriptedPeers();
-        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), new ManualTime(), peers);
+        var cache = CacheOver(origin, new ManualTime(), peers);
         Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
-        Assert.Equal((1, 1), (origin.Lookups, peers.Asks));
+        Assert.Equal((1, 2), (origin.Lookups, peers.Asks)); // both owners, then Blob
     }
 
     [Fact]
@@ -170,7 +187,7 @@ public sealed class BlobMetadataCacheTests
     {
         var origin = new ScriptedOrigin { ETag = "\"v2\"" };
         var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"v1\""), TimeSpan.Zero) };
-        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), new ManualTime(), peers);
+        var cache = CacheOver(origin, new ManualTime(), peers);
         Assert.Equal("\"v1\"", (await cache.GetAsync("c", "b", default))!.ETag);
         cache.Invalidate("c", "b");
         Assert.Equal("\"v2\"", (await cache.GetAsync("c", "b", default))!.ETag);
@@ -183,7 +200,7 @@ public sealed class BlobMetadataCacheTests
         var origin = new ScriptedOrigin();
         var time = new ManualTime();
         var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.Zero) };
-        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, peers);
+        var cache = CacheOver(origin, time, peers);
         PeerMetadata first = await cache.AnswerPeerAsync("c", "b", direct: true, default);
         Assert.Equal((PeerMetadataKind.Found, "\"v1\"", TimeSpan.Zero), (first.Kind, first.Info!.ETag, first.Age));
         time.Advance(TimeSpan.FromSeconds(2));
@@ -196,7 +213,7 @@ public sealed class BlobMetadataCacheTests
     public async Task A_missing_container_is_told_to_peers_as_such_and_readers_get_ContainerNotFound()
     {
         var origin = new MissingContainerOrigin();
-        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), new ManualTime(), new ScriptedPeers());
+        var cache = CacheOver(origin, new ManualTime(), new ScriptedPeers());
         Assert.Equal(PeerMetadataKind.NoContainer, (await cache.AnswerPeerAsync("c", "b", direct: true, default)).Kind);
         OriginException e = await Assert.ThrowsAsync<OriginException>(async () => await cache.GetAsync("c", "b", default));
         Assert.Equal((404, "ContainerNotFound"), (e.Status, e.Code));

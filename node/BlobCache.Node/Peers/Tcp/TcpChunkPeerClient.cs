@@ -59,19 +59,19 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
     }
 
     /// <summary>
-    /// Asks <paramref name="peer"/> for a blob's properties (<paramref name="blob"/>: a chunk id with index 0 and no
-    /// etag), answered from its cache, its owners, or (<paramref name="direct"/>) only its cache or Blob. Throws
-    /// <see cref="PeerTransferException"/> when the peer failed, refused or broke the protocol.
+    /// Sends a metadata request (<see cref="TcpFrames.WriteMetadataRequest"/>) and returns the answer's body, checked
+    /// against its checksum and bounded by <see cref="PeerPassThrough.MaxEncodedBytes"/>; the caller decodes it.
+    /// Throws <see cref="PeerTransferException"/> when the peer failed, refused or broke the protocol.
     /// </summary>
-    public async Task<PeerMetadata> AskMetadataAsync(MemberMeta peer, ChunkId blob, bool direct, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    public async Task<byte[]> AskMetadataAsync(MemberMeta peer, ChunkId request, bool direct, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        (PeerReply reply, _, PeerMetadata metadata) = await ExchangeAsync(peer, blob, 0, direct ? Ask.MetadataDirect : Ask.Metadata, answerTimeout, cancellationToken)
+        (PeerReply reply, _, byte[]? body) = await ExchangeAsync(peer, request, 0, direct ? Ask.MetadataDirect : Ask.Metadata, answerTimeout, cancellationToken)
             .ConfigureAwait(false);
-        if (reply.Answer != PeerAnswer.Chunk) throw new PeerTransferException($"{peer.Id} did not answer for {blob.Container}/{blob.Blob}: {reply.Answer} {reply.Message}");
-        return metadata;
+        if (reply.Answer != PeerAnswer.Chunk || body is null) throw new PeerTransferException($"{peer.Id} did not answer a metadata request: {reply.Answer} {reply.Message}");
+        return body;
     }
 
-    private async Task<(PeerReply Reply, byte Source, PeerMetadata Metadata)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, Ask ask,
+    private async Task<(PeerReply Reply, byte Source, byte[]? Metadata)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, Ask ask,
         TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
         string address = peer.GrpcAddress;
@@ -122,7 +122,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 }
                 if (metadata)
                 {
-                    PeerMetadata answer = await ReceiveMetadataAsync(peer, c.Stream, length, checksum, token).ConfigureAwait(false);
+                    byte[] answer = await ReceiveMetadataAsync(peer, c.Stream, length, checksum, token).ConfigureAwait(false);
                     keep = true;
                     return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source, answer);
                 }
@@ -168,22 +168,14 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         }
     }
 
-    /// <summary>A metadata answer's body, bounded, checked against its checksum and decoded; throws when it is not one.</summary>
-    private static async ValueTask<PeerMetadata> ReceiveMetadataAsync(MemberMeta peer, Stream stream, int length, ulong checksum, CancellationToken token)
+    /// <summary>A metadata answer's body, bounded and checked against its checksum; throws when it is not one.</summary>
+    private static async ValueTask<byte[]> ReceiveMetadataAsync(MemberMeta peer, Stream stream, int length, ulong checksum, CancellationToken token)
     {
-        if (length is <= 0 or > PeerMetadata.MaxEncodedBytes) throw new PeerTransferException($"{peer.Id} announced a metadata answer of {length} bytes");
-        byte[] body = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            await ReceiveExactlyAsync(stream, body.AsMemory(0, length), token).ConfigureAwait(false);
-            if (System.IO.Hashing.XxHash3.HashToUInt64(body.AsSpan(0, length)) != checksum) throw new PeerTransferException($"{peer.Id} sent a metadata answer that fails its checksum");
-            if (PeerMetadata.TryDecode(body.AsSpan(0, length), out PeerMetadata answer) is { } malformed) throw new PeerTransferException($"{peer.Id} sent a metadata answer with {malformed}");
-            return answer;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(body);
-        }
+        if (length is <= 0 or > PeerPassThrough.MaxEncodedBytes) throw new PeerTransferException($"{peer.Id} announced a metadata answer of {length} bytes");
+        byte[] body = new byte[length];
+        await ReceiveExactlyAsync(stream, body, token).ConfigureAwait(false);
+        if (System.IO.Hashing.XxHash3.HashToUInt64(body) != checksum) throw new PeerTransferException($"{peer.Id} sent a metadata answer that fails its checksum");
+        return body;
     }
 
     /// <summary>An answer other than Ok, from its status and body: what the peer said, or a throw when it broke the protocol.</summary>

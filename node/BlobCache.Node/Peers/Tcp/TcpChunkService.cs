@@ -22,13 +22,13 @@ namespace BlobCache.Node.Peers.Tcp;
 /// connection passes on untouched to HTTP/2 (gRPC). The chunk goes out in one write from its pooled buffer.
 /// </summary>
 public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metadata, IBlobOrigin origin, NodeMetrics metrics, PeerAdmission admission, PeerSends? sends,
-    PeerTls? tls, ILogger logger, MetadataMetrics? metadataMetrics = null)
+    PeerTls? tls, ILogger logger, MetadataMetrics? metadataMetrics = null, PassThroughCache? passThrough = null)
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     /// <summary>TLS records gathered per send under TLS: eight 16 KiB records, one buffer per connection.</summary>
     private const int WriteBatchBytes = 128 * 1024;
     private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, sends, logger);
-    private readonly PeerMetadataServe _metadata = new(metadata, origin.AccountName, admission, metadataMetrics, logger);
+    private readonly PeerMetadataServe _metadata = new(metadata, passThrough, origin.AccountName, admission, metadataMetrics, logger);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {

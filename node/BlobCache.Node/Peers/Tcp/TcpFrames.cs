@@ -30,7 +30,8 @@ public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmO
 /// <see cref="Magic"/> is ours, anything else is HTTP/2. Then, per request on that connection, one at a time:
 /// <code>
 /// request:  u32 body length | u8 flags (1 fill, 2 warm-only, 4 metadata, 8 direct) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
-///           (a metadata request has index 0, length 0 and an empty etag, and no other flag than direct)
+///           (a metadata request has no other flag than direct, length 0, and index 0 for a blob's properties (with an
+///           empty etag) or 1 for a passed-through read (no container or blob; the etag field holds its <see cref="Origin.PassThroughKey"/>))
 /// answer:   u8 'A' (sent as soon as the request is read, before any fill: a talking owner is working)
 ///           u8 status | u8 source | u16 0 | i32 length | u64 checksum     (little-endian)
 ///           then, when status is Ok and not warm-only, length bytes of chunk (of a metadata request: <see cref="PeerMetadata"/>,
@@ -48,6 +49,8 @@ public static class TcpFrames
     public const int MaxRequestBytes = 16 * 1024;
     public const int MaxErrorBytes = 1024;
     private const byte FillFlag = 1, WarmFlag = 2, MetadataFlag = 4, DirectFlag = 8;
+    /// <summary>What a metadata request asks for, in its index field.</summary>
+    public const long MetadataOfBlob = 0, MetadataPassThrough = 1;
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Bytes <see cref="WriteRequest"/> needs.</summary>
@@ -58,7 +61,10 @@ public static class TcpFrames
     public static int WriteRequest(Span<byte> to, ChunkId id, long blobLength, bool fill, bool warmOnly, string from) =>
         WriteRequest(to, id, blobLength, (byte)((fill ? FillFlag : 0) | (warmOnly ? WarmFlag : 0)), from);
 
-    /// <summary>A request for a blob's properties (<paramref name="id"/> names the blob: index 0, empty etag).</summary>
+    /// <summary>
+    /// A metadata request: <paramref name="id"/> names a blob (index <see cref="MetadataOfBlob"/>, empty etag), or a
+    /// passed-through read (index <see cref="MetadataPassThrough"/>, its key in the etag field).
+    /// </summary>
     public static int WriteMetadataRequest(Span<byte> to, ChunkId id, bool direct, string from) =>
         WriteRequest(to, id, 0, (byte)(MetadataFlag | (direct ? DirectFlag : 0)), from);
 
@@ -141,7 +147,12 @@ public static class TcpFrames
                 error = "a request whose names do not add up to its length";
                 return false;
             }
-            if (metadata && (index != 0 || blobLength != 0 || etag.Length != 0))
+            if (metadata && (blobLength != 0 || index switch
+                {
+                    MetadataOfBlob => etag.Length != 0,
+                    MetadataPassThrough => etag.Length == 0 || container.Length != 0 || blob.Length != 0,
+                    _ => true,
+                }))
             {
                 error = "a metadata request that names a chunk";
                 return false;

@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using BlobCache.Mesh.Reading;
+
+namespace BlobCache.Node.Reading;
+
+/// <summary>Who wants an answer, which decides where this node may look for it (<see cref="MetadataRoute"/>).</summary>
+public enum MetadataAsker : byte
+{
+    /// <summary>A reader of this node: its deputy, the key's owners, then Blob.</summary>
+    Reader,
+    /// <summary>A peer that takes this node for its deputy: the key's owners, then Blob.</summary>
+    Peer,
+    /// <summary>A peer that takes this node for the key's owner: this node's cache, else Blob, never another peer.</summary>
+    PeerDirect,
+}
+
+/// <summary>An answer a peer gave, and how long ago Blob gave it.</summary>
+public readonly record struct AgedAnswer<TValue>(TValue Value, TimeSpan Age);
+
+/// <summary>
+/// Where a <see cref="LookupCache{TKey, TValue}"/> gets answers past its entries: Blob, and the peers a
+/// <see cref="MetadataRoute"/> names (null when the node does not ask peers).
+/// </summary>
+public interface ILookupSource<TKey, TValue>
+{
+    /// <summary>Blob's answer; throws <see cref="Origin.OriginException"/> when Blob refused or failed.</summary>
+    Task<TValue> FromOriginAsync(TKey key);
+
+    /// <summary>The key's place on the rendezvous ring, which decides its owner.</summary>
+    ulong RouteKey(TKey key);
+
+    /// <summary>One peer's answer; throws <see cref="Peers.PeerTransferException"/> when it failed or refused, or on <paramref name="cancellationToken"/>.</summary>
+    Task<AgedAnswer<TValue>> FromPeerAsync(Protocol.Gossip.MemberMeta peer, TKey key, bool direct, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Answers about Blob's resources (a blob's properties, a listing page) trusted for a short TTL (0 = ask Blob every
+/// time). Past the TTL this node asks the key's owner in the region before Blob (<paramref name="router"/>, which
+/// plans a <see cref="MetadataRoute"/> from the membership view), so Blob is asked about a key about once per TTL
+/// per region, not once per node. Concurrent lookups of one key share one request. An answer is kept for what is
+/// left of the TTL since Blob gave it, wherever it came from, so no answer is ever older than one TTL.
+/// </summary>
+/// <remarks>
+/// A key looked up in the last fifth of its TTL is asked again in the background while the reader gets the answer it
+/// has: a key read steadily never makes a reader wait. After <see cref="Invalidate"/> (a reader saw a newer version)
+/// the next lookup asks Blob itself: the owner may still hold the version this node just found stale.
+/// </remarks>
+public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source, TimeSpan ttl, TimeProvider? time, MetadataRouter? router, Telemetry.MetadataMetrics? metrics)
+    where TKey : notnull, IEquatable<TKey>
+{
+    private const int MaxEntries = 100_000;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly long _ttlTicks = (long)(ttl.TotalSeconds * (time ?? TimeProvider.System).TimestampFrequency);
+    private readonly ConcurrentDictionary<TKey, Entry> _entries = new();
+    private readonly ConcurrentDictionary<FlightKey, Lazy<Task<Entry>>> _flights = new();
+    private readonly ConcurrentDictionary<TKey, byte> _askBlobNext = new();
+    // Orders a finishing lookup's write against Invalidate, so an answer older than the invalidation is never kept.
+    private readonly Lock _publish = new();
+
+    private sealed record Entry(TValue Value, long Born, long RefreshFrom, long Expires);
+
+    // A lookup that asks Blob itself is one flight whoever asked; one that asks peers is one per asker kind, so a
+    // request can only wait on lookups that go fewer hops further (no two nodes can wait on each other).
+    private readonly record struct FlightKey(TKey Key, MetadataAsker Asker, bool ViaPeers);
+
+    private static ReadOnlySpan<MetadataAsker> PeerAskers => [MetadataAsker.Reader, MetadataAsker.Peer];
+
+    public TimeSpan Ttl => ttl;
+
+    /// <summary>The answer for <paramref name="asker"/>, and how long ago Blob gave it.</summary>
+    public async ValueTask<AgedAnswer<TValue>> GetAsync(TKey key, MetadataAsker asker, CancellationToken cancellationToken)
+    {
+        if (ttl > TimeSpan.Zero && _entries.TryGetValue(key, out Entry? e))
+        {
+            long now = _time.GetTimestamp();
+            if (now < e.Expires)
+            {
+                if (now >= e.RefreshFrom) RefreshInBackground(key, asker);
+                return Aged(e, now);
+            }
+        }
+        Entry got = await Flight(key, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return Aged(got, _time.GetTimestamp());
+    }
+
+    private AgedAnswer<TValue> Aged(Entry e, long now) => new(e.Value, TimeSpan.FromSeconds(Math.Max(0, now - e.Born) / (double)_time.TimestampFrequency));
+
+    /// <summary>Joins (or starts) the one lookup of a key for this kind of asker.</summary>
+    private Task<Entry> Flight(TKey key, MetadataAsker asker)
+    {
+        MetadataRoute route = default;
+        bool viaPeers = router is not null && ttl > TimeSpan.Zero && !_askBlobNext.ContainsKey(key)
+            && (route = router.Plan(source.RouteKey(key), asker)).PeersPlanned > 0;
+        var flight = new FlightKey(key, viaPeers ? asker : MetadataAsker.PeerDirect, viaPeers);
+        if (_flights.TryGetValue(flight, out Lazy<Task<Entry>>? running)) return running.Value;
+        Lazy<Task<Entry>>? mine = null;
+        mine = new Lazy<Task<Entry>>(() => Fetch(flight, route, mine!));
+        // Only the stored Lazy is ever started, so a lookup cannot finish (and remove itself) before it is stored.
+        return _flights.GetOrAdd(flight, mine).Value;
+    }
+
+    private bool InFlight(TKey key)
+    {
+        if (_flights.ContainsKey(new FlightKey(key, MetadataAsker.PeerDirect, false))) return true;
+        foreach (MetadataAsker asker in PeerAskers)
+        {
+            if (_flights.ContainsKey(new FlightKey(key, asker, true))) return true;
+        }
+        return false;
+    }
+
+    private void RefreshInBackground(TKey key, MetadataAsker asker)
+    {
+        if (InFlight(key)) return;
+        // A failed refresh leaves the entry to expire as usual; the next reader past the TTL asks (and sees the error).
+        _ = Flight(key, asker).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    /// <summary>Forgets a key, including an answer on its way; the next lookup asks Blob.</summary>
+    public void Invalidate(TKey key)
+    {
+        lock (_publish)
+        {
+            _entries.TryRemove(key, out _);
+            _flights.TryRemove(new FlightKey(key, MetadataAsker.PeerDirect, false), out _);
+            foreach (MetadataAsker asker in PeerAskers) _flights.TryRemove(new FlightKey(key, asker, true), out _);
+            if (router is not null) _askBlobNext[key] = 0;
+        }
+    }
+
+    private async Task<Entry> Fetch(FlightKey flight, MetadataRoute route, Lazy<Task<Entry>> self)
+    {
+        Entry entry;
+        try
+        {
+            AgedAnswer<TValue>? answer = flight.ViaPeers ? await router!.AskAsync(source, flight.Key, route, ttl).ConfigureAwait(false) : null;
+            long now = _time.GetTimestamp();
+            if (answer is { } a)
+            {
+                entry = EntryOf(a.Value, now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency));
+            }
+            else
+            {
+                _askBlobNext.TryRemove(flight.Key, out _);
+                metrics?.AnsweredByBlob();
+                entry = EntryOf(await source.FromOriginAsync(flight.Key).ConfigureAwait(false), _time.GetTimestamp());
+            }
+        }
+        catch
+        {
+            _flights.TryRemove(KeyValuePair.Create(flight, self));
+            throw;
+        }
+        lock (_publish)
+        {
+            // Kept only while still the current lookup: one that an Invalidate dropped answers its waiters, no one else.
+            if (_flights.TryRemove(KeyValuePair.Create(flight, self)) && ttl > TimeSpan.Zero)
+            {
+                if (_entries.Count >= MaxEntries) _entries.Clear(); // bounded; a burst of misses is cheaper than unbounded growth
+                _entries[flight.Key] = entry;
+            }
+        }
+        return entry;
+    }
+
+    private Entry EntryOf(TValue value, long born) => new(value, born, born + _ttlTicks * 4 / 5, born + _ttlTicks);
+}
