@@ -42,7 +42,7 @@ public class EndpointReadBenchmarks
         for (long i = 0; i * options.ChunkSize < info.Length; i++)
         {
             ChunkBuffer chunk = ChunkBuffer.Rent((int)Math.Min(options.ChunkSize, info.Length - i * options.ChunkSize));
-            origin.ReadAsync(SampleOrigin.Container, "shard-001.bin", info.ETag, i * options.ChunkSize, chunk.WritableMemory, default).GetAwaiter().GetResult();
+            origin.ReadAsync(SampleOrigin.Container, "shard-001.bin", info.ETag, info.Length, i * options.ChunkSize, chunk.WritableMemory, default).GetAwaiter().GetResult();
             chunk.Seal();
             _store.Put(new ChunkId(origin.AccountName, SampleOrigin.Container, "shard-001.bin", info.ETag, i), chunk);
             chunk.Release();

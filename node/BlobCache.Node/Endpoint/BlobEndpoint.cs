@@ -137,6 +137,12 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             if (!isHead) await context.Response.Body.WriteAsync(xml, ct).ConfigureAwait(false);
             return;
         }
+        if (origin is IOriginPassThrough)
+        {
+            // Blob's own answer (every property header it sends), cached and through the mesh like listings.
+            await PassThroughAsync(context, new PassThroughRead(PassThroughKind.ContainerProperties, container), isHead).ConfigureAwait(false);
+            return;
+        }
         ContainerInfo? info = await origin.GetContainerAsync(container, ct).ConfigureAwait(false);
         if (info is null)
         {

@@ -25,6 +25,7 @@ public sealed partial class AzureBlobOrigin
                 PassThroughKind.ListBlobs => await ListBlobsAsync(read, cancellationToken).ConfigureAwait(false),
                 PassThroughKind.ContainerAcl => (await Container(read.Container!).GetAccessPolicyAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).GetRawResponse(),
                 PassThroughKind.BlobTags => (await Blob(read.Container!, read.Blob!).GetTagsAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).GetRawResponse(),
+                PassThroughKind.ContainerProperties => (await Container(read.Container!).GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).GetRawResponse(),
                 _ => throw new ArgumentOutOfRangeException(nameof(read)),
             };
             var headers = new List<KeyValuePair<string, string>>();
@@ -33,6 +34,11 @@ public sealed partial class AzureBlobOrigin
                 if (!NotPassedOn.Contains(h.Name)) headers.Add(KeyValuePair.Create(h.Name, h.Value));
             }
             return new PassThroughAnswer(headers, raw.Content.ToArray());
+        }
+        catch (RequestFailedException e) when (e.Status == 403 && read.Kind == PassThroughKind.ContainerProperties && _onlyContainer is not null)
+        {
+            // A container SAS cannot read the container's properties; answer with what we know.
+            return new PassThroughAnswer([KeyValuePair.Create("ETag", "\"0x0\""), KeyValuePair.Create("Last-Modified", BlobInfo.HttpDate(DateTimeOffset.UnixEpoch))], []);
         }
         catch (RequestFailedException e)
         {

@@ -132,7 +132,7 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
         }
     }
 
-    public async Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    public async Task ReadAsync(string container, string blob, string etag, long blobLength, long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
         var options = new BlobDownloadOptions
         {
@@ -144,6 +144,7 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
             Response<BlobDownloadStreamingResult> r = await Blob(container, blob)
                 .DownloadStreamingAsync(options, cancellationToken).ConfigureAwait(false);
             await using Stream body = r.Value.Content;
+            if (TotalOf(r.Value.Details.ContentRange) is long total && total != blobLength) throw new BlobChangedException(container, blob, etag);
             int filled = 0;
             while (filled < destination.Length)
             {
@@ -164,6 +165,14 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
         {
             throw Unreachable(e);
         }
+    }
+
+    /// <summary>The blob's whole length from a Content-Range ("bytes a-b/total"); null when Blob gave none or "*".</summary>
+    internal static long? TotalOf(string? contentRange)
+    {
+        int slash = contentRange?.LastIndexOf('/') ?? -1;
+        return slash >= 0 && long.TryParse(contentRange.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long total)
+            ? total : null;
     }
 
     public async Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken)

@@ -40,9 +40,11 @@ public interface IBlobOrigin
 
     /// <summary>
     /// Fills <paramref name="destination"/> with bytes from <paramref name="offset"/> of the blob version
-    /// <paramref name="etag"/>. Throws <see cref="BlobChangedException"/> when that version is gone.
+    /// <paramref name="etag"/>, which the node believes is <paramref name="blobLength"/> bytes long. Throws
+    /// <see cref="BlobChangedException"/> when that version is gone or Blob says it has another length: the length
+    /// may have come from a peer, and a wrong one must fail the read, never cut or pad the bytes served.
     /// </summary>
-    Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken);
+    Task ReadAsync(string container, string blob, string etag, long blobLength, long offset, Memory<byte> destination, CancellationToken cancellationToken);
 
     /// <summary>Null when the container does not exist.</summary>
     Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken);

@@ -1,7 +1,7 @@
 namespace BlobCache.Node.Origin;
 
 /// <summary>The read-only Blob operations an origin answers as they are, for the endpoint to pass on.</summary>
-public enum PassThroughKind { ListContainers, AccountInformation, ServiceProperties, ListBlobs, ContainerAcl, BlobTags }
+public enum PassThroughKind { ListContainers, AccountInformation, ServiceProperties, ListBlobs, ContainerAcl, BlobTags, ContainerProperties }
 
 /// <summary>
 /// One read-only request to pass through: <paramref name="Include"/> is Blob's <c>include=</c> list as asked,
@@ -15,7 +15,8 @@ public sealed record PassThroughAnswer(IReadOnlyList<KeyValuePair<string, string
 
 /// <summary>
 /// An origin that can answer the account-, container- and blob-level reads the node does not cache (List Containers,
-/// Get Account Information, Get Service Properties, List Blobs, Get Container ACL, Get Blob Tags) with Blob's own
+/// Get Account Information, Get Service Properties, List Blobs, Get Container ACL, Get Blob Tags, Get Container
+/// Properties) with Blob's own
 /// answer, so a client reads them through the node exactly as it would from Blob.
 /// </summary>
 public interface IOriginPassThrough

@@ -6,13 +6,14 @@ namespace BlobCache.Node.Origin;
 /// <summary>
 /// A <see cref="PassThroughRead"/> as one canonical text: the key a cached answer is kept under, hashed to find its
 /// owner in the region, and sent to that owner. Eight fields joined by '&amp;', each empty when absent or '=' and the
-/// value percent-encoded, so every read has one text and every text one read.
+/// value percent-encoded, so every read has one text and every text one read (an empty include= is no include:
+/// Blob answers both alike).
 /// </summary>
 public readonly record struct PassThroughKey(string Text)
 {
     public static PassThroughKey Of(PassThroughRead read) => new(string.Join('&',
         ((int)read.Kind).ToString(CultureInfo.InvariantCulture), Field(read.Container), Field(read.Blob), Field(read.Prefix), Field(read.Delimiter), Field(read.Marker),
-        Field(read.MaxResults?.ToString(CultureInfo.InvariantCulture)), Field(read.Include is null ? null : string.Join(',', read.Include))));
+        Field(read.MaxResults?.ToString(CultureInfo.InvariantCulture)), Field(read.Include is null or [] ? null : string.Join(',', read.Include))));
 
     private static string Field(string? value) => value is null ? "" : "=" + Uri.EscapeDataString(value);
 

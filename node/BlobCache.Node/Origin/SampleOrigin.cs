@@ -32,10 +32,10 @@ public sealed class SampleOrigin(int blobs = 16, long blobBytes = 16L * 1024 * 1
         ? Task.FromException<BlobInfo?>(new OriginException(404, "ContainerNotFound", "The specified container does not exist."))
         : Task.FromResult(IndexOf(container, blob) < 0 ? null : new BlobInfo(blobBytes, ETag, Modified, "application/octet-stream", null));
 
-    public Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    public Task ReadAsync(string container, string blob, string etag, long blobLength, long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
         int index = IndexOf(container, blob);
-        if (index < 0 || etag != ETag) throw new BlobChangedException(container, blob, etag);
+        if (index < 0 || etag != ETag || blobLength != blobBytes) throw new BlobChangedException(container, blob, etag);
         Fill(index, offset, destination.Span);
         return Task.CompletedTask;
     }

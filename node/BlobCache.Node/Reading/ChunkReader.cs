@@ -419,7 +419,7 @@ public sealed class ChunkReader : IDisposable
         try
         {
             _metrics.BlobGet();
-            await _origin.ReadAsync(id.Container, id.Blob, id.ETag, offset, chunk.WritableMemory, _shutdown.Token).ConfigureAwait(false);
+            await _origin.ReadAsync(id.Container, id.Blob, id.ETag, blobLength, offset, chunk.WritableMemory, _shutdown.Token).ConfigureAwait(false);
             chunk.Seal();
             return new Filled(chunk, ReadSource.Blob);
         }

@@ -80,7 +80,7 @@ public sealed class PeerOwner : IDisposable
         long length = Math.Min(ChunkSize, info.Length - id.Index * ChunkSize);
         if (bytes.Length != length) return false;
         byte[] expected = new byte[length];
-        Origin.ReadAsync(id.Container, id.Blob, id.ETag, id.Index * ChunkSize, expected, default).GetAwaiter().GetResult();
+        Origin.ReadAsync(id.Container, id.Blob, id.ETag, info.Length, id.Index * ChunkSize, expected, default).GetAwaiter().GetResult();
         return bytes.SequenceEqual(expected);
     }
 

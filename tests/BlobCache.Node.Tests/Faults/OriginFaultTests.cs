@@ -180,7 +180,7 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
         var origin = AzureBlobOrigin.Create(Azurite.ConnectionStringFor(_proxy.Port), new OriginRetry(4, TimeSpan.FromSeconds(30)));
         BlobInfo info = (await origin.GetBlobAsync(Dataset.Container, name, CancellationToken.None))!;
         byte[] chunk = new byte[ChunkSize];
-        await origin.ReadAsync(Dataset.Container, name, info.ETag, 0, chunk, CancellationToken.None);
+        await origin.ReadAsync(Dataset.Container, name, info.ETag, info.Length, 0, chunk, CancellationToken.None);
         long[] at = attempts.ToArray();
         double[] gaps = [.. at.Zip(at.Skip(1), (a, b) => Stopwatch.GetElapsedTime(a, b).TotalMilliseconds)];
         Survivors.Say(output, $"gaps between attempts: {string.Join(", ", gaps.Select(g => $"{g:F0} ms"))}; origin counted {origin.ServerBusyResponses} refusals");
@@ -190,5 +190,18 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
         for (int retry = 1; retry <= 3; retry++)
             Assert.True(gaps[retry - 1] >= b.DelayMicros(retry, 0) / 1000.0, $"retry {retry} came {gaps[retry - 1]:F0} ms after the refusal");
         Assert.Equal(3, origin.ServerBusyResponses);
+    }
+
+    [Fact]
+    public async Task A_Blob_read_for_a_length_Blob_does_not_give_the_blob_fails_as_changed_instead_of_serving_cut_bytes()
+    {
+        // The length a node reads by may come from a peer (its metadata owner); a wrong one must not cut the blob short.
+        const string name = "big/nine.bin";
+        var origin = AzureBlobOrigin.Create(Azurite.ConnectionStringFor(_proxy.Port), new OriginRetry(0, TimeSpan.FromSeconds(30)));
+        BlobInfo info = (await origin.GetBlobAsync(Dataset.Container, name, CancellationToken.None))!;
+        byte[] chunk = new byte[ChunkSize];
+        await Assert.ThrowsAsync<BlobChangedException>(() => origin.ReadAsync(Dataset.Container, name, info.ETag, info.Length - 1, 0, chunk, CancellationToken.None));
+        await Assert.ThrowsAsync<BlobChangedException>(() => origin.ReadAsync(Dataset.Container, name, info.ETag, ChunkSize, 0, chunk, CancellationToken.None));
+        await origin.ReadAsync(Dataset.Container, name, info.ETag, info.Length, 0, chunk, CancellationToken.None);
     }
 }

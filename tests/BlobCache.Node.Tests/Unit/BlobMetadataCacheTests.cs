@@ -35,7 +35,7 @@ public sealed class BlobMetadataCacheTests
             return Task.FromResult<BlobInfo?>(info);
         }
 
-        public Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task ReadAsync(string container, string blob, string etag, long blobLength, long offset, Memory<byte> destination, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<ListPage?> ListAsync(string container, string? prefix, string? delimiter, string? marker, int? maxResults, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(true);
@@ -232,7 +232,7 @@ public sealed class BlobMetadataCacheTests
             return Task.FromException<BlobInfo?>(new OriginException(404, "ContainerNotFound", "The specified container does not exist."));
         }
 
-        public Task ReadAsync(string container, string blob, string etag, long offset, Memory<byte> destination, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task ReadAsync(string container, string blob, string etag, long blobLength, long offset, Memory<byte> destination, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<ListPage?> ListAsync(string container, string? prefix, string? delimiter, string? marker, int? maxResults, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(true);
