@@ -31,10 +31,22 @@ internal sealed class NodeData(int chunks, int capacity)
     public bool Failed;
     private long[]? _propertiesUntil;
 
-    /// <summary>Whether the node holds a blob's properties that have not expired (the node's metadata cache).</summary>
-    public bool HasProperties(int file, long now) => _propertiesUntil is { } until && now < until[file];
+    /// <summary>The 1-s window of <see cref="MetadataServedInWindow"/> (virtual seconds), and the peers' metadata requests this node received in it.</summary>
+    public long MetadataWindow = -1;
+    public int MetadataServedInWindow;
 
-    public void KeepProperties(int file, long until, int files) => (_propertiesUntil ??= new long[files])[file] = until;
+    /// <summary>Whether the node holds a blob's properties that have not expired (the node's metadata cache).</summary>
+    public bool HasProperties(int file, long now) => now < PropertiesUntil(file);
+
+    /// <summary>When the node's properties of a blob expire (0: never held).</summary>
+    public long PropertiesUntil(int file) => _propertiesUntil is { } until ? until[file] : 0;
+
+    /// <summary>Keeps a blob's properties until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
+    public void KeepProperties(int file, long until, int files)
+    {
+        ref long kept = ref (_propertiesUntil ??= new long[files])[file];
+        kept = Math.Max(kept, until);
+    }
 
     public bool Has(int chunk) => _held[chunk];
 
