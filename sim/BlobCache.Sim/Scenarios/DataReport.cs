@@ -41,5 +41,7 @@ public sealed record DataReport
     public long MetadataTimeouts { get; init; }
     /// <summary>Most peers' metadata requests one node received in one 1-s window.</summary>
     public int MetadataMaxRequestsPerSecondAtOneNode { get; init; }
+    /// <summary>The oldest properties a read went on with, seconds since Blob gave them: at most the TTL (plus a peer's latency).</summary>
+    public double MetadataMaxAgeSeconds { get; init; }
     public double IdealSeconds { get; init; }
 }

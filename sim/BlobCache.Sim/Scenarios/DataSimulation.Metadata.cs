@@ -19,6 +19,14 @@ public sealed partial class DataSimulation
     public long MetadataPeerRequests { get; private set; }
     public long MetadataTimeouts { get; private set; }
     public int MetadataMaxRequestsPerSecondAtOneNode { get; private set; }
+    /// <summary>The oldest properties a read went on with: how long before the read Blob gave them.</summary>
+    public long MetadataMaxAgeMicros { get; private set; }
+
+    /// <summary>A read goes on with the node's properties of <paramref name="file"/>: how stale may they be (the bound the README states)?</summary>
+    private void NoteAgeOfProperties(NodeData d, int file)
+    {
+        MetadataMaxAgeMicros = Math.Max(MetadataMaxAgeMicros, _cluster.Now - d.PropertiesFetchedAt(file));
+    }
 
     /// <summary>
     /// Whether <paramref name="node"/> holds fresh properties of <paramref name="file"/>; in the last fifth of their
@@ -100,7 +108,7 @@ public sealed partial class DataSimulation
         CountServed(peer);
         if (PropertiesFresh(peer, asker.File, forPeer: true, asked.Direct))
         {
-            Answer(peer, asker, ask, _nodes[peer].PropertiesUntil(asker.File) - _metadataTtlMicros);
+            Answer(peer, asker, ask, _nodes[peer].PropertiesFetchedAt(asker.File));
             return;
         }
         LookupOf(peer, asker.File, forPeer: true, asked.Direct).Requesters.Add((asker.Id, ask));
@@ -172,7 +180,7 @@ public sealed partial class DataSimulation
     {
         l.Ask = 0;
         NodeData d = NodeOf(l.Node);
-        if (served) d.KeepProperties(l.File, fetchedAt + _metadataTtlMicros, _fileKeys.Length);
+        if (served) d.KeepProperties(l.File, fetchedAt, fetchedAt + _metadataTtlMicros, _fileKeys.Length);
         for (int i = 0; i < l.Waiters; i++)
         {
             if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.File));
@@ -180,7 +188,7 @@ public sealed partial class DataSimulation
         }
         if (_cluster.Nodes[l.Node].IsRunning)
         {
-            long answerFetchedAt = d.PropertiesUntil(l.File) - _metadataTtlMicros;
+            long answerFetchedAt = d.PropertiesFetchedAt(l.File);
             foreach ((int requester, long ask) in l.Requesters)
             {
                 MetadataLookup r = _lookups[requester];

@@ -183,6 +183,7 @@ public sealed partial class DataSimulation
             LookupOf(node, FileOf(chunk), forPeer: false, direct: false).Waiters++;
             return;
         }
+        NoteAgeOfProperties(d, FileOf(chunk));
         d.Position += d.Stride;
         d.Reading++;
         if (d.Has(chunk))
@@ -512,6 +513,7 @@ public sealed partial class DataSimulation
             MetadataPeerRequests = MetadataPeerRequests,
             MetadataTimeouts = MetadataTimeouts,
             MetadataMaxRequestsPerSecondAtOneNode = MetadataMaxRequestsPerSecondAtOneNode,
+            MetadataMaxAgeSeconds = Micros.ToSeconds(MetadataMaxAgeMicros),
         };
     }
 
