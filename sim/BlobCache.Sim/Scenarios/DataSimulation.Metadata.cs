@@ -22,7 +22,7 @@ public sealed partial class DataSimulation
     /// <summary>The oldest properties a read went on with: how long before the read Blob gave them.</summary>
     public long MetadataMaxAgeMicros { get; private set; }
 
-    /// <summary>A read goes on with the node's properties of <paramref name="file"/>: how stale may they be (the bound the README states)?</summary>
+    /// <summary>A read goes on with the node's properties of <paramref name="file"/>: how stale they may be, the bound a reader can see.</summary>
     private void NoteAgeOfProperties(NodeData d, int file)
     {
         MetadataMaxAgeMicros = Math.Max(MetadataMaxAgeMicros, _cluster.Now - d.PropertiesFetchedAt(file));
