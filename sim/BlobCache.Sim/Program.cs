@@ -114,13 +114,15 @@ public sealed record SimOptions
     public string? Suspicions { get; init; }
     public string? Bootstrap { get; init; }
     public string? Out { get; init; }
+    /// <summary>True: blob properties through the mesh; false: every node asks Blob (null: the scenario's <c>metadata_via_mesh</c>).</summary>
+    public bool? MetadataViaMesh { get; init; }
     public bool Help { get; init; }
     public bool List { get; init; }
 
     public const string Usage = """
         usage: blobcache-sim [--scenario NAME|FILE] [--nodes N] [--regions R] [--seed S] [--duration SECONDS]
                              [--lifeguard on|off] [--suspicions auto|gossip|accuser] [--bootstrap join|converged|fleet]
-                             [--out DIR] [--list]
+                             [--metadata mesh|direct] [--out DIR] [--list]
           --scenario   a built-in scenario (see --list) or a scenario JSON file (default: crash)
           --nodes      virtual nodes (default: the scenario's; 500 for crash)
           --regions    regions the nodes are spread over (default: the scenario's)
@@ -132,6 +134,9 @@ public sealed record SimOptions
                        and refutations are gossiped)
           --bootstrap  converged (default: start as one mesh), join (every node joins through node 0) or fleet
                        (nodes start over the scenario's start_seconds, joining through seeds in each region)
+          --metadata   mesh: a node asks a blob's properties of the key's owner in its region, which asks
+                       Blob once per TTL; direct: every node asks Blob (default: the scenario's
+                       metadata_via_mesh, true unless it says false)
           --out        where report.json, report.md and the charts go (default out/sim-NAME)
           --list       list the built-in scenarios
         Exit code: 0 when the scenario's invariants hold, 1 when one broke, 2 on bad input.
@@ -156,6 +161,7 @@ public sealed record SimOptions
                 "--lifeguard" => o with { Lifeguard = Value() switch { "on" => true, "off" => false, var v => throw new ArgumentException($"{flag} must be on or off, got '{v}'") } },
                 "--suspicions" => o with { Suspicions = OneOf(flag, Value(), "auto", "gossip", "accuser") },
                 "--out" => o with { Out = Value() },
+                "--metadata" => o with { MetadataViaMesh = OneOf(flag, Value(), "mesh", "direct") == "mesh" },
                 "--bootstrap" => o with { Bootstrap = OneOf(flag, Value(), "join", "converged", "fleet") },
                 _ => throw new ArgumentException($"unknown flag '{flag}'"),
             };
@@ -176,6 +182,7 @@ public sealed record SimOptions
             Suspicions = Suspicions ?? s.Suspicions,
             Bootstrap = Bootstrap ?? s.Bootstrap,
             Steps = s.Steps.Where(st => st.At < duration).Select(st => st.Until > duration ? st with { Until = duration } : st).ToList(),
+            Workload = MetadataViaMesh is bool viaMesh && s.Workload is { } w ? w with { MetadataViaMesh = viaMesh } : s.Workload,
         };
     }
 

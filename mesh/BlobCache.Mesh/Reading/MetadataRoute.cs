@@ -62,8 +62,9 @@ public struct MetadataRoute
         Span<int> owners = stackalloc int[2];
         int ownerCount = region.Owners(key, owners[..Math.Min(2, settings.OwnersToTry)]);
         if (ownerCount == 0) return route;
-        // An owner ranked before this node: ask it; this node itself as an owner asks Blob for the region.
-        if (!forPeer && BucketsFor(settings, region.Count) is var buckets and > 1)
+        // An owner ranked before this node: ask it; this node itself as an owner asks Blob for the region (its
+        // deputy would only ask it back).
+        if (!forPeer && owners[0] != self && BucketsFor(settings, region.Count) is var buckets and > 1)
         {
             int deputy = region.Owner(DeputyKey(key, Bucket(selfIdHash, buckets)));
             if (deputy != self && deputy != owners[0]) route.Add(deputy, direct: false);

@@ -33,5 +33,15 @@ public sealed record DataReport
     /// <summary>Per reading node: seconds from the start of reading until it had all its bytes (nodes with a failed read left out).</summary>
     public Percentiles TimeToAllBytes { get; init; }
     public double CompletionSeconds { get; init; }
+    /// <summary>Whether blob properties went through the mesh (<c>metadata_via_mesh</c> with a TTL above 0) or every node asked Blob.</summary>
+    public bool MetadataViaMesh { get; init; }
+    /// <summary>Peers' requests for blob properties that nodes received.</summary>
+    public long MetadataPeerRequests { get; init; }
+    /// <summary>Metadata asks that got no answer by their deadline (a dead deputy or owner, or one waiting on a throttled Blob).</summary>
+    public long MetadataTimeouts { get; init; }
+    /// <summary>Most peers' metadata requests one node received in one 1-s window.</summary>
+    public int MetadataMaxRequestsPerSecondAtOneNode { get; init; }
+    /// <summary>The oldest properties a read went on with, seconds since Blob gave them: at most the TTL (plus a peer's latency).</summary>
+    public double MetadataMaxAgeSeconds { get; init; }
     public double IdealSeconds { get; init; }
 }

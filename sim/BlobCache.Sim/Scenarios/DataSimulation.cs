@@ -15,12 +15,12 @@ namespace BlobCache.Sim.Scenarios;
 /// has around that logic: transfer times from NIC bandwidth and latency, Blob's latency and bandwidth, each node's
 /// CLOCK cache, and crashed peers that answer nothing (the route gives up on them at its deadline). Runs in the
 /// same virtual time as the membership, interleaved event by event.
-/// Every request to Blob goes through a <see cref="SimulatedOrigin"/> with the account's limits: a node asks for a
-/// blob's properties (HEAD) before reading it and trusts them for the metadata TTL, single-flight per node, as the
-/// node does; a refused request is asked again after the node's <see cref="OriginBackoff"/>, and a request refused
-/// more often than that fails its reads.
+/// Every request to Blob goes through a <see cref="SimulatedOrigin"/> with the account's limits: a node needs a
+/// blob's properties before reading it and learns them through the mesh or from Blob (DataSimulation.Metadata.cs);
+/// a refused request is asked again after the node's <see cref="OriginBackoff"/>, and a request refused more often
+/// than that fails its reads.
 /// </summary>
-public sealed class DataSimulation
+public sealed partial class DataSimulation
 {
     private const int NamedPerBusyAnswer = 4;
 
@@ -38,6 +38,7 @@ public sealed class DataSimulation
     private readonly OriginBackoff _backoff = OriginBackoff.Default;
     private readonly long _originLatencyMicros, _metadataTtlMicros;
     private readonly InFlight<MetadataLookup> _lookups = new(id => new MetadataLookup { Id = id }); // per (node, file)
+    private readonly MetadataRouting _metadata;
     private NodeData[] _nodes = [];
     private long _seq, _asks;
     private PlacementMap _placement = PlacementMap.Empty;
@@ -56,6 +57,7 @@ public sealed class DataSimulation
     {
         _w = workload;
         _routing = workload.Routing();
+        _metadata = workload.Metadata();
         _cluster = cluster;
         _regions = regions;
         _random = new DeterministicRandom(DeterministicRandom.Derive(seed, 0xDA7A));
@@ -118,9 +120,15 @@ public sealed class DataSimulation
             case DataEventKind.BlobRetry:
                 if (_fetches[e.Subject].Ask == e.Ask) ReadBlob(_fetches[e.Subject]);
                 break;
-            case DataEventKind.HeadServed: HeadAnswered(_lookups[e.Subject], served: true); break;
-            case DataEventKind.HeadRefused: HeadAnswered(_lookups[e.Subject], served: false); break;
-            case DataEventKind.HeadRetry: AskProperties(_lookups[e.Subject]); break;
+            case DataEventKind.HeadServed: HeadAnswered(_lookups[e.Subject], e.Ask, served: true); break;
+            case DataEventKind.HeadRefused: HeadAnswered(_lookups[e.Subject], e.Ask, served: false); break;
+            case DataEventKind.HeadRetry:
+                if (_lookups[e.Subject].Ask == e.Ask) AskProperties(_lookups[e.Subject]);
+                break;
+            case DataEventKind.MetadataRequest: MetadataRequestArrived(_lookups[e.Subject], e.Ask); break;
+            case DataEventKind.MetadataAnswered: MetadataAnswerArrived(_lookups[e.Subject], e.Ask, answered: true); break;
+            case DataEventKind.MetadataRefused: MetadataAnswerArrived(_lookups[e.Subject], e.Ask, answered: false); break;
+            case DataEventKind.MetadataDeadline: MetadataDeadlinePassed(_lookups[e.Subject], e.Ask); break;
             case DataEventKind.SendDone: _nodes[e.Peer].Sending--; break;
         }
     }
@@ -170,11 +178,12 @@ public sealed class DataSimulation
         NodeData d = _nodes[node];
         if (!_cluster.Nodes[node].IsRunning || d.Position >= _w.Chunks) return;
         int chunk = _order[d.Position];
-        if (FileOf(chunk) != checkedFile && !d.HasProperties(FileOf(chunk), _cluster.Now))
+        if (FileOf(chunk) != checkedFile && !PropertiesFresh(node, FileOf(chunk), forPeer: false, direct: false))
         {
-            LookupOf(node, FileOf(chunk)).Waiters++;
+            LookupOf(node, FileOf(chunk), forPeer: false, direct: false).Waiters++;
             return;
         }
+        NoteAgeOfProperties(d, FileOf(chunk));
         d.Position += d.Stride;
         d.Reading++;
         if (d.Has(chunk))
@@ -355,51 +364,6 @@ public sealed class DataSimulation
         f.Requesters.Clear();
     }
 
-    /// <summary>The node's lookup of a blob's properties, joined if one is in flight (single-flight per node), else started.</summary>
-    private MetadataLookup LookupOf(int node, int file)
-    {
-        MetadataLookup l = _lookups.GetOrStart(node, file, out bool started);
-        if (!started) return l;
-        l.Reset(node, file);
-        AskProperties(l);
-        return l;
-    }
-
-    private void AskProperties(MetadataLookup l)
-    {
-        ulong blob = _fileKeys[l.File];
-        bool served = _origin.Request(_cluster.Now, OriginRequestKind.Head, blob, blob, RegionOf(l.Node), bytes: 0) == OriginVerdict.Served;
-        Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id));
-    }
-
-    /// <summary>The properties came back (the node keeps them for the TTL and its waiting reads go on) or were refused (retry, or the waiting reads fail).</summary>
-    private void HeadAnswered(MetadataLookup l, bool served)
-    {
-        if (!served && BackOff(ref l.Retries) is long at)
-        {
-            Enqueue(at, new DataEvent(DataEventKind.HeadRetry, l.Id));
-            return;
-        }
-        _lookups.Release(l.Node, l.File, l.Id);
-        NodeData d = _nodes[l.Node];
-        if (served) d.KeepProperties(l.File, _cluster.Now + _metadataTtlMicros, _fileKeys.Length);
-        for (int i = 0; i < l.Waiters; i++)
-        {
-            if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.File));
-            else FailNextRead(l.Node);
-        }
-    }
-
-    /// <summary>A read whose blob's properties Blob would not give: it takes its chunk and fails with it.</summary>
-    private void FailNextRead(int node)
-    {
-        NodeData d = _nodes[node];
-        if (d.Position >= _w.Chunks) return;
-        d.Position += d.Stride;
-        d.Reading++;
-        Fail(node);
-    }
-
     private int FileOf(int chunk) => (int)((long)chunk * _w.Files / _w.Chunks);
 
     private int FirstChunkOf(int file) => (int)(((long)file * _w.Chunks + _w.Files - 1) / _w.Files);
@@ -545,6 +509,11 @@ public sealed class DataSimulation
             TimeToAllBytes = TimeToAllBytes(),
             CompletionSeconds = _finishedAt < 0 ? -1 : Micros.ToSeconds(_finishedAt - _start),
             IdealSeconds = idealSeconds,
+            MetadataViaMesh = _metadata.Enabled,
+            MetadataPeerRequests = MetadataPeerRequests,
+            MetadataTimeouts = MetadataTimeouts,
+            MetadataMaxRequestsPerSecondAtOneNode = MetadataMaxRequestsPerSecondAtOneNode,
+            MetadataMaxAgeSeconds = Micros.ToSeconds(MetadataMaxAgeMicros),
         };
     }
 
@@ -560,7 +529,7 @@ public sealed class DataSimulation
 
     public OriginReport OriginReport() => _origin.Report();
 
-    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead }
+    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline }
 
     /// <summary>An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to.</summary>
     private readonly record struct DataEvent(DataEventKind Kind, int Subject = 0, long Ask = 0, int Peer = 0, Source Source = Source.Local, PeerAnswer Answer = PeerAnswer.Chunk);

@@ -1,22 +1,38 @@
+using BlobCache.Mesh.Reading;
+
 namespace BlobCache.Sim.Scenarios;
 
 /// <summary>
-/// One node asking Blob for one blob's properties (a HEAD), single-flight: every read of that node that needs them
-/// waits on this one request and its retries. Pooled and reused, like <see cref="ChunkFetch"/>.
+/// One node learning one blob's properties, single-flight: the node's own reads that need them and the peers that
+/// asked this node for them wait on the one <see cref="MetadataRoute"/> that decides whom to ask next (a deputy, the
+/// key's owners, Blob). Pooled and reused, like <see cref="ChunkFetch"/>.
 /// </summary>
 internal sealed class MetadataLookup
 {
     public int Id, Node, File;
+    public MetadataRoute Route;
+    /// <summary>The ask (peer request or HEAD) in flight; answers, deadlines and refusals of older asks are ignored.</summary>
+    public long Ask;
+    /// <summary>Whether the ask's deadline is queued already (asks answered at a known time need none).</summary>
+    public bool DeadlineQueued;
+    /// <summary>When Blob gave the properties a peer's answer to the current ask carries: the asker keeps them until this plus the TTL.</summary>
+    public long AnswerFetchedAt;
     /// <summary>Reads of the node waiting for the properties.</summary>
     public int Waiters;
     /// <summary>Times Blob refused the HEAD (503).</summary>
     public int Retries;
+    /// <summary>Peers' lookups that asked this node, each with the ask that is waiting.</summary>
+    public readonly List<(int Lookup, long Ask)> Requesters = [];
 
     public void Reset(int node, int file)
     {
         Node = node;
         File = file;
+        Ask = 0;
+        DeadlineQueued = false;
+        AnswerFetchedAt = 0;
         Waiters = 0;
         Retries = 0;
+        Requesters.Clear();
     }
 }

@@ -29,12 +29,26 @@ internal sealed class NodeData(int chunks, int capacity)
     /// <summary>When this node's last successful read finished, and whether any of its reads failed.</summary>
     public long LastReadAt = -1;
     public bool Failed;
-    private long[]? _propertiesUntil;
+    private long[]? _propertiesUntil, _propertiesFetchedAt;
 
-    /// <summary>Whether the node holds a blob's properties that have not expired (the node's metadata cache).</summary>
-    public bool HasProperties(int file, long now) => _propertiesUntil is { } until && now < until[file];
+    /// <summary>The 1-s window of <see cref="MetadataServedInWindow"/> (virtual seconds), and the peers' metadata requests this node received in it.</summary>
+    public long MetadataWindow = -1;
+    public int MetadataServedInWindow;
 
-    public void KeepProperties(int file, long until, int files) => (_propertiesUntil ??= new long[files])[file] = until;
+    /// <summary>When the node's properties of a blob expire (0: never held).</summary>
+    public long PropertiesUntil(int file) => _propertiesUntil is { } until ? until[file] : 0;
+
+    /// <summary>When Blob gave the properties the node holds of a blob: how stale a read that uses them is.</summary>
+    public long PropertiesFetchedAt(int file) => _propertiesFetchedAt is { } at ? at[file] : 0;
+
+    /// <summary>Keeps a blob's properties Blob gave at <paramref name="fetchedAt"/> until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
+    public void KeepProperties(int file, long fetchedAt, long until, int files)
+    {
+        ref long kept = ref (_propertiesUntil ??= new long[files])[file];
+        if (until < kept) return;
+        kept = until;
+        (_propertiesFetchedAt ??= new long[files])[file] = fetchedAt;
+    }
 
     public bool Has(int chunk) => _held[chunk];
 

@@ -177,6 +177,12 @@ public sealed record DataWorkload
     public int Files { get; init; } = 1;
     /// <summary>How long a node trusts a blob's properties before asking Blob again, the node's <c>--metadata-ttl-seconds</c> default; 0 = a HEAD before every read.</summary>
     public double MetadataTtlSeconds { get; init; } = 5;
+    /// <summary>
+    /// True: a node asks a blob's properties of the key's owner in its region (through a deputy in regions of more
+    /// than 256), which asks Blob once per TTL for all of them (<see cref="MetadataRoute"/>), as the node does. False:
+    /// every node asks Blob itself, the baseline the mesh is compared with.
+    /// </summary>
+    public bool MetadataViaMesh { get; init; } = true;
     /// <summary>The storage account's limits (defaults: Azure's published targets; 0 = unlimited).</summary>
     public OriginLimits Origin { get; init; } = OriginLimits.Azure;
 
@@ -208,4 +214,11 @@ public sealed record DataWorkload
 
     /// <summary>The node's read routing (its defaults, as the node's options leave them) with this workload's peer timeout.</summary>
     public ReadRouting Routing() => new() { PeerDeadlineMicros = PeerTimeoutMs * Micros.PerMillisecond };
+
+    /// <summary>The node's metadata routing with this workload's peer timeout: off when the workload reads Blob directly or trusts no answer (TTL 0).</summary>
+    public MetadataRouting Metadata() => new()
+    {
+        Enabled = MetadataViaMesh && MetadataTtlSeconds > 0,
+        PeerDeadlineMicros = PeerTimeoutMs * Micros.PerMillisecond,
+    };
 }

@@ -99,7 +99,7 @@ public sealed class ScenarioRunner
             foreach (long v in new[] { d.ReadsDone, d.BlobGets, d.BusyAnswers, d.Handoffs, d.ServedByHolders, d.OwnerTimeouts, d.OwnerRetries, d.Evictions, (long)(d.CompletionSeconds * Micros.PerSecond), d.BytesPeer, d.BytesBlob })
                 _cluster.Digest.Add(v);
             OriginReport o = data.OriginReport();
-            foreach (long v in new[] { d.ReadsFailed, o.RequestsTotal, o.ThrottledTotal, o.PeakRequestsPerSecond, (long)(d.TimeToAllBytes.Max * Micros.PerSecond) })
+            foreach (long v in new[] { d.ReadsFailed, o.RequestsTotal, o.ThrottledTotal, o.PeakRequestsPerSecond, (long)(d.TimeToAllBytes.Max * Micros.PerSecond), d.MetadataPeerRequests, d.MetadataTimeouts, d.MetadataMaxRequestsPerSecondAtOneNode, (long)(d.MetadataMaxAgeSeconds * Micros.PerSecond) })
                 _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);

@@ -201,6 +201,13 @@ public sealed record SimReport
             w.WriteNumber("nodes", d.TimeToAllBytes.Count);
             w.WriteEndObject();
             w.WriteEndObject();
+            w.WriteStartObject("metadata");
+            w.WriteBoolean("via_mesh", d.MetadataViaMesh);
+            w.WriteNumber("peer_requests", d.MetadataPeerRequests);
+            w.WriteNumber("timeouts", d.MetadataTimeouts);
+            w.WriteNumber("max_requests_per_second_at_one_node", d.MetadataMaxRequestsPerSecondAtOneNode);
+            w.WriteNumber("max_age_seconds", Round(d.MetadataMaxAgeSeconds));
+            w.WriteEndObject();
             if (Origin is { } o) WriteOrigin(w, o);
             w.WriteEndObject();
         }
@@ -266,6 +273,7 @@ public sealed record SimReport
             md.AppendLine(I($"| asks past their deadline / asks of a region's next owner | {d.OwnerTimeouts:N0} / {d.OwnerRetries:N0} |"));
             md.AppendLine(I($"| cache per node | {(d.CacheChunks == 0 ? "unbounded" : $"{d.CacheChunks:N0} chunks")}; {d.Evictions:N0} evictions |"));
             md.AppendLine(I($"| completion | {(d.CompletionSeconds < 0 ? "not finished" : $"{d.CompletionSeconds:F1} s")}{(double.IsNaN(d.IdealSeconds) ? "" : $" (NIC-bound ideal {d.IdealSeconds:F1} s)")} |"));
+            md.AppendLine(I($"| blob properties | {(d.MetadataViaMesh ? "through the mesh" : "from Blob by every node")}: {d.MetadataPeerRequests:N0} peer requests, {d.MetadataTimeouts:N0} past their deadline, at most {d.MetadataMaxRequestsPerSecondAtOneNode:N0} in one second at one node; oldest used {d.MetadataMaxAgeSeconds:F2} s after Blob gave them |"));
             md.AppendLine(I($"| time until a node had all its bytes, p50 / p99 / max | {d.TimeToAllBytes.P50:F1} / {d.TimeToAllBytes.P99:F1} / {d.TimeToAllBytes.Max:F1} s ({d.TimeToAllBytes.Count:N0} nodes; {d.ReadsFailed:N0} reads failed) |"));
             md.AppendLine();
             md.AppendLine("![bytes by source](bytes-by-source.svg)");

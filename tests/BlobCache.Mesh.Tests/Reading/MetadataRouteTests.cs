@@ -103,6 +103,20 @@ public class MetadataRouteTests
     }
 
     [Fact]
+    public void In_a_large_region_the_owner_asks_Blob_itself_and_no_deputy()
+    {
+        // A deputy would only ask the owner back: a round trip, and a request the owner must not wait on.
+        (RegionPlacement region, ulong[] ids) = RegionOf(2_000);
+        for (ulong key = 0; key < 50; key++)
+        {
+            int owner = OwnersOf(region, key)[0];
+            MetadataRoute route = MetadataRoute.Plan(Settings, key, owner, ids[owner], region);
+            Assert.Equal(0, route.PeersPlanned);
+            Assert.Equal(MetadataStep.AskBlob, route.Start(0).Step);
+        }
+    }
+
+    [Fact]
     public void A_failed_deputy_sends_the_reader_to_the_owner()
     {
         (RegionPlacement region, ulong[] ids) = RegionOf(2_000);

@@ -1,0 +1,213 @@
+using BlobCache.Mesh;
+using BlobCache.Mesh.Origin;
+using BlobCache.Mesh.Reading;
+
+namespace BlobCache.Sim.Scenarios;
+
+/// <summary>
+/// Blob properties, as the node learns them: a node without fresh properties runs the node's
+/// <see cref="MetadataRoute"/> (its bucket's deputy, the key's owners, then Blob), single-flight per (node, blob); a
+/// peer asked answers from its fresh entry or from its own lookup of the key. An answer carries the time Blob gave
+/// it, and the asker keeps it until that time plus the TTL. A lookup in the last fifth of the TTL is answered from
+/// the entry and refreshes it in the background. With the routing off every node asks Blob itself.
+/// </summary>
+public sealed partial class DataSimulation
+{
+    /// <summary>A held entry is refreshed in the background once less than 1/this of the TTL is left, as the node does.</summary>
+    private const int RefreshAheadShare = 5;
+
+    public long MetadataPeerRequests { get; private set; }
+    public long MetadataTimeouts { get; private set; }
+    public int MetadataMaxRequestsPerSecondAtOneNode { get; private set; }
+    /// <summary>The oldest properties a read went on with: how long before the read Blob gave them.</summary>
+    public long MetadataMaxAgeMicros { get; private set; }
+
+    /// <summary>A read goes on with the node's properties of <paramref name="file"/>: how stale they may be, the bound a reader can see.</summary>
+    private void NoteAgeOfProperties(NodeData d, int file)
+    {
+        MetadataMaxAgeMicros = Math.Max(MetadataMaxAgeMicros, _cluster.Now - d.PropertiesFetchedAt(file));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="node"/> holds fresh properties of <paramref name="file"/>; in the last fifth of their
+    /// TTL it also starts a background lookup, planned as the asker's would be.
+    /// </summary>
+    private bool PropertiesFresh(int node, int file, bool forPeer, bool direct)
+    {
+        long left = NodeOf(node).PropertiesUntil(file) - _cluster.Now;
+        if (left <= 0) return false;
+        if (left * RefreshAheadShare <= _metadataTtlMicros) LookupOf(node, file, forPeer, direct);
+        return true;
+    }
+
+    /// <summary>
+    /// The node's lookup of a blob's properties, joined if one is in flight (single-flight per node), else started.
+    /// A peer's request joins it unless the lookup is on a longer path than the request allows (see
+    /// <see cref="AsksFartherThan"/>): then the lookup starts over on the request's path.
+    /// </summary>
+    private MetadataLookup LookupOf(int node, int file, bool forPeer, bool direct)
+    {
+        MetadataLookup l = _lookups.GetOrStart(node, file, out bool started);
+        if (started) l.Reset(node, file);
+        else if (!forPeer || !AsksFartherThan(l.Route.Current, direct)) return l;
+        RefreshPlacement(force: false);
+        int member = MemberOf(node);
+        l.Route = MetadataRoute.Plan(_metadata, _fileKeys[file], member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(node)], forPeer, direct);
+        Carry(l, l.Route.Start(_cluster.Now));
+        return l;
+    }
+
+    /// <summary>
+    /// A direct request is answered from the cache or Blob, and a deputy's from the owners, never from another
+    /// deputy. A node's own lookup may be asking a peer when such a request comes (its own deputy, say, who may be
+    /// waiting for this very node as its deputy): waiting on it would break the two-hop bound, and two deputies
+    /// asking each other would both wait for their deadlines.
+    /// </summary>
+    private static bool AsksFartherThan(MetadataDecision current, bool direct) =>
+        current.Step == MetadataStep.AskPeer && (direct || !current.Direct);
+
+    /// <summary>Carries out a metadata route's decision: a request to a peer (with its deadline) or a HEAD.</summary>
+    private void Carry(MetadataLookup l, MetadataDecision decision)
+    {
+        l.Ask = ++_asks;
+        l.DeadlineQueued = false;
+        switch (decision.Step)
+        {
+            case MetadataStep.AskPeer:
+                int peer = NodeOfMember(decision.Member);
+                if (peer >= 0) Enqueue(_cluster.Now + Latency(l.Node, peer), new DataEvent(DataEventKind.MetadataRequest, l.Id, l.Ask));
+                else AwaitDeadline(l);
+                break;
+            case MetadataStep.AskBlob:
+                AskProperties(l);
+                break;
+            default:
+                throw new InvalidOperationException($"a metadata route decided {decision.Step} before any answer");
+        }
+    }
+
+    /// <summary>The ask's deadline, queued only when its answer time is not known when it is served (a dead peer, a peer's own lookup).</summary>
+    private void AwaitDeadline(MetadataLookup l)
+    {
+        if (l.DeadlineQueued) return;
+        l.DeadlineQueued = true;
+        Enqueue(l.Route.Current.Deadline, new DataEvent(DataEventKind.MetadataDeadline, l.Id, l.Ask));
+    }
+
+    /// <summary>A peer's request reached this node: answered from its fresh entry, or it waits on this node's own lookup.</summary>
+    private void MetadataRequestArrived(MetadataLookup asker, long ask)
+    {
+        if (asker.Ask != ask) return;
+        MetadataDecision asked = asker.Route.Current;
+        int peer = NodeOfMember(asked.Member);
+        if (!_cluster.Nodes[peer].IsRunning)
+        {
+            AwaitDeadline(asker);
+            return;
+        }
+        CountServed(peer);
+        if (PropertiesFresh(peer, asker.File, forPeer: true, asked.Direct))
+        {
+            Answer(peer, asker, ask, _nodes[peer].PropertiesFetchedAt(asker.File));
+            return;
+        }
+        LookupOf(peer, asker.File, forPeer: true, asked.Direct).Requesters.Add((asker.Id, ask));
+        AwaitDeadline(asker);
+    }
+
+    /// <summary>Peers' requests a node received, per 1-s window: the hot-key load the deputies bound.</summary>
+    private void CountServed(int node)
+    {
+        MetadataPeerRequests++;
+        NodeData d = NodeOf(node);
+        long second = _cluster.Now / Micros.PerSecond;
+        if (d.MetadataWindow != second)
+        {
+            d.MetadataWindow = second;
+            d.MetadataServedInWindow = 0;
+        }
+        MetadataMaxRequestsPerSecondAtOneNode = Math.Max(MetadataMaxRequestsPerSecondAtOneNode, ++d.MetadataServedInWindow);
+    }
+
+    private void Answer(int from, MetadataLookup asker, long ask, long fetchedAt)
+    {
+        asker.AnswerFetchedAt = fetchedAt;
+        Enqueue(_cluster.Now + Latency(from, asker.Node), new DataEvent(DataEventKind.MetadataAnswered, asker.Id, ask));
+    }
+
+    /// <summary>A peer answered with properties (<paramref name="answered"/>) or said its own lookup failed: done, or the next place.</summary>
+    private void MetadataAnswerArrived(MetadataLookup l, long ask, bool answered)
+    {
+        if (l.Ask != ask) return;
+        MetadataDecision next = l.Route.OnAnswer(_cluster.Now, answered);
+        if (next.Step == MetadataStep.Done) FinishLookup(l, served: true, l.AnswerFetchedAt);
+        else Carry(l, next);
+    }
+
+    private void MetadataDeadlinePassed(MetadataLookup l, long ask)
+    {
+        if (l.Ask != ask) return;
+        MetadataTimeouts++;
+        Carry(l, l.Route.OnAnswer(_cluster.Now, answered: false));
+    }
+
+    /// <summary>A HEAD of the lookup's blob; the answer or refusal comes back after the origin's latency.</summary>
+    private void AskProperties(MetadataLookup l)
+    {
+        ulong blob = _fileKeys[l.File];
+        bool served = _origin.Request(_cluster.Now, OriginRequestKind.Head, blob, blob, RegionOf(l.Node), bytes: 0) == OriginVerdict.Served;
+        Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id, l.Ask));
+    }
+
+    /// <summary>Blob answered the HEAD, or refused it: asked again after the node's backoff, or the lookup fails.</summary>
+    private void HeadAnswered(MetadataLookup l, long ask, bool served)
+    {
+        if (l.Ask != ask) return;
+        if (!served && BackOff(ref l.Retries) is long at)
+        {
+            Enqueue(at, new DataEvent(DataEventKind.HeadRetry, l.Id, l.Ask));
+            return;
+        }
+        FinishLookup(l, served, fetchedAt: _cluster.Now);
+    }
+
+    /// <summary>
+    /// The lookup ended: with properties Blob gave at <paramref name="fetchedAt"/> (the node keeps them until then
+    /// plus the TTL, its waiting reads go on, the peers that asked are answered), or failed (the waiting reads fail,
+    /// the peers hear so and go on).
+    /// </summary>
+    private void FinishLookup(MetadataLookup l, bool served, long fetchedAt)
+    {
+        l.Ask = 0;
+        NodeData d = NodeOf(l.Node);
+        if (served) d.KeepProperties(l.File, fetchedAt, fetchedAt + _metadataTtlMicros, _fileKeys.Length);
+        for (int i = 0; i < l.Waiters; i++)
+        {
+            if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.File));
+            else FailNextRead(l.Node);
+        }
+        if (_cluster.Nodes[l.Node].IsRunning)
+        {
+            long answerFetchedAt = d.PropertiesFetchedAt(l.File);
+            foreach ((int requester, long ask) in l.Requesters)
+            {
+                MetadataLookup r = _lookups[requester];
+                if (r.Ask != ask) continue;
+                if (served) Answer(l.Node, r, ask, answerFetchedAt);
+                else Enqueue(_cluster.Now + Latency(l.Node, r.Node), new DataEvent(DataEventKind.MetadataRefused, r.Id, ask));
+            }
+        }
+        l.Requesters.Clear();
+        _lookups.Release(l.Node, l.File, l.Id);
+    }
+
+    /// <summary>A read whose blob's properties could not be had: it takes its chunk and fails with it.</summary>
+    private void FailNextRead(int node)
+    {
+        NodeData d = _nodes[node];
+        if (d.Position >= _w.Chunks) return;
+        d.Position += d.Stride;
+        d.Reading++;
+        Fail(node);
+    }
+}
