@@ -137,7 +137,7 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProv
             if (answer is { } a)
             {
                 entry = EntryOf(a.Kind == PeerMetadataKind.Found ? a.Info : null, a.Kind == PeerMetadataKind.NoContainer,
-                    now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency));
+                    now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency), now);
             }
             else
             {
@@ -168,16 +168,27 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProv
         {
             metrics?.AnsweredByBlob();
             BlobInfo? info = await origin.GetBlobAsync(key.Container, key.Blob, CancellationToken.None).ConfigureAwait(false);
-            return EntryOf(info, noContainer: false, _time.GetTimestamp());
+            long now = _time.GetTimestamp();
+            return EntryOf(info, noContainer: false, now, now);
         }
         catch (OriginException e) when (e.Status == 404 && e.Code == "ContainerNotFound")
         {
             // Kept like any answer: a missing container asked about by every node is a request per node otherwise.
-            return EntryOf(null, noContainer: true, _time.GetTimestamp());
+            long now = _time.GetTimestamp();
+            return EntryOf(null, noContainer: true, now, now);
         }
     }
 
-    private Entry EntryOf(BlobInfo? info, bool noContainer, long born) => new(info, noContainer, born, born + _ttlTicks * 4 / 5, born + _ttlTicks);
+    /// <summary>
+    /// An answer Blob gave at <paramref name="born"/>, kept until one TTL after. A peer's answer may come already in
+    /// its last fifth (the peer is refreshing it and answers with what it has until then): it is asked again halfway
+    /// to its expiry, not at once, or every lookup until the peer's refresh lands would ask the peer again.
+    /// </summary>
+    private Entry EntryOf(BlobInfo? info, bool noContainer, long born, long now)
+    {
+        long expires = born + _ttlTicks;
+        return new(info, noContainer, born, Math.Max(born + _ttlTicks * 4 / 5, now + (expires - now) / 2), expires);
+    }
 
     private static OriginException NoContainer(string container) => new(404, "ContainerNotFound", $"container '{container}' does not exist");
 }

@@ -156,6 +156,26 @@ public sealed class BlobMetadataCacheTests
     }
 
     [Fact]
+    public async Task An_answer_a_peer_gives_late_in_its_TTL_is_not_asked_again_by_every_following_lookup()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        // The peer's answer is already in its last fifth: the peer is refreshing it and gives the same answer until then.
+        var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.FromSeconds(4.5)) };
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, peers);
+        for (int i = 0; i < 10; i++) Assert.Equal("\"peer\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal(1, peers.Asks);
+
+        // Asked again before it expires (a reader never waits), and after an unchanged answer again later still, not at once.
+        time.Advance(TimeSpan.FromSeconds(0.3));
+        for (int i = 0; i < 10; i++) await cache.GetAsync("c", "b", default);
+        await Testing.Wait.UntilAsync(() => Task.FromResult(Volatile.Read(ref peers.Asks) == 2), TimeSpan.FromSeconds(10), "one refresh");
+        for (int i = 0; i < 10; i++) await cache.GetAsync("c", "b", default);
+        Assert.Equal(2, peers.Asks);
+        Assert.Equal(0, origin.Lookups);
+    }
+
+    [Fact]
     public async Task When_no_peer_answers_the_node_asks_Blob()
     {
         var origin = new ScriptedOrigin();
