@@ -74,11 +74,34 @@ public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProv
             long now = _time.GetTimestamp();
             if (now < e.Expires)
             {
-                if (now >= e.RefreshFrom) RefreshInBackground(container, blob, asker);
-                return e;
+                if (now < e.RefreshFrom) return e;
+                if (asker == MetadataAsker.Reader)
+                {
+                    RefreshInBackground(container, blob, asker);
+                    return e;
+                }
+                return await FreshForPeerAsync(container, blob, asker, e, cancellationToken).ConfigureAwait(false);
             }
         }
         return await Flight(container, blob, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A peer asking in the last fifth of the TTL waits for the refresh: the answer it has would be the peer's for
+    /// less than a fifth of the TTL, so every node behind this one would come back for it at once (a hot key's askers
+    /// asking again on each lookup until the refresh reached them hop by hop). If the refresh fails, the answer still
+    /// within its TTL.
+    /// </summary>
+    private async ValueTask<Entry> FreshForPeerAsync(string container, string blob, MetadataAsker asker, Entry cached, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Flight(container, blob, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return cached;
+        }
     }
 
     /// <summary>Joins (or starts) the one lookup of a blob for this kind of asker.</summary>

@@ -213,6 +213,41 @@ public sealed class BlobMetadataCacheTests
     }
 
     [Fact]
+    public async Task A_peer_asking_in_the_last_fifth_of_the_TTL_waits_for_the_refresh_and_gets_the_fresh_answer()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, new ScriptedPeers());
+        Assert.Equal("\"v1\"", (await cache.AnswerPeerAsync("c", "b", direct: true, default)).Info!.ETag);
+        time.Advance(TimeSpan.FromSeconds(4.1));
+        var held = new TaskCompletionSource<BlobInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        origin.Held = held;
+        ValueTask<PeerMetadata> asked = cache.AnswerPeerAsync("c", "b", direct: true, default);
+        // An answer 4.1 s old would be the peer's for 0.9 s and send it back at once; a reader here is not kept waiting.
+        Assert.False(asked.IsCompleted, "the peer got the answer from the last fifth of its TTL");
+        Assert.True(cache.GetAsync("c", "b", default).IsCompleted);
+        held.SetResult(Info("\"v2\""));
+        PeerMetadata fresh = await asked;
+        Assert.Equal(("\"v2\"", TimeSpan.Zero), (fresh.Info!.ETag, fresh.Age));
+        Assert.Equal(2, origin.Lookups);
+    }
+
+    [Fact]
+    public async Task A_peer_asking_in_the_last_fifth_gets_the_answer_still_within_its_TTL_when_the_refresh_fails()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        var cache = new BlobMetadataCache(origin, TimeSpan.FromSeconds(5), time, new ScriptedPeers());
+        await cache.AnswerPeerAsync("c", "b", direct: true, default);
+        time.Advance(TimeSpan.FromSeconds(4.1));
+        var failing = new TaskCompletionSource<BlobInfo?>();
+        failing.SetException(new OriginException(503, "ServerBusy", "throttled"));
+        origin.Held = failing;
+        PeerMetadata kept = await cache.AnswerPeerAsync("c", "b", direct: true, default);
+        Assert.Equal(("\"v1\"", TimeSpan.FromSeconds(4.1)), (kept.Info!.ETag, kept.Age));
+    }
+
+    [Fact]
     public async Task A_missing_container_is_told_to_peers_as_such_and_readers_get_ContainerNotFound()
     {
         var origin = new MissingContainerOrigin();
