@@ -27,7 +27,8 @@ public enum MetadataAsker : byte
 /// <remarks>
 /// A blob looked up in the last fifth of its TTL is asked again in the background while the reader gets the
 /// answer it has: a blob read steadily never makes a reader wait (the small-object reader's p99), and no answer
-/// older than the TTL is ever given. After <see cref="Invalidate"/> (a reader or peer saw a newer version) the next
+/// older than the TTL is ever given. A peer asking then waits for that refresh instead (<see cref="FreshForPeerAsync"/>).
+/// After <see cref="Invalidate"/> (a reader or peer saw a newer version) the next
 /// lookup asks Blob itself: the owner may still hold the version this node just found stale.
 /// </remarks>
 public sealed class BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null, IMetadataPeers? peers = null, Telemetry.MetadataMetrics? metrics = null)
