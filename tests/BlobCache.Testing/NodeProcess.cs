@@ -154,6 +154,28 @@ public sealed class NodeProcess : IAsyncDisposable
     public async Task<StatusReport> StatusAsync() =>
         (await Http.GetFromJsonAsync($"http://{Host}:{HttpPort}/status", StatusJson.Default.StatusReport).ConfigureAwait(false))!;
 
+    /// <summary>
+    /// The sum of every series of one metric on <c>/metrics</c> (<paramref name="name"/> as exported, e.g.
+    /// <c>blobcache_metadata_served_total</c>), only those whose labels contain <paramref name="labels"/> when given; 0 when absent.
+    /// </summary>
+    public async Task<double> MetricAsync(string name, string? labels = null)
+    {
+        using HttpResponseMessage r = await GetAsync("/metrics").ConfigureAwait(false);
+        string text = await r.Content.ReadAsStringAsync().ConfigureAwait(false);
+        double sum = 0;
+        foreach (string line in text.Split('\n'))
+        {
+            if (!line.StartsWith(name, StringComparison.Ordinal) || line.Length == name.Length) continue;
+            char next = line[name.Length];
+            if (next != ' ' && next != '{') continue;
+            if (labels is not null && !line.Contains(labels, StringComparison.Ordinal)) continue;
+            // name{labels} value [timestamp]
+            string value = line[(next == '{' ? line.LastIndexOf('}') + 1 : name.Length)..].Trim().Split(' ')[0];
+            sum += double.Parse(value, CultureInfo.InvariantCulture);
+        }
+        return sum;
+    }
+
     public Task<HttpResponseMessage> GetAsync(string pathAndQuery) => Http.GetAsync($"http://{Host}:{HttpPort}{pathAndQuery}");
 
     public async Task WaitReadyAsync(TimeSpan deadline)
@@ -170,6 +192,14 @@ public sealed class NodeProcess : IAsyncDisposable
     public void Kill()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+    }
+
+    /// <summary>SIGSTOP: the node stays a member but answers nothing (a hung process) until killed.</summary>
+    public async Task FreezeAsync()
+    {
+        if (_process.HasExited) return;
+        using var stop = Process.Start("kill", ["-STOP", Str(_process.Id)]);
+        await stop.WaitForExitAsync().ConfigureAwait(false);
     }
 
     /// <summary>SIGTERM: the node leaves the mesh gracefully and exits.</summary>

@@ -42,7 +42,8 @@ public interface ILookupSource<TKey, TValue>
 /// </summary>
 /// <remarks>
 /// A key looked up in the last fifth of its TTL is asked again in the background while the reader gets the answer it
-/// has: a key read steadily never makes a reader wait. After <see cref="Invalidate"/> (a reader saw a newer version)
+/// has: a key read steadily never makes a reader wait. A peer asking then waits for the refresh instead (see
+/// <see cref="FreshForPeerAsync"/>). After <see cref="Invalidate"/> (a reader saw a newer version)
 /// the next lookup asks Blob itself: the owner may still hold the version this node just found stale.
 /// </remarks>
 public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source, TimeSpan ttl, TimeProvider? time, MetadataRouter? router, Telemetry.MetadataMetrics? metrics)
@@ -75,12 +76,33 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
             long now = _time.GetTimestamp();
             if (now < e.Expires)
             {
-                if (now >= e.RefreshFrom) RefreshInBackground(key, asker);
+                if (now < e.RefreshFrom) return Aged(e, now);
+                if (asker != MetadataAsker.Reader) return await FreshForPeerAsync(key, asker, e, cancellationToken).ConfigureAwait(false);
+                RefreshInBackground(key, asker);
                 return Aged(e, now);
             }
         }
         Entry got = await Flight(key, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
         return Aged(got, _time.GetTimestamp());
+    }
+
+    /// <summary>
+    /// A peer asking in the last fifth of the TTL waits for the refresh: the answer this node has would be the peer's
+    /// for less than a fifth of the TTL, so every node behind it would come back at once, hop after hop, until the
+    /// refresh reached them (a hot key's askers). If the refresh fails, the answer still within its TTL.
+    /// </summary>
+    private async ValueTask<AgedAnswer<TValue>> FreshForPeerAsync(TKey key, MetadataAsker asker, Entry cached, CancellationToken cancellationToken)
+    {
+        Entry e;
+        try
+        {
+            e = await Flight(key, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception failed) when (failed is not OperationCanceledException)
+        {
+            e = cached;
+        }
+        return Aged(e, _time.GetTimestamp());
     }
 
     private AgedAnswer<TValue> Aged(Entry e, long now) => new(e.Value, TimeSpan.FromSeconds(Math.Max(0, now - e.Born) / (double)_time.TimestampFrequency));
@@ -137,13 +159,15 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
             long now = _time.GetTimestamp();
             if (answer is { } a)
             {
-                entry = EntryOf(a.Value, now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency));
+                entry = EntryOf(a.Value, now - (long)(a.Age.TotalSeconds * _time.TimestampFrequency), now);
             }
             else
             {
                 _askBlobNext.TryRemove(flight.Key, out _);
                 metrics?.AnsweredByBlob();
-                entry = EntryOf(await source.FromOriginAsync(flight.Key).ConfigureAwait(false), _time.GetTimestamp());
+                TValue value = await source.FromOriginAsync(flight.Key).ConfigureAwait(false);
+                long answered = _time.GetTimestamp();
+                entry = EntryOf(value, answered, answered);
             }
         }
         catch
@@ -163,5 +187,14 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         return entry;
     }
 
-    private Entry EntryOf(TValue value, long born) => new(value, born, born + _ttlTicks * 4 / 5, born + _ttlTicks);
+    /// <summary>
+    /// An answer Blob gave at <paramref name="born"/>, kept until one TTL after. A peer's answer may come already in
+    /// its last fifth (the peer is refreshing it and answers with what it has until then): it is asked again halfway
+    /// to its expiry, not at once, or every lookup until the peer's refresh lands would ask the peer again.
+    /// </summary>
+    private Entry EntryOf(TValue value, long born, long now)
+    {
+        long expires = born + _ttlTicks;
+        return new(value, born, Math.Max(born + _ttlTicks * 4 / 5, now + (expires - now) / 2), expires);
+    }
 }

@@ -14,17 +14,7 @@ public sealed class KillTests(MeshFixture fixture, ITestOutputHelper output)
     private const int ReadersPerNode = 2;
     private static readonly System.Text.RegularExpressions.Regex FailoverMs = new(@"peer \S+ failed for .* after (\d+) ms: [^\n]*");
 
-    private static async Task<long> PeerServingNowAsync(NodeProcess node)
-    {
-        using HttpResponseMessage r = await node.GetAsync("/metrics");
-        string text = await r.Content.ReadAsStringAsync();
-        foreach (string line in text.Split('\n'))
-        {
-            if (line.StartsWith("blobcache_peer_serving", StringComparison.Ordinal) && !line.StartsWith("blobcache_peer_serving_", StringComparison.Ordinal))
-                return (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-        }
-        return 0;
-    }
+    private static async Task<long> PeerServingNowAsync(NodeProcess node) => (long)await node.MetricAsync("blobcache_peer_serving");
 
     [Fact]
     public async Task Killing_half_the_mesh_while_its_nodes_serve_chunks_leaves_every_read_on_the_survivors_byte_exact()

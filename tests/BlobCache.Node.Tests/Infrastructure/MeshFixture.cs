@@ -15,13 +15,17 @@ public sealed class MeshFixture : IAsyncLifetime
     }
 
     /// <summary>Starts <paramref name="count"/> nodes joined through the first, and waits until each sees all of them live.</summary>
-    public async Task<List<NodeProcess>> StartMeshAsync(string prefix, int count, params string[] extra)
+    public Task<List<NodeProcess>> StartMeshAsync(string prefix, int count, params string[] extra) =>
+        StartMeshOnAsync(Azurite.ConnectionString, prefix, count, extra);
+
+    /// <summary>Like <see cref="StartMeshAsync"/> with another origin connection string (Azurite behind a proxy).</summary>
+    public static async Task<List<NodeProcess>> StartMeshOnAsync(string origin, string prefix, int count, params string[] extra)
     {
         var nodes = new List<NodeProcess>();
         try
         {
-            nodes.Add(NodeProcess.Start($"{prefix}-0", Azurite.ConnectionString, [], extra));
-            for (int i = 1; i < count; i++) nodes.Add(NodeProcess.Start($"{prefix}-{i}", Azurite.ConnectionString, [nodes[0].GossipAddress], extra));
+            nodes.Add(NodeProcess.Start($"{prefix}-0", origin, [], extra));
+            for (int i = 1; i < count; i++) nodes.Add(NodeProcess.Start($"{prefix}-{i}", origin, [nodes[0].GossipAddress], extra));
             await WaitJoinedAsync(nodes).ConfigureAwait(false);
             return nodes;
         }

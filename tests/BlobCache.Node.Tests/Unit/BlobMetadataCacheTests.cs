@@ -173,6 +173,26 @@ public sealed class BlobMetadataCacheTests
     }
 
     [Fact]
+    public async Task An_answer_a_peer_gives_late_in_its_TTL_is_not_asked_again_by_every_following_lookup()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        // The peer's answer is already in its last fifth: the peer is refreshing it and gives the same answer until then.
+        var peers = new ScriptedPeers { Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.FromSeconds(4.5)) };
+        var cache = CacheOver(origin, time, peers);
+        for (int i = 0; i < 10; i++) Assert.Equal("\"peer\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal(1, peers.Asks);
+
+        // Asked again before it expires (a reader never waits), and after an unchanged answer again later still, not at once.
+        time.Advance(TimeSpan.FromSeconds(0.3));
+        for (int i = 0; i < 10; i++) await cache.GetAsync("c", "b", default);
+        await Testing.Wait.UntilAsync(() => Task.FromResult(Volatile.Read(ref peers.Asks) == 2), TimeSpan.FromSeconds(10), "one refresh");
+        for (int i = 0; i < 10; i++) await cache.GetAsync("c", "b", default);
+        Assert.Equal(2, peers.Asks);
+        Assert.Equal(0, origin.Lookups);
+    }
+
+    [Fact]
     public async Task When_no_peer_answers_the_node_asks_Blob()
     {
         var origin = new ScriptedOrigin();
@@ -207,6 +227,41 @@ public sealed class BlobMetadataCacheTests
         PeerMetadata second = await cache.AnswerPeerAsync("c", "b", direct: true, default);
         Assert.Equal(TimeSpan.FromSeconds(2), second.Age);
         Assert.Equal((1, 0), (origin.Lookups, peers.Asks));
+    }
+
+    [Fact]
+    public async Task A_peer_asking_in_the_last_fifth_of_the_TTL_waits_for_the_refresh_and_gets_the_fresh_answer()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        var cache = CacheOver(origin, time, new ScriptedPeers());
+        Assert.Equal("\"v1\"", (await cache.AnswerPeerAsync("c", "b", direct: true, default)).Info!.ETag);
+        time.Advance(TimeSpan.FromSeconds(4.1));
+        var held = new TaskCompletionSource<BlobInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        origin.Held = held;
+        ValueTask<PeerMetadata> asked = cache.AnswerPeerAsync("c", "b", direct: true, default);
+        // An answer 4.1 s old would be the peer's for 0.9 s and send it back at once; a reader here is not kept waiting.
+        Assert.False(asked.IsCompleted, "the peer got the answer from the last fifth of its TTL");
+        Assert.True(cache.GetAsync("c", "b", default).IsCompleted);
+        held.SetResult(Info("\"v2\""));
+        PeerMetadata fresh = await asked;
+        Assert.Equal(("\"v2\"", TimeSpan.Zero), (fresh.Info!.ETag, fresh.Age));
+        Assert.Equal(2, origin.Lookups);
+    }
+
+    [Fact]
+    public async Task A_peer_asking_in_the_last_fifth_gets_the_answer_still_within_its_TTL_when_the_refresh_fails()
+    {
+        var origin = new ScriptedOrigin();
+        var time = new ManualTime();
+        var cache = CacheOver(origin, time, new ScriptedPeers());
+        await cache.AnswerPeerAsync("c", "b", direct: true, default);
+        time.Advance(TimeSpan.FromSeconds(4.1));
+        var failing = new TaskCompletionSource<BlobInfo?>();
+        failing.SetException(new OriginException(503, "ServerBusy", "throttled"));
+        origin.Held = failing;
+        PeerMetadata kept = await cache.AnswerPeerAsync("c", "b", direct: true, default);
+        Assert.Equal(("\"v1\"", TimeSpan.FromSeconds(4.1)), (kept.Info!.ETag, kept.Age));
     }
 
     [Fact]
