@@ -127,6 +127,24 @@ public sealed class MetadataThroughMeshTests(MeshFixture fixture, ITestOutputHel
             Assert.Equal((data.Length + MiB - 1) / MiB, gets.Count);
             Assert.All(gets.Values, n => Assert.Equal(1, n));
         }
+
+        // Every node lists the prefix (two pages of two) and reads the container's properties, with the .NET SDK, twice.
+        for (int round = 0; round < 2; round++)
+        {
+            await Task.WhenAll(nodes.Select(async n =>
+            {
+                BlobContainerClient c = n.Client.GetBlobContainerClient(container);
+                var names = new List<string>();
+                await foreach (Page<Azure.Storage.Blobs.Models.BlobItem> page in c.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "fleet/", CancellationToken.None).AsPages(pageSizeHint: 2)) names.AddRange(page.Values.Select(b => b.Name));
+                Assert.Equal(blobs.Keys.Order(), names);
+                Assert.NotNull((await c.GetPropertiesAsync()).Value.ETag.ToString());
+            }));
+        }
+        ProxiedRequest[] listings = [.. _seen.Select(x => x.Request).Where(r => r.Method == "GET" && r.Path == $"/{Azurite.Account}/{container}" && r.Target.Contains("comp=list"))];
+        ProxiedRequest[] containerProperties = [.. _seen.Select(x => x.Request).Where(r => r.Path == $"/{Azurite.Account}/{container}" && !r.Target.Contains("comp="))];
+        Say($"6 nodes × 2 rounds listing 2 pages and reading container properties: Blob saw {listings.Length} List Blobs and {containerProperties.Length} Get Container Properties");
+        Assert.Equal(2, listings.Length);
+        Assert.Single(containerProperties);
     }
 
     [Fact]
