@@ -27,8 +27,17 @@ public sealed record ReadRouting
     /// </summary>
     public long BusyWaitMicros { get; init; } = 30 * Micros.PerSecond;
 
-    /// <summary>How long one peer may take to answer with the whole chunk before the reader moves on.</summary>
+    /// <summary>
+    /// How long a peer has to say it took the request (before any fill or send): what a dead or hung peer costs. A
+    /// peer that answered has <see cref="PeerDeadlineMicros"/> for the whole chunk.
+    /// </summary>
+    public long AnswerTimeoutMicros { get; init; } = 2 * Micros.PerSecond;
+
+    /// <summary>How long one peer may take to deliver the whole chunk (from the request) before the reader moves on.</summary>
     public long PeerDeadlineMicros { get; init; } = 60 * Micros.PerSecond;
+
+    /// <summary>When a peer asked in <paramref name="decision"/> must have answered, whatever its deadline for the chunk.</summary>
+    public long AnswerBy(in RouteDecision decision) => Math.Min(decision.Deadline, decision.NotBefore + AnswerTimeoutMicros);
 
     public void Validate()
     {
@@ -37,6 +46,7 @@ public sealed record ReadRouting
         if (BusyRetries is < 0 or > 16) throw new ArgumentOutOfRangeException(nameof(BusyRetries), BusyRetries, "0 to 16");
         if (BusyWaitMicros < 0) throw new ArgumentOutOfRangeException(nameof(BusyWaitMicros), BusyWaitMicros, "not negative");
         if (BusyBackoffMicros < 0) throw new ArgumentOutOfRangeException(nameof(BusyBackoffMicros), BusyBackoffMicros, "not negative");
+        if (AnswerTimeoutMicros <= 0) throw new ArgumentOutOfRangeException(nameof(AnswerTimeoutMicros), AnswerTimeoutMicros, "positive");
         if (PeerDeadlineMicros <= 0) throw new ArgumentOutOfRangeException(nameof(PeerDeadlineMicros), PeerDeadlineMicros, "positive");
     }
 }

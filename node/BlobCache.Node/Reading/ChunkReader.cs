@@ -60,7 +60,8 @@ public sealed class ChunkReader : IDisposable
     {
         var routing = new ReadRouting
         {
-            OwnersToTry = options.OwnersToTry, BusyRetries = options.PeerBusyRetries, PeerDeadlineMicros = options.PeerTransferTimeoutMs * Micros.PerMillisecond,
+            OwnersToTry = options.OwnersToTry, BusyRetries = options.PeerBusyRetries, AnswerTimeoutMicros = options.PeerTimeoutMs * Micros.PerMillisecond,
+            PeerDeadlineMicros = options.PeerTransferTimeoutMs * Micros.PerMillisecond,
         };
         routing.Validate();
         return routing;
@@ -393,7 +394,7 @@ public sealed class ChunkReader : IDisposable
         bool remote = step.Role == PeerRole.PooledOwner;
         try
         {
-            PeerReply reply = await _peers.AskAsync(peer, id, blobLength, step.Fill, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), timeout.Token).ConfigureAwait(false);
+            PeerReply reply = await _peers.AskAsync(peer, id, blobLength, step.Fill, Micros.ToTimeSpan(_routing.AnswerTimeoutMicros), timeout.Token).ConfigureAwait(false);
             _metrics.PeerLatency(Stopwatch.GetElapsedTime(started), remote);
             if (reply.Answer == PeerAnswer.BlobChanged)
                 _logger.LogWarning("peer {Peer} has {Chunk} at another version ({Message}); reading it from Blob", peer.Id, id, reply.Message);

@@ -259,7 +259,7 @@ public sealed partial class DataSimulation
                 }
                 int peer = NodeOfMember(decision.Member);
                 if (peer >= 0) Enqueue(decision.NotBefore + Latency(f.Node, peer), new DataEvent(DataEventKind.Request, f.Id, f.Ask));
-                else AwaitDeadline(f); // a member with no process answers nothing
+                else AwaitAnswer(f); // a member with no process answers nothing
                 break;
             case RouteStep.ReadBlob:
                 ReadBlob(f);
@@ -274,11 +274,16 @@ public sealed partial class DataSimulation
     /// crashed peer, a fill): the rest answer in a latency or arrive at a known time, so millions of reads do not
     /// keep millions of deadlines queued.
     /// </summary>
-    private void AwaitDeadline(ChunkFetch f)
+    private void AwaitDeadline(ChunkFetch f) => AwaitUntil(f, f.Route.Current.Deadline);
+
+    /// <summary>A peer that never answers (crashed, stopped) costs the answer timeout, as on the node, not the whole transfer's deadline.</summary>
+    private void AwaitAnswer(ChunkFetch f) => AwaitUntil(f, _routing.AnswerBy(f.Route.Current));
+
+    private void AwaitUntil(ChunkFetch f, long at)
     {
         if (f.DeadlineQueued) return;
         f.DeadlineQueued = true;
-        Enqueue(f.Route.Current.Deadline, new DataEvent(DataEventKind.Deadline, f.Id, f.Ask));
+        Enqueue(at, new DataEvent(DataEventKind.Deadline, f.Id, f.Ask));
     }
 
     private void AnswerArrived(ChunkFetch f, long ask, PeerAnswer answer)
@@ -354,13 +359,15 @@ public sealed partial class DataSimulation
 
     /// <summary>
     /// Blob refused the chunk more often than the node retries: the node's own reads of it fail; peers that asked it
-    /// to fill hear nothing and go on at their deadline, as from an owner whose fill failed.
+    /// to fill are told at once ("origin failed", as the node's owner answers) and go on to their next place.
     /// </summary>
     private void Abandon(ChunkFetch f)
     {
         f.Ask = 0;
         _fetches.Release(f.Node, f.Chunk, f.Id);
         for (int i = 0; i < f.LocalReaders; i++) Fail(f.Node);
+        foreach ((int requester, long ask) in f.Requesters)
+            Enqueue(_cluster.Now + Latency(f.Node, _fetches[requester].Node), new DataEvent(DataEventKind.Answer, requester, ask, Answer: PeerAnswer.Failed));
         f.Requesters.Clear();
     }
 
@@ -378,7 +385,7 @@ public sealed partial class DataSimulation
         int peer = NodeOfMember(f.Route.Current.Member);
         if (!_cluster.Nodes[peer].IsRunning)
         {
-            AwaitDeadline(f);
+            AwaitAnswer(f);
             return;
         }
         Serve(peer, f, f.Route.Current.Role == PeerRole.PooledOwner ? Source.PeerRemoteRegion : Source.Peer);

@@ -167,8 +167,10 @@ public sealed record DataWorkload
     public double BlobLatencyMs { get; init; } = 30;
     /// <summary>Most transfers a node sends at once (the routing's <c>maxSending</c>); later requesters hear "busy" and the holders it last sent to.</summary>
     public int OwnerConcurrency { get; init; } = 8;
-    /// <summary>How long a reader waits for one peer, the node's <c>--peer-timeout-ms</c> default: what a crashed peer costs.</summary>
+    /// <summary>How long a reader waits for one peer to answer, the node's <c>--peer-timeout-ms</c> default: what a crashed peer costs.</summary>
     public int PeerTimeoutMs { get; init; } = 2000;
+    /// <summary>How long a peer that answered may take to deliver the chunk, the node's <c>--peer-transfer-timeout-ms</c> default.</summary>
+    public int PeerTransferTimeoutMs { get; init; } = 60_000;
     /// <summary>Chunks each node reads at once.</summary>
     public int ReaderConcurrency { get; init; } = 8;
     /// <summary>Chunks each node's cache holds; past that it evicts the least recently used (CLOCK). 0: unbounded.</summary>
@@ -200,6 +202,7 @@ public sealed record DataWorkload
         Check(Start >= 0, "start must not be negative");
         Check(CacheChunks >= 0, "cache_chunks must be 0 (unbounded) or more");
         Check(PeerTimeoutMs >= 1, "peer_timeout_ms must be at least 1");
+        Check(PeerTransferTimeoutMs >= PeerTimeoutMs, "peer_transfer_timeout_ms must be at least peer_timeout_ms");
         Check(Files >= 1 && Files <= Chunks, "files must be 1..chunks");
         Check(MetadataTtlSeconds is >= 0 and <= 3_600, "metadata_ttl_seconds must be 0..3600");
         try
@@ -212,8 +215,11 @@ public sealed record DataWorkload
         }
     }
 
-    /// <summary>The node's read routing (its defaults, as the node's options leave them) with this workload's peer timeout.</summary>
-    public ReadRouting Routing() => new() { PeerDeadlineMicros = PeerTimeoutMs * Micros.PerMillisecond };
+    /// <summary>The node's read routing (its defaults, as the node's options leave them) with this workload's peer timeouts.</summary>
+    public ReadRouting Routing() => new()
+    {
+        AnswerTimeoutMicros = PeerTimeoutMs * Micros.PerMillisecond, PeerDeadlineMicros = PeerTransferTimeoutMs * (long)Micros.PerMillisecond,
+    };
 
     /// <summary>The node's metadata routing with this workload's peer timeout: off when the workload reads Blob directly or trusts no answer (TTL 0).</summary>
     public MetadataRouting Metadata() => new()
