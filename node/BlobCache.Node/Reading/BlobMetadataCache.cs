@@ -22,7 +22,10 @@ public sealed class BlobMetadataCache
 
     public BlobMetadataCache(IBlobOrigin origin, TimeSpan ttl, TimeProvider? time = null, MetadataRouter? router = null, IMetadataPeerClient? peers = null,
         MetadataMetrics? metrics = null) =>
-        _cache = new(new Source(origin, peers), ttl, time, peers is null ? null : router, metrics);
+        _cache = new(new Source(origin, peers), ttl, time, peers is null ? null : router, metrics, static _ => 1, MaxEntries);
+
+    /// <summary>Blobs whose properties are kept at most (a few hundred bytes each).</summary>
+    public const int MaxEntries = 100_000;
 
     public TimeSpan Ttl => _cache.Ttl;
 

@@ -46,10 +46,12 @@ public interface ILookupSource<TKey, TValue>
 /// <see cref="FreshForPeerAsync"/>). After <see cref="Invalidate"/> (a reader saw a newer version)
 /// the next lookup asks Blob itself: the owner may still hold the version this node just found stale.
 /// </remarks>
-public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source, TimeSpan ttl, TimeProvider? time, MetadataRouter? router, Telemetry.MetadataMetrics? metrics)
+/// <param name="weigh">What an answer costs to keep (bytes, or 1 for a small one): the entries kept weigh at most <paramref name="maxWeight"/>.</param>
+public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source, TimeSpan ttl, TimeProvider? time, MetadataRouter? router, Telemetry.MetadataMetrics? metrics,
+    Func<TValue, long> weigh, long maxWeight)
     where TKey : notnull, IEquatable<TKey>
 {
-    private const int MaxEntries = 100_000;
+    private long _weight; // of the entries kept; changed only under _publish
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly long _ttlTicks = (long)(ttl.TotalSeconds * (time ?? TimeProvider.System).TimestampFrequency);
     private readonly ConcurrentDictionary<TKey, Entry> _entries = new();
@@ -143,7 +145,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
     {
         lock (_publish)
         {
-            _entries.TryRemove(key, out _);
+            if (_entries.TryRemove(key, out Entry? dropped)) _weight -= weigh(dropped.Value);
             _flights.TryRemove(new FlightKey(key, MetadataAsker.PeerDirect, false), out _);
             foreach (MetadataAsker asker in PeerAskers) _flights.TryRemove(new FlightKey(key, asker, true), out _);
             if (router is not null) _askBlobNext[key] = 0;
@@ -180,8 +182,19 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
             // Kept only while still the current lookup: one that an Invalidate dropped answers its waiters, no one else.
             if (_flights.TryRemove(KeyValuePair.Create(flight, self)) && ttl > TimeSpan.Zero)
             {
-                if (_entries.Count >= MaxEntries) _entries.Clear(); // bounded; a burst of misses is cheaper than unbounded growth
-                _entries[flight.Key] = entry;
+                long weight = weigh(entry.Value);
+                if (_entries.TryRemove(flight.Key, out Entry? replaced)) _weight -= weigh(replaced.Value);
+                if (_weight + weight > maxWeight)
+                {
+                    // Bounded; a burst of misses is cheaper than unbounded growth.
+                    _entries.Clear();
+                    _weight = 0;
+                }
+                if (weight <= maxWeight)
+                {
+                    _entries[flight.Key] = entry;
+                    _weight += weight;
+                }
             }
         }
         return entry;

@@ -20,7 +20,13 @@ public sealed class PassThroughCache
 
     public PassThroughCache(IOriginPassThrough origin, TimeSpan ttl, TimeProvider? time = null, MetadataRouter? router = null, IMetadataPeerClient? peers = null,
         MetadataMetrics? metrics = null) =>
-        _cache = new(new Source(origin, peers), ttl, time, peers is null ? null : router, metrics);
+        _cache = new(new Source(origin, peers), ttl, time, peers is null ? null : router, metrics, Weigh, MaxBytes);
+
+    /// <summary>Bytes of answers kept at most: a listing page of 5,000 entries is a few MiB.</summary>
+    public const long MaxBytes = 64L * 1024 * 1024;
+
+    private static long Weigh(PassThroughResult r) =>
+        256 + (r.Answer is { } a ? a.Body.Length + a.Headers.Sum(h => 2L * (h.Key.Length + h.Value.Length)) : 2L * r.Message.Length);
 
     /// <summary>Blob's answer; throws <see cref="OriginException"/> as Blob refused (its "not found" included).</summary>
     public async ValueTask<PassThroughAnswer> GetAsync(PassThroughRead read, CancellationToken cancellationToken)
