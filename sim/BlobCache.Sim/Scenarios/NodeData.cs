@@ -23,32 +23,28 @@ internal sealed class NodeData(int chunks, int capacity)
     private int _count, _hand;
     private RecentHolders? _recent;
     public int Position, Stride = 1, Reading;
+    /// <summary>Pages of the dataset's listing this node has (job-start): it asks for the next only once it has this one.</summary>
+    public int ListedPages;
     /// <summary>Transfers on this node's egress queue, what <see cref="OwnerPolicy"/> limits.</summary>
     public int Sending;
     public long EgressFree, IngressFree;
     /// <summary>When this node's last successful read finished, and whether any of its reads failed.</summary>
     public long LastReadAt = -1;
     public bool Failed;
-    private long[]? _propertiesUntil, _propertiesFetchedAt;
+    private MetadataHeld? _metadata;
 
     /// <summary>The 1-s window of <see cref="MetadataServedInWindow"/> (virtual seconds), and the peers' metadata requests this node received in it.</summary>
     public long MetadataWindow = -1;
     public int MetadataServedInWindow;
 
-    /// <summary>When the node's properties of a blob expire (0: never held).</summary>
-    public long PropertiesUntil(int file) => _propertiesUntil is { } until ? until[file] : 0;
+    /// <summary>When the node's entry for a metadata key (a blob's properties, a listing page) expires (0: never held).</summary>
+    public long MetadataUntil(int key) => _metadata?.Until(key) ?? 0;
 
-    /// <summary>When Blob gave the properties the node holds of a blob: how stale a read that uses them is.</summary>
-    public long PropertiesFetchedAt(int file) => _propertiesFetchedAt is { } at ? at[file] : 0;
+    /// <summary>When Blob gave the entry the node holds for a key: how stale a read that uses it is.</summary>
+    public long MetadataFetchedAt(int key) => _metadata?.FetchedAt(key) ?? 0;
 
-    /// <summary>Keeps a blob's properties Blob gave at <paramref name="fetchedAt"/> until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
-    public void KeepProperties(int file, long fetchedAt, long until, int files)
-    {
-        ref long kept = ref (_propertiesUntil ??= new long[files])[file];
-        if (until < kept) return;
-        kept = until;
-        (_propertiesFetchedAt ??= new long[files])[file] = fetchedAt;
-    }
+    /// <summary>Keeps an entry Blob gave at <paramref name="fetchedAt"/> until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
+    public void KeepMetadata(int key, long fetchedAt, long until, long now) => (_metadata ??= new MetadataHeld()).Keep(key, fetchedAt, until, now);
 
     public bool Has(int chunk) => _held[chunk];
 
