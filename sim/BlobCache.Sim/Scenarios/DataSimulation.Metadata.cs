@@ -222,7 +222,7 @@ public sealed partial class DataSimulation
         if (_w.Kind != "kb")
         {
             // A sharded reader's read is its next position; a kb read was counted when it was drawn.
-            if (d.Position >= _w.Chunks) return;
+            if (d.Position >= d.End) return;
             d.Position += d.Stride;
         }
         d.Reading++;

@@ -163,15 +163,28 @@ public sealed partial class DataSimulation
                     continue;
                 }
                 NodeData d = NodeOf(node);
-                // Sharded: the k-th reader of a region reads every readers.Count-th chunk of this phase's order.
-                d.Position = _w.Kind == "stampede" ? 0 : k;
-                d.Stride = _w.Kind == "stampede" ? 1 : readers.Count;
-                int reads = d.Position >= _w.Chunks ? 0 : (_w.Chunks - 1 - d.Position) / d.Stride + 1;
+                AssignReads(d, k, readers.Count);
+                int reads = d.Position >= d.End ? 0 : (d.End - 1 - d.Position) / d.Stride + 1;
                 ReadsTotal += reads;
                 if (_w.Kind == "job-start") Enqueue(_cluster.Now, new DataEvent(DataEventKind.ListNext, node));
                 else for (int i = 0; i < _w.ReaderConcurrency; i++) Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node));
             }
         }
+    }
+
+    /// <summary>
+    /// Which chunks of this phase's order the k-th of a region's readers reads. Stampede: all. Job-start: its shard,
+    /// the next <see cref="DataWorkload.ShardFiles"/> files (one chunk each) by its index. Otherwise every
+    /// readers-th chunk from the k-th: the region reads each chunk once.
+    /// </summary>
+    private void AssignReads(NodeData d, int k, int readers)
+    {
+        (d.Position, d.Stride, d.End) = _w.Kind switch
+        {
+            "stampede" => (0, 1, _w.Chunks),
+            "job-start" => ((int)Math.Min((long)k * _w.ShardFiles, _w.Chunks), 1, (int)Math.Min((long)(k + 1) * _w.ShardFiles, _w.Chunks)),
+            _ => (k, readers, _w.Chunks),
+        };
     }
 
     /// <summary>Epoch: everyone, twice (second order reshuffled). Stampede, job-start, kb: everyone, once. Pooled: region 0, then the others.</summary>
@@ -190,7 +203,7 @@ public sealed partial class DataSimulation
     private void NextRead(int node, int checkedFile)
     {
         NodeData d = _nodes[node];
-        if (!_cluster.Nodes[node].IsRunning || d.Position >= _w.Chunks) return;
+        if (!_cluster.Nodes[node].IsRunning || d.Position >= d.End) return;
         int chunk = _order[d.Position];
         if (FileOf(chunk) != checkedFile && !MetadataFresh(node, FileOf(chunk), forPeer: false, direct: false))
         {
@@ -548,12 +561,18 @@ public sealed partial class DataSimulation
         };
     }
 
-    /// <summary>Per reading node, seconds from the start of reading until it had all its bytes; nodes with a failed read never had them and are left out (see <see cref="ReadsFailed"/>).</summary>
+    /// <summary>Where a node's cursor stands once it has started all its reads: its shard's end, or (kb) its count of reads.</summary>
+    private int ReadsEnd(NodeData d) => _w.Kind == "kb" ? KbReadsPerNode : d.End;
+
+    /// <summary>
+    /// Per reading node, seconds from the start of reading until it had all its bytes; nodes with a failed read, or
+    /// still reading at the end of the run, never had them and are left out (see <see cref="ReadsFailed"/>).
+    /// </summary>
     private Percentiles TimeToAllBytes()
     {
         var seconds = new List<double>();
         foreach (NodeData? d in _nodes)
-            if (d is { LastReadAt: >= 0, Failed: false }) seconds.Add(Micros.ToSeconds(d.LastReadAt - _start));
+            if (d is { LastReadAt: >= 0, Failed: false, Reading: 0 } && d.Position >= ReadsEnd(d)) seconds.Add(Micros.ToSeconds(d.LastReadAt - _start));
         seconds.Sort();
         return Percentiles.Of(seconds);
     }

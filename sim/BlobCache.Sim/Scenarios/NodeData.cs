@@ -22,7 +22,8 @@ internal sealed class NodeData(int chunks, int capacity)
     private int[] _ring = [];
     private int _count, _hand;
     private RecentHolders? _recent;
-    public int Position, Stride = 1, Reading;
+    /// <summary>The read cursor over the phase's order, its step, and where this node's reads end.</summary>
+    public int Position, Stride = 1, End, Reading;
     /// <summary>Pages of the dataset's listing this node has (job-start): it asks for the next only once it has this one.</summary>
     public int ListedPages;
     /// <summary>Transfers on this node's egress queue, what <see cref="OwnerPolicy"/> limits.</summary>

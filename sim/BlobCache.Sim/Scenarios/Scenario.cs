@@ -195,6 +195,8 @@ public sealed record DataWorkload
     public bool ChunksViaMesh { get; init; } = true;
     /// <summary>job-start: pages of the dataset's listing (5,000 files each in List Blobs) every node reads before its shard.</summary>
     public int ListPages { get; init; }
+    /// <summary>job-start: files (one chunk each) in each node's shard, by its index in the region.</summary>
+    public int ShardFiles { get; init; } = 1;
     /// <summary>kb: reads each node starts per second, at a steady pace, and for how many seconds.</summary>
     public double ReadsPerSecond { get; init; } = 10;
     public double ReadSeconds { get; init; } = 120;
@@ -223,6 +225,8 @@ public sealed record DataWorkload
         Check(Files >= 1 && Files <= Chunks, "files must be 1..chunks");
         Check(MetadataTtlSeconds is >= 0 and <= 3_600, "metadata_ttl_seconds must be 0..3600");
         Check(ListPages is >= 0 and <= 100_000 && (ListPages == 0 || Kind == "job-start"), "list_pages must be 0..100000, and only job-start lists");
+        Check(ShardFiles >= 1, "shard_files must be at least 1");
+        if (Kind == "job-start") Check(Files == Chunks, "job-start: every file is one chunk, so files must equal chunks");
         if (Kind == "kb")
         {
             Check(Files == Chunks, "kb: every object is one chunk, so files must equal chunks");
