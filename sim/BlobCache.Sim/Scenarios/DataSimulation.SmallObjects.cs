@@ -54,6 +54,7 @@ public sealed partial class DataSimulation
     private void ReadObject(int node, int obj, int checkedFile)
     {
         NodeData d = _nodes[node];
+        if (!_cluster.Nodes[node].IsRunning) return;
         if (obj != checkedFile && !MetadataFresh(node, obj, forPeer: false, direct: false))
         {
             LookupOf(node, obj, forPeer: false, direct: false).Waiters++;
