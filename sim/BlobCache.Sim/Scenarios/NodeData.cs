@@ -17,7 +17,11 @@ internal sealed class NodeData(int chunks, int capacity)
     /// </summary>
     private const int RecentKeys = 64;
 
-    private readonly BitArray _held = new(chunks);
+    /// <summary>Past this many chunks a node's held set is a hash set: a fleet over a million small objects holds a few each.</summary>
+    private const int DenseUpTo = 65_536;
+
+    private readonly BitArray? _heldDense = chunks <= DenseUpTo ? new(chunks) : null;
+    private readonly HashSet<int>? _heldSparse = chunks <= DenseUpTo ? null : [];
     private readonly BitArray? _used = capacity > 0 ? new(chunks) : null;
     private int[] _ring = [];
     private int _count, _hand;
@@ -47,7 +51,14 @@ internal sealed class NodeData(int chunks, int capacity)
     /// <summary>Keeps an entry Blob gave at <paramref name="fetchedAt"/> until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
     public void KeepMetadata(int key, long fetchedAt, long until, long now) => (_metadata ??= new MetadataHeld()).Keep(key, fetchedAt, until, now);
 
-    public bool Has(int chunk) => _held[chunk];
+    public bool Has(int chunk) => _heldDense?[chunk] ?? _heldSparse!.Contains(chunk);
+
+    private void SetHeld(int chunk, bool held)
+    {
+        if (_heldDense is not null) _heldDense[chunk] = held;
+        else if (held) _heldSparse!.Add(chunk);
+        else _heldSparse!.Remove(chunk);
+    }
 
     /// <summary>Members this node sent chunks to, created on its first send (most nodes of a big epoch never send).</summary>
     public RecentHolders Recent => _recent ??= new RecentHolders(Math.Min(RecentKeys, chunks), perKey: 16);
@@ -61,8 +72,8 @@ internal sealed class NodeData(int chunks, int capacity)
     /// <summary>Keeps a chunk; returns how many it evicted for room (0 or 1).</summary>
     public int Add(int chunk)
     {
-        if (_held[chunk]) return 0;
-        _held[chunk] = true;
+        if (Has(chunk)) return 0;
+        SetHeld(chunk, true);
         if (_used is null) return 0;
         if (_count < capacity)
         {
@@ -80,7 +91,7 @@ internal sealed class NodeData(int chunks, int capacity)
                 _hand = (_hand + 1) % capacity;
                 continue;
             }
-            _held[victim] = false;
+            SetHeld(victim, false);
             _ring[_hand] = chunk;
             _hand = (_hand + 1) % capacity;
             return 1;
