@@ -9,10 +9,10 @@ namespace BlobCache.Sim.Tests;
 /// </summary>
 public class KbTests
 {
-    /// <summary>kb at CI size: 300 nodes in 3 regions, 10 reads/s each for 30 s, from 1,000,000 objects.</summary>
+    /// <summary>kb at CI size: 300 nodes in 3 regions, 10 reads/s each (3,000 reads/s, as many as 3,000 nodes at the scenario's 1/s) for 30 s, from 1,000,000 objects.</summary>
     private static Scenario Kb() =>
         new SimOptions { Nodes = 300, Duration = 35 }.Apply(Scenario.Load("kb")) is var s
-            ? s with { Workload = s.Workload! with { ReadSeconds = 30 } }
+            ? s with { Workload = s.Workload! with { ReadsPerSecond = 10, ReadSeconds = 30 } }
             : throw new InvalidOperationException();
 
     [Fact]
