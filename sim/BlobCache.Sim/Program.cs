@@ -50,6 +50,7 @@ public static class Program
             Console.Error.WriteLine($"blobcache-sim: cannot write the report to '{outDir}': {e.Message}");
             return 2;
         }
+        if (options.CompareDirect) return CompareDirect(scenario, options.Seed, outDir);
         SimReport report = new ScenarioRunner(scenario, options.Seed, Console.Out).Run();
         try
         {
@@ -68,6 +69,46 @@ public static class Program
         return Invariants.Check(scenario, report) is { Count: > 0 } broken
             ? Fail(broken)
             : 0;
+    }
+
+    /// <summary>
+    /// The scenario through the mesh, then with every node reading Blob directly, under the same origin model; the
+    /// invariants are the mesh run's (the direct run is the baseline, throttled on purpose).
+    /// </summary>
+    private static int CompareDirect(Scenario scenario, ulong seed, string outDir)
+    {
+        Scenario viaMesh;
+        try
+        {
+            viaMesh = scenario with { Workload = scenario.Workload is { } w ? w with { MetadataViaMesh = true, ChunksViaMesh = true } : null };
+            _ = DirectComparison.DirectOf(viaMesh);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"blobcache-sim: {e.Message}");
+            return 2;
+        }
+        Console.WriteLine("run 1 of 2: through the mesh");
+        SimReport mesh = new ScenarioRunner(viaMesh, seed, Console.Out).Run();
+        Console.WriteLine(Summary(mesh));
+        Console.WriteLine("run 2 of 2: every node reads Blob directly (properties, listings, chunks)");
+        SimReport direct = new ScenarioRunner(DirectComparison.DirectOf(viaMesh), seed, Console.Out).Run();
+        Console.WriteLine(Summary(direct));
+        var comparison = new DirectComparison(mesh, direct);
+        try
+        {
+            comparison.WriteTo(outDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"blobcache-sim: the runs finished but the reports could not be written to '{outDir}': {e.Message}");
+            Console.WriteLine(comparison.Summary());
+            return 2;
+        }
+        Console.WriteLine();
+        Console.WriteLine(comparison.Summary());
+        Console.WriteLine($"  reports: {Path.Combine(outDir, "mesh")}, {Path.Combine(outDir, "direct")}, {Path.Combine(outDir, "comparison.json")}");
+        return Invariants.Check(viaMesh, mesh) is { Count: > 0 } broken ? Fail(broken) : 0;
     }
 
     private static int Fail(List<string> broken)
@@ -116,13 +157,15 @@ public sealed record SimOptions
     public string? Out { get; init; }
     /// <summary>True: blob properties through the mesh; false: every node asks Blob (null: the scenario's <c>metadata_via_mesh</c>).</summary>
     public bool? MetadataViaMesh { get; init; }
+    /// <summary>Run the scenario through the mesh, then with every node reading Blob directly, and compare.</summary>
+    public bool CompareDirect { get; init; }
     public bool Help { get; init; }
     public bool List { get; init; }
 
     public const string Usage = """
         usage: blobcache-sim [--scenario NAME|FILE] [--nodes N] [--regions R] [--seed S] [--duration SECONDS]
                              [--lifeguard on|off] [--suspicions auto|gossip|accuser] [--bootstrap join|converged|fleet]
-                             [--metadata mesh|direct] [--out DIR] [--list]
+                             [--metadata mesh|direct] [--compare-direct] [--out DIR] [--list]
           --scenario   a built-in scenario (see --list) or a scenario JSON file (default: crash)
           --nodes      virtual nodes (default: the scenario's; 500 for crash)
           --regions    regions the nodes are spread over (default: the scenario's)
@@ -137,6 +180,10 @@ public sealed record SimOptions
           --metadata   mesh: a node asks a blob's properties of the key's owner in its region, which asks
                        Blob once per TTL; direct: every node asks Blob (default: the scenario's
                        metadata_via_mesh, true unless it says false)
+          --compare-direct
+                       run the scenario twice under the same origin model: through the mesh, then with
+                       every node reading Blob directly (properties, listings and chunks); writes both
+                       reports (DIR/mesh, DIR/direct) and DIR/comparison.json
           --out        where report.json, report.md and the charts go (default out/sim-NAME)
           --list       list the built-in scenarios
         Exit code: 0 when the scenario's invariants hold, 1 when one broke, 2 on bad input.
@@ -150,6 +197,11 @@ public sealed record SimOptions
             string flag = args[i];
             if (flag is "-h" or "--help") return o with { Help = true };
             if (flag == "--list") return o with { List = true };
+            if (flag == "--compare-direct")
+            {
+                o = o with { CompareDirect = true };
+                continue;
+            }
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{flag} needs a value");
             o = flag switch
             {

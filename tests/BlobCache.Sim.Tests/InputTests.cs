@@ -7,7 +7,7 @@ public class InputTests
     [Fact]
     public void Every_built_in_scenario_loads()
     {
-        Assert.Equal(13, Scenario.BuiltIn.Count);
+        Assert.Equal(15, Scenario.BuiltIn.Count);
         foreach (string name in Scenario.BuiltIn) Assert.Equal(name, Scenario.Load(name).Name);
     }
 

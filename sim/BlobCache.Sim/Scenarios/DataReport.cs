@@ -30,6 +30,8 @@ public sealed record DataReport
     public long ReadsTotal { get; init; }
     /// <summary>Reads that failed because Blob refused their properties or their chunk more often than the node retries.</summary>
     public long ReadsFailed { get; init; }
+    /// <summary>Listing pages (job-start) Blob refused more often than the node retries; their nodes count as failed.</summary>
+    public long ListPagesFailed { get; init; }
     /// <summary>Per reading node: seconds from the start of reading until it had all its bytes (nodes with a failed read left out).</summary>
     public Percentiles TimeToAllBytes { get; init; }
     public double CompletionSeconds { get; init; }

@@ -5,8 +5,9 @@ using BlobCache.Mesh.Reading;
 namespace BlobCache.Sim.Scenarios;
 
 /// <summary>
-/// Blob properties, as the node learns them: a node without fresh properties runs the node's
-/// <see cref="MetadataRoute"/> (its bucket's deputy, the key's owners, then Blob), single-flight per (node, blob); a
+/// Metadata, as the node learns it: a key is a blob's properties (a HEAD) or one page of a listing (a LIST), both
+/// routed alike. A node without a fresh entry runs the node's
+/// <see cref="MetadataRoute"/> (its bucket's deputy, the key's owners, then Blob), single-flight per (node, key); a
 /// peer asked answers from its fresh entry or from its own lookup of the key. An answer carries the time Blob gave
 /// it, and the asker keeps it until that time plus the TTL. A lookup in the last fifth of the TTL is answered from
 /// the entry and refreshes it in the background. With the routing off every node asks Blob itself.
@@ -22,37 +23,42 @@ public sealed partial class DataSimulation
     /// <summary>The oldest properties a read went on with: how long before the read Blob gave them.</summary>
     public long MetadataMaxAgeMicros { get; private set; }
 
-    /// <summary>A read goes on with the node's properties of <paramref name="file"/>: how stale they may be, the bound a reader can see.</summary>
-    private void NoteAgeOfProperties(NodeData d, int file)
+    /// <summary>A read goes on with the node's entry for <paramref name="key"/>: how stale it may be, the bound a reader can see.</summary>
+    private void NoteAgeOfMetadata(NodeData d, int key)
     {
-        MetadataMaxAgeMicros = Math.Max(MetadataMaxAgeMicros, _cluster.Now - d.PropertiesFetchedAt(file));
+        MetadataMaxAgeMicros = Math.Max(MetadataMaxAgeMicros, _cluster.Now - d.MetadataFetchedAt(key));
     }
 
+    /// <summary>Metadata keys are the files' properties first, then the listing's pages.</summary>
+    private bool IsListingPage(int key) => key >= _fileKeys.Length;
+
+    private ulong MetadataKeyOf(int key) => IsListingPage(key) ? _pageKeys[key - _fileKeys.Length] : _fileKeys[key];
+
     /// <summary>
-    /// Whether <paramref name="node"/> holds fresh properties of <paramref name="file"/>; in the last fifth of their
+    /// Whether <paramref name="node"/> holds a fresh entry for <paramref name="key"/>; in the last fifth of its
     /// TTL it also starts a background lookup, planned as the asker's would be.
     /// </summary>
-    private bool PropertiesFresh(int node, int file, bool forPeer, bool direct)
+    private bool MetadataFresh(int node, int key, bool forPeer, bool direct)
     {
-        long left = NodeOf(node).PropertiesUntil(file) - _cluster.Now;
+        long left = NodeOf(node).MetadataUntil(key) - _cluster.Now;
         if (left <= 0) return false;
-        if (left * RefreshAheadShare <= _metadataTtlMicros) LookupOf(node, file, forPeer, direct);
+        if (left * RefreshAheadShare <= _metadataTtlMicros) LookupOf(node, key, forPeer, direct);
         return true;
     }
 
     /// <summary>
-    /// The node's lookup of a blob's properties, joined if one is in flight (single-flight per node), else started.
+    /// The node's lookup of a metadata key, joined if one is in flight (single-flight per node), else started.
     /// A peer's request joins it unless the lookup is on a longer path than the request allows (see
     /// <see cref="AsksFartherThan"/>): then the lookup starts over on the request's path.
     /// </summary>
-    private MetadataLookup LookupOf(int node, int file, bool forPeer, bool direct)
+    private MetadataLookup LookupOf(int node, int key, bool forPeer, bool direct)
     {
-        MetadataLookup l = _lookups.GetOrStart(node, file, out bool started);
-        if (started) l.Reset(node, file);
+        MetadataLookup l = _lookups.GetOrStart(node, key, out bool started);
+        if (started) l.Reset(node, key);
         else if (!forPeer || !AsksFartherThan(l.Route.Current, direct)) return l;
         RefreshPlacement(force: false);
         int member = MemberOf(node);
-        l.Route = MetadataRoute.Plan(_metadata, _fileKeys[file], member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(node)], forPeer, direct);
+        l.Route = MetadataRoute.Plan(_metadata, MetadataKeyOf(key), member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(node)], forPeer, direct);
         Carry(l, l.Route.Start(_cluster.Now));
         return l;
     }
@@ -66,7 +72,7 @@ public sealed partial class DataSimulation
     private static bool AsksFartherThan(MetadataDecision current, bool direct) =>
         current.Step == MetadataStep.AskPeer && (direct || !current.Direct);
 
-    /// <summary>Carries out a metadata route's decision: a request to a peer (with its deadline) or a HEAD.</summary>
+    /// <summary>Carries out a metadata route's decision: a request to a peer (with its deadline) or Blob (a HEAD or a LIST).</summary>
     private void Carry(MetadataLookup l, MetadataDecision decision)
     {
         l.Ask = ++_asks;
@@ -79,7 +85,7 @@ public sealed partial class DataSimulation
                 else AwaitDeadline(l);
                 break;
             case MetadataStep.AskBlob:
-                AskProperties(l);
+                AskOrigin(l);
                 break;
             default:
                 throw new InvalidOperationException($"a metadata route decided {decision.Step} before any answer");
@@ -106,12 +112,12 @@ public sealed partial class DataSimulation
             return;
         }
         CountServed(peer);
-        if (PropertiesFresh(peer, asker.File, forPeer: true, asked.Direct))
+        if (MetadataFresh(peer, asker.Key, forPeer: true, asked.Direct))
         {
-            Answer(peer, asker, ask, _nodes[peer].PropertiesFetchedAt(asker.File));
+            Answer(peer, asker, ask, _nodes[peer].MetadataFetchedAt(asker.Key));
             return;
         }
-        LookupOf(peer, asker.File, forPeer: true, asked.Direct).Requesters.Add((asker.Id, ask));
+        LookupOf(peer, asker.Key, forPeer: true, asked.Direct).Requesters.Add((asker.Id, ask));
         AwaitDeadline(asker);
     }
 
@@ -151,15 +157,22 @@ public sealed partial class DataSimulation
         Carry(l, l.Route.OnAnswer(_cluster.Now, answered: false));
     }
 
-    /// <summary>A HEAD of the lookup's blob; the answer or refusal comes back after the origin's latency.</summary>
-    private void AskProperties(MetadataLookup l)
+    /// <summary>
+    /// A HEAD of the lookup's blob, or a LIST of its page (which names no blob, so only the account's budget applies);
+    /// the answer or refusal comes back after the origin's latency.
+    /// </summary>
+    private void AskOrigin(MetadataLookup l)
     {
-        ulong blob = _fileKeys[l.File];
-        bool served = _origin.Request(_cluster.Now, OriginRequestKind.Head, blob, blob, RegionOf(l.Node), bytes: 0) == OriginVerdict.Served;
+        bool listing = IsListingPage(l.Key);
+        ulong obj = MetadataKeyOf(l.Key);
+        OriginVerdict verdict = listing
+            ? _origin.Request(_cluster.Now, OriginRequestKind.List, blob: 0, obj, RegionOf(l.Node), bytes: 0)
+            : _origin.Request(_cluster.Now, OriginRequestKind.Head, obj, obj, RegionOf(l.Node), bytes: 0);
+        bool served = verdict == OriginVerdict.Served;
         Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id, l.Ask));
     }
 
-    /// <summary>Blob answered the HEAD, or refused it: asked again after the node's backoff, or the lookup fails.</summary>
+    /// <summary>Blob answered the HEAD or LIST, or refused it: asked again after the node's backoff, or the lookup fails.</summary>
     private void HeadAnswered(MetadataLookup l, long ask, bool served)
     {
         if (l.Ask != ask) return;
@@ -172,23 +185,24 @@ public sealed partial class DataSimulation
     }
 
     /// <summary>
-    /// The lookup ended: with properties Blob gave at <paramref name="fetchedAt"/> (the node keeps them until then
-    /// plus the TTL, its waiting reads go on, the peers that asked are answered), or failed (the waiting reads fail,
-    /// the peers hear so and go on).
+    /// The lookup ended: with an entry Blob gave at <paramref name="fetchedAt"/> (the node keeps it until then
+    /// plus the TTL, its waiting reads or listing go on, the peers that asked are answered), or failed (the waiting
+    /// reads fail, the peers hear so and go on).
     /// </summary>
     private void FinishLookup(MetadataLookup l, bool served, long fetchedAt)
     {
         l.Ask = 0;
         NodeData d = NodeOf(l.Node);
-        if (served) d.KeepProperties(l.File, fetchedAt, fetchedAt + _metadataTtlMicros, _fileKeys.Length);
+        if (served) d.KeepMetadata(l.Key, fetchedAt, fetchedAt + _metadataTtlMicros, _cluster.Now);
         for (int i = 0; i < l.Waiters; i++)
         {
-            if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.File));
+            if (IsListingPage(l.Key)) PageLookedUp(l.Node, l.Key, served);
+            else if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.Key));
             else FailNextRead(l.Node);
         }
         if (_cluster.Nodes[l.Node].IsRunning)
         {
-            long answerFetchedAt = d.PropertiesFetchedAt(l.File);
+            long answerFetchedAt = d.MetadataFetchedAt(l.Key);
             foreach ((int requester, long ask) in l.Requesters)
             {
                 MetadataLookup r = _lookups[requester];
@@ -198,15 +212,19 @@ public sealed partial class DataSimulation
             }
         }
         l.Requesters.Clear();
-        _lookups.Release(l.Node, l.File, l.Id);
+        _lookups.Release(l.Node, l.Key, l.Id);
     }
 
     /// <summary>A read whose blob's properties could not be had: it takes its chunk and fails with it.</summary>
     private void FailNextRead(int node)
     {
         NodeData d = _nodes[node];
-        if (d.Position >= _w.Chunks) return;
-        d.Position += d.Stride;
+        if (_w.Kind != "kb")
+        {
+            // A sharded reader's read is its next position; a kb read was counted when it was drawn.
+            if (d.Position >= d.End) return;
+            d.Position += d.Stride;
+        }
         d.Reading++;
         Fail(node);
     }

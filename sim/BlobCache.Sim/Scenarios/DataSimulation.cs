@@ -34,6 +34,8 @@ public sealed partial class DataSimulation
     private readonly InFlight<ChunkFetch> _fetches = new(id => new ChunkFetch { Id = id }); // per (node, chunk)
     private readonly ulong[] _chunkKeys;
     private readonly ulong[] _fileKeys;
+    /// <summary>The listing's pages, keyed like the node keys a List Blobs request: by its canonical text.</summary>
+    private readonly ulong[] _pageKeys;
     private readonly SimulatedOrigin _origin;
     private readonly OriginBackoff _backoff = OriginBackoff.Default;
     private readonly long _originLatencyMicros, _metadataTtlMicros;
@@ -62,15 +64,18 @@ public sealed partial class DataSimulation
         _regions = regions;
         _random = new DeterministicRandom(DeterministicRandom.Derive(seed, 0xDA7A));
         _chunkBytes = (long)workload.ChunkMib << 20;
-        _transferMicros = (long)(_chunkBytes * 8 / (workload.NicGbps * 1e9) * Micros.PerSecond);
-        _blobMicros = (long)(workload.BlobLatencyMs * Micros.PerMillisecond + _chunkBytes * 8 / (workload.BlobGbps * 1e9) * Micros.PerSecond);
+        _transferMicros = TransferMicros(_chunkBytes, workload.NicGbps);
         _originLatencyMicros = (long)(workload.BlobLatencyMs * Micros.PerMillisecond);
+        _blobMicros = _originLatencyMicros + TransferMicros(_chunkBytes, workload.BlobGbps);
         _metadataTtlMicros = (long)(workload.MetadataTtlSeconds * Micros.PerSecond);
         _origin = new SimulatedOrigin(workload.Origin);
         string name = workload.Kind == "stampede" ? "model" : "shards";
         _fileKeys = new ulong[workload.Files];
         for (int f = 0; f < workload.Files; f++)
             _fileKeys[f] = StableHash.BlobKey("dataset", workload.Files == 1 ? (workload.Kind == "stampede" ? "model.safetensors" : "shards") : $"{name}-{f + 1:D5}-of-{workload.Files:D5}");
+        _pageKeys = new ulong[workload.ListPages];
+        for (int p = 0; p < workload.ListPages; p++) _pageKeys[p] = StableHash.Of($"dataset?restype=container&comp=list&maxresults=5000&marker=page-{p}");
+        if (workload.Kind == "kb") BuildZipf();
         _chunkKeys = new ulong[workload.Chunks];
         for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(_fileKeys[FileOf(c)], c - FirstChunkOf(FileOf(c)));
         _start = Micros.From(TimeSpan.FromSeconds(workload.Start));
@@ -108,7 +113,10 @@ public sealed partial class DataSimulation
         {
             case DataEventKind.StartPhase: StartPhase(); break;
             case DataEventKind.NextRead: NextRead(e.Subject, checkedFile: -1); break;
+            case DataEventKind.ReadAfterHead when _w.Kind == "kb": ReadObject(e.Subject, e.Peer, checkedFile: e.Peer); break;
             case DataEventKind.ReadAfterHead: NextRead(e.Subject, checkedFile: e.Peer); break;
+            case DataEventKind.ListNext: ListNext(e.Subject); break;
+            case DataEventKind.SmallObjectRead: SmallObjectRead(e.Subject); break;
             case DataEventKind.Request: RequestArrived(_fetches[e.Subject], e.Ask); break;
             case DataEventKind.Answer: AnswerArrived(_fetches[e.Subject], e.Ask, e.Answer); break;
             case DataEventKind.Deadline: DeadlinePassed(_fetches[e.Subject], e.Ask); break;
@@ -123,7 +131,7 @@ public sealed partial class DataSimulation
             case DataEventKind.HeadServed: HeadAnswered(_lookups[e.Subject], e.Ask, served: true); break;
             case DataEventKind.HeadRefused: HeadAnswered(_lookups[e.Subject], e.Ask, served: false); break;
             case DataEventKind.HeadRetry:
-                if (_lookups[e.Subject].Ask == e.Ask) AskProperties(_lookups[e.Subject]);
+                if (_lookups[e.Subject].Ask == e.Ask) AskOrigin(_lookups[e.Subject]);
                 break;
             case DataEventKind.MetadataRequest: MetadataRequestArrived(_lookups[e.Subject], e.Ask); break;
             case DataEventKind.MetadataAnswered: MetadataAnswerArrived(_lookups[e.Subject], e.Ask, answered: true); break;
@@ -149,25 +157,44 @@ public sealed partial class DataSimulation
             for (int k = 0; k < readers.Count; k++)
             {
                 int node = readers[k];
+                if (_w.Kind == "kb")
+                {
+                    StartSmallObjectReads(node);
+                    continue;
+                }
                 NodeData d = NodeOf(node);
-                // Sharded: the k-th reader of a region reads every readers.Count-th chunk of this phase's order.
-                d.Position = _w.Kind == "stampede" ? 0 : k;
-                d.Stride = _w.Kind == "stampede" ? 1 : readers.Count;
-                int reads = d.Position >= _w.Chunks ? 0 : (_w.Chunks - 1 - d.Position) / d.Stride + 1;
+                AssignReads(d, k, readers.Count);
+                int reads = d.Position >= d.End ? 0 : (d.End - 1 - d.Position) / d.Stride + 1;
                 ReadsTotal += reads;
-                for (int i = 0; i < _w.ReaderConcurrency; i++) Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node));
+                if (_w.Kind == "job-start") Enqueue(_cluster.Now, new DataEvent(DataEventKind.ListNext, node));
+                else for (int i = 0; i < _w.ReaderConcurrency; i++) Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node));
             }
         }
     }
 
-    /// <summary>Epoch: everyone, twice (second order reshuffled). Stampede: everyone, once. Pooled: region 0, then the others.</summary>
+    /// <summary>
+    /// Which chunks of this phase's order the k-th of a region's readers reads. Stampede: all. Job-start: its shard,
+    /// the next <see cref="DataWorkload.ShardFiles"/> files (one chunk each) by its index. Otherwise every
+    /// readers-th chunk from the k-th: the region reads each chunk once.
+    /// </summary>
+    private void AssignReads(NodeData d, int k, int readers)
+    {
+        (d.Position, d.Stride, d.End) = _w.Kind switch
+        {
+            "stampede" => (0, 1, _w.Chunks),
+            "job-start" => ((int)Math.Min((long)k * _w.ShardFiles, _w.Chunks), 1, (int)Math.Min((long)(k + 1) * _w.ShardFiles, _w.Chunks)),
+            _ => (k, readers, _w.Chunks),
+        };
+    }
+
+    /// <summary>Epoch: everyone, twice (second order reshuffled). Stampede, job-start, kb: everyone, once. Pooled: region 0, then the others.</summary>
     private bool ReadsInPhase(int region) => _w.Kind switch
     {
         "pooled" => _phase == 0 ? region == 0 : region != 0,
         _ => true,
     };
 
-    private int Phases => _w.Kind == "stampede" ? 1 : 2;
+    private int Phases => _w.Kind is "epoch" or "pooled" ? 2 : 1;
 
     /// <summary>
     /// The node's next read. It needs the blob's properties first (held and not expired, or just answered for
@@ -176,20 +203,27 @@ public sealed partial class DataSimulation
     private void NextRead(int node, int checkedFile)
     {
         NodeData d = _nodes[node];
-        if (!_cluster.Nodes[node].IsRunning || d.Position >= _w.Chunks) return;
+        if (!_cluster.Nodes[node].IsRunning || d.Position >= d.End) return;
         int chunk = _order[d.Position];
-        if (FileOf(chunk) != checkedFile && !PropertiesFresh(node, FileOf(chunk), forPeer: false, direct: false))
+        if (FileOf(chunk) != checkedFile && !MetadataFresh(node, FileOf(chunk), forPeer: false, direct: false))
         {
             LookupOf(node, FileOf(chunk), forPeer: false, direct: false).Waiters++;
             return;
         }
-        NoteAgeOfProperties(d, FileOf(chunk));
+        NoteAgeOfMetadata(d, FileOf(chunk));
         d.Position += d.Stride;
         d.Reading++;
+        ReadChunk(node, chunk);
+    }
+
+    /// <summary>A read of one chunk (counted in <see cref="NodeData.Reading"/> already): from the node's cache, or fetched.</summary>
+    private void ReadChunk(int node, int chunk)
+    {
+        NodeData d = _nodes[node];
         if (d.Has(chunk))
         {
             d.Touch(chunk);
-            _bytes[(int)Source.Local] += _chunkBytes;
+            _bytes[(int)Source.Local] += ObjectBytes(chunk);
             Complete(node);
             return;
         }
@@ -215,7 +249,8 @@ public sealed partial class DataSimulation
 
     private void ReadEnded(int node)
     {
-        Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node));
+        // A kb node's reads come at their own pace (SmallObjectRead), not one after another.
+        if (_w.Kind != "kb") Enqueue(_cluster.Now, new DataEvent(DataEventKind.NextRead, node));
         if (ReadsDone + ReadsFailed == ReadsTotal)
         {
             _phase++;
@@ -238,8 +273,9 @@ public sealed partial class DataSimulation
         f.Reset(node, chunk, _chunkKeys[chunk]);
         RefreshPlacement(force: false);
         int region = _cluster.Nodes[node].Info.Region;
-        RegionPlacement owners = forPeer ? RegionPlacement.Empty : _regionPlacement[region];
-        f.Route = ChunkRoute.Plan(_routing, f.Key, MemberOf(node), owners, _pooledOf[region]);
+        // Chunks read straight from Blob (the baseline) are a route with no one to ask.
+        RegionPlacement owners = forPeer || !_w.ChunksViaMesh ? RegionPlacement.Empty : _regionPlacement[region];
+        f.Route = ChunkRoute.Plan(_routing, f.Key, MemberOf(node), owners, _w.ChunksViaMesh ? _pooledOf[region] : []);
         Carry(f, f.Route.Start(_cluster.Now));
         return f;
     }
@@ -318,7 +354,7 @@ public sealed partial class DataSimulation
         Evictions += d.Add(f.Chunk);
         for (int i = 0; i < f.LocalReaders; i++)
         {
-            _bytes[(int)how] += _chunkBytes;
+            _bytes[(int)how] += ObjectBytes(f.Chunk);
             Complete(f.Node);
         }
         // The requesters' bytes came from Blob (or another region) just now, through this node.
@@ -337,11 +373,13 @@ public sealed partial class DataSimulation
     private void ReadBlob(ChunkFetch f)
     {
         int file = FileOf(f.Chunk);
-        OriginVerdict verdict = _origin.Request(_cluster.Now, OriginRequestKind.GetRange, _fileKeys[file], f.Key, RegionOf(f.Node), _chunkBytes);
+        long bytes = ObjectBytes(f.Chunk);
+        OriginVerdict verdict = _origin.Request(_cluster.Now, OriginRequestKind.GetRange, _fileKeys[file], f.Key, RegionOf(f.Node), bytes);
         if (verdict == OriginVerdict.Served)
         {
             BlobGets++;
-            Enqueue(_cluster.Now + _blobMicros, new DataEvent(DataEventKind.BlobDone, f.Id, f.Ask));
+            long took = bytes == _chunkBytes ? _blobMicros : _originLatencyMicros + TransferMicros(bytes, _w.BlobGbps);
+            Enqueue(_cluster.Now + took, new DataEvent(DataEventKind.BlobDone, f.Id, f.Ask));
         }
         else Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(DataEventKind.BlobRefused, f.Id, f.Ask));
     }
@@ -370,6 +408,9 @@ public sealed partial class DataSimulation
             Enqueue(_cluster.Now + Latency(f.Node, _fetches[requester].Node), new DataEvent(DataEventKind.Answer, requester, ask, Answer: PeerAnswer.Failed));
         f.Requesters.Clear();
     }
+
+    /// <summary>How long <paramref name="bytes"/> take at <paramref name="gbps"/>.</summary>
+    private static long TransferMicros(long bytes, double gbps) => (long)(bytes * 8 / (gbps * 1e9) * Micros.PerSecond);
 
     private int FileOf(int chunk) => (int)((long)chunk * _w.Files / _w.Chunks);
 
@@ -426,9 +467,11 @@ public sealed partial class DataSimulation
     private void Transfer(int from, ChunkFetch f, Source source)
     {
         NodeData s = _nodes[from], r = _nodes[f.Node];
-        long sent = Math.Max(_cluster.Now, s.EgressFree) + _transferMicros;
+        long bytes = ObjectBytes(f.Chunk);
+        long transfer = bytes == _chunkBytes ? _transferMicros : TransferMicros(bytes, _w.NicGbps);
+        long sent = Math.Max(_cluster.Now, s.EgressFree) + transfer;
         s.EgressFree = sent;
-        r.IngressFree = Math.Max(r.IngressFree + _transferMicros, sent);
+        r.IngressFree = Math.Max(r.IngressFree + transfer, sent);
         s.Sending++;
         MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Sending);
         Enqueue(sent, new DataEvent(DataEventKind.SendDone, Peer: from));
@@ -513,6 +556,7 @@ public sealed partial class DataSimulation
             ReadsDone = ReadsDone,
             ReadsTotal = ReadsTotal,
             ReadsFailed = ReadsFailed,
+            ListPagesFailed = ListPagesFailed,
             TimeToAllBytes = TimeToAllBytes(),
             CompletionSeconds = _finishedAt < 0 ? -1 : Micros.ToSeconds(_finishedAt - _start),
             IdealSeconds = idealSeconds,
@@ -524,19 +568,25 @@ public sealed partial class DataSimulation
         };
     }
 
-    /// <summary>Per reading node, seconds from the start of reading until it had all its bytes; nodes with a failed read never had them and are left out (see <see cref="ReadsFailed"/>).</summary>
+    /// <summary>Where a node's cursor stands once it has started all its reads: its shard's end, or (kb) its count of reads.</summary>
+    private int ReadsEnd(NodeData d) => _w.Kind == "kb" ? KbReadsPerNode : d.End;
+
+    /// <summary>
+    /// Per reading node, seconds from the start of reading until it had all its bytes; nodes with a failed read, or
+    /// still reading at the end of the run, never had them and are left out (see <see cref="ReadsFailed"/>).
+    /// </summary>
     private Percentiles TimeToAllBytes()
     {
         var seconds = new List<double>();
         foreach (NodeData? d in _nodes)
-            if (d is { LastReadAt: >= 0, Failed: false }) seconds.Add(Micros.ToSeconds(d.LastReadAt - _start));
+            if (d is { LastReadAt: >= 0, Failed: false, Reading: 0 } && d.Position >= ReadsEnd(d)) seconds.Add(Micros.ToSeconds(d.LastReadAt - _start));
         seconds.Sort();
         return Percentiles.Of(seconds);
     }
 
     public OriginReport OriginReport() => _origin.Report();
 
-    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline }
+    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline, ListNext, SmallObjectRead }
 
     /// <summary>An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to.</summary>
     private readonly record struct DataEvent(DataEventKind Kind, int Subject = 0, long Ask = 0, int Peer = 0, Source Source = Source.Local, PeerAnswer Answer = PeerAnswer.Chunk);

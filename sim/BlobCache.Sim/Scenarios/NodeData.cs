@@ -17,40 +17,48 @@ internal sealed class NodeData(int chunks, int capacity)
     /// </summary>
     private const int RecentKeys = 64;
 
-    private readonly BitArray _held = new(chunks);
+    /// <summary>Past this many chunks a node's held set is a hash set: a fleet over a million small objects holds a few each.</summary>
+    private const int DenseUpTo = 65_536;
+
+    private readonly BitArray? _heldDense = chunks <= DenseUpTo ? new(chunks) : null;
+    private readonly HashSet<int>? _heldSparse = chunks <= DenseUpTo ? null : [];
     private readonly BitArray? _used = capacity > 0 ? new(chunks) : null;
     private int[] _ring = [];
     private int _count, _hand;
     private RecentHolders? _recent;
-    public int Position, Stride = 1, Reading;
+    /// <summary>The read cursor over the phase's order, its step, and where this node's reads end.</summary>
+    public int Position, Stride = 1, End, Reading;
+    /// <summary>Pages of the dataset's listing this node has (job-start): it asks for the next only once it has this one.</summary>
+    public int ListedPages;
     /// <summary>Transfers on this node's egress queue, what <see cref="OwnerPolicy"/> limits.</summary>
     public int Sending;
     public long EgressFree, IngressFree;
     /// <summary>When this node's last successful read finished, and whether any of its reads failed.</summary>
     public long LastReadAt = -1;
     public bool Failed;
-    private long[]? _propertiesUntil, _propertiesFetchedAt;
+    private MetadataHeld? _metadata;
 
     /// <summary>The 1-s window of <see cref="MetadataServedInWindow"/> (virtual seconds), and the peers' metadata requests this node received in it.</summary>
     public long MetadataWindow = -1;
     public int MetadataServedInWindow;
 
-    /// <summary>When the node's properties of a blob expire (0: never held).</summary>
-    public long PropertiesUntil(int file) => _propertiesUntil is { } until ? until[file] : 0;
+    /// <summary>When the node's entry for a metadata key (a blob's properties, a listing page) expires (0: never held).</summary>
+    public long MetadataUntil(int key) => _metadata?.Until(key) ?? 0;
 
-    /// <summary>When Blob gave the properties the node holds of a blob: how stale a read that uses them is.</summary>
-    public long PropertiesFetchedAt(int file) => _propertiesFetchedAt is { } at ? at[file] : 0;
+    /// <summary>When Blob gave the entry the node holds for a key: how stale a read that uses it is.</summary>
+    public long MetadataFetchedAt(int key) => _metadata?.FetchedAt(key) ?? 0;
 
-    /// <summary>Keeps a blob's properties Blob gave at <paramref name="fetchedAt"/> until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
-    public void KeepProperties(int file, long fetchedAt, long until, int files)
+    /// <summary>Keeps an entry Blob gave at <paramref name="fetchedAt"/> until <paramref name="until"/>, unless it holds a fresher answer already.</summary>
+    public void KeepMetadata(int key, long fetchedAt, long until, long now) => (_metadata ??= new MetadataHeld()).Keep(key, fetchedAt, until, now);
+
+    public bool Has(int chunk) => _heldDense?[chunk] ?? _heldSparse!.Contains(chunk);
+
+    private void SetHeld(int chunk, bool held)
     {
-        ref long kept = ref (_propertiesUntil ??= new long[files])[file];
-        if (until < kept) return;
-        kept = until;
-        (_propertiesFetchedAt ??= new long[files])[file] = fetchedAt;
+        if (_heldDense is not null) _heldDense[chunk] = held;
+        else if (held) _heldSparse!.Add(chunk);
+        else _heldSparse!.Remove(chunk);
     }
-
-    public bool Has(int chunk) => _held[chunk];
 
     /// <summary>Members this node sent chunks to, created on its first send (most nodes of a big epoch never send).</summary>
     public RecentHolders Recent => _recent ??= new RecentHolders(Math.Min(RecentKeys, chunks), perKey: 16);
@@ -64,8 +72,8 @@ internal sealed class NodeData(int chunks, int capacity)
     /// <summary>Keeps a chunk; returns how many it evicted for room (0 or 1).</summary>
     public int Add(int chunk)
     {
-        if (_held[chunk]) return 0;
-        _held[chunk] = true;
+        if (Has(chunk)) return 0;
+        SetHeld(chunk, true);
         if (_used is null) return 0;
         if (_count < capacity)
         {
@@ -83,7 +91,7 @@ internal sealed class NodeData(int chunks, int capacity)
                 _hand = (_hand + 1) % capacity;
                 continue;
             }
-            _held[victim] = false;
+            SetHeld(victim, false);
             _ring[_hand] = chunk;
             _hand = (_hand + 1) % capacity;
             return 1;

@@ -11,6 +11,8 @@ public sealed record OriginReport
     public required IReadOnlyDictionary<OriginRequestKind, long> ServedByKind { get; init; }
     /// <summary>Requests refused with 503, by the limit that refused them.</summary>
     public required IReadOnlyDictionary<OriginVerdict, long> Throttled { get; init; }
+    /// <summary>The same refusals, by the kind of request refused.</summary>
+    public required IReadOnlyDictionary<OriginRequestKind, long> ThrottledByKind { get; init; }
     public required IReadOnlyDictionary<OriginRequestKind, int> PerObjectPerRegionMax { get; init; }
     public required IReadOnlyDictionary<OriginRequestKind, double> PerObjectPerRegionMean { get; init; }
     public long PeakRequestsPerSecond { get; init; }

@@ -153,7 +153,12 @@ public sealed record ScenarioStep
 /// <summary>Chunks that nodes read through the mesh.</summary>
 public sealed record DataWorkload
 {
-    /// <summary>epoch (each node reads its shards, twice, reshuffled), stampede (every node reads the same model), pooled (one region re-reads what another cached).</summary>
+    /// <summary>
+    /// epoch (each node reads its shards, twice, reshuffled), stampede (every node reads the same model), pooled (one
+    /// region re-reads what another cached), job-start (each node lists the dataset's <see cref="ListPages"/> pages
+    /// in order, then reads its shard once), kb (each node reads small objects, one chunk each, drawn with Zipf
+    /// popularity, <see cref="ReadsPerSecond"/> for <see cref="ReadSeconds"/>).
+    /// </summary>
     public required string Kind { get; init; }
     /// <summary>Virtual second at which reading starts.</summary>
     public double Start { get; init; } = 1;
@@ -185,6 +190,23 @@ public sealed record DataWorkload
     /// every node asks Blob itself, the baseline the mesh is compared with.
     /// </summary>
     public bool MetadataViaMesh { get; init; } = true;
+    /// <summary>
+    /// True: a chunk a node does not hold is asked of its owners in the region first (<see cref="ChunkRoute"/>).
+    /// False: every node reads its chunks straight from Blob, the baseline with no cache at all.
+    /// </summary>
+    public bool ChunksViaMesh { get; init; } = true;
+    /// <summary>job-start: pages of the dataset's listing (5,000 files each in List Blobs) every node reads before its shard.</summary>
+    public int ListPages { get; init; }
+    /// <summary>job-start: files (one chunk each) in each node's shard, by its index in the region.</summary>
+    public int ShardFiles { get; init; } = 1;
+    /// <summary>kb: reads each node starts per second, at a steady pace, and for how many seconds.</summary>
+    public double ReadsPerSecond { get; init; } = 10;
+    public double ReadSeconds { get; init; } = 120;
+    /// <summary>kb: the exponent s of the objects' Zipf popularity (object of rank i is read in proportion to 1/i^s).</summary>
+    public double ZipfExponent { get; init; } = 1;
+    /// <summary>kb: object sizes, powers of two from the least to the most, in KiB, each object one chunk (0: every chunk <see cref="ChunkMib"/>).</summary>
+    public int ObjectKibMin { get; init; } = 4;
+    public int ObjectKibMax { get; init; }
     /// <summary>The storage account's limits (defaults: Azure's published targets; 0 = unlimited).</summary>
     public OriginLimits Origin { get; init; } = OriginLimits.Azure;
 
@@ -194,7 +216,7 @@ public sealed record DataWorkload
         {
             if (!ok) throw new ArgumentException($"workload: {message}");
         }
-        Check(Kind is "epoch" or "stampede" or "pooled", $"kind must be epoch, stampede or pooled, got '{Kind}'");
+        Check(Kind is "epoch" or "stampede" or "pooled" or "job-start" or "kb", $"kind must be epoch, stampede, pooled, job-start or kb, got '{Kind}'");
         Check(Chunks is >= 1 and <= 10_000_000, "chunks must be 1..10000000");
         Check(ChunkMib is >= 1 and <= 256, "chunk_mib must be 1..256");
         Check(NicGbps > 0 && BlobGbps > 0 && BlobLatencyMs >= 0, "bandwidths must be positive");
@@ -205,6 +227,19 @@ public sealed record DataWorkload
         Check(PeerTransferTimeoutMs >= PeerTimeoutMs, "peer_transfer_timeout_ms must be at least peer_timeout_ms");
         Check(Files >= 1 && Files <= Chunks, "files must be 1..chunks");
         Check(MetadataTtlSeconds is >= 0 and <= 3_600, "metadata_ttl_seconds must be 0..3600");
+        Check(ListPages is >= 0 and <= 100_000 && (ListPages == 0 || Kind == "job-start"), "list_pages must be 0..100000, and only job-start lists");
+        Check(ShardFiles >= 1, "shard_files must be at least 1");
+        if (Kind == "job-start") Check(Files == Chunks, "job-start: every file is one chunk, so files must equal chunks");
+        if (Kind == "kb")
+        {
+            Check(Files == Chunks, "kb: every object is one chunk, so files must equal chunks");
+            Check(ReadsPerSecond is > 0 and <= 10_000 && ReadSeconds is > 0 and <= 86_400 && ReadsPerSecond * ReadSeconds <= 1_000_000, "kb: reads_per_second and read_seconds must be positive, at most 1,000,000 reads per node");
+            Check(ZipfExponent is >= 0 and <= 4, "kb: zipf_exponent must be 0..4");
+        }
+        if (ObjectKibMax != 0)
+            Check(ObjectKibMin >= 1 && ObjectKibMax >= ObjectKibMin && ((long)ObjectKibMax << 10) <= (long)ChunkMib << 20
+                  && System.Numerics.BitOperations.IsPow2(ObjectKibMax / ObjectKibMin) && ObjectKibMax % ObjectKibMin == 0,
+                "object_kib_min..object_kib_max must be a power-of-two range within one chunk");
         try
         {
             Origin.Validate();

@@ -192,6 +192,7 @@ public sealed record SimReport
             w.WriteNumber("reads_done", d.ReadsDone);
             w.WriteNumber("reads_total", d.ReadsTotal);
             w.WriteNumber("reads_failed", d.ReadsFailed);
+            w.WriteNumber("list_pages_failed", d.ListPagesFailed);
             w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
             if (!double.IsNaN(d.IdealSeconds)) w.WriteNumber("ideal_seconds", Round(d.IdealSeconds));
             w.WriteStartObject("time_to_all_bytes_seconds");
@@ -305,6 +306,9 @@ public sealed record SimReport
         w.WriteNumber("total", o.ThrottledTotal);
         foreach ((var reason, long n) in o.Throttled) w.WriteNumber(OriginReport.JsonName(reason), n);
         w.WriteEndObject();
+        w.WriteStartObject("throttled_by_kind");
+        foreach ((var kind, long n) in o.ThrottledByKind) w.WriteNumber(OriginReport.JsonName(kind), n);
+        w.WriteEndObject();
         w.WriteStartObject("requests_per_object_per_region");
         foreach (var kind in o.RequestsByKind.Keys) Pair(w, OriginReport.JsonName(kind), o.PerObjectPerRegionMean[kind], o.PerObjectPerRegionMax[kind]);
         w.WriteEndObject();
@@ -314,9 +318,9 @@ public sealed record SimReport
 
     /// <summary>The origin in one line, as the README quotes it.</summary>
     public static string OriginSummary(OriginReport o, DataReport d) => string.Create(CultureInfo.InvariantCulture,
-        $"Origin: {o.RequestsTotal:N0} requests ({o.RequestsByKind[Mesh.Origin.OriginRequestKind.GetRange]:N0} GET, {o.RequestsByKind[Mesh.Origin.OriginRequestKind.Head]:N0} HEAD), " +
-        $"{o.ThrottledTotal:N0} throttled, peak {o.PeakRequestsPerSecond:N0} requests/s, HEADs per blob per region {o.PerObjectPerRegionMean[Mesh.Origin.OriginRequestKind.Head]:F1} mean / {o.PerObjectPerRegionMax[Mesh.Origin.OriginRequestKind.Head]:N0} max; " +
-        $"every node had its bytes after {d.TimeToAllBytes.P50:F1} / {d.TimeToAllBytes.P99:F1} / {d.TimeToAllBytes.Max:F1} s (p50 / p99 / max); {d.ReadsFailed:N0} reads failed.");
+        $"Origin: {o.RequestsTotal:N0} requests ({o.RequestsByKind[Mesh.Origin.OriginRequestKind.GetRange]:N0} GET, {o.RequestsByKind[Mesh.Origin.OriginRequestKind.Head]:N0} HEAD, {o.RequestsByKind[Mesh.Origin.OriginRequestKind.List]:N0} LIST), " +
+        $"{o.ThrottledTotal:N0} throttled ({o.ThrottledByKind[Mesh.Origin.OriginRequestKind.List]:N0} LIST), peak {o.PeakRequestsPerSecond:N0} requests/s, HEADs per blob per region {o.PerObjectPerRegionMean[Mesh.Origin.OriginRequestKind.Head]:F1} mean / {o.PerObjectPerRegionMax[Mesh.Origin.OriginRequestKind.Head]:N0} max; " +
+        $"every node had its bytes after {d.TimeToAllBytes.P50:F1} / {d.TimeToAllBytes.P99:F1} / {d.TimeToAllBytes.Max:F1} s (p50 / p99 / max); {d.ReadsFailed:N0} reads failed, {d.ListPagesFailed:N0} listing pages failed.");
 
     private static string GiB(long bytes) => (bytes / (double)(1L << 30)).ToString("F1", CultureInfo.InvariantCulture);
 

@@ -16,6 +16,7 @@ public sealed class SimulatedOrigin
 
     private readonly OriginThrottle _throttle;
     private readonly long[] _received = new long[Kinds];
+    private readonly long[] _refused = new long[Kinds];
     // Requests per (object, region), one table per kind: what "once per object per region" is measured against.
     private readonly Dictionary<(ulong Object, int Region), int>[] _perObject = [[], [], [], []];
     private readonly int[] _perObjectMax = new int[Kinds];
@@ -37,8 +38,13 @@ public sealed class SimulatedOrigin
         ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(table, (obj, region), out _);
         count++;
         if (count > _perObjectMax[k]) _perObjectMax[k] = count;
-        return _throttle.Admit(now, kind, blob, bytes);
+        OriginVerdict verdict = _throttle.Admit(now, kind, blob, bytes);
+        if (verdict != OriginVerdict.Served) _refused[k]++;
+        return verdict;
     }
+
+    /// <summary>Requests of one kind the origin refused (503), whatever limit refused them.</summary>
+    public long RefusedOf(OriginRequestKind kind) => _refused[(int)kind];
 
     /// <summary>Requests the origin received of one kind, served or refused.</summary>
     public long Received(OriginRequestKind kind) => _received[(int)kind];
@@ -67,6 +73,7 @@ public sealed class SimulatedOrigin
         RequestsByKind = Enum.GetValues<OriginRequestKind>().ToDictionary(k => k, Received),
         ServedByKind = Enum.GetValues<OriginRequestKind>().ToDictionary(k => k, Served),
         Throttled = Enum.GetValues<OriginVerdict>().Where(v => v != OriginVerdict.Served).ToDictionary(v => v, Refused),
+        ThrottledByKind = Enum.GetValues<OriginRequestKind>().ToDictionary(k => k, RefusedOf),
         PerObjectPerRegionMax = Enum.GetValues<OriginRequestKind>().ToDictionary(k => k, PerObjectPerRegionMax),
         PerObjectPerRegionMean = Enum.GetValues<OriginRequestKind>().ToDictionary(k => k, PerObjectPerRegionMean),
         PeakRequestsPerSecond = PeakRequestsPerSecond,
