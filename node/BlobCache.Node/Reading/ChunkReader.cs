@@ -306,8 +306,7 @@ public sealed class ChunkReader : IDisposable
         }
     }
 
-    // The route's clock: monotonic microseconds, as the mesh's state machines take time.
-    private static long Now => (long)Stopwatch.GetElapsedTime(0).TotalMicroseconds;
+    private static long Now => RouteClock.Now;
 
     /// <summary>
     /// One fetch past this node's tiers, as <see cref="ChunkRoute"/> decides it: owners in the region (each fills from

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BlobCache.Mesh;
 using BlobCache.Mesh.Placement;
 using BlobCache.Mesh.Reading;
@@ -31,10 +30,10 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
     public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl)
     {
         MeshSnapshot view = mesh.Current;
-        for (MetadataDecision d = route.Start(Now()); d.Step == MetadataStep.AskPeer; d = route.OnAnswer(Now(), answered: false))
+        for (MetadataDecision d = route.Start(RouteClock.Now); d.Step == MetadataStep.AskPeer; d = route.OnAnswer(RouteClock.Now, answered: false))
         {
             if (view.MetaOf(d.Member) is not MemberMeta peer) continue;
-            var deadline = TimeSpan.FromTicks(Math.Max(0, d.Deadline - Now()) * TimeSpan.TicksPerMicrosecond);
+            TimeSpan deadline = Micros.ToTimeSpan(Math.Max(0, d.Deadline - RouteClock.Now));
             using var timeout = new CancellationTokenSource(deadline);
             try
             {
@@ -55,5 +54,4 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
         return null;
     }
 
-    private static long Now() => (long)(Stopwatch.GetTimestamp() * ((double)Micros.PerSecond / Stopwatch.Frequency));
 }
