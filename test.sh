@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: installs what the tests read through when it is missing, then runs
-# every test and ends with the failed tests' names, one "failed: NAME" line each, and one line,
+# every test and ends with the failed tests' names, one "failed: NAME" line each followed by its error message's first
+# lines ("why: ..."), and one line,
 # "tests: N passed, N failed".
 #
 # The tests start real parts: Azurite and AzCopy (npm, into tools/azurite and tools/azcopy) and, for the Python clients, Debian's Azure SDK,
@@ -60,6 +61,10 @@ set -e
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 # The failed tests by name, next to the summary, so a CI log cut to its end still says what broke.
-grep -E '^[[:space:]]+Failed [A-Za-z_]' "$log" | sed -E 's/^[[:space:]]+Failed /failed: /' || true
+# Each with the first lines of its error message, so a failure on a loaded CI machine can be read from the summary alone.
+awk '/^[[:space:]]+Failed [A-Za-z_]/ { sub(/^[[:space:]]+Failed /, "failed: "); print; grab = 0; next }
+     /^[[:space:]]+Error Message:/ { grab = 3; next }
+     /^[[:space:]]+Stack Trace:/ { grab = 0; next }
+     grab > 0 { sub(/^[[:space:]]+/, ""); print "why: " $0; grab-- }' "$log" || true
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"

@@ -80,11 +80,11 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
             {
                 if (now < e.RefreshFrom) return Aged(e, now);
                 if (asker != MetadataAsker.Reader) return await FreshForPeerAsync(key, asker, e, cancellationToken).ConfigureAwait(false);
-                RefreshInBackground(key, asker);
+                RefreshInBackground(key, asker, e);
                 return Aged(e, now);
             }
         }
-        Entry got = await Flight(key, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
+        Entry got = await Flight(key, asker, seen: null).WaitAsync(cancellationToken).ConfigureAwait(false);
         return Aged(got, _time.GetTimestamp());
     }
 
@@ -98,7 +98,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         Entry e;
         try
         {
-            e = await Flight(key, asker).WaitAsync(cancellationToken).ConfigureAwait(false);
+            e = await Flight(key, asker, seen: cached).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception failed) when (failed is not OperationCanceledException)
         {
@@ -109,8 +109,11 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
 
     private AgedAnswer<TValue> Aged(Entry e, long now) => new(e.Value, TimeSpan.FromSeconds(Math.Max(0, now - e.Born) / (double)_time.TimestampFrequency));
 
-    /// <summary>Joins (or starts) the one lookup of a key for this kind of asker.</summary>
-    private Task<Entry> Flight(TKey key, MetadataAsker asker)
+    /// <summary>
+    /// Joins (or starts) the one lookup of a key for this kind of asker, made because this node had <paramref name="seen"/>
+    /// (null: nothing) for it.
+    /// </summary>
+    private Task<Entry> Flight(TKey key, MetadataAsker asker, Entry? seen)
     {
         MetadataRoute route = default;
         bool viaPeers = router is not null && ttl > TimeSpan.Zero && !_askBlobNext.ContainsKey(key)
@@ -118,7 +121,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         var flight = new FlightKey(key, viaPeers ? asker : MetadataAsker.PeerDirect, viaPeers);
         if (_flights.TryGetValue(flight, out Lazy<Task<Entry>>? running)) return running.Value;
         Lazy<Task<Entry>>? mine = null;
-        mine = new Lazy<Task<Entry>>(() => Fetch(flight, route, mine!));
+        mine = new Lazy<Task<Entry>>(() => Fetch(flight, route, mine!, seen));
         // Only the stored Lazy is ever started, so a lookup cannot finish (and remove itself) before it is stored.
         return _flights.GetOrAdd(flight, mine).Value;
     }
@@ -133,11 +136,11 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         return false;
     }
 
-    private void RefreshInBackground(TKey key, MetadataAsker asker)
+    private void RefreshInBackground(TKey key, MetadataAsker asker, Entry seen)
     {
         if (InFlight(key)) return;
         // A failed refresh leaves the entry to expire as usual; the next reader past the TTL asks (and sees the error).
-        _ = Flight(key, asker).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        _ = Flight(key, asker, seen).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 
     /// <summary>Forgets a key, including an answer on its way; the next lookup asks Blob.</summary>
@@ -152,8 +155,13 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         }
     }
 
-    private async Task<Entry> Fetch(FlightKey flight, MetadataRoute route, Lazy<Task<Entry>> self)
+    private async Task<Entry> Fetch(FlightKey flight, MetadataRoute route, Lazy<Task<Entry>> self, Entry? seen)
     {
+        if (NewerThan(flight.Key, seen) is { } newer)
+        {
+            _flights.TryRemove(KeyValuePair.Create(flight, self));
+            return newer;
+        }
         Entry entry;
         try
         {
@@ -198,6 +206,23 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
             }
         }
         return entry;
+    }
+
+    /// <summary>
+    /// The answer another lookup kept after this one's caller read <paramref name="seen"/>, while it is fresh. A caller
+    /// that read an old answer (or none), then was overtaken by the lookup that replaced it, finds no lookup in flight
+    /// and would start another: a second request to Blob for the same TTL, which a hot key (thousands of lookups a
+    /// second) makes a matter of scheduling luck. Read under the lock that publishes, so the replacing lookup either
+    /// is still in flight (and was joined) or its answer is seen here.
+    /// </summary>
+    private Entry? NewerThan(TKey key, Entry? seen)
+    {
+        lock (_publish)
+        {
+            return _entries.TryGetValue(key, out Entry? current) && !ReferenceEquals(current, seen) && _time.GetTimestamp() < current.RefreshFrom
+                ? current
+                : null;
+        }
     }
 
     /// <summary>

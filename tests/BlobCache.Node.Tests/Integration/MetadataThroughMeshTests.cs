@@ -292,7 +292,7 @@ public sealed class MetadataThroughMeshTests(MeshFixture fixture, ITestOutputHel
         await UploadAsync(container, name, 4096, 8);
         // Two members per owner: three deputies per key in front of its owner, as in a large region.
         List<NodeProcess> nodes = await StartAsync("mh", 6, "--metadata-ttl-seconds", "1", "--metadata-members-per-owner", "2",
-            "--metadata-peer-timeout-ms", "1000");
+            "--metadata-peer-timeout-ms", "3000");
 
         long started = Stopwatch.GetTimestamp();
         long reads = 0;
@@ -310,11 +310,17 @@ public sealed class MetadataThroughMeshTests(MeshFixture fixture, ITestOutputHel
         int busiestWindow = heads.Select((at, i) => heads.Skip(i).TakeWhile(t => t - at < window).Count()).DefaultIfEmpty(0).Max();
         double[] peaks = await Task.WhenAll(nodes.Select(n => n.MetricAsync("blobcache_metadata_served_peak_per_second")));
         double[] served = await Task.WhenAll(nodes.Select(n => n.MetricAsync("blobcache_metadata_served_total")));
+        double peerFailures = await SumAsync(nodes, "blobcache_metadata_peer_failures_total");
+        double[] fromBlob = await Task.WhenAll(nodes.Select(n => n.MetricAsync("blobcache_metadata_lookups_total", "source=\"blob\"")));
         Say($"hot key, 6 nodes × {readersPerNode} readers for {loop.TotalSeconds:F0} s, TTL {ttl.TotalSeconds:F0} s, 2 members per owner: {reads} HEADs through the nodes "
             + $"({reads / loop.TotalSeconds:F0}/s); Blob saw {heads.Length} HEADs, at most {busiestWindow} in any one TTL; "
-            + $"served per node {string.Join(',', served)}; peak served/s per node {string.Join(',', peaks)}");
-        // Refresh-ahead: the owner asks Blob again in the last fifth of the TTL, so two HEADs can fall in one TTL.
-        Assert.InRange(busiestWindow, 1, 2);
+            + $"served per node {string.Join(',', served)}; peak served/s per node {string.Join(',', peaks)}; metadata peer failures {peerFailures}; "
+            + $"Blob asked by node {string.Join(',', fromBlob)} at ms {string.Join(',', heads.Select(h => (h - heads[0]) * 1000 / Stopwatch.Frequency))}");
+        // Refresh-ahead: the owner asks Blob again in the last fifth of the TTL, so two HEADs can fall in one TTL. A peer
+        // that misses its deadline (a stalled process on a loaded machine) sends its asker to the next place, which may
+        // be Blob: each such failure may add one HEAD, and no other path may.
+        Assert.True(busiestWindow >= 1 && busiestWindow <= 2 + peerFailures,
+            $"Blob saw {busiestWindow} HEADs within one TTL with {peerFailures} metadata peer failures (bound 2 + failures)");
         // In six members, deputies and owner are among the same few nodes, so the bound is per asker: each of the other
         // five has at most two lookups of the key on their way (its readers' and its peers'), each asks once per refresh
         // (4/5 of the TTL), and one second holds at most two refreshes of a 1 s TTL. A reader that asked again on every

@@ -42,4 +42,66 @@ public sealed class LookupCacheTests
         await cache.GetAsync("150-huge", MetadataAsker.Reader, default);
         Assert.Equal(6, origin.Asked); // answered every time, never kept
     }
+
+    /// <summary>A clock that stands still and can run one action when next read (to interleave a lookup with another).</summary>
+    private sealed class HeldClock : TimeProvider
+    {
+        public long Now;
+        public Action? OnNextRead;
+
+        public override long TimestampFrequency => 1_000_000;
+
+        public override long GetTimestamp()
+        {
+            Action? act = OnNextRead;
+            OnNextRead = null;
+            act?.Invoke();
+            return Now;
+        }
+    }
+
+    /// <summary>Blob, answering each request when the test says.</summary>
+    private sealed class Gated : ILookupSource<string, string>
+    {
+        public readonly List<TaskCompletionSource<string>> Asks = [];
+
+        public Task<string> FromOriginAsync(string key)
+        {
+            var answer = new TaskCompletionSource<string>(); // continuations inline: answering publishes before SetResult returns
+            lock (Asks) Asks.Add(answer);
+            return answer.Task;
+        }
+
+        public ulong RouteKey(string key) => 0;
+
+        public Task<AgedAnswer<string>> FromPeerAsync(MemberMeta peer, string key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
+            throw new NotSupportedException();
+    }
+
+    [Theory]
+    [InlineData(MetadataAsker.Reader)]
+    [InlineData(MetadataAsker.PeerDirect)]
+    public async Task A_lookup_overtaken_by_the_refresh_of_the_answer_it_read_takes_the_new_answer_instead_of_asking_Blob_again(MetadataAsker second)
+    {
+        var clock = new HeldClock();
+        var origin = new Gated();
+        var ttl = TimeSpan.FromSeconds(10);
+        var cache = new LookupCache<string, string>(origin, ttl, clock, null, null, _ => 1, maxWeight: 100);
+        ValueTask<AgedAnswer<string>> first = cache.GetAsync("k", MetadataAsker.Reader, default);
+        origin.Asks[0].SetResult("v1");
+        Assert.Equal("v1", (await first).Value);
+
+        clock.Now = 9_000_000; // the last fifth of the TTL: the next reader refreshes in the background
+        Assert.Equal("v1", (await cache.GetAsync("k", MetadataAsker.Reader, default)).Value);
+        Assert.Equal(2, origin.Asks.Count);
+
+        // The next lookup reads v1, and before it decides what to do with it, the refresh lands.
+        clock.OnNextRead = () => origin.Asks[1].SetResult("v2");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // a peer would wait on a third request no one answers
+        AgedAnswer<string> got = await cache.GetAsync("k", second, deadline.Token);
+
+        Assert.Equal(2, origin.Asks.Count); // the refresh answered for this TTL; a third request would be a second in one TTL
+        Assert.Equal(second == MetadataAsker.Reader ? "v1" : "v2", got.Value);
+        Assert.Equal("v2", (await cache.GetAsync("k", MetadataAsker.Reader, default)).Value);
+    }
 }
