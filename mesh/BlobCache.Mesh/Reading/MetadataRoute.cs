@@ -19,7 +19,8 @@ public enum MetadataStep : byte
 /// your cache or from Blob, never by asking another peer (so a lookup is at most two peer hops, and two nodes whose
 /// views disagree about the owner cannot ask each other in a circle).
 /// </summary>
-public readonly record struct MetadataDecision(MetadataStep Step, int Member, bool Direct, long Deadline);
+/// <see cref="NotBefore"/>: when to send it (later than now only to ask a throttled owner again).
+public readonly record struct MetadataDecision(MetadataStep Step, int Member, bool Direct, long Deadline, long NotBefore = 0);
 
 /// <summary>
 /// Where a node asks for a blob's properties or a listing page, as a state machine shared by the node and the
@@ -46,8 +47,8 @@ public struct MetadataRoute
     }
 
     private Steps _steps;
-    private int _count, _next;
-    private long _deadlineMicros;
+    private int _count, _next, _throttledRetries;
+    private long _deadlineMicros, _throttledSince, _throttleWaitMicros, _throttleBackoffMicros;
     private MetadataDecision _current;
 
     /// <summary>
@@ -57,7 +58,11 @@ public struct MetadataRoute
     /// </summary>
     public static MetadataRoute Plan(MetadataRouting settings, ulong key, int self, ulong selfIdHash, RegionPlacement region, bool forPeer = false, bool direct = false)
     {
-        var route = new MetadataRoute { _deadlineMicros = settings.PeerDeadlineMicros };
+        var route = new MetadataRoute
+        {
+            _deadlineMicros = settings.PeerDeadlineMicros, _throttledSince = -1, _throttleWaitMicros = settings.ThrottleWaitMicros,
+            _throttleBackoffMicros = settings.ThrottleBackoffMicros,
+        };
         if (!settings.Enabled || (forPeer && direct)) return route;
         Span<int> owners = stackalloc int[2];
         int ownerCount = region.Owners(key, owners[..Math.Min(2, settings.OwnersToTry)]);
@@ -109,10 +114,26 @@ public struct MetadataRoute
         return _current = answered ? _current with { Step = MetadataStep.Done } : Next(now);
     }
 
+    /// <summary>
+    /// The peer asked in <see cref="Current"/> said Blob is throttling it. An owner is asked again after a growing
+    /// backoff for up to <see cref="MetadataRouting.ThrottleWaitMicros"/>: each of its lookups is one request to
+    /// Blob, where every asker going to Blob itself would be one each (the simulator's fallback storm: more requests
+    /// through the mesh than direct, under a throttling account). A deputy's refusal sends the asker to the owner.
+    /// </summary>
+    public MetadataDecision OnThrottled(long now)
+    {
+        if (_current.Step != MetadataStep.AskPeer) return _current;
+        if (!_current.Direct) return OnAnswer(now, answered: false);
+        if (_throttledSince < 0) _throttledSince = now;
+        if (now - _throttledSince >= _throttleWaitMicros) return OnAnswer(now, answered: false);
+        long at = now + (_throttleBackoffMicros << Math.Min(_throttledRetries++, 4));
+        return _current = _current with { NotBefore = at, Deadline = at + _deadlineMicros };
+    }
+
     private MetadataDecision Next(long now)
     {
         if (_next == _count) return new MetadataDecision(MetadataStep.AskBlob, -1, false, long.MaxValue);
         MetadataDecision d = _steps[_next++];
-        return d with { Deadline = now + _deadlineMicros };
+        return d with { Deadline = now + _deadlineMicros, NotBefore = now };
     }
 }

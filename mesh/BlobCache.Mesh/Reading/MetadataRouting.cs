@@ -23,15 +23,23 @@ public sealed record MetadataRouting
     public int MembersPerOwner { get; init; } = 256;
 
     /// <summary>
-    /// How long one peer may take before the node asks the next place. An owner asking a throttled Blob may take
-    /// longer; the node then asks Blob itself, which is what it did before metadata went through the mesh.
+    /// How long one peer may take before the node asks the next place (an owner that says Blob is throttling it is
+    /// asked again instead: <see cref="MetadataRoute.OnThrottled"/>).
     /// </summary>
     public long PeerDeadlineMicros { get; init; } = 2 * Micros.PerSecond;
+
+    /// <summary>How long an asker keeps coming back to an owner that says Blob is throttling it, before the next place.</summary>
+    public long ThrottleWaitMicros { get; init; } = 30 * Micros.PerSecond;
+
+    /// <summary>The first wait before asking a throttled owner again; it doubles up to 16 times this.</summary>
+    public long ThrottleBackoffMicros { get; init; } = 100 * Micros.PerMillisecond;
 
     public void Validate()
     {
         if (OwnersToTry is < 1 or > 2) throw new ArgumentOutOfRangeException(nameof(OwnersToTry), OwnersToTry, "1 or 2");
         if (MembersPerOwner < 1) throw new ArgumentOutOfRangeException(nameof(MembersPerOwner), MembersPerOwner, "at least 1");
+        if (ThrottleWaitMicros < 0) throw new ArgumentOutOfRangeException(nameof(ThrottleWaitMicros), ThrottleWaitMicros, "not negative");
+        if (ThrottleBackoffMicros <= 0) throw new ArgumentOutOfRangeException(nameof(ThrottleBackoffMicros), ThrottleBackoffMicros, "positive");
         if (PeerDeadlineMicros <= 0) throw new ArgumentOutOfRangeException(nameof(PeerDeadlineMicros), PeerDeadlineMicros, "positive");
     }
 }

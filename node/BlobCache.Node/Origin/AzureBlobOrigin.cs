@@ -43,6 +43,7 @@ public sealed partial class AzureBlobOrigin : IBlobOrigin, IOriginPassThrough
         options.Retry.NetworkTimeout = retry.NetworkTimeout;
         var serverBusy = new ServerBusyCounter();
         options.AddPolicy(serverBusy, Azure.Core.HttpPipelinePosition.PerRetry);
+        options.AddPolicy(new HeadErrorsHaveNoBody(), Azure.Core.HttpPipelinePosition.PerRetry);
         if (Uri.TryCreate(origin, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp))
         {
             bool hasSas = uri.Query.Contains("sig=", StringComparison.Ordinal);

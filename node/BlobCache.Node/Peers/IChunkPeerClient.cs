@@ -16,6 +16,9 @@ public static class PeerLimits
 /// <summary>A peer refused or broke a transfer (bad checksum, short stream, error status).</summary>
 public sealed class PeerTransferException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>A metadata owner's Blob is throttling it: ask it again later rather than Blob (<see cref="Mesh.Reading.MetadataRoute.OnThrottled"/>).</summary>
+public sealed class PeerThrottledException(string message) : Exception(message);
+
 /// <summary>Fetches one chunk from a peer over one of the peer transports.</summary>
 public interface IChunkPeerClient : IAsyncDisposable
 {

@@ -53,6 +53,11 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
             metrics?.ServedPeer();
             return encoded is not null ? new(PeerServeStatus.Ok, "", encoded) : new(PeerServeStatus.OriginFailed, "the answer does not fit a metadata answer", null);
         }
+        catch (OriginException e) when (e.Status is 503 or 429)
+        {
+            // Throttled past this node's retries: the asker comes back to this owner later, not to Blob itself.
+            return new(PeerServeStatus.Busy, e.Message, null);
+        }
         catch (OriginException e)
         {
             logger.LogDebug("metadata request {Request} for {Peer} failed: {Message}", request, from, e.Message);

@@ -91,7 +91,9 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
     /// <summary>
     /// A peer asking in the last fifth of the TTL waits for the refresh: the answer this node has would be the peer's
     /// for less than a fifth of the TTL, so every node behind it would come back at once, hop after hop, until the
-    /// refresh reached them (a hot key's askers). If the refresh fails, the answer still within its TTL.
+    /// refresh reached them (a hot key's askers). If the refresh fails, the answer it had while that is still within
+    /// its TTL; past it, the failure (an answer older than the TTL would only send the peer on to the next place, and
+    /// that to Blob, the request this node just failed to get answered).
     /// </summary>
     private async ValueTask<AgedAnswer<TValue>> FreshForPeerAsync(TKey key, MetadataAsker asker, Entry cached, CancellationToken cancellationToken)
     {
@@ -100,7 +102,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         {
             e = await Flight(key, asker, seen: cached).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception failed) when (failed is not OperationCanceledException)
+        catch (Exception failed) when (failed is not OperationCanceledException && _time.GetTimestamp() < cached.Expires)
         {
             e = cached;
         }

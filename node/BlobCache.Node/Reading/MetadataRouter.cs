@@ -30,9 +30,14 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
     public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl)
     {
         MeshSnapshot view = mesh.Current;
-        for (MetadataDecision d = route.Start(RouteClock.Now); d.Step == MetadataStep.AskPeer; d = route.OnAnswer(RouteClock.Now, answered: false))
+        for (MetadataDecision d = route.Start(RouteClock.Now); d.Step == MetadataStep.AskPeer;)
         {
-            if (view.MetaOf(d.Member) is not MemberMeta peer) continue;
+            if (view.MetaOf(d.Member) is not MemberMeta peer)
+            {
+                d = route.OnAnswer(RouteClock.Now, answered: false);
+                continue;
+            }
+            if (d.NotBefore > RouteClock.Now) await Task.Delay(Micros.ToTimeSpan(d.NotBefore - RouteClock.Now)).ConfigureAwait(false);
             TimeSpan deadline = Micros.ToTimeSpan(Math.Max(0, d.Deadline - RouteClock.Now));
             using var timeout = new CancellationTokenSource(deadline);
             try
@@ -45,11 +50,18 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
                 }
                 logger.LogDebug("{Peer} answered about {Key} with an answer {Age} old, past this node's TTL", peer.Id, key, answer.Age);
             }
+            catch (PeerThrottledException e)
+            {
+                logger.LogDebug("asking {Peer} about {Key}: {Error}", peer.Id, key, e.Message);
+                d = route.OnThrottled(RouteClock.Now);
+                continue;
+            }
             catch (Exception e) when (e is PeerTransferException or OperationCanceledException)
             {
                 logger.LogDebug("asking {Peer} about {Key}: {Error}", peer.Id, key, e.Message);
             }
             metrics.PeerFailed();
+            d = route.OnAnswer(RouteClock.Now, answered: false);
         }
         return null;
     }

@@ -81,7 +81,7 @@ public sealed partial class DataSimulation
         {
             case MetadataStep.AskPeer:
                 int peer = NodeOfMember(decision.Member);
-                if (peer >= 0) Enqueue(_cluster.Now + Latency(l.Node, peer), new DataEvent(DataEventKind.MetadataRequest, l.Id, l.Ask));
+                if (peer >= 0) Enqueue(Math.Max(_cluster.Now, decision.NotBefore) + Latency(l.Node, peer), new DataEvent(DataEventKind.MetadataRequest, l.Id, l.Ask));
                 else AwaitDeadline(l);
                 break;
             case MetadataStep.AskBlob:
@@ -141,11 +141,14 @@ public sealed partial class DataSimulation
         Enqueue(_cluster.Now + Latency(from, asker.Node), new DataEvent(DataEventKind.MetadataAnswered, asker.Id, ask));
     }
 
-    /// <summary>A peer answered with properties (<paramref name="answered"/>) or said its own lookup failed: done, or the next place.</summary>
+    /// <summary>
+    /// A peer answered with properties (<paramref name="answered"/>) or said its own lookup failed, which in the
+    /// simulator is always Blob refusing it (throttling): done, the same owner again after a backoff, or the next place.
+    /// </summary>
     private void MetadataAnswerArrived(MetadataLookup l, long ask, bool answered)
     {
         if (l.Ask != ask) return;
-        MetadataDecision next = l.Route.OnAnswer(_cluster.Now, answered);
+        MetadataDecision next = answered ? l.Route.OnAnswer(_cluster.Now, answered: true) : l.Route.OnThrottled(_cluster.Now);
         if (next.Step == MetadataStep.Done) FinishLookup(l, served: true, l.AnswerFetchedAt);
         else Carry(l, next);
     }

@@ -141,4 +141,21 @@ public class MetadataRouteTests
         Assert.Equal(131, MetadataRoute.BucketsFor(Settings, 33_334));
         Assert.Equal(MetadataRouting.MaxBuckets, MetadataRoute.BucketsFor(Settings with { MembersPerOwner = 1 }, 100_000));
     }
+
+    [Fact]
+    public void An_owner_throttled_by_Blob_is_asked_again_after_a_growing_backoff_and_only_past_the_wait_does_the_reader_move_on()
+    {
+        (RegionPlacement region, ulong[] ids) = RegionOf(20);
+        int[] owners = OwnersOf(region, 42);
+        int reader = Enumerable.Range(0, 20).First(m => !owners.Contains(m));
+        MetadataRouting settings = Settings with { ThrottleBackoffMicros = 100, ThrottleWaitMicros = 1_000 };
+        MetadataRoute route = MetadataRoute.Plan(settings, 42, reader, ids[reader], region);
+        route.Start(0);
+        MetadataDecision d = route.OnThrottled(10);
+        Assert.Equal((MetadataStep.AskPeer, owners[0], 110L, 2_110L), (d.Step, d.Member, d.NotBefore, d.Deadline));
+        d = route.OnThrottled(200);
+        Assert.Equal((owners[0], 400L), (d.Member, d.NotBefore));
+        d = route.OnThrottled(1_010); // past the wait: the second owner, at once
+        Assert.Equal((owners[1], 1_010L), (d.Member, d.NotBefore));
+    }
 }

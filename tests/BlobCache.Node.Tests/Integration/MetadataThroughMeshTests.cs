@@ -328,4 +328,55 @@ public sealed class MetadataThroughMeshTests(MeshFixture fixture, ITestOutputHel
         int bound = 5 * 2 * (int)Math.Ceiling(1 / (0.8 * ttl.TotalSeconds));
         Assert.True(peaks.Max() <= bound, $"one node served {peaks.Max()} metadata requests in a second (bound {bound})");
     }
+
+    [Fact]
+    public async Task Under_an_account_throttling_a_hot_blob_only_its_owner_asks_Blob_and_the_other_nodes_come_back_to_it()
+    {
+        const string container = "meta-throttled";
+        const string name = "hot/throttled.bin";
+        var loop = TimeSpan.FromSeconds(6);
+        await UploadAsync(container, name, 4096, 9);
+        // Blob refuses every HEAD of the blob (503 ServerBusy, as a throttled account answers) from 2 s to 4 s into the reads.
+        int throttling = 0;
+        long refused = 0;
+        _proxy.Rule = r =>
+        {
+            _seen.Enqueue((Stopwatch.GetTimestamp(), r));
+            if (Volatile.Read(ref throttling) == 0 || r.Method != "HEAD") return Fault.Pass;
+            Interlocked.Increment(ref refused);
+            return Fault.Error(503);
+        };
+        List<NodeProcess> nodes = await StartAsync("mt", 6, "--metadata-ttl-seconds", "1", "--origin-retries", "0", "--metadata-peer-timeout-ms", "3000");
+
+        long started = Stopwatch.GetTimestamp();
+        int ok = 0, busy = 0;
+        Task throttle = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Volatile.Write(ref throttling, 1);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Volatile.Write(ref throttling, 0);
+        });
+        await Task.WhenAll(nodes.SelectMany(n => Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        {
+            for (int i = 0; i < 1_000_000 && Stopwatch.GetElapsedTime(started) < loop; i++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Head, $"{n.Endpoint}/{container}/{name}");
+                using HttpResponseMessage r = await Http.SendAsync(request);
+                // Blob's own answer to a throttled reader, passed on: 503 ServerBusy, which the reader's SDK backs off from.
+                Assert.True(r.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"HEAD through {n.Id}: {(int)r.StatusCode}\n{n.LogTail(10)}");
+                if (r.StatusCode == HttpStatusCode.OK) Interlocked.Increment(ref ok);
+                else Interlocked.Increment(ref busy);
+            }
+        }))).Append(throttle));
+
+        double[] fromBlob = await Task.WhenAll(nodes.Select(n => n.MetricAsync("blobcache_metadata_lookups_total", "source=\"blob\"")));
+        double peerFailures = await SumAsync(nodes, "blobcache_metadata_peer_failures_total");
+        Say($"throttled hot key, 6 nodes × 2 readers for {loop.TotalSeconds:F0} s, TTL 1 s, Blob refusing its HEADs for 2 s: {ok} HEADs answered, "
+            + $"{busy} answered 503; Blob saw {Heads(container, name)} HEADs, refused {refused}; Blob asked by node {string.Join(',', fromBlob)}; metadata peer failures {peerFailures}");
+        Assert.True(refused > 0, "Blob was never asked while it refused, so this test proved nothing");
+        // A node whose owner said Blob is throttling it asks that owner again later: asking the second owner and Blob
+        // itself would turn one refused request into one per asker, more load on an account already past its limit.
+        Assert.Single(fromBlob, asked => asked > 0);
+    }
 }

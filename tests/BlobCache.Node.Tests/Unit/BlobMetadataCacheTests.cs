@@ -124,7 +124,8 @@ public sealed class BlobMetadataCacheTests
     private sealed class ScriptedPeers : IMetadataPeerClient, IMeshView
     {
         public PeerMetadata? Answer;
-        public int Asks;
+        public int Asks, Throttled;
+        public readonly List<string> Asked = [];
 
         public MeshSnapshot Current { get; } = new(0, "r",
             PlacementMap.Build([("r", new PlacementMember(1, 11, 100)), ("r", new PlacementMember(2, 22, 100))]),
@@ -138,6 +139,8 @@ public sealed class BlobMetadataCacheTests
         public Task<AgedAnswer<BlobLookup>> AskBlobAsync(MemberMeta peer, string container, string blob, bool direct, TimeSpan timeout, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Asks);
+            lock (Asked) Asked.Add(peer.Id);
+            if (Interlocked.Decrement(ref Throttled) >= 0) return Task.FromException<AgedAnswer<BlobLookup>>(new PeerThrottledException($"{peer.Id}: throttled"));
             return Answer is { } a
                 ? Task.FromResult(new AgedAnswer<BlobLookup>(new BlobLookup(a.Kind, a.Info), a.Age))
                 : Task.FromException<AgedAnswer<BlobLookup>>(new PeerTransferException($"{peer.Id} is down"));
@@ -291,5 +294,17 @@ public sealed class BlobMetadataCacheTests
         public Task<ContainerInfo?> GetContainerAsync(string container, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<ListPage?> ListAsync(string container, string? prefix, string? delimiter, string? marker, int? maxResults, CancellationToken cancellationToken) => throw new NotSupportedException();
         public Task<bool> PingAsync(CancellationToken cancellationToken) => Task.FromResult(true);
+    }
+
+    [Fact]
+    public async Task An_owner_whose_Blob_is_throttling_is_asked_again_and_the_node_does_not_ask_Blob_itself()
+    {
+        var origin = new ScriptedOrigin();
+        var peers = new ScriptedPeers { Throttled = 2, Answer = new PeerMetadata(PeerMetadataKind.Found, Info("\"peer\""), TimeSpan.Zero) };
+        var cache = CacheOver(origin, new ManualTime(), peers);
+        Assert.Equal("\"peer\"", (await cache.GetAsync("c", "b", default))!.ETag);
+        Assert.Equal(0, origin.Lookups);
+        Assert.Single(peers.Asked.Distinct()); // the same owner three times, never the second owner or Blob
+        Assert.Equal(3, peers.Asks);
     }
 }

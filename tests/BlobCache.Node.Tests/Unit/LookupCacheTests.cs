@@ -104,4 +104,26 @@ public sealed class LookupCacheTests
         Assert.Equal(second == MetadataAsker.Reader ? "v1" : "v2", got.Value);
         Assert.Equal("v2", (await cache.GetAsync("k", MetadataAsker.Reader, default)).Value);
     }
+
+    [Fact]
+    public async Task A_peer_waiting_for_a_refresh_that_fails_gets_the_failure_once_the_old_answer_is_past_its_TTL_never_the_stale_answer()
+    {
+        var clock = new HeldClock();
+        var origin = new Gated();
+        var cache = new LookupCache<string, string>(origin, TimeSpan.FromSeconds(10), clock, null, null, _ => 1, maxWeight: 100);
+        ValueTask<AgedAnswer<string>> first = cache.GetAsync("k", MetadataAsker.Reader, default);
+        origin.Asks[0].SetResult("v1");
+        await first;
+
+        clock.Now = 9_000_000;
+        ValueTask<AgedAnswer<string>> early = cache.GetAsync("k", MetadataAsker.PeerDirect, default);
+        ValueTask<AgedAnswer<string>> late = cache.GetAsync("k", MetadataAsker.PeerDirect, default);
+        Assert.Equal(2, origin.Asks.Count); // one refresh for both
+        clock.Now = 10_500_000; // Blob refuses the refresh after v1 ran out
+        origin.Asks[1].SetException(new InvalidOperationException("throttled"));
+
+        // An answer 10.5 s old for a 10 s TTL would send the peer on to the next owner and Blob, the request that failed here.
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await early);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await late);
+    }
 }

@@ -67,6 +67,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
     {
         (PeerReply reply, _, byte[]? body) = await ExchangeAsync(peer, request, 0, direct ? Ask.MetadataDirect : Ask.Metadata, answerTimeout, cancellationToken)
             .ConfigureAwait(false);
+        if (reply.Answer == PeerAnswer.Busy) throw new PeerThrottledException($"{peer.Id}: Blob is throttling it");
         if (reply.Answer != PeerAnswer.Chunk || body is null) throw new PeerTransferException($"{peer.Id} did not answer a metadata request: {reply.Answer} {reply.Message}");
         return body;
     }

@@ -209,6 +209,14 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
         // Accepted at once, as for chunks: the requester's answer timeout covers only a peer that does not talk.
         await SendAcceptedAsync(output, closed).ConfigureAwait(false);
         PeerMetadataOutcome m = await _metadata.ServeAsync(fetch.Id, fetch.Direct, fetch.From, from, closed).ConfigureAwait(false);
+        if (m.Status == PeerServeStatus.Busy)
+        {
+            // No holders: a metadata owner's "busy" says Blob is throttling it (MetadataRoute.OnThrottled).
+            int n = default(PeerHolders).Encode(output.Header[TcpFrames.AnswerBytes..]);
+            TcpFrames.WriteAnswer(output.Header, TcpStatus.Busy, 0, n, 0);
+            await output.SendAsync(TcpFrames.AnswerBytes + n, default, closed).ConfigureAwait(false);
+            return;
+        }
         if (m.Answer is not { } answer)
         {
             await ErrorAsync(output, StatusOf(m.Status), m.Message, closed).ConfigureAwait(false);
