@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.Text;
-using System.Text.Unicode;
 using BlobCache.Node.Origin;
 
 namespace BlobCache.Node.Peers;
@@ -25,13 +22,12 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
     /// <summary>Largest encoding a decoder takes: Blob caps a blob's user metadata at 8 KiB; names and headers fit in the rest.</summary>
     public const int MaxEncodedBytes = 64 * 1024;
 
-    private const ushort Null = ushort.MaxValue;
     /// <summary>Oldest answer worth sending: longer than any TTL a node takes (an hour), so one age has one encoding.</summary>
     public const long MaxAgeMs = 24L * 3600 * 1000;
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
-    /// Writes the answer; null when it does not fit <see cref="MaxEncodedBytes"/> (the asker then asks elsewhere).
+    /// Writes the answer; null when it does not fit <see cref="MaxEncodedBytes"/> or a string its length field (the
+    /// asker then asks elsewhere).
     /// <code>
     /// u8 kind | i64 age ms | when Found: i64 length | i64 last-modified ticks (UTC) | str etag | str content-type
     ///   | u8 md5 length + bytes | str encoding, language, cache-control, disposition | i64 created ticks (0: none)
@@ -41,7 +37,7 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
     /// </summary>
     public byte[]? Encode()
     {
-        var w = new Writer(new byte[1024]);
+        var w = new AnswerWire.Writer(1024);
         w.Byte((byte)Kind);
         w.Long((long)Age.TotalMilliseconds);
         if (Kind == PeerMetadataKind.Found)
@@ -72,7 +68,7 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
                 w.Text(value);
             }
         }
-        return w.Length <= MaxEncodedBytes ? w.ToArray() : null;
+        return w.ToArray(MaxEncodedBytes);
     }
 
     /// <summary>Null when <paramref name="from"/> is exactly one well-formed answer, else what is wrong with it. Never throws.</summary>
@@ -80,7 +76,7 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
     {
         answer = default;
         if (from.Length > MaxEncodedBytes) return $"an answer of {from.Length} bytes";
-        var r = new Reader(from);
+        var r = new AnswerWire.Reader(from);
         if (!r.Byte(out byte kind) || !r.Long(out long ageMs)) return "a truncated header";
         if (kind is < 1 or > 3) return $"kind {kind}";
         if (ageMs is < 0 or > MaxAgeMs) return $"an age of {ageMs} ms";
@@ -114,101 +110,4 @@ public readonly record struct PeerMetadata(PeerMetadataKind Kind, BlobInfo? Info
     }
 
     private static bool ValidTicks(long ticks) => ticks >= DateTimeOffset.MinValue.UtcTicks && ticks <= DateTimeOffset.MaxValue.UtcTicks;
-
-    private struct Writer(byte[] buffer)
-    {
-        private byte[] _buffer = buffer;
-
-        public int Length { get; private set; }
-
-        private Span<byte> Take(int n)
-        {
-            if (Length + n > _buffer.Length) Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, Length + n));
-            Span<byte> s = _buffer.AsSpan(Length, n);
-            Length += n;
-            return s;
-        }
-
-        public void Byte(byte b) => Take(1)[0] = b;
-
-        public void UShort(ushort v) => BinaryPrimitives.WriteUInt16LittleEndian(Take(2), v);
-
-        public void Long(long v) => BinaryPrimitives.WriteInt64LittleEndian(Take(8), v);
-
-        public void Bytes(ReadOnlySpan<byte> b) => b.CopyTo(Take(b.Length));
-
-        public void Text(string? s)
-        {
-            if (s is null)
-            {
-                UShort(Null);
-                return;
-            }
-            int n = Encoding.UTF8.GetByteCount(s);
-            // Longer than a u16 can say: cut at a character, which only user metadata could need and Blob never sends.
-            if (n >= Null) s = s[..(Null / 4)];
-            n = Encoding.UTF8.GetByteCount(s);
-            UShort((ushort)n);
-            Encoding.UTF8.GetBytes(s, Take(n));
-        }
-
-        public readonly byte[] ToArray() => _buffer.AsSpan(0, Length).ToArray();
-    }
-
-    private ref struct Reader(ReadOnlySpan<byte> from)
-    {
-        private readonly ReadOnlySpan<byte> _from = from;
-        private int _at;
-
-        public readonly bool AtEnd => _at == _from.Length;
-
-        public bool Byte(out byte b)
-        {
-            b = 0;
-            if (_from.Length - _at < 1) return false;
-            b = _from[_at++];
-            return true;
-        }
-
-        public bool UShort(out ushort v)
-        {
-            v = 0;
-            if (_from.Length - _at < 2) return false;
-            v = BinaryPrimitives.ReadUInt16LittleEndian(_from[_at..]);
-            _at += 2;
-            return true;
-        }
-
-        public bool Long(out long v)
-        {
-            v = 0;
-            if (_from.Length - _at < 8) return false;
-            v = BinaryPrimitives.ReadInt64LittleEndian(_from[_at..]);
-            _at += 8;
-            return true;
-        }
-
-        public bool Bytes(int n, out byte[] b)
-        {
-            b = [];
-            if (_from.Length - _at < n) return false;
-            b = _from.Slice(_at, n).ToArray();
-            _at += n;
-            return true;
-        }
-
-        public bool Text(out string? s)
-        {
-            s = null;
-            if (!UShort(out ushort n)) return false;
-            if (n == Null) return true;
-            if (_from.Length - _at < n) return false;
-            ReadOnlySpan<byte> bytes = _from.Slice(_at, n);
-            // Strict: a value with invalid UTF-8 is refused, never turned into a different value.
-            if (!Utf8.IsValid(bytes)) return false;
-            s = StrictUtf8.GetString(bytes);
-            _at += n;
-            return true;
-        }
-    }
 }

@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.Text;
-using System.Text.Unicode;
 using BlobCache.Node.Origin;
 
 namespace BlobCache.Node.Peers;
@@ -19,7 +16,7 @@ public sealed record PassThroughResult(PassThroughAnswer? Answer, int Status = 2
 /// <code>
 /// u8 kind (1 answer, 2 not found) | i64 age ms | answer: u16 count × (str name | str value) | i32 body length | body
 ///                                               not found: i32 status | str code | str message
-/// str: u16 length | UTF-8; integers little-endian
+/// str: u16 length (0xFFFF: null) | UTF-8; integers little-endian
 /// </code>
 /// </summary>
 public static class PeerPassThrough
@@ -29,42 +26,28 @@ public static class PeerPassThrough
 
     public static byte[]? Encode(PassThroughResult result, TimeSpan age)
     {
-        var headers = result.Answer?.Headers ?? [];
+        IReadOnlyList<KeyValuePair<string, string>> headers = result.Answer?.Headers ?? [];
         byte[] body = result.Answer?.Body ?? [];
-        int size = 1 + 8 + 2 + 4 + body.Length + 4 + 3 * 2 + Encoding.UTF8.GetByteCount(result.Code) + Encoding.UTF8.GetByteCount(result.Message);
-        foreach ((string name, string value) in headers) size += 4 + Encoding.UTF8.GetByteCount(name) + Encoding.UTF8.GetByteCount(value);
-        if (size > MaxEncodedBytes || headers.Count > ushort.MaxValue) return null;
-        byte[] to = new byte[size];
-        int at = 0;
-        to[at++] = result.Answer is null ? (byte)2 : (byte)1;
-        BinaryPrimitives.WriteInt64LittleEndian(to.AsSpan(at), (long)age.TotalMilliseconds);
-        at += 8;
+        if (body.Length > MaxEncodedBytes || headers.Count > ushort.MaxValue) return null;
+        var w = new AnswerWire.Writer(64 + body.Length);
+        w.Byte(result.Answer is null ? (byte)2 : (byte)1);
+        w.Long((long)age.TotalMilliseconds);
         if (result.Answer is null)
         {
-            BinaryPrimitives.WriteInt32LittleEndian(to.AsSpan(at), result.Status);
-            at += 4;
-            if (!Text(to, ref at, result.Code) || !Text(to, ref at, result.Message)) return null;
-            return to[..at];
+            w.Int(result.Status);
+            w.Text(result.Code);
+            w.Text(result.Message);
+            return w.ToArray(MaxEncodedBytes);
         }
-        BinaryPrimitives.WriteUInt16LittleEndian(to.AsSpan(at), (ushort)headers.Count);
-        at += 2;
+        w.UShort((ushort)headers.Count);
         foreach ((string name, string value) in headers)
         {
-            if (!Text(to, ref at, name) || !Text(to, ref at, value)) return null;
+            w.Text(name);
+            w.Text(value);
         }
-        BinaryPrimitives.WriteInt32LittleEndian(to.AsSpan(at), body.Length);
-        at += 4;
-        body.CopyTo(to, at);
-        return to[..(at + body.Length)];
-    }
-
-    private static bool Text(byte[] to, ref int at, string s)
-    {
-        int n = Encoding.UTF8.GetByteCount(s);
-        if (n > ushort.MaxValue) return false;
-        BinaryPrimitives.WriteUInt16LittleEndian(to.AsSpan(at), (ushort)n);
-        at += 2 + Encoding.UTF8.GetBytes(s, to.AsSpan(at + 2));
-        return true;
+        w.Int(body.Length);
+        w.Bytes(body);
+        return w.ToArray(MaxEncodedBytes);
     }
 
     /// <summary>Null when <paramref name="from"/> is exactly one well-formed answer, else what is wrong with it. Never throws.</summary>
@@ -73,50 +56,32 @@ public static class PeerPassThrough
         result = null;
         age = default;
         if (from.Length > MaxEncodedBytes) return $"an answer of {from.Length} bytes";
-        if (from.Length < 9) return "a truncated header";
-        byte kind = from[0];
-        long ageMs = BinaryPrimitives.ReadInt64LittleEndian(from[1..]);
+        var r = new AnswerWire.Reader(from);
+        if (!r.Byte(out byte kind) || !r.Long(out long ageMs)) return "a truncated header";
         if (kind is < 1 or > 2) return $"kind {kind}";
         if (ageMs is < 0 or > PeerMetadata.MaxAgeMs) return $"an age of {ageMs} ms";
-        int at = 9;
         if (kind == 2)
         {
-            if (from.Length - at < 4) return "no status";
-            int status = BinaryPrimitives.ReadInt32LittleEndian(from[at..]);
-            at += 4;
+            if (!r.Int(out int status)) return "no status";
             if (status is < 400 or > 599) return $"an error status {status}";
-            if (!TryText(from, ref at, out string code) || !TryText(from, ref at, out string message)) return "a bad error text";
-            if (at != from.Length) return "trailing bytes";
+            if (!r.Text(out string? code) || !r.Text(out string? message) || code is null || message is null) return "a bad error text";
+            if (!r.AtEnd) return "trailing bytes";
             result = new PassThroughResult(null, status, code, message);
             age = TimeSpan.FromMilliseconds(ageMs);
             return null;
         }
-        if (from.Length - at < 2) return "no header count";
-        int count = BinaryPrimitives.ReadUInt16LittleEndian(from[at..]);
-        at += 2;
-        var headers = new List<KeyValuePair<string, string>>(Math.Min(count, 64));
+        if (!r.UShort(out ushort count)) return "no header count";
+        var headers = new List<KeyValuePair<string, string>>(Math.Min((int)count, 64));
         for (int i = 0; i < count; i++)
         {
-            if (!TryText(from, ref at, out string name) || !TryText(from, ref at, out string value) || name.Length == 0) return "a bad header";
+            if (!r.Text(out string? name) || !r.Text(out string? value) || string.IsNullOrEmpty(name) || value is null) return "a bad header";
             headers.Add(KeyValuePair.Create(name, value));
         }
-        if (from.Length - at < 4) return "no body length";
-        int length = BinaryPrimitives.ReadInt32LittleEndian(from[at..]);
-        at += 4;
-        if (length < 0 || length != from.Length - at) return $"a body of {length} bytes where {from.Length - at} follow";
-        result = new PassThroughResult(new PassThroughAnswer(headers, from[at..].ToArray()));
+        if (!r.Int(out int length)) return "no body length";
+        if (length < 0 || length != r.Remaining) return $"a body of {length} bytes where {r.Remaining} follow";
+        r.Bytes(length, out byte[] body);
+        result = new PassThroughResult(new PassThroughAnswer(headers, body));
         age = TimeSpan.FromMilliseconds(ageMs);
         return null;
-    }
-
-    private static bool TryText(ReadOnlySpan<byte> from, ref int at, out string s)
-    {
-        s = "";
-        if (from.Length - at < 2) return false;
-        int n = BinaryPrimitives.ReadUInt16LittleEndian(from[at..]);
-        if (from.Length - at - 2 < n || !Utf8.IsValid(from.Slice(at + 2, n))) return false;
-        s = Encoding.UTF8.GetString(from.Slice(at + 2, n));
-        at += 2 + n;
-        return true;
     }
 }

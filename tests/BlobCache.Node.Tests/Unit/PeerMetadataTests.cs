@@ -22,6 +22,18 @@ public sealed class PeerMetadataTests
         Assert.Equal(info.TierHeaders, got.TierHeaders);
     }
 
+    [Fact]
+    public void A_string_longer_than_its_length_field_makes_no_answer_rather_than_a_cut_one()
+    {
+        string huge = new('x', ushort.MaxValue);
+        var details = new BlobDetails(null, null, null, null, new Dictionary<string, string> { ["note"] = huge }, null, null, false, false);
+        var info = new BlobInfo(1, "\"e\"", DateTimeOffset.UnixEpoch, "text/plain", null, details);
+        // A cut value would be a different value served as Blob's: the asker asks elsewhere instead.
+        Assert.Null(new PeerMetadata(PeerMetadataKind.Found, info, TimeSpan.Zero).Encode());
+        Assert.Null(PeerPassThrough.Encode(new PassThroughResult(new PassThroughAnswer([KeyValuePair.Create("x-ms-meta-note", huge)], [])), TimeSpan.Zero));
+        Assert.NotNull(PeerPassThrough.Encode(new PassThroughResult(new PassThroughAnswer([KeyValuePair.Create("x-ms-meta-note", huge[1..])], [])), TimeSpan.Zero));
+    }
+
     [Theory]
     [InlineData(PeerMetadataKind.NoBlob)]
     [InlineData(PeerMetadataKind.NoContainer)]
