@@ -1,5 +1,4 @@
 using System.Net;
-using BlobCache.Node.Endpoint;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Telemetry;
@@ -25,16 +24,16 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
     /// </summary>
     public async ValueTask<PeerMetadataOutcome> ServeAsync(ChunkId request, bool direct, string from, IPAddress? address, CancellationToken cancellationToken)
     {
-        if (!string.Equals(request.Account, account, StringComparison.Ordinal)) return new(PeerServeStatus.Invalid, $"account '{request.Account}' is not this mesh's", null);
         PassThroughRead? read = null;
         if (request.Index == Tcp.TcpFrames.MetadataPassThrough)
         {
+            if (!string.Equals(request.Account, account, StringComparison.Ordinal)) return new(PeerServeStatus.Invalid, $"account '{request.Account}' is not this mesh's", null);
             if (passThrough is null) return new(PeerServeStatus.Invalid, "this node's origin passes no reads through", null);
             if ((read = PassThroughKey.TryParse(request.ETag, out string? error)) is null) return new(PeerServeStatus.Invalid, $"a passed-through read with {error}", null);
         }
-        else if (!BlobNames.IsValidContainer(request.Container) || !BlobNames.IsValidBlob(request.Blob))
+        else if (PeerRequest.ValidateBlob(account, request) is { } invalid)
         {
-            return new(PeerServeStatus.Invalid, "bad blob name", null);
+            return new(PeerServeStatus.Invalid, invalid, null);
         }
         PeerRefusal refusal = admission?.TryEnter(address) ?? PeerRefusal.None;
         if (refusal != PeerRefusal.None) return new(PeerServeStatus.Refused, admission!.Describe(refusal), null);

@@ -19,12 +19,19 @@ public static class PeerRequest
     /// <summary>Null when valid, else why not.</summary>
     public static string? Validate(string accountExpected, ChunkId id, long blobLength, int chunkSize)
     {
-        if (!string.Equals(id.Account, accountExpected, StringComparison.Ordinal)) return $"account '{id.Account}' is not this mesh's";
-        if (!BlobNames.IsValidContainer(id.Container)) return "bad container name";
-        if (!BlobNames.IsValidBlob(id.Blob)) return "bad blob name";
+        if (ValidateBlob(accountExpected, id) is { } error) return error;
         if (string.IsNullOrEmpty(id.ETag) || id.ETag.Length > 256) return "bad etag";
         if (blobLength <= 0) return "blob length must be positive";
         if (id.Index < 0 || id.Index > (blobLength - 1) / chunkSize) return $"chunk {id.Index} is outside a {blobLength}-byte blob";
+        return null;
+    }
+
+    /// <summary>Null when the request names a blob of this mesh's account by valid names, else why not.</summary>
+    public static string? ValidateBlob(string accountExpected, ChunkId id)
+    {
+        if (!string.Equals(id.Account, accountExpected, StringComparison.Ordinal)) return $"account '{id.Account}' is not this mesh's";
+        if (!BlobNames.IsValidContainer(id.Container)) return "bad container name";
+        if (!BlobNames.IsValidBlob(id.Blob)) return "bad blob name";
         return null;
     }
 }
