@@ -103,6 +103,20 @@ public class ScenarioTests
         Assert.Equal(0, report.CrashesUndetected);
         Assert.Equal(5, report.Detection.Count);
         Assert.All(report.Detection, d => Assert.InRange(d, 0.5, report.SuspicionBoundSeconds));
+        // Every survivor declares each crash once, and the per-member figure (what a real mesh's members report one
+        // by one) is never later than the last member's.
+        Assert.Equal(5L * (500 - 5), report.MemberDetection.Count);
+        Assert.InRange(report.MemberDetection.Quantile(0.5), 0.5, report.Detection[^1] + 0.01);
+        Assert.InRange(report.MemberDetection.Quantile(1.0), report.Detection[^1] - 0.01, report.Detection[^1] + 0.01);
+    }
+
+    [Fact]
+    public void A_delay_histogram_gives_nearest_rank_quantiles_to_its_bin_and_counts_delays_past_its_range_as_its_end()
+    {
+        var h = new DelayHistogram(maxSeconds: 1);
+        Assert.Equal(0, h.Quantile(0.5));
+        foreach (long micros in new long[] { 5_000, 15_000, 25_000, 2_000_000 }) h.Add(micros);
+        Assert.Equal((0.01, 0.02, 0.03, 1.0), (h.Quantile(0.25), h.Quantile(0.5), h.Quantile(0.75), h.Quantile(1.0)));
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public sealed class ScenarioRunner
     private readonly Dictionary<int, (long At, int Node)> _downAt = []; // member → when its process crashed, and which one
     private readonly HashSet<int> _restarted = [];
     private readonly Dictionary<int, long> _lastDeadSeen = [];
+    private readonly DelayHistogram _memberDetection = new(); // each live member's first death event for each crash
     private readonly HashSet<int> _falselyDeclared = [];
     private readonly List<int> _stalling = [];
     private readonly HashSet<int> _stallingMembers = [];
@@ -311,9 +312,10 @@ public sealed class ScenarioRunner
     private void OnEvent(int node, MemberEvent e)
     {
         if (e.Kind != MemberEventKind.Dead) return;
-        if (_downAt.ContainsKey(e.Member))
+        if (_downAt.TryGetValue(e.Member, out (long At, int Node) down))
         {
             _lastDeadSeen[e.Member] = e.At;
+            _memberDetection.Add(e.At - down.At);
             return;
         }
         if (_restarted.Contains(e.Member)) return; // the old process of a restarted member: a true death
@@ -382,6 +384,7 @@ public sealed class ScenarioRunner
             Crashes = _downAt.Count,
             CrashesUndetected = undetected,
             Detection = detection,
+            MemberDetection = _memberDetection,
             SuspicionBoundSeconds = SuspicionBound(),
             FalsePositives = _falselyDeclared.Count,
             FalsePositivesStalling = _falselyDeclared.Count(_stallingMembers.Contains),

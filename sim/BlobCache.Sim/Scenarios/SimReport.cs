@@ -29,6 +29,11 @@ public sealed record SimReport
     public int CrashesUndetected { get; init; }
     /// <summary>Per crash: seconds until every running node marked it dead, sorted.</summary>
     public IReadOnlyList<double> Detection { get; init; } = [];
+    /// <summary>
+    /// Per crash and member: seconds until that member declared it dead. What a real mesh's members report one by one
+    /// (the membership benchmark's p50); <see cref="Detection"/> is the last member's, per crash.
+    /// </summary>
+    public DelayHistogram MemberDetection { get; init; } = new(1);
     public double SuspicionBoundSeconds { get; init; }
     /// <summary>Running members that someone declared dead while the network was whole.</summary>
     public int FalsePositives { get; init; }
@@ -119,6 +124,11 @@ public sealed record SimReport
             w.WriteNumber("p99", Round(DetectionPercentile(0.99)));
             w.WriteNumber("max", Round(Detection.Count == 0 ? 0 : Detection[^1]));
             w.WriteNumber("predicted_bound", Round(SuspicionBoundSeconds));
+            w.WriteEndObject();
+            w.WriteStartObject("member_detection_seconds");
+            w.WriteNumber("p50", Round(MemberDetection.Quantile(0.5)));
+            w.WriteNumber("p99", Round(MemberDetection.Quantile(0.99)));
+            w.WriteNumber("declarations", MemberDetection.Count);
             w.WriteEndObject();
             w.WriteNumber("false_positives", FalsePositives);
             w.WriteNumber("false_positives_healthy", FalsePositives - FalsePositivesStalling);
@@ -232,6 +242,7 @@ public sealed record SimReport
         md.AppendLine(I($"| views exact at the end | {(ViewsExactAtEnd ? "yes" : "no")} |"));
         md.AppendLine(I($"| crashes detected everywhere | {Crashes - CrashesUndetected} of {Crashes} |"));
         md.AppendLine(I($"| detection p50 / p99 / max | {DetectionPercentile(0.5):F1} / {DetectionPercentile(0.99):F1} / {(Detection.Count == 0 ? 0 : Detection[^1]):F1} s (configuration predicts ≤ {SuspicionBoundSeconds:F1} s) |"));
+        md.AppendLine(I($"| per member: crash → that member declares it dead, p50 / p99 | {MemberDetection.Quantile(0.5):F2} / {MemberDetection.Quantile(0.99):F2} s ({MemberDetection.Count} declarations) |"));
         md.AppendLine(I($"| false positives (running members declared dead) | {FalsePositives} ({FalseDeathEvents} events; {FalsePositives - FalsePositivesStalling} healthy, {FalsePositivesStalling} stalling) |"));
         md.AppendLine(I($"| deaths declared across a partition | {PartitionDeathEvents} |"));
         md.AppendLine(I($"| gossip messages per node per second, mean / max | {MsgsPerNodePerSecMean:F1} / {MsgsPerNodePerSecMax:F1} |"));
