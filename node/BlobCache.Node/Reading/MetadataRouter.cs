@@ -37,7 +37,8 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
                 d = route.OnAnswer(RouteClock.Now, answered: false);
                 continue;
             }
-            if (d.NotBefore > RouteClock.Now) await Task.Delay(Micros.ToTimeSpan(d.NotBefore - RouteClock.Now)).ConfigureAwait(false);
+            long wait = d.NotBefore - RouteClock.Now; // an owner Blob throttles is asked again later
+            if (wait > 0) await Task.Delay(Micros.ToTimeSpan(wait)).ConfigureAwait(false);
             TimeSpan deadline = Micros.ToTimeSpan(Math.Max(0, d.Deadline - RouteClock.Now));
             using var timeout = new CancellationTokenSource(deadline);
             try
