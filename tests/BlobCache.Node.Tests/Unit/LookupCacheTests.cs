@@ -60,6 +60,25 @@ public sealed class LookupCacheTests
         }
     }
 
+    /// <summary>
+    /// Completes <paramref name="ask"/> so that the lookup waiting on it finishes before this returns. Under the test
+    /// runner's synchronization context an awaiting continuation is queued instead of run inline, which would let
+    /// the interleaving this test needs happen or not by the thread pool's timing.
+    /// </summary>
+    private static void AnswerInline(TaskCompletionSource<string> ask, string value)
+    {
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            ask.SetResult(value);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
     /// <summary>Blob, answering each request when the test says.</summary>
     private sealed class Gated : ILookupSource<string, string>
     {
@@ -67,7 +86,7 @@ public sealed class LookupCacheTests
 
         public Task<string> FromOriginAsync(string key)
         {
-            var answer = new TaskCompletionSource<string>(); // continuations inline: answering publishes before SetResult returns
+            var answer = new TaskCompletionSource<string>(); // continuations may run inline (see AnswerInline)
             lock (Asks) Asks.Add(answer);
             return answer.Task;
         }
@@ -96,7 +115,7 @@ public sealed class LookupCacheTests
         Assert.Equal(2, origin.Asks.Count);
 
         // The next lookup reads v1, and before it decides what to do with it, the refresh lands.
-        clock.OnNextRead = () => origin.Asks[1].SetResult("v2");
+        clock.OnNextRead = () => AnswerInline(origin.Asks[1], "v2");
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // a peer would wait on a third request no one answers
         AgedAnswer<string> got = await cache.GetAsync("k", second, deadline.Token);
 
