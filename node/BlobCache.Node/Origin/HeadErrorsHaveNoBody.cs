@@ -5,8 +5,8 @@ namespace BlobCache.Node.Origin;
 
 /// <summary>
 /// A HEAD answer carries no body, whatever its Content-Type and Content-Length say (they describe the GET's). The SDK
-/// reads an error answer's XML body for its code, so for a refused HEAD (a throttled Get Blob Properties) it failed
-/// with "Root element is missing" instead of a 503 with Blob's code: the node answered 500 and its peers could not
+/// reads an error answer's XML body for its code, so a refused HEAD (a throttled Get Blob Properties) would fail with
+/// "Root element is missing" instead of a 503 with Blob's code: the node would answer 500, and its peers could not
 /// tell a throttled owner from a broken one. Without a body the SDK takes the code from x-ms-error-code.
 /// </summary>
 internal sealed class HeadErrorsHaveNoBody : HttpPipelineSynchronousPolicy
