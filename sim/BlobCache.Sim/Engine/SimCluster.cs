@@ -97,21 +97,41 @@ public sealed class SimCluster
     }
 
     /// <summary>
-    /// Moves every view that shares the bootstrap base onto a fresh base that says, for each member, what most of a
-    /// sample of running views say, so each view holds only where it differs from the majority (in a wave of
-    /// crashes, one reference node's view would leave everyone who is a step ahead of or behind it holding a
-    /// difference per crashed member). Changes no view; call it now and then in big runs to bound memory.
+    /// Moves the views onto a fresh shared base that says, for each member, what most of a sample of running views
+    /// say, so each view holds only where it differs from the majority (in a wave of crashes, one reference node's
+    /// view would leave everyone who is a step ahead of or behind it holding a difference per crashed member).
+    /// Views on the current shared base always move; a view on a base of its own (a node that joined and pulled the
+    /// view) moves once it knows at least half the members the new base knows, since before that it would hold a
+    /// difference for every member it has not heard of yet. Changes no view; call it now and then in big runs to
+    /// bound memory.
     /// </summary>
     public void RebaseViews(int sampleSize = 33)
     {
-        if (_sharedBase is null) return;
-        var sharing = _nodes.Where(n => n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase)).ToList();
-        if (sharing.Count == 0) return;
+        var running = _nodes.Where(n => n.IsRunning).ToList();
+        if (running.Count == 0) return;
         // Evenly spaced, so the sample is deterministic and spread over the cluster.
-        int take = Math.Min(sampleSize, sharing.Count);
+        int take = Math.Min(sampleSize, running.Count);
         var sample = new MemberTable[take];
-        for (int i = 0; i < take; i++) sample[i] = sharing[(int)((long)i * sharing.Count / take)].Swim.View;
-        int size = Directory.Count;
+        for (int i = 0; i < take; i++) sample[i] = running[(int)((long)i * running.Count / take)].Swim.View;
+        (MemberBase next, int known) = MajorityBase(sample);
+        MemberBase current = _sharedBase ?? MemberBase.Empty;
+        if (_sharedBase is not null && MemberBase.Differences(current, next).Count == 0) next = current;
+        var changedFrom = new Dictionary<MemberBase, int[]>(ReferenceEqualityComparer.Instance);
+        foreach (SimNode n in running)
+        {
+            MemberTable view = n.Swim.View;
+            if (ReferenceEquals(view.Base, next) || (!ReferenceEquals(view.Base, current) && 2L * view.KnownCount < known)) continue;
+            if (!changedFrom.TryGetValue(view.Base, out int[]? changed))
+                changedFrom[view.Base] = changed = MemberBase.Differences(view.Base, next).ToArray();
+            n.Swim.RebaseView(next, changed);
+        }
+        _sharedBase = next;
+    }
+
+    /// <summary>For each member, the entry most of <paramref name="sample"/> hold; and how many members it knows.</summary>
+    private (MemberBase Base, int Known) MajorityBase(MemberTable[] sample)
+    {
+        int size = Directory.Count, known = 0;
         var entries = new MemberEntry[size];
         var votes = new List<(MemberEntry Entry, int Count)>(4);
         for (int m = 0; m < size; m++)
@@ -134,22 +154,28 @@ public sealed class SimCluster
                 bestCount = count;
             }
             entries[m] = best;
+            if (best.State != MemberState.None) known++;
         }
-        var next = new MemberBase(entries);
-        List<int> changed = MemberBase.Differences(_sharedBase, next);
-        if (changed.Count == 0) return;
-        foreach (SimNode n in sharing) n.Swim.RebaseView(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
-        _sharedBase = next;
+        return (new MemberBase(entries), known);
     }
 
-    /// <summary>Sum over running nodes of the entries each holds privately: the memory the shared base does not cover.</summary>
+    /// <summary>
+    /// Sum over running nodes of the entries each holds privately: its differences from its base, and the whole base
+    /// when it is a base of its own. The memory the shared base does not cover.
+    /// </summary>
     public long ViewDifferences
     {
         get
         {
             long sum = 0;
+            MemberBase? shared = _sharedBase;
             foreach (SimNode n in _nodes)
-                if (n.IsRunning) sum += n.Swim.View.DifferenceCount;
+            {
+                if (!n.IsRunning) continue;
+                MemberTable view = n.Swim.View;
+                sum += view.DifferenceCount;
+                if (!ReferenceEquals(view.Base, shared) && !ReferenceEquals(view.Base, MemberBase.Empty)) sum += view.Base.Length;
+            }
             return sum;
         }
     }
