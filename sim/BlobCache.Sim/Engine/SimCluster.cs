@@ -97,13 +97,14 @@ public sealed class SimCluster
     }
 
     /// <summary>
-    /// Moves the views onto a fresh shared base that says, for each member, what most of a sample of running views
-    /// say, so each view holds only where it differs from the majority (in a wave of crashes, one reference node's
-    /// view would leave everyone who is a step ahead of or behind it holding a difference per crashed member).
-    /// Views on the current shared base always move; a view on a base of its own (a node that joined and pulled the
-    /// view) moves once it knows at least half the members the new base knows, since before that it would hold a
-    /// difference for every member it has not heard of yet. Changes no view; call it now and then in big runs to
-    /// bound memory.
+    /// Moves every running view onto a fresh shared base that says, for each member, what most of a sample of
+    /// running views say, so each view holds only where it differs from the majority (in a wave of crashes, one
+    /// reference node's view would leave everyone who is a step ahead of or behind it holding a difference per
+    /// crashed member). A member that some of the sample know and most do not yet is in the base all the same: a
+    /// view that has not heard of a member the base holds costs a bit, one that knows a member the base lacks a map
+    /// entry (in a fleet start most views lag behind the newest joiners). A joiner's own view moves too, so what it
+    /// pulls lands on the shared base instead of a private copy. Changes no view; call it now and then in big runs
+    /// to bound memory.
     /// </summary>
     public void RebaseViews(int sampleSize = 33)
     {
@@ -113,14 +114,14 @@ public sealed class SimCluster
         int take = Math.Min(sampleSize, running.Count);
         var sample = new MemberTable[take];
         for (int i = 0; i < take; i++) sample[i] = running[(int)((long)i * running.Count / take)].Swim.View;
-        (MemberBase next, int known) = MajorityBase(sample);
+        MemberBase next = MajorityBase(sample);
         MemberBase current = _sharedBase ?? MemberBase.Empty;
         if (_sharedBase is not null && MemberBase.Differences(current, next).Count == 0) next = current;
         var changedFrom = new Dictionary<MemberBase, int[]>(ReferenceEqualityComparer.Instance);
         foreach (SimNode n in running)
         {
             MemberTable view = n.Swim.View;
-            if (ReferenceEquals(view.Base, next) || (!ReferenceEquals(view.Base, current) && 2L * view.KnownCount < known)) continue;
+            if (ReferenceEquals(view.Base, next)) continue;
             if (!changedFrom.TryGetValue(view.Base, out int[]? changed))
                 changedFrom[view.Base] = changed = MemberBase.Differences(view.Base, next).ToArray();
             n.Swim.RebaseView(next, changed);
@@ -128,10 +129,10 @@ public sealed class SimCluster
         _sharedBase = next;
     }
 
-    /// <summary>For each member, the entry most of <paramref name="sample"/> hold; and how many members it knows.</summary>
-    private (MemberBase Base, int Known) MajorityBase(MemberTable[] sample)
+    /// <summary>For each member, the entry most of <paramref name="sample"/> hold, of those that know it if any do.</summary>
+    private MemberBase MajorityBase(MemberTable[] sample)
     {
-        int size = Directory.Count, known = 0;
+        int size = Directory.Count;
         var entries = new MemberEntry[size];
         var votes = new List<(MemberEntry Entry, int Count)>(4);
         for (int m = 0; m < size; m++)
@@ -149,19 +150,19 @@ public sealed class SimCluster
             (MemberEntry best, int bestCount) = votes[0];
             foreach ((MemberEntry e, int count) in votes)
             {
-                if (count <= bestCount) continue;
+                if (e == default || (count <= bestCount && best != default)) continue;
                 best = e;
                 bestCount = count;
             }
             entries[m] = best;
-            if (best.State != MemberState.None) known++;
         }
-        return (new MemberBase(entries), known);
+        return new MemberBase(entries);
     }
 
     /// <summary>
-    /// Sum over running nodes of the entries each holds privately: its differences from its base, and the whole base
-    /// when it is a base of its own. The memory the shared base does not cover.
+    /// Sum over running nodes of the entries each holds privately: its differences from its base in its map, and the
+    /// whole base when it is a base of its own. The memory the shared base does not cover and a rebase can win back
+    /// (members a view has not heard of are a bit each, at most an eighth of a byte per member).
     /// </summary>
     public long ViewDifferences
     {
@@ -173,7 +174,7 @@ public sealed class SimCluster
             {
                 if (!n.IsRunning) continue;
                 MemberTable view = n.Swim.View;
-                sum += view.DifferenceCount;
+                sum += view.DifferenceCount - view.UnheardCount;
                 if (!ReferenceEquals(view.Base, shared) && !ReferenceEquals(view.Base, MemberBase.Empty)) sum += view.Base.Length;
             }
             return sum;

@@ -51,6 +51,9 @@ public sealed class ScenarioRunner
 
     public SimCluster Cluster => _cluster;
 
+    /// <summary>Runs of more nodes than this move their views onto a shared base now and then (memory only: no view changes).</summary>
+    public int RebaseFromNodes { get; init; } = 5_000;
+
     private static readonly long RebaseCheck = 100 * Micros.PerMillisecond;
 
     public SimReport Run()
@@ -70,7 +73,7 @@ public sealed class ScenarioRunner
             while (nextStep < steps.Count && Micros.From(TimeSpan.FromSeconds(steps[nextStep].At)) <= _cluster.Now)
                 Apply(steps[nextStep++]);
             ContinueSteps(steps);
-            bool big = Math.Max(_cluster.Nodes.Count, _scenario.Nodes) > 5_000;
+            bool big = Math.Max(_cluster.Nodes.Count, _scenario.Nodes) > RebaseFromNodes;
             if (data is not null) data.RunUntil(target);
             else if (big)
             {
