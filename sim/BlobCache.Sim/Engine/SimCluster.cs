@@ -340,6 +340,8 @@ public sealed class SimCluster
             OnEvent?.Invoke(node.Index, ev);
         }
         swim.Events.Clear();
+        // A pulled view is an event per member: a list kept at that capacity is O(N) per node, O(N²) in all.
+        if (swim.Events.Capacity > KeptEventCapacity) swim.Events.Capacity = KeptEventCapacity;
         if (swim.Leaving && swim.LeaveSent && !node.Gone)
         {
             node.Gone = true;
@@ -429,6 +431,8 @@ public sealed class SimCluster
 
     /// <summary>What the node's stream adds to a frame: its 4-byte length prefix.</summary>
     public const int StreamFrameOverheadBytes = 4;
+
+    private const int KeptEventCapacity = 64;
 
     private void Deliver(int to, long at, Payload payload)
     {
