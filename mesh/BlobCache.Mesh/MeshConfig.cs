@@ -50,6 +50,14 @@ public sealed record MeshConfig
     /// </summary>
     public int JoinSampleMembers { get; init; } = 32;
 
+    /// <summary>
+    /// Alive rumours (joins, refutations) a node holds for gossip at most; past it the oldest never-sent goes, and
+    /// push-pull repairs what it would have told (see <see cref="Membership.BroadcastQueue"/>). A node sends a few
+    /// hundred rumours a second and each alive one λ·⌈log10(N+1)⌉ times, so 512 is half a minute of its gossip or
+    /// more: only a fleet starting at once reaches it, where without a bound every node queues nearly every joiner.
+    /// </summary>
+    public int MaxQueuedAliveRumours { get; init; } = 512;
+
     /// <summary>Lifeguard: local health multiplier bound; timeouts stretch up to this factor. 1 disables it.</summary>
     public int AwarenessMaxMultiplier { get; init; } = 8;
 
@@ -130,6 +138,7 @@ public sealed record MeshConfig
         if (SuspicionMaxTimeoutMult < 1) throw new ArgumentException("SuspicionMaxTimeoutMult must be ≥ 1", nameof(SuspicionMaxTimeoutMult));
         if (GossipNodes < 0) throw new ArgumentException("GossipNodes must be ≥ 0", nameof(GossipNodes));
         if (AwarenessMaxMultiplier < 1) throw new ArgumentException("AwarenessMaxMultiplier must be ≥ 1", nameof(AwarenessMaxMultiplier));
+        if (MaxQueuedAliveRumours < 1) throw new ArgumentException("MaxQueuedAliveRumours must be ≥ 1", nameof(MaxQueuedAliveRumours));
         if (JoinSampleMembers < 1) throw new ArgumentException("JoinSampleMembers must be ≥ 1", nameof(JoinSampleMembers));
         if (AccuserSuspicionsFrom < 0) throw new ArgumentException("AccuserSuspicionsFrom must be ≥ 0", nameof(AccuserSuspicionsFrom));
         if (!Enum.IsDefined(Suspicions)) throw new ArgumentException($"Suspicions must be Auto, Gossip or Accuser, got {Suspicions}", nameof(Suspicions));

@@ -89,6 +89,20 @@ public class ScenarioTests
     }
 
     [Fact]
+    public void Moving_the_views_of_a_starting_fleet_onto_shared_bases_changes_no_view_and_holds_them_in_far_less()
+    {
+        Scenario scenario = Small("fleet-start", 600, 90);
+        var plain = new ScenarioRunner(scenario, seed: 4);
+        var rebased = new ScenarioRunner(scenario, seed: 4) { RebaseFromNodes = 0 };
+        SimReport a = plain.Run(), b = rebased.Run();
+
+        Assert.Equal(a.TraceDigest, b.TraceDigest);
+        Assert.Equal(a.Fleet!.ExactAfterLastStart, b.Fleet!.ExactAfterLastStart);
+        // Every view on one base: each holds a few differences, not a copy of the membership.
+        Assert.InRange(rebased.Cluster.ViewDifferences, 0, plain.Cluster.ViewDifferences / 10);
+    }
+
+    [Fact]
     public void After_a_crash_the_views_become_exact_again_and_the_report_says_how_soon()
     {
         SimReport report = new ScenarioRunner(Small("crash", 300), seed: 8).Run();

@@ -25,8 +25,17 @@ namespace BlobCache.Mesh.Membership;
 /// late suspicion or death only delays the detection of one that really failed. In a crash wave there are no
 /// alive rumours, so the order there is unchanged.
 /// </para>
+/// <para>
+/// At most <c>maxAliveRumours</c> alive rumours are held (serf bounds its queues the same way). In a fleet start
+/// every joiner's rumour reaches every node faster than packets can carry them all λ·log N times, so an unbounded
+/// queue grows with the fleet at every node: 100,000 nodes × tens of thousands of rumours. Past the bound the
+/// oldest never-sent alive rumour goes (least-sent go first and the newest first among equals, so it is the one
+/// that would go last); only when every other one has been sent, the oldest of the most sent, which has done the
+/// most of its work. A member's own announcement (its join or refutation) is never dropped. Push-pull repairs
+/// whatever a dropped rumour would have told.
+/// </para>
 /// </remarks>
-public sealed class BroadcastQueue(MemberDirectory directory)
+public sealed class BroadcastQueue(MemberDirectory directory, int maxAliveRumours = int.MaxValue)
 {
     private const int GiveUpAfterMisses = 8;
     private const int None = RumourSlots.None;
@@ -40,6 +49,12 @@ public sealed class BroadcastQueue(MemberDirectory directory)
 
     /// <summary>Rumours queued, counting superseded ones not yet dropped.</summary>
     public int Count => _slots.Count;
+
+    /// <summary>Alive rumours queued, counting superseded ones not yet dropped.</summary>
+    public int AliveCount => _slots.AliveCount;
+
+    /// <summary>Alive rumours dropped unsent because the queue held its bound of them.</summary>
+    public long Dropped { get; private set; }
 
     /// <summary>Queues a rumour about <paramref name="member"/>.</summary>
     public int Enqueue(int member, in MemberUpdate update)
@@ -55,7 +70,30 @@ public sealed class BroadcastQueue(MemberDirectory directory)
     public int Enqueue(in Rumour rumour, int replacing = None)
     {
         if (Holds(replacing, rumour.Member)) _slots.Remove(replacing);
-        return _slots.Add(rumour);
+        int slot = _slots.Add(rumour);
+        if (rumour.Kind == UpdateKind.Alive && _slots.AliveCount > maxAliveRumours) DropAliveBeside(slot);
+        return slot;
+    }
+
+    /// <summary>Drops one alive rumour other than <paramref name="keep"/> (see the remarks for which).</summary>
+    private void DropAliveBeside(int keep)
+    {
+        int victim = OldestDroppable(0, keep);
+        for (int list = (_slots.ListCount - 1) & ~1; victim == None && list >= 2; list -= 2) victim = OldestDroppable(list, keep);
+        if (victim == None) return;
+        _slots.Remove(victim);
+        Dropped++;
+    }
+
+    /// <summary>The oldest slot on <paramref name="list"/> that is not <paramref name="keep"/> nor a member's own announcement.</summary>
+    private int OldestDroppable(int list, int keep)
+    {
+        for (int slot = _slots.Oldest(list); slot != None; slot = _slots.Newer(slot))
+        {
+            ref readonly Rumour r = ref _slots.RumourAt(slot);
+            if (slot != keep && r.From != r.Member) return slot;
+        }
+        return None;
     }
 
     /// <summary>Drops the suspicion of <paramref name="member"/> queued in <paramref name="slot"/>, if it is still there (-1: none).</summary>

@@ -36,7 +36,7 @@ public sealed partial class SwimNode
         _random = new DeterministicRandom(seed);
         _awareness = new Awareness(config.Lifeguard ? config.AwarenessMaxMultiplier : 1);
         _suspicions = new SuspicionSet(Math.Max(0, config.SuspicionMult - 2));
-        _broadcasts = new BroadcastQueue(directory);
+        _broadcasts = new BroadcastQueue(directory, config.MaxQueuedAliveRumours);
         _selfMeta = self;
         Self = directory.GetOrAdd(self.Id);
         _selfMetaHandle = directory.Intern(self);
@@ -93,6 +93,9 @@ public sealed partial class SwimNode
 
     /// <summary>Rumours still waiting to be sent.</summary>
     public int PendingBroadcasts => _broadcasts.Count;
+
+    /// <summary>Alive rumours dropped unsent because the queue held <see cref="MeshConfig.MaxQueuedAliveRumours"/> of them.</summary>
+    public long DroppedRumours => _broadcasts.Dropped;
 
     /// <summary>When the host must call <see cref="Tick"/> next (long.MaxValue when nothing is scheduled).</summary>
     public long NextDue => Math.Min(_timers.NextDue, _suspicions.NextDue);

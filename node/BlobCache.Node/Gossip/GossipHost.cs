@@ -96,6 +96,8 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     public long SentPacketBytes => Interlocked.Read(ref _sentBytes);
     /// <summary>Messages not sent because they exceed the datagram budget without being state: a bug, each one logged.</summary>
     public long OversizeDatagrams => Interlocked.Read(ref _oversize);
+    /// <summary>Alive rumours dropped unsent because the gossip queue held its bound of them (push-pull repairs them).</summary>
+    public long RumoursDropped { get { lock (_gate) return _node.DroppedRumours; } }
     /// <summary>State transfers by stream: sent, received, and their bytes.</summary>
     public long StreamsSent => _streams.Sent;
     public long StreamBytesSent => _streams.BytesSent;

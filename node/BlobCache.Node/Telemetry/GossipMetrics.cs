@@ -21,6 +21,8 @@ internal static class GossipMetrics
         }, "{packet}", "Gossip packets dropped: failed authentication (never parsed), or authenticated but failed to decode");
         metrics.Meter.CreateObservableCounter("blobcache_gossip_oversize_datagrams", () => gossip.OversizeDatagrams, "{message}",
             "Gossip messages not sent because they exceed the datagram budget without being state (a bug: each is logged)");
+        metrics.Meter.CreateObservableCounter("blobcache_gossip_rumours_dropped", () => gossip.RumoursDropped, "{rumour}",
+            "Alive rumours dropped unsent because the gossip queue held its bound of them (a fleet starting at once; push-pull repairs them)");
         metrics.Meter.CreateObservableCounter("blobcache_gossip_datagrams", () => new[]
         {
             By("direction", "sent", gossip.SentPackets), By("direction", "received", gossip.ReceivedPackets),

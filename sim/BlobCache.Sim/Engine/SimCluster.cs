@@ -97,20 +97,41 @@ public sealed class SimCluster
     }
 
     /// <summary>
-    /// Moves every view that shares the bootstrap base onto a fresh base that says, for each member, what most of a
-    /// sample of running views say, so each view holds only where it differs from the majority (in a wave of
-    /// crashes, one reference node's view would leave everyone who is a step ahead of or behind it holding a
-    /// difference per crashed member). Changes no view; call it now and then in big runs to bound memory.
+    /// Moves every running view onto a fresh shared base that says, for each member, what most of a sample of
+    /// running views say, so each view holds only where it differs from the majority (in a wave of crashes, one
+    /// reference node's view would leave everyone who is a step ahead of or behind it holding a difference per
+    /// crashed member). A member that some of the sample know and most do not yet is in the base all the same: a
+    /// view that has not heard of a member the base holds costs a bit, one that knows a member the base lacks a map
+    /// entry (in a fleet start most views lag behind the newest joiners). A joiner's own view moves too, so what it
+    /// pulls lands on the shared base instead of a private copy. Changes no view; call it now and then in big runs
+    /// to bound memory.
     /// </summary>
     public void RebaseViews(int sampleSize = 33)
     {
-        if (_sharedBase is null) return;
-        var sharing = _nodes.Where(n => n.IsRunning && ReferenceEquals(n.Swim.View.Base, _sharedBase)).ToList();
-        if (sharing.Count == 0) return;
+        var running = _nodes.Where(n => n.IsRunning).ToList();
+        if (running.Count == 0) return;
         // Evenly spaced, so the sample is deterministic and spread over the cluster.
-        int take = Math.Min(sampleSize, sharing.Count);
+        int take = Math.Min(sampleSize, running.Count);
         var sample = new MemberTable[take];
-        for (int i = 0; i < take; i++) sample[i] = sharing[(int)((long)i * sharing.Count / take)].Swim.View;
+        for (int i = 0; i < take; i++) sample[i] = running[(int)((long)i * running.Count / take)].Swim.View;
+        MemberBase next = MajorityBase(sample);
+        MemberBase current = _sharedBase ?? MemberBase.Empty;
+        if (_sharedBase is not null && MemberBase.Differences(current, next).Count == 0) next = current;
+        var changedFrom = new Dictionary<MemberBase, int[]>(ReferenceEqualityComparer.Instance);
+        foreach (SimNode n in running)
+        {
+            MemberTable view = n.Swim.View;
+            if (ReferenceEquals(view.Base, next)) continue;
+            if (!changedFrom.TryGetValue(view.Base, out int[]? changed))
+                changedFrom[view.Base] = changed = MemberBase.Differences(view.Base, next).ToArray();
+            n.Swim.RebaseView(next, changed);
+        }
+        _sharedBase = next;
+    }
+
+    /// <summary>For each member, the entry most of <paramref name="sample"/> hold, of those that know it if any do.</summary>
+    private MemberBase MajorityBase(MemberTable[] sample)
+    {
         int size = Directory.Count;
         var entries = new MemberEntry[size];
         var votes = new List<(MemberEntry Entry, int Count)>(4);
@@ -129,27 +150,33 @@ public sealed class SimCluster
             (MemberEntry best, int bestCount) = votes[0];
             foreach ((MemberEntry e, int count) in votes)
             {
-                if (count <= bestCount) continue;
+                if (e == default || (count <= bestCount && best != default)) continue;
                 best = e;
                 bestCount = count;
             }
             entries[m] = best;
         }
-        var next = new MemberBase(entries);
-        List<int> changed = MemberBase.Differences(_sharedBase, next);
-        if (changed.Count == 0) return;
-        foreach (SimNode n in sharing) n.Swim.RebaseView(next, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(changed));
-        _sharedBase = next;
+        return new MemberBase(entries);
     }
 
-    /// <summary>Sum over running nodes of the entries each holds privately: the memory the shared base does not cover.</summary>
+    /// <summary>
+    /// Sum over running nodes of the entries each holds privately: its differences from its base in its map, and the
+    /// whole base when it is a base of its own. The memory the shared base does not cover and a rebase can win back
+    /// (members a view has not heard of are a bit each, at most an eighth of a byte per member).
+    /// </summary>
     public long ViewDifferences
     {
         get
         {
             long sum = 0;
+            MemberBase? shared = _sharedBase;
             foreach (SimNode n in _nodes)
-                if (n.IsRunning) sum += n.Swim.View.DifferenceCount;
+            {
+                if (!n.IsRunning) continue;
+                MemberTable view = n.Swim.View;
+                sum += view.DifferenceCount - view.UnheardCount;
+                if (!ReferenceEquals(view.Base, shared) && !ReferenceEquals(view.Base, MemberBase.Empty)) sum += view.Base.Length;
+            }
             return sum;
         }
     }
@@ -313,6 +340,8 @@ public sealed class SimCluster
             OnEvent?.Invoke(node.Index, ev);
         }
         swim.Events.Clear();
+        // A pulled view is an event per member: a list kept at that capacity is O(N) per node, O(N²) in all.
+        if (swim.Events.Capacity > KeptEventCapacity) swim.Events.Capacity = KeptEventCapacity;
         if (swim.Leaving && swim.LeaveSent && !node.Gone)
         {
             node.Gone = true;
@@ -402,6 +431,8 @@ public sealed class SimCluster
 
     /// <summary>What the node's stream adds to a frame: its 4-byte length prefix.</summary>
     public const int StreamFrameOverheadBytes = 4;
+
+    private const int KeptEventCapacity = 64;
 
     private void Deliver(int to, long at, Payload payload)
     {

@@ -52,6 +52,9 @@ public sealed class ScenarioRunner
 
     public SimCluster Cluster => _cluster;
 
+    /// <summary>Runs of more nodes than this move their views onto a shared base now and then (memory only: no view changes).</summary>
+    public int RebaseFromNodes { get; init; } = 5_000;
+
     private static readonly long RebaseCheck = 100 * Micros.PerMillisecond;
 
     public SimReport Run()
@@ -71,21 +74,22 @@ public sealed class ScenarioRunner
             while (nextStep < steps.Count && Micros.From(TimeSpan.FromSeconds(steps[nextStep].At)) <= _cluster.Now)
                 Apply(steps[nextStep++]);
             ContinueSteps(steps);
+            bool big = Math.Max(_cluster.Nodes.Count, _scenario.Nodes) > RebaseFromNodes;
             if (data is not null) data.RunUntil(target);
-            else if (_fleet is not null) _fleet.RunUntil(target);
-            else if (_cluster.Nodes.Count > 5_000)
+            else if (big)
             {
-                // Big runs: move the views onto a fresh shared base whenever their private differences pile up
-                // (a wave of crashes gives every view a difference per crashed member within a second).
+                // Big runs: move the views onto a fresh shared base whenever their private entries pile up (a wave
+                // of crashes gives every view a difference per crashed member within a second; in a fleet start
+                // every joiner pulls a whole view of its own).
                 for (long step = _cluster.Now + RebaseCheck; step < target; step += RebaseCheck)
                 {
-                    _cluster.RunUntil(step);
+                    RunMembershipUntil(step);
                     if (_cluster.ViewDifferences > 4L * _cluster.Nodes.Count) _cluster.RebaseViews();
                 }
-                _cluster.RunUntil(target);
+                RunMembershipUntil(target);
             }
-            else _cluster.RunUntil(target);
-            if (_cluster.Nodes.Count > 5_000 && second % 2 == 1) _cluster.RebaseViews();
+            else RunMembershipUntil(target);
+            if (big && second % 2 == 1) _cluster.RebaseViews();
             Sample();
             if (_progress is not null && wall.ElapsedMilliseconds - lastPrint > 2_000)
             {
@@ -104,6 +108,13 @@ public sealed class ScenarioRunner
                 _cluster.Digest.Add(v);
         }
         return BuildReport(wall.Elapsed.TotalSeconds, data, startPlacement, startMembers);
+    }
+
+    /// <summary>Runs the membership (starting the fleet's nodes on the way, in a fleet start) up to <paramref name="until"/>.</summary>
+    private void RunMembershipUntil(long until)
+    {
+        if (_fleet is not null) _fleet.RunUntil(until);
+        else _cluster.RunUntil(until);
     }
 
     /// <summary>Where the nodes' per-member memory is, per running node (KiB), when there is much of it.</summary>

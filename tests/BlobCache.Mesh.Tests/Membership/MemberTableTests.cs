@@ -94,6 +94,37 @@ public class MemberTableTests
     }
 
     [Fact]
+    public void A_view_rebased_onto_a_base_with_members_it_has_not_heard_of_keeps_a_bit_for_each_not_an_entry()
+    {
+        // A joiner that knows 10 members, rebased onto the fleet's base of 20,000: it still reads the other 19,990 as
+        // unknown, for about a bit each, and learning them from a pull leaves nothing private.
+        var fleet = new MemberTable { CompactThreshold = int.MaxValue };
+        for (int i = 0; i < 20_000; i++) fleet.Set(i, Alive());
+        fleet.Compact();
+        var joiner = new MemberTable();
+        for (int i = 0; i < 10; i++) joiner.Set(i, Alive());
+        int[] changed = [.. MemberBase.Differences(joiner.Base, fleet.Base)];
+
+        joiner.Rebase(fleet.Base, changed);
+
+        Assert.Same(fleet.Base, joiner.Base);
+        Assert.Equal(10, joiner.KnownCount);
+        Assert.Equal(MemberState.None, joiner.StateOf(10));
+        Assert.Equal(MemberState.Alive, joiner.StateOf(9));
+        Assert.Equal(19_990, joiner.UnheardCount);
+        Assert.InRange(joiner.DifferenceBytes, 1, 20_000 / 8 + 512); // the bits, and the map's few empty slots
+        MemberBase flat = joiner.Snapshot();
+        Assert.Equal(10, Enumerable.Range(0, flat.Length).Count(i => flat[i].State != MemberState.None));
+        MemberTable fork = joiner.Fork();
+
+        for (int i = 10; i < 20_000; i++) joiner.Set(i, Alive());
+        Assert.Equal(0, joiner.DifferenceCount);
+        Assert.InRange(joiner.DifferenceBytes, 0, 512); // the bits given back
+        Assert.Equal(10, fork.KnownCount); // the fork kept its own bits
+        Assert.Equal(MemberState.None, fork.StateOf(15_000));
+    }
+
+    [Fact]
     public void A_view_folds_many_differences_into_a_private_base()
     {
         var table = new MemberTable { CompactThreshold = 100 };

@@ -8,12 +8,63 @@ public class BroadcastQueueTests
     private static MemberUpdate Suspect(string id, uint inc = 1) => new(UpdateKind.Suspect, id, inc, "accuser", null);
 
     /// <summary>A queue whose directory knows "a" as member 1 and "b" as member 2 (and member-0000.. after them).</summary>
-    private static BroadcastQueue NewQueue()
+    private static BroadcastQueue NewQueue(int maxAliveRumours = int.MaxValue)
     {
         var directory = new MemberDirectory();
         foreach (string id in new[] { "zero", "a", "b", "accuser" }) directory.GetOrAdd(id);
         for (int i = 0; i < 200; i++) directory.GetOrAdd($"member-{i:D4}");
-        return new BroadcastQueue(directory);
+        return new BroadcastQueue(directory, maxAliveRumours);
+    }
+
+    /// <summary>A join of member-<paramref name="i"/> as "accuser" passes it on (or, with <paramref name="own"/>, as it says it itself).</summary>
+    private static MemberUpdate Join(int i, bool own = false)
+    {
+        string id = $"member-{i:D4}";
+        return new MemberUpdate(UpdateKind.Alive, id, 1, own ? id : "accuser", new MemberMeta(id, $"10.0.1.{i}:7946", "", "", "r", "z", 100, 1));
+    }
+
+    private static List<string> TakeAll(BroadcastQueue queue)
+    {
+        var taken = new List<MemberUpdate>();
+        queue.Take(100_000, retransmitLimit: 1, taken);
+        return taken.Select(u => u.MemberId).Order().ToList();
+    }
+
+    [Fact]
+    public void A_full_queue_drops_the_oldest_alive_rumour_never_sent_and_keeps_suspicions()
+    {
+        var queue = NewQueue(maxAliveRumours: 3);
+        queue.Enqueue(1, Suspect("a"));
+        for (int i = 0; i < 5; i++) queue.Enqueue(4 + i, Join(i));
+
+        Assert.Equal(3, queue.AliveCount);
+        Assert.Equal(2, queue.Dropped);
+        Assert.Equal(["a", "member-0002", "member-0003", "member-0004"], TakeAll(queue));
+    }
+
+    [Fact]
+    public void A_full_queue_whose_rumours_were_all_sent_drops_the_most_sent()
+    {
+        var queue = NewQueue(maxAliveRumours: 2);
+        var taken = new List<MemberUpdate>();
+        queue.Enqueue(4, Join(0));
+        queue.Take(100_000, retransmitLimit: 5, taken);
+        queue.Enqueue(5, Join(1));
+        queue.Take(100_000, retransmitLimit: 5, taken); // member-0000 sent twice, member-0001 once
+        queue.Enqueue(6, Join(2));
+
+        Assert.Equal(1, queue.Dropped);
+        Assert.Equal(["member-0001", "member-0002"], TakeAll(queue));
+    }
+
+    [Fact]
+    public void A_full_queue_never_drops_the_member_s_own_announcement()
+    {
+        var queue = NewQueue(maxAliveRumours: 2);
+        queue.Enqueue(4, Join(0, own: true));
+        for (int i = 1; i < 4; i++) queue.Enqueue(4 + i, Join(i));
+
+        Assert.Equal(["member-0000", "member-0003"], TakeAll(queue));
     }
 
     [Fact]

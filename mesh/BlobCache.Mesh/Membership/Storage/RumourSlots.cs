@@ -15,7 +15,7 @@ internal struct RumourSlots
     public const int None = -1;
     private Slot[] _slots = new Slot[8];
     private int[] _head = [], _tail = []; // list (transmits·2 + lane) → oldest and newest slot on it
-    private int _count, _highWater, _free = None;
+    private int _count, _aliveCount, _highWater, _free = None;
 
     public RumourSlots()
     {
@@ -23,6 +23,9 @@ internal struct RumourSlots
 
     /// <summary>Rumours held.</summary>
     public readonly int Count => _count;
+
+    /// <summary>Alive rumours held.</summary>
+    public readonly int AliveCount => _aliveCount;
 
     public readonly long ArrayBytes => (long)_slots.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<Slot>() + (_head.Length + _tail.Length) * sizeof(int);
 
@@ -32,8 +35,14 @@ internal struct RumourSlots
     /// <summary>The newest slot on <paramref name="list"/> (<see cref="None"/> when it is empty).</summary>
     public readonly int Newest(int list) => _tail[list];
 
+    /// <summary>The oldest slot on <paramref name="list"/> (<see cref="None"/> when it is empty).</summary>
+    public readonly int Oldest(int list) => _head[list];
+
     /// <summary>The slot queued before <paramref name="slot"/> on its list (<see cref="None"/> at the oldest).</summary>
     public readonly int Older(int slot) => _slots[slot].Prev;
+
+    /// <summary>The slot queued after <paramref name="slot"/> on its list (<see cref="None"/> at the newest).</summary>
+    public readonly int Newer(int slot) => _slots[slot].Next;
 
     public readonly ref readonly Rumour RumourAt(int slot) => ref _slots[slot].Rumour;
 
@@ -60,6 +69,7 @@ internal struct RumourSlots
         _slots[slot] = new Slot { Rumour = rumour, Live = true };
         Append(slot, 0);
         _count++;
+        if (rumour.Kind == UpdateKind.Alive) _aliveCount++;
         return slot;
     }
 
@@ -99,6 +109,7 @@ internal struct RumourSlots
     {
         if (linked) Unlink(slot);
         ref Slot s = ref _slots[slot];
+        if (s.Rumour.Kind == UpdateKind.Alive) _aliveCount--;
         s = default;
         s.Next = _free;
         _free = slot;
