@@ -75,48 +75,49 @@ internal static class AnswerWire
 
         public readonly int Remaining => _from.Length - _at;
 
+        /// <summary>The next <paramref name="n"/> bytes, consumed; false (and nothing consumed) when fewer are left.</summary>
+        private bool Take(int n, out ReadOnlySpan<byte> taken)
+        {
+            taken = default;
+            if (n < 0 || Remaining < n) return false;
+            taken = _from.Slice(_at, n);
+            _at += n;
+            return true;
+        }
+
         public bool Byte(out byte b)
         {
-            b = 0;
-            if (Remaining < 1) return false;
-            b = _from[_at++];
-            return true;
+            bool ok = Take(1, out ReadOnlySpan<byte> s);
+            b = ok ? s[0] : (byte)0;
+            return ok;
         }
 
         public bool UShort(out ushort v)
         {
-            v = 0;
-            if (Remaining < 2) return false;
-            v = BinaryPrimitives.ReadUInt16LittleEndian(_from[_at..]);
-            _at += 2;
-            return true;
+            bool ok = Take(2, out ReadOnlySpan<byte> s);
+            v = ok ? BinaryPrimitives.ReadUInt16LittleEndian(s) : (ushort)0;
+            return ok;
         }
 
         public bool Int(out int v)
         {
-            v = 0;
-            if (Remaining < 4) return false;
-            v = BinaryPrimitives.ReadInt32LittleEndian(_from[_at..]);
-            _at += 4;
-            return true;
+            bool ok = Take(4, out ReadOnlySpan<byte> s);
+            v = ok ? BinaryPrimitives.ReadInt32LittleEndian(s) : 0;
+            return ok;
         }
 
         public bool Long(out long v)
         {
-            v = 0;
-            if (Remaining < 8) return false;
-            v = BinaryPrimitives.ReadInt64LittleEndian(_from[_at..]);
-            _at += 8;
-            return true;
+            bool ok = Take(8, out ReadOnlySpan<byte> s);
+            v = ok ? BinaryPrimitives.ReadInt64LittleEndian(s) : 0;
+            return ok;
         }
 
         public bool Bytes(int n, out byte[] b)
         {
-            b = [];
-            if (n < 0 || Remaining < n) return false;
-            b = _from.Slice(_at, n).ToArray();
-            _at += n;
-            return true;
+            bool ok = Take(n, out ReadOnlySpan<byte> s);
+            b = ok ? s.ToArray() : [];
+            return ok;
         }
 
         public bool Text(out string? s)
@@ -124,12 +125,9 @@ internal static class AnswerWire
             s = null;
             if (!UShort(out ushort n)) return false;
             if (n == NullText) return true;
-            if (Remaining < n) return false;
-            ReadOnlySpan<byte> bytes = _from.Slice(_at, n);
             // Strict: a value with invalid UTF-8 is refused, never turned into a different value.
-            if (!Utf8.IsValid(bytes)) return false;
+            if (!Take(n, out ReadOnlySpan<byte> bytes) || !Utf8.IsValid(bytes)) return false;
             s = StrictUtf8.GetString(bytes);
-            _at += n;
             return true;
         }
     }
