@@ -27,7 +27,7 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
         PassThroughRead? read = null;
         if (request.Index == Tcp.TcpFrames.MetadataPassThrough)
         {
-            if (!string.Equals(request.Account, account, StringComparison.Ordinal)) return new(PeerServeStatus.Invalid, $"account '{request.Account}' is not this mesh's", null);
+            if (PeerRequest.ValidateAccount(account, request.Account) is { } wrongAccount) return new(PeerServeStatus.Invalid, wrongAccount, null);
             if (passThrough is null) return new(PeerServeStatus.Invalid, "this node's origin passes no reads through", null);
             if ((read = PassThroughKey.TryParse(request.ETag, out string? error)) is null) return new(PeerServeStatus.Invalid, $"a passed-through read with {error}", null);
         }

@@ -26,10 +26,14 @@ public static class PeerRequest
         return null;
     }
 
+    /// <summary>Null when a request is for this mesh's account, else why not.</summary>
+    public static string? ValidateAccount(string accountExpected, string account) =>
+        string.Equals(account, accountExpected, StringComparison.Ordinal) ? null : $"account '{account}' is not this mesh's";
+
     /// <summary>Null when the request names a blob of this mesh's account by valid names, else why not.</summary>
     public static string? ValidateBlob(string accountExpected, ChunkId id)
     {
-        if (!string.Equals(id.Account, accountExpected, StringComparison.Ordinal)) return $"account '{id.Account}' is not this mesh's";
+        if (ValidateAccount(accountExpected, id.Account) is { } error) return error;
         if (!BlobNames.IsValidContainer(id.Container)) return "bad container name";
         if (!BlobNames.IsValidBlob(id.Blob)) return "bad blob name";
         return null;
