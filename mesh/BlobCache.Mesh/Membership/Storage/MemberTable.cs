@@ -14,11 +14,11 @@ namespace BlobCache.Mesh.Membership;
 /// views lag behind the shared base by every member that joined in the last several seconds: at 100,000 nodes a
 /// map entry for each would be tens of gigabytes, a bit for each 12.5 KB a view. A real node's view never reads a
 /// member as unheard that its base holds (it only moves forward from an empty base), so it never has the bits.
-/// </remarks>
-/// <remarks>
+/// <para>
 /// This replaced copy-on-write pages: with pages, one rumour touches one page in every view, and a wave of 1,000
 /// crashes touches every page of every view before the pages can be shared again — gigabytes at 100,000 nodes.
 /// Differences cost 16 bytes per member in flux, however the flux is spread.
+/// </para>
 /// </remarks>
 public sealed class MemberTable
 {
