@@ -12,7 +12,10 @@ namespace BlobCache.LoadTests;
 /// <summary>
 /// `bench --only cold_read`: one blob read whole by the .NET SDK's parallel download (8 ranged GETs of 4 MiB at once),
 /// straight from Azurite and through a node that has never seen it, in turns in one run; then once more through the
-/// now warm node. The cold ratio is what a first epoch costs against reading Blob directly (target at least 1).
+/// now warm node. A cold read is measured on two nodes: a fresh process (its first 256 MiB land in memory the process
+/// has never touched, and its code is still being tiered up) and a node in service (its memory tier already filled
+/// and emptied once, so chunk memory is reused, as on a node that has served for a while). The cold ratio is what a
+/// first epoch costs against reading Blob directly (target at least 1).
 /// </summary>
 public static class ColdReadBench
 {
@@ -25,58 +28,123 @@ public static class ColdReadBench
     {
         int rounds = size.Smoke ? 1 : 5;
         long length = size.HitBlobBytes;
-        Step($"cold_read: uploading a {length >> 20} MiB blob");
+        Step($"cold_read: uploading a {length >> 20} MiB blob, and {rounds} more of its size for the node in service");
         byte[] data = new byte[length];
         new Random(11).NextBytes(data);
         await container.GetBlobClient(ColdBlob).UploadAsync(new BinaryData(data), overwrite: true);
+        for (int round = -1; round < rounds; round++)
+            await container.GetBlobClient(InServiceBlob(round)).UploadAsync(new BinaryData(data), overwrite: true);
         // A small blob each reader reads first: the cold rounds measure a cache that is empty, not code that is not yet
         // compiled (a node serves for hours; its first request's JIT is no part of what a cold read costs).
         byte[] small = new byte[8 << 20];
         new Random(12).NextBytes(small);
         await container.GetBlobClient(WarmUpBlob).UploadAsync(new BinaryData(small), overwrite: true);
         await DownloadAsync(azurite.Client, container.Name, WarmUpBlob, new byte[small.Length], small);
-        var direct = new List<double>();
-        var cold = new List<double>();
-        var warm = new List<double>();
-        var coldCpu = new List<double>();
         byte[] into = new byte[length];
+        var rows = new ColdRows();
+        await using NodeProcess inService = await StartInServiceAsync(azurite, container.Name, length, into, data, small);
         for (int round = 0; round < rounds; round++)
         {
-            Step($"cold_read: round {round + 1} of {rounds}: direct, then a fresh node cold, then warm");
-            direct.Add(await DownloadAsync(azurite.Client, container.Name, ColdBlob, into, data));
+            Step($"cold_read: round {round + 1} of {rounds}: direct, a fresh node cold, then warm, then the node in service cold");
+            rows.Direct.Add(await DownloadAsync(azurite.Client, container.Name, ColdBlob, into, data));
             // A node of its own each round, so every cold read finds nothing cached.
             await using NodeProcess node = NodeProcess.Start($"bench-cold-{round}", azurite.ConnectionString, [], "--memory-mb", "1024", "--log-level", "Warning");
             await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
             await DownloadAsync(node.Client, container.Name, WarmUpBlob, new byte[small.Length], small);
-            double cpu = ProcessCpu.Seconds(node.Pid);
-            cold.Add(await DownloadAsync(node.Client, container.Name, ColdBlob, into, data));
-            coldCpu.Add(ProcessCpu.Seconds(node.Pid) - cpu);
-            warm.Add(await DownloadAsync(node.Client, container.Name, ColdBlob, into, data));
+            rows.Fresh.Add(await ColdAsync(node, container.Name, ColdBlob, into, data));
+            rows.Warm.Add(await DownloadAsync(node.Client, container.Name, ColdBlob, into, data));
             await node.StopAsync(TimeSpan.FromSeconds(30));
+            rows.InService.Add(await ColdAsync(inService, container.Name, InServiceBlob(round), into, data));
         }
-        double directMiBs = Median(direct), coldMiBs = Median(cold), warmMiBs = Median(warm);
-        double coldRatio = coldMiBs / directMiBs, warmRatio = warmMiBs / directMiBs;
-        Console.WriteLine();
-        Console.WriteLine($"cold_read ({length >> 20} MiB, .NET SDK DownloadTo, {Concurrency} x {TransferSize >> 20} MiB ranged GETs at once; median of {rounds})");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"direct {directMiBs:F0} MiB/s, node cold {coldMiBs:F0} MiB/s, node warm {warmMiBs:F0} MiB/s; cold/direct {coldRatio:F2} (target {Target}), warm/direct {warmRatio:F2}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"node CPU per cold read {Median(coldCpu):F2} s ({Median(coldCpu) / (length / 1073741824.0):F2} s per GiB); direct runs {string.Join(' ', direct.Select(d => d.ToString("F0", CultureInfo.InvariantCulture)))}, cold runs {string.Join(' ', cold.Select(d => d.ToString("F0", CultureInfo.InvariantCulture)))} MiB/s"));
-        Console.WriteLine();
-        results["cold_read"] = new JsonObject
+        rows.Print(length, rounds);
+        results["cold_read"] = rows.ToJson(length);
+    }
+
+    /// <summary>The blob the node in service reads cold in <paramref name="round"/>; round -1's fills its memory beforehand.</summary>
+    private static string InServiceBlob(int round) => $"cold-in-service-{round + 1}.bin";
+
+    /// <summary>
+    /// A node whose memory tier (one and a half blobs) has been filled and emptied by two blobs, so the chunk memory of
+    /// its next cold read is memory it has had before. Not less than that: with a tier the size of the read, chunks
+    /// fetched ahead are evicted before their reader takes them and read from Blob twice.
+    /// </summary>
+    private static async Task<NodeProcess> StartInServiceAsync(Azurite azurite, string container, long length, byte[] into, byte[] data, byte[] small)
+    {
+        Step("cold_read: starting the node in service and cycling its memory tier once");
+        NodeProcess node = NodeProcess.Start("bench-cold-in-service", azurite.ConnectionString, [], "--memory-mb", (3 * length / 2 >> 20).ToString(CultureInfo.InvariantCulture), "--log-level", "Warning");
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        await DownloadAsync(node.Client, container, WarmUpBlob, new byte[small.Length], small);
+        await DownloadAsync(node.Client, container, ColdBlob, into, data);
+        await DownloadAsync(node.Client, container, InServiceBlob(-1), into, data);
+        return node;
+    }
+
+    /// <summary>One cold read through <paramref name="node"/>: its rate, the node's CPU seconds and the Blob GETs it made.</summary>
+    private static async Task<ColdRead> ColdAsync(NodeProcess node, string container, string blob, byte[] into, byte[] data)
+    {
+        double cpu = ProcessCpu.Seconds(node.Pid);
+        long gets = (await node.StatusAsync()).BlobGets;
+        double mibs = await DownloadAsync(node.Client, container, blob, into, data);
+        return new ColdRead(mibs, ProcessCpu.Seconds(node.Pid) - cpu, (await node.StatusAsync()).BlobGets - gets);
+    }
+
+    private readonly record struct ColdRead(double MiBs, double CpuSeconds, long BlobGets);
+
+    private sealed class ColdRows
+    {
+        public List<double> Direct { get; } = [];
+        public List<double> Warm { get; } = [];
+        public List<ColdRead> Fresh { get; } = [];
+        public List<ColdRead> InService { get; } = [];
+
+        public void Print(long length, int rounds)
         {
-            ["blob_mib"] = length >> 20,
-            ["concurrency"] = Concurrency,
-            ["direct_mib_s"] = Math.Round(directMiBs, 1),
-            ["cold_mib_s"] = Math.Round(coldMiBs, 1),
-            ["warm_mib_s"] = Math.Round(warmMiBs, 1),
-            ["cold_ratio"] = Math.Round(coldRatio, 3),
-            ["warm_ratio"] = Math.Round(warmRatio, 3),
-            ["target"] = Target,
-            ["node_cpu_s_per_cold_read"] = Math.Round(Median(coldCpu), 2),
-            ["direct_runs"] = new JsonArray([.. direct.Select(d => JsonValue.Create(Math.Round(d, 1)))]),
-            ["cold_runs"] = new JsonArray([.. cold.Select(d => JsonValue.Create(Math.Round(d, 1)))]),
+            double direct = Median(Direct);
+            Console.WriteLine();
+            Console.WriteLine($"cold_read ({length >> 20} MiB, .NET SDK DownloadTo, {Concurrency} x {TransferSize >> 20} MiB ranged GETs at once; median of {rounds})");
+            Console.WriteLine(Invariant($"direct {direct:F0} MiB/s; warm node {Median(Warm):F0} MiB/s ({Median(Warm) / direct:F2} x direct)"));
+            Line("node in service, cold", InService, direct, length);
+            Line("fresh node, cold     ", Fresh, direct, length);
+            Console.WriteLine(Invariant($"direct runs {Runs(Direct)} MiB/s"));
+            Console.WriteLine();
+        }
+
+        private static void Line(string what, List<ColdRead> reads, double direct, long length)
+        {
+            double mibs = Median(reads.Select(r => r.MiBs)), cpu = Median(reads.Select(r => r.CpuSeconds));
+            Console.WriteLine(Invariant(
+                $"{what} {mibs:F0} MiB/s = {mibs / direct:F2} x direct (target {Target}); node CPU {cpu:F2} s ({cpu / (length / 1073741824.0):F2} s per GiB); Blob GETs {string.Join(' ', reads.Select(r => r.BlobGets))}; runs {Runs(reads.Select(r => r.MiBs))} MiB/s"));
+        }
+
+        public JsonObject ToJson(long length)
+        {
+            double direct = Median(Direct);
+            return new JsonObject
+            {
+                ["blob_mib"] = length >> 20,
+                ["concurrency"] = Concurrency,
+                ["direct_mib_s"] = Math.Round(direct, 1),
+                ["warm_mib_s"] = Math.Round(Median(Warm), 1),
+                ["warm_ratio"] = Math.Round(Median(Warm) / direct, 3),
+                ["in_service"] = Json(InService, direct),
+                ["fresh_node"] = Json(Fresh, direct),
+                ["target"] = Target,
+                ["direct_runs"] = new JsonArray([.. Direct.Select(d => JsonValue.Create(Math.Round(d, 1)))]),
+            };
+        }
+
+        private static JsonObject Json(List<ColdRead> reads, double direct) => new()
+        {
+            ["cold_mib_s"] = Math.Round(Median(reads.Select(r => r.MiBs)), 1),
+            ["cold_ratio"] = Math.Round(Median(reads.Select(r => r.MiBs)) / direct, 3),
+            ["node_cpu_s_per_cold_read"] = Math.Round(Median(reads.Select(r => r.CpuSeconds)), 2),
+            ["blob_gets"] = new JsonArray([.. reads.Select(r => JsonValue.Create(r.BlobGets))]),
+            ["runs"] = new JsonArray([.. reads.Select(r => JsonValue.Create(Math.Round(r.MiBs, 1)))]),
         };
+
+        private static string Runs(IEnumerable<double> runs) => string.Join(' ', runs.Select(d => d.ToString("F0", CultureInfo.InvariantCulture)));
+
+        private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>One whole download into <paramref name="into"/>; MiB/s. Wrong bytes end the run.</summary>
