@@ -403,7 +403,9 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
             || (_lastEnd.TryGetValue(key, out long previous) && range.Start >= previous && range.Start - previous <= 2L * reader.ChunkSize);
         if (_lastEnd.Count >= MaxTrackedReaders) _lastEnd.Clear();
         _lastEnd[key] = end;
-        return sequential || range.Start == 0;
+        // A read from the start is a stream only when it asks for a chunk or more (the SDKs' first GET of a download
+        // is 4-32 MiB): a smaller one is a probe of a header, and if it is a stream after all its next read says so.
+        return sequential || (range.Start == 0 && range.Length >= reader.ChunkSize);
     }
 
     /// <summary>

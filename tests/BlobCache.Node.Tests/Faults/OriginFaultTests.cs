@@ -1,6 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Azure;
+using Azure.Storage.Blobs;
+using BlobDownloadOptions = Azure.Storage.Blobs.Models.BlobDownloadOptions;
+using BlobDownloadStreamingResult = Azure.Storage.Blobs.Models.BlobDownloadStreamingResult;
 using BlobCache.Mesh.Origin;
 using BlobCache.Node.Hosting;
 using BlobCache.Node.Origin;
@@ -143,6 +147,26 @@ public sealed class OriginFaultTests(MeshFixture fixture, ITestOutputHelper outp
         Survivors.Say(output, $"Blob holds back the first chunk {firstChunkDelay.TotalSeconds:F0} s: {GetsPerChunk(name).Count} chunks asked of Blob meanwhile or after");
         tally.Report(output, "cold whole-blob read, first chunk held back");
         Assert.Equal(1, tally.Exact);
+    }
+
+    [Fact]
+    public async Task A_small_read_at_the_start_of_a_large_blob_asks_Blob_for_its_own_chunk_only()
+    {
+        // A header probe (safetensors, numpy, a KB lookup of a blob's first bytes) is not a stream: fetching the chunks
+        // after it would cost Blob egress and requests no reader asked for.
+        const string name = "big/forty.bin";
+        var firstChunkDelay = TimeSpan.FromSeconds(3);
+        _proxy.Rule = r => IsBlobRead(r, name) && r.RangeStart == 0 ? Fault.Slow(firstChunkDelay) : Fault.Pass;
+        await using NodeProcess node = NodeProcess.Start("probe-at-zero", Azurite.ConnectionStringFor(_proxy.Port), []);
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        BlobClient blob = node.Client.GetBlobContainerClient(Dataset.Container).GetBlobClient(name);
+        // Read-ahead is started before the read's own chunk is awaited, so any would be asked of Blob while chunk 0 is held back.
+        Response<BlobDownloadStreamingResult> probe = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(0, 1024) });
+        using var header = new MemoryStream();
+        await probe.Value.Content.CopyToAsync(header);
+        Assert.Equal(1024, header.Length);
+        Survivors.Say(output, $"a 1 KiB read at offset 0 of a {Chunks(name)}-chunk blob asked Blob for chunks {string.Join(", ", GetsPerChunk(name).Keys.Order())}");
+        Assert.Equal([0L], GetsPerChunk(name).Keys.Order());
     }
 
     [Fact]
