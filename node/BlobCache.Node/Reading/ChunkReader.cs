@@ -37,7 +37,7 @@ public sealed class ChunkReader : IDisposable
     // Read-ahead fetches in flight at once over all readers: room for a few sequential readers' windows, and a bound on
     // what readers that stop early can have made the node fetch for nothing.
     private readonly SemaphoreSlim _prefetchSlots = new(16, 16);
-    private readonly PrefetchedSources _prefetched = new();
+    private readonly PrefetchedChunks _prefetched = new();
     private readonly CancellationTokenSource _shutdown = new();
 
     // Stored: already handed to the store by an inner flight (a read that fell through to the shared origin fill).
@@ -98,16 +98,30 @@ public sealed class ChunkReader : IDisposable
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
                 if (!countRead) return (hit!, source);
                 // The first reader of a chunk read ahead is counted where the read-ahead got it.
-                if (_prefetched.TryTake(id, out ReadSource fetchedFrom)) source = fetchedFrom;
+                if (_prefetched.TryTake(id, out ReadSource fetchedFrom, out ChunkBuffer held))
+                {
+                    source = fetchedFrom;
+                    held.Release();
+                }
                 _metrics.ChunkRead(source);
                 return (hit!, source);
+            }
+            // Read ahead and since evicted from memory: the read-ahead's reference is this reader's.
+            if (countRead && _prefetched.TryTake(id, out ReadSource aheadFrom, out ChunkBuffer kept))
+            {
+                if (kept.Length == ChunkLength(blobLength, id.Index))
+                {
+                    _metrics.ChunkRead(aheadFrom);
+                    return (kept, aheadFrom);
+                }
+                kept.Release();
             }
             Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken, counted: countRead).ConfigureAwait(false);
             if (f is { } got)
             {
                 if (!countRead) return (got.Chunk, got.Source);
                 // This reader is the first: a source the read-ahead remembered is already counted here.
-                _prefetched.TryTake(id, out _);
+                if (_prefetched.TryTake(id, out _, out ChunkBuffer held)) held.Release();
                 _metrics.ChunkRead(got.Source);
                 return (got.Chunk, got.Source);
             }
@@ -156,7 +170,7 @@ public sealed class ChunkReader : IDisposable
     /// <summary>Starts fetching a chunk a sequential reader will want next, unless enough prefetches are running.</summary>
     public void Prefetch(ChunkId id, long blobLength)
     {
-        if (_store.Contains(id) || _reads.ContainsKey(id) || !_prefetchSlots.Wait(0)) return;
+        if (_store.Contains(id) || _reads.ContainsKey(id) || _prefetched.Contains(id) || !_prefetchSlots.Wait(0)) return;
         _ = Task.Run(async () =>
         {
             try
@@ -179,7 +193,7 @@ public sealed class ChunkReader : IDisposable
     // of its own, so it gets the chunk even if the store evicts it at once. Null only for a reader that came after
     // completion when the chunk had already left both the flight and the store: it looks again.
     // A flight started by a reader that is not counted (read-ahead) remembers where it got the chunk for the first
-    // reader that is (PrefetchedSources).
+    // reader that is (PrefetchedChunks).
     private async Task<Filled?> JoinAsync(ConcurrentDictionary<ChunkId, Flight> flights, ChunkId id, Func<Task<Filled>> fetch, CancellationToken cancellationToken,
         bool counted = true)
     {
@@ -225,7 +239,8 @@ public sealed class ChunkReader : IDisposable
                 f = f with { Stored = true };
             }
             // Before completion, so a counted reader that takes the chunk from this flight finds it to forget.
-            if (rememberSource && f.Source is not (ReadSource.Memory or ReadSource.Disk)) _prefetched.Remember(id, f.Source);
+            // The reference kept for that reader outlives the memory tier's eviction of a chunk read ahead.
+            if (rememberSource && f.Source is not (ReadSource.Memory or ReadSource.Disk) && f.Chunk.TryAddRef()) _prefetched.Remember(id, f.Source, f.Chunk);
         }
         catch (Exception e)
         {
@@ -436,5 +451,6 @@ public sealed class ChunkReader : IDisposable
         _shutdown.Cancel();
         _shutdown.Dispose();
         _prefetchSlots.Dispose();
+        _prefetched.Dispose();
     }
 }

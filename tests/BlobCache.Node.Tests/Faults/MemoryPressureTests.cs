@@ -89,6 +89,35 @@ public sealed class MemoryPressureTests(MeshFixture fixture, ITestOutputHelper o
         await Survivors.AssertAliveAsync([node]);
     }
 
+    /// <summary>
+    /// One reader reading a cold blob front to back, a 4 MiB range at a time, through a memory tier of four chunks: the
+    /// chunks fetched ahead of it must still be there when it comes, though memory evicts each new chunk as soon as
+    /// the next arrives (its small queue is smaller than one chunk).
+    /// </summary>
+    [Fact]
+    public async Task A_sequential_reader_through_a_memory_tier_smaller_than_its_read_ahead_costs_one_Blob_GET_per_chunk()
+    {
+        (string name, byte[] data) = await UploadAsync("sequential.bin", seed: 4);
+        await using var proxy = new FaultProxy(fixture.Azurite.Port);
+        proxy.Start();
+        await using NodeProcess node = NodeProcess.Start("pressure-ahead", Azurite.ConnectionStringFor(proxy.Port), [], "--memory-mb", "16");
+        await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        for (long from = 0; from < Length; from += ChunkSize)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{node.Endpoint}/{Container}/{name}");
+            request.Headers.Add("x-ms-range", $"bytes={from}-{from + ChunkSize - 1}");
+            using HttpResponseMessage response = await Http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            Assert.True((await response.Content.ReadAsByteArrayAsync()).AsSpan().SequenceEqual(data.AsSpan((int)from, ChunkSize)), $"wrong bytes at {from}");
+        }
+        Dictionary<long, int> perChunk = proxy.Requests.Where(q => q.Method == "GET" && q.RangeStart is not null && q.Path.EndsWith("/" + name, StringComparison.Ordinal))
+            .GroupBy(q => q.RangeStart!.Value / ChunkSize).ToDictionary(g => g.Key, g => g.Count());
+        StatusReport s = await node.StatusAsync();
+        Survivors.Say(output, $"one sequential reader, --memory-mb 16: Blob GETs {perChunk.Values.Sum()} for {Length / ChunkSize} chunks; memory evictions {s.MemoryEvictions}");
+        Assert.True(perChunk.Count == Length / ChunkSize && perChunk.Values.All(n => n == 1),
+            $"read more than once: {string.Join(", ", perChunk.Where(c => c.Value > 1).Select(c => $"chunk {c.Key} ×{c.Value}"))}");
+    }
+
     private async Task<(string Name, byte[] Data)> UploadAsync(string name, int seed)
     {
         byte[] data = new byte[Length];
