@@ -28,12 +28,15 @@ public static class ColdReadBench
     {
         int rounds = size.Smoke ? 1 : 5;
         long length = size.HitBlobBytes;
-        Step($"cold_read: uploading a {length >> 20} MiB blob, and {rounds} more of its size for the node in service");
+        Step($"cold_read: uploading a {length >> 20} MiB blob, and {2 * rounds + 1} more of its size for the node in service");
         byte[] data = new byte[length];
         new Random(11).NextBytes(data);
         await container.GetBlobClient(ColdBlob).UploadAsync(new BinaryData(data), overwrite: true);
         for (int round = -1; round < rounds; round++)
-            await container.GetBlobClient(InServiceBlob(round)).UploadAsync(new BinaryData(data), overwrite: true);
+        {
+            await container.GetBlobClient(InServiceBlob(round, Concurrency)).UploadAsync(new BinaryData(data), overwrite: true);
+            if (round >= 0) await container.GetBlobClient(InServiceBlob(round, 1)).UploadAsync(new BinaryData(data), overwrite: true);
+        }
         // A small blob each reader reads first: the cold rounds measure a cache that is empty, not code that is not yet
         // compiled (a node serves for hours; its first request's JIT is no part of what a cold read costs).
         byte[] small = new byte[8 << 20];
@@ -45,8 +48,8 @@ public static class ColdReadBench
         await using NodeProcess inService = await StartInServiceAsync(azurite, container.Name, length, into, data, small);
         for (int round = 0; round < rounds; round++)
         {
-            Step($"cold_read: round {round + 1} of {rounds}: direct, a fresh node cold, then warm, then the node in service cold");
-            rows.Direct.Add(await DownloadAsync(azurite.Client, container.Name, ColdBlob, into, data));
+            Step($"cold_read: round {round + 1} of {rounds}: direct, a fresh node cold, then warm, then the node in service cold; then one stream, direct and in service");
+            rows.Direct.Add(await DownloadAsync(azurite.Client, container.Name, ColdBlob, into, data, Concurrency));
             // A node of its own each round, so every cold read finds nothing cached.
             await using NodeProcess node = NodeProcess.Start($"bench-cold-{round}", azurite.ConnectionString, [], "--memory-mb", "1024", "--log-level", "Warning");
             await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
@@ -54,14 +57,16 @@ public static class ColdReadBench
             rows.Fresh.Add(await ColdAsync(node, container.Name, ColdBlob, into, data));
             rows.Warm.Add(await DownloadAsync(node.Client, container.Name, ColdBlob, into, data));
             await node.StopAsync(TimeSpan.FromSeconds(30));
-            rows.InService.Add(await ColdAsync(inService, container.Name, InServiceBlob(round), into, data));
+            rows.InService.Add(await ColdAsync(inService, container.Name, InServiceBlob(round, Concurrency), into, data, Concurrency));
+            rows.OneStreamDirect.Add(await DownloadAsync(azurite.Client, container.Name, ColdBlob, into, data, 1));
+            rows.OneStreamInService.Add(await ColdAsync(inService, container.Name, InServiceBlob(round, 1), into, data, 1));
         }
         rows.Print(length, rounds);
         results["cold_read"] = rows.ToJson(length);
     }
 
-    /// <summary>The blob the node in service reads cold in <paramref name="round"/>; round -1's fills its memory beforehand.</summary>
-    private static string InServiceBlob(int round) => $"cold-in-service-{round + 1}.bin";
+    /// <summary>The blob the node in service reads cold in <paramref name="round"/> with <paramref name="streams"/> GETs at once; round -1's fills its memory beforehand.</summary>
+    private static string InServiceBlob(int round, int streams) => $"cold-in-service-{streams}-{round + 1}.bin";
 
     /// <summary>
     /// A node whose memory tier (one and a half blobs) has been filled and emptied by two blobs, so the chunk memory of
@@ -75,16 +80,16 @@ public static class ColdReadBench
         await node.WaitReadyAsync(TimeSpan.FromSeconds(60));
         await DownloadAsync(node.Client, container, WarmUpBlob, new byte[small.Length], small);
         await DownloadAsync(node.Client, container, ColdBlob, into, data);
-        await DownloadAsync(node.Client, container, InServiceBlob(-1), into, data);
+        await DownloadAsync(node.Client, container, InServiceBlob(-1, Concurrency), into, data);
         return node;
     }
 
     /// <summary>One cold read through <paramref name="node"/>: its rate, the node's CPU seconds and the Blob GETs it made.</summary>
-    private static async Task<ColdRead> ColdAsync(NodeProcess node, string container, string blob, byte[] into, byte[] data)
+    private static async Task<ColdRead> ColdAsync(NodeProcess node, string container, string blob, byte[] into, byte[] data, int streams = Concurrency)
     {
         double cpu = ProcessCpu.Seconds(node.Pid);
         long gets = (await node.StatusAsync()).BlobGets;
-        double mibs = await DownloadAsync(node.Client, container, blob, into, data);
+        double mibs = await DownloadAsync(node.Client, container, blob, into, data, streams);
         return new ColdRead(mibs, ProcessCpu.Seconds(node.Pid) - cpu, (await node.StatusAsync()).BlobGets - gets);
     }
 
@@ -96,6 +101,8 @@ public static class ColdReadBench
         public List<double> Warm { get; } = [];
         public List<ColdRead> Fresh { get; } = [];
         public List<ColdRead> InService { get; } = [];
+        public List<double> OneStreamDirect { get; } = [];
+        public List<ColdRead> OneStreamInService { get; } = [];
 
         public void Print(long length, int rounds)
         {
@@ -106,6 +113,9 @@ public static class ColdReadBench
             Line("node in service, cold", InService, direct, length);
             Line("fresh node, cold     ", Fresh, direct, length);
             Console.WriteLine(Invariant($"direct runs {Runs(Direct)} MiB/s"));
+            double oneDirect = Median(OneStreamDirect);
+            Console.WriteLine(Invariant($"one GET at a time ({TransferSize >> 20} MiB each): direct {oneDirect:F0} MiB/s (runs {Runs(OneStreamDirect)})"));
+            Line("node in service, cold", OneStreamInService, oneDirect, length);
             Console.WriteLine();
         }
 
@@ -128,6 +138,8 @@ public static class ColdReadBench
                 ["warm_ratio"] = Math.Round(Median(Warm) / direct, 3),
                 ["in_service"] = Json(InService, direct),
                 ["fresh_node"] = Json(Fresh, direct),
+                ["one_stream_direct_mib_s"] = Math.Round(Median(OneStreamDirect), 1),
+                ["one_stream_in_service"] = Json(OneStreamInService, Median(OneStreamDirect)),
                 ["target"] = Target,
                 ["direct_runs"] = new JsonArray([.. Direct.Select(d => JsonValue.Create(Math.Round(d, 1)))]),
             };
@@ -148,12 +160,12 @@ public static class ColdReadBench
     }
 
     /// <summary>One whole download into <paramref name="into"/>; MiB/s. Wrong bytes end the run.</summary>
-    private static async Task<double> DownloadAsync(BlobServiceClient service, string container, string blob, byte[] into, byte[] expected)
+    private static async Task<double> DownloadAsync(BlobServiceClient service, string container, string blob, byte[] into, byte[] expected, int streams = Concurrency)
     {
         Array.Clear(into);
         var options = new BlobDownloadToOptions
         {
-            TransferOptions = new StorageTransferOptions { MaximumConcurrency = Concurrency, InitialTransferSize = TransferSize, MaximumTransferSize = TransferSize },
+            TransferOptions = new StorageTransferOptions { MaximumConcurrency = streams, InitialTransferSize = TransferSize, MaximumTransferSize = TransferSize },
         };
         using var target = new MemoryStream(into, writable: true);
         long started = Stopwatch.GetTimestamp();
