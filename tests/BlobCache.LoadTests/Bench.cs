@@ -213,15 +213,7 @@ public static class Bench
             nodes.Add(NodeProcess.Start($"{prefix}-{i}", azurite.ConnectionString, i == 0 ? [] : [nodes[0].GossipAddress],
                 [.. flags?.Invoke(i) ?? ["--memory-mb", "2048"], .. pki?.NodeArgs(prefix, i) ?? [], "--log-level", "Warning"]));
         }
-        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(async () =>
-        {
-            foreach (NodeProcess n in nodes)
-            {
-                if ((await n.StatusAsync()).LiveMembers != count) return false;
-            }
-            return true;
-        }, TimeSpan.FromSeconds(30), "the mesh to form");
+        await NodeProcess.WaitJoinedAsync(nodes);
         return nodes;
     }
 

@@ -57,15 +57,7 @@ public static class FootprintBench
         try
         {
             for (int i = 0; i < size.Members; i++) mesh.Add(Start(program, $"{build}-{i}", i == 0 ? [] : [mesh[0].GossipAddress]));
-            foreach (NodeProcess n in mesh) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
-            await Wait.UntilAsync(async () =>
-            {
-                foreach (NodeProcess n in mesh)
-                {
-                    if ((await n.StatusAsync()).LiveMembers != mesh.Count) return false;
-                }
-                return true;
-            }, TimeSpan.FromSeconds(60), $"{build}: {mesh.Count} nodes to see each other");
+            await NodeProcess.WaitJoinedAsync(mesh);
             await Task.Delay(size.Settle);
 
             double[] cpu0 = mesh.Select(n => ProcessCpu.Seconds(n.Pid)).ToArray();

@@ -192,6 +192,20 @@ public sealed class NodeProcess : IAsyncDisposable
         }, deadline, $"node {Id} to be ready", every).ConfigureAwait(false);
     }
 
+    /// <summary>Waits until every node is ready (60 s) and then sees exactly <paramref name="nodes"/> live (30 s).</summary>
+    public static async Task WaitJoinedAsync(IReadOnlyList<NodeProcess> nodes)
+    {
+        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        await Wait.UntilAsync(async () =>
+        {
+            foreach (NodeProcess n in nodes)
+            {
+                if ((await n.StatusAsync().ConfigureAwait(false)).LiveMembers != nodes.Count) return false;
+            }
+            return true;
+        }, TimeSpan.FromSeconds(30), $"{nodes.Count} nodes to see each other").ConfigureAwait(false);
+    }
+
     /// <summary>kill -9: no graceful leave.</summary>
     public void Kill()
     {

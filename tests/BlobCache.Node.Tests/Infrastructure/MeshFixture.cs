@@ -30,7 +30,7 @@ public sealed class MeshFixture : IAsyncLifetime
         {
             nodes.Add(NodeProcess.Start($"{prefix}-0", origin, [], extra));
             for (int i = 1; i < count; i++) nodes.Add(NodeProcess.Start($"{prefix}-{i}", origin, [nodes[0].GossipAddress], extra));
-            await WaitJoinedAsync(nodes).ConfigureAwait(false);
+            await NodeProcess.WaitJoinedAsync(nodes).ConfigureAwait(false);
             return nodes;
         }
         catch
@@ -38,20 +38,6 @@ public sealed class MeshFixture : IAsyncLifetime
             foreach (NodeProcess n in nodes) await n.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-    }
-
-    /// <summary>Waits until every node is ready and sees exactly <paramref name="nodes"/> live.</summary>
-    public static async Task WaitJoinedAsync(IReadOnlyList<NodeProcess> nodes)
-    {
-        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-        await Wait.UntilAsync(async () =>
-        {
-            foreach (NodeProcess n in nodes)
-            {
-                if ((await n.StatusAsync().ConfigureAwait(false)).LiveMembers != nodes.Count) return false;
-            }
-            return true;
-        }, TimeSpan.FromSeconds(30), $"{nodes.Count} nodes to see each other").ConfigureAwait(false);
     }
 
     /// <summary>How the tests download: 4 MiB ranges (a chunk each), 4 at once.</summary>

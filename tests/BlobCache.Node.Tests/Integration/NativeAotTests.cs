@@ -30,7 +30,7 @@ public sealed class NativeAotTests(MeshFixture fixture)
                 nodes.Add(NodeProcess.StartProgram(program!, NodePorts.Next(), [], $"aot-{i}", origin, i == 0 ? [] : [nodes[0].GossipAddress],
                     "--peer-transport", transports[i]));
             }
-            await MeshFixture.WaitJoinedAsync(nodes);
+            await NodeProcess.WaitJoinedAsync(nodes);
 
             foreach (NodeProcess n in nodes) await fixture.ReadDatasetAsync(n);
 
