@@ -56,7 +56,8 @@ public static class Bench
         };
         // First, while nothing else runs: idle CPU and detection times are what this group measures.
         if (Run("membership")) await MembershipBench.RunAsync(size.Smoke ? MembershipSize.Tiny : MembershipSize.Full, results);
-        if (only.Count > 0 && only.All(p => p == "membership")) return await WriteResultsAsync(results, outDir);
+        if (Run("footprint")) await FootprintBench.RunAsync(size.Smoke ? FootprintSize.Tiny : FootprintSize.Full, results);
+        if (only.Count > 0 && only.All(p => p is "membership" or "footprint")) return await WriteResultsAsync(results, outDir);
         string dataDir = Directory.CreateTempSubdirectory("blobcache-bench-").FullName;
         await using var azurite = new Azurite();
         Step("starting Azurite");
@@ -68,7 +69,7 @@ public static class Bench
         {
             if (Run("cold_read")) await ColdReadBench.RunAsync(size, results, azurite, container);
             if (Run("small_objects")) await SmallObjectBench.RunAsync(size, results, azurite, container);
-            if (only.Count > 0 && only.All(p => p is "membership" or "cold_read" or "small_objects")) return await WriteResultsAsync(results, outDir);
+            if (only.Count > 0 && only.All(p => p is "membership" or "footprint" or "cold_read" or "small_objects")) return await WriteResultsAsync(results, outDir);
             Step($"uploading a {size.HitBlobBytes >> 20} MiB blob to Azurite and the same bytes to nginx's directory");
             byte[] hit = Random(size.HitBlobBytes, 1);
             await container.GetBlobClient("hit.bin").UploadAsync(new BinaryData(hit), overwrite: true);
@@ -212,15 +213,7 @@ public static class Bench
             nodes.Add(NodeProcess.Start($"{prefix}-{i}", azurite.ConnectionString, i == 0 ? [] : [nodes[0].GossipAddress],
                 [.. flags?.Invoke(i) ?? ["--memory-mb", "2048"], .. pki?.NodeArgs(prefix, i) ?? [], "--log-level", "Warning"]));
         }
-        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(async () =>
-        {
-            foreach (NodeProcess n in nodes)
-            {
-                if ((await n.StatusAsync()).LiveMembers != count) return false;
-            }
-            return true;
-        }, TimeSpan.FromSeconds(30), "the mesh to form");
+        await NodeProcess.WaitJoinedAsync(nodes);
         return nodes;
     }
 

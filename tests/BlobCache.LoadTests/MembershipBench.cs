@@ -32,7 +32,9 @@ public static class MembershipBench
             await using var ml = new MemberlistCluster(binary, size.Nodes);
             rows.Add(await MeasureAsync("memberlist", ml, size));
         }
-        await using (var bc = new BlobCacheCluster(size.Nodes)) rows.Add(await MeasureAsync("blobcache", bc, size));
+        // BLOBCACHE_NODE_BINARY (NodeProgram.Variable) puts the native build in the JIT build's place.
+        string blobcache = NodeProgram.Default.Native is null ? "blobcache" : "bc-native";
+        await using (var bc = new BlobCacheCluster(size.Nodes)) rows.Add(await MeasureAsync(blobcache, bc, size));
 
         Console.WriteLine();
         Console.WriteLine($"membership at N = {size.Nodes} on loopback, one implementation at a time (idle: {size.Idle.TotalSeconds:F0} s, no reads)");
@@ -81,9 +83,9 @@ public static class MembershipBench
         double[] cpu1 = Enumerable.Range(0, n).Select(i => ProcessCpu.Seconds(cluster.Pid(i))).ToArray();
         long?[] bytes1 = await Task.WhenAll(Enumerable.Range(0, n).Select(cluster.GossipBytesSentAsync));
         double cpuPercent = Enumerable.Range(0, n).Average(i => (cpu1[i] - cpu0[i]) / seconds * 100);
-        double rss = Enumerable.Range(0, n).Average(i => ProcMiB(cluster.Pid(i), "status", "VmRSS:"));
-        double anon = Enumerable.Range(0, n).Average(i => ProcMiB(cluster.Pid(i), "status", "RssAnon:"));
-        double pss = Enumerable.Range(0, n).Average(i => ProcMiB(cluster.Pid(i), "smaps_rollup", "Pss:"));
+        double rss = Enumerable.Range(0, n).Average(i => ProcessMemory.MiB(cluster.Pid(i), "status", "VmRSS:"));
+        double anon = Enumerable.Range(0, n).Average(i => ProcessMemory.MiB(cluster.Pid(i), "status", "RssAnon:"));
+        double pss = Enumerable.Range(0, n).Average(i => ProcessMemory.MiB(cluster.Pid(i), "smaps_rollup", "Pss:"));
         double? gossip = bytes0.Concat(bytes1).Any(b => b is null) ? null : Enumerable.Range(0, n).Average(i => (double)(bytes1[i]!.Value - bytes0[i]!.Value) / seconds);
 
         int victim = n - 1;
@@ -120,27 +122,6 @@ public static class MembershipBench
 
     private static double Percentile(double[] sorted, double q) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-
-    /// <summary>
-    /// A line of /proc in MiB: <c>status</c>'s VmRSS (all resident pages) and RssAnon (the process's own memory),
-    /// <c>smaps_rollup</c>'s Pss (shared file pages, such as the runtime's libraries, divided among the processes
-    /// that map them: what one more member costs a host that already runs some).
-    /// </summary>
-    private static double ProcMiB(int pid, string file, string key)
-    {
-        try
-        {
-            foreach (string line in File.ReadLines($"/proc/{pid}/{file}"))
-            {
-                if (line.StartsWith(key, StringComparison.Ordinal))
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return double.NaN;
-    }
 
     /// <summary>Builds tools/memberlist-ref against Debian's Go and memberlist packages, offline; null and why when it cannot.</summary>
     private static async Task<(string? Binary, string? Why)> BuildReferenceAsync()

@@ -27,7 +27,7 @@ switch (command)
         return await LoadScenarios.RunAsync(args.Contains("--smoke"), OutDir(), Only());
     }
     default:
-        Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only membership,cold_read,small_objects,local_hit,peer_fetch,epoch,mount,stampede] [--ranges-kib 4096,64] [--no-azurite]   (writes DIR/results.json)\n" +
+        Console.Error.WriteLine("usage: BlobCache.LoadTests bench [--smoke] [--out DIR] [--only membership,footprint,cold_read,small_objects,local_hit,peer_fetch,epoch,mount,stampede] [--ranges-kib 4096,64] [--no-azurite]   (writes DIR/results.json)\n" +
             "       BlobCache.LoadTests load [--smoke] [--out DIR] [--only wrk_check,knee,soak,churn]   (wrk cross-check, knee, soak, churn; writes DIR/load.json)\n" +
             "DIR defaults to bench");
         return command == "help" ? 0 : 2;

@@ -104,7 +104,12 @@ public sealed class NodeProcess : IAsyncDisposable
         StartOn(NodePorts.Next(), wrapper, id, origin, seeds, extra);
 
     /// <summary>Starts a node on ports picked beforehand (see <see cref="Start(string, string, IReadOnlyList{string}, string[])"/>).</summary>
-    public static NodeProcess StartOn(NodePorts ports, IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds, params string[] extra)
+    public static NodeProcess StartOn(NodePorts ports, IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds, params string[] extra) =>
+        StartProgram(NodeProgram.Default, ports, wrapper, id, origin, seeds, extra);
+
+    /// <summary>Starts a node of a given build (JIT or native) on ports picked beforehand.</summary>
+    public static NodeProcess StartProgram(NodeProgram program, NodePorts ports, IReadOnlyList<string> wrapper, string id, string origin, IReadOnlyList<string> seeds,
+        params string[] extra)
     {
         (int http, int grpc, int gossip, int udp) = (ports.Http, ports.Grpc, ports.Gossip, ports.Udp);
         var args = new List<string>
@@ -122,26 +127,24 @@ public sealed class NodeProcess : IAsyncDisposable
         args.AddRange(extra);
         int hostAt = Array.IndexOf(extra, "--host");
         string host = hostAt >= 0 && hostAt + 1 < extra.Length ? extra[hostAt + 1] : "127.0.0.1";
-        return new NodeProcess(id, host, http, grpc, gossip, udp, Launch(args, new Dictionary<string, string>(), wrapper));
+        return new NodeProcess(id, host, http, grpc, gossip, udp, Launch(args, new Dictionary<string, string>(), wrapper, program));
     }
 
-    /// <summary>Runs blobcache with arguments and environment; the caller reads output and waits.</summary>
-    public static Process Launch(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? wrapper = null)
+    /// <summary>
+    /// Runs blobcache (<paramref name="program"/>, or <see cref="NodeProgram.Default"/>) with arguments and environment;
+    /// the caller reads output and waits.
+    /// </summary>
+    public static Process Launch(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? wrapper = null,
+        NodeProgram? program = null)
     {
-        var psi = new ProcessStartInfo(wrapper is { Count: > 0 } ? wrapper[0] : "dotnet")
+        List<string> command = [.. wrapper ?? [], .. (program ?? NodeProgram.Default).Command, .. args];
+        var psi = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        if (wrapper is { Count: > 0 })
-        {
-            foreach (string w in wrapper.Skip(1)) psi.ArgumentList.Add(w);
-            psi.ArgumentList.Add("dotnet");
-        }
-        psi.ArgumentList.Add("exec");
-        psi.ArgumentList.Add(Repo.NodeDll);
-        foreach (string a in args) psi.ArgumentList.Add(a);
+        foreach (string a in command.Skip(1)) psi.ArgumentList.Add(a);
         foreach ((string k, string v) in environment) psi.Environment[k] = v;
         return Process.Start(psi) ?? throw new InvalidOperationException("could not start blobcache");
     }
@@ -178,14 +181,29 @@ public sealed class NodeProcess : IAsyncDisposable
 
     public Task<HttpResponseMessage> GetAsync(string pathAndQuery) => Http.GetAsync($"http://{Host}:{HttpPort}{pathAndQuery}");
 
-    public async Task WaitReadyAsync(TimeSpan deadline)
+    /// <summary>Waits until /readyz answers 200, asking every <paramref name="every"/> (50 ms unless given).</summary>
+    public async Task WaitReadyAsync(TimeSpan deadline, TimeSpan? every = null)
     {
         await Wait.UntilAsync(async () =>
         {
             if (_process.HasExited) throw new InvalidOperationException($"node {Id} exited with {_process.ExitCode}:\n{Log}");
             using HttpResponseMessage r = await Http.GetAsync($"http://{Host}:{HttpPort}/readyz").ConfigureAwait(false);
             return r.IsSuccessStatusCode;
-        }, deadline, $"node {Id} to be ready").ConfigureAwait(false);
+        }, deadline, $"node {Id} to be ready", every).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits until every node is ready (60 s) and then sees exactly <paramref name="nodes"/> live (30 s).</summary>
+    public static async Task WaitJoinedAsync(IReadOnlyList<NodeProcess> nodes)
+    {
+        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        await Wait.UntilAsync(async () =>
+        {
+            foreach (NodeProcess n in nodes)
+            {
+                if ((await n.StatusAsync().ConfigureAwait(false)).LiveMembers != nodes.Count) return false;
+            }
+            return true;
+        }, TimeSpan.FromSeconds(30), $"{nodes.Count} nodes to see each other").ConfigureAwait(false);
     }
 
     /// <summary>kill -9: no graceful leave.</summary>

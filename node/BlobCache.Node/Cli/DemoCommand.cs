@@ -209,8 +209,9 @@ public static class DemoCommand
     private static Process StartSelf(string id, IEnumerable<string> args)
     {
         string host = Environment.ProcessPath ?? "dotnet";
-        string dll = typeof(DemoCommand).Assembly.Location;
         bool viaDotnet = Path.GetFileNameWithoutExtension(host) == "dotnet";
+        // A native (AOT) build is its own host; a JIT build runs its assembly, which sits beside the host's app files.
+        string dll = Path.Combine(AppContext.BaseDirectory, typeof(DemoCommand).Assembly.GetName().Name + ".dll");
         return Start(host, line =>
         {
             if (!line.Contains("] --insecure: ", StringComparison.Ordinal)) Console.Error.WriteLine($"{id}: {line}");

@@ -24,16 +24,18 @@ internal sealed record LocalEndpointRoutes(
         // By the port a request came in on, not its Host header: clients reach the node under other names and ports.
         var health = new OriginHealth(Origin);
         app.MapPrometheusScrapingEndpoint("/metrics").RequireLocalPort(httpPort);
-        app.MapGet("/healthz", () => Results.Text("ok\n")).RequireLocalPort(httpPort);
-        app.MapGet("/readyz", async (CancellationToken ct) =>
+        // Request delegates (HttpContext in, Task out) rather than handlers with bound parameters: those need code
+        // generated at run time, which a native (AOT) build cannot do.
+        app.MapGet("/healthz", context => Results.Text("ok\n").ExecuteAsync(context)).RequireLocalPort(httpPort);
+        app.MapGet("/readyz", async context =>
         {
             bool joined = Gossip.Joined;
-            bool originUp = await health.IsUpAsync(ct).ConfigureAwait(false);
+            bool originUp = await health.IsUpAsync(context.RequestAborted).ConfigureAwait(false);
             string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
-            return joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503);
+            await (joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503)).ExecuteAsync(context).ConfigureAwait(false);
         }).RequireLocalPort(httpPort);
-        app.MapGet("/status", () => Results.Json(StatusReport.Build(Options, Gossip, Store, Metrics, UdpFramesDropped(), KeyFile, UdpUnauthenticated()),
-            StatusJson.Default.StatusReport)).RequireLocalPort(httpPort);
+        app.MapGet("/status", context => Results.Json(StatusReport.Build(Options, Gossip, Store, Metrics, UdpFramesDropped(), KeyFile, UdpUnauthenticated()),
+            StatusJson.Default.StatusReport).ExecuteAsync(context)).RequireLocalPort(httpPort);
         app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, Warm, Origin)).RequireLocalPort(httpPort);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.
         app.MapFallback("{**path}", Blobs.HandleAsync).RequireLocalPort(httpPort);

@@ -1,3 +1,7 @@
+using System.Security.Cryptography;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Infrastructure;
@@ -26,7 +30,7 @@ public sealed class MeshFixture : IAsyncLifetime
         {
             nodes.Add(NodeProcess.Start($"{prefix}-0", origin, [], extra));
             for (int i = 1; i < count; i++) nodes.Add(NodeProcess.Start($"{prefix}-{i}", origin, [nodes[0].GossipAddress], extra));
-            await WaitJoinedAsync(nodes).ConfigureAwait(false);
+            await NodeProcess.WaitJoinedAsync(nodes).ConfigureAwait(false);
             return nodes;
         }
         catch
@@ -36,18 +40,24 @@ public sealed class MeshFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Waits until every node is ready and sees exactly <paramref name="nodes"/> live.</summary>
-    public static async Task WaitJoinedAsync(IReadOnlyList<NodeProcess> nodes)
+    /// <summary>How the tests download: 4 MiB ranges (a chunk each), 4 at once.</summary>
+    public static readonly StorageTransferOptions Parallel4 = new()
     {
-        foreach (NodeProcess n in nodes) await n.WaitReadyAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-        await Wait.UntilAsync(async () =>
+        InitialTransferSize = 4 * 1024 * 1024,
+        MaximumTransferSize = 4 * 1024 * 1024,
+        MaximumConcurrency = 4,
+    };
+
+    /// <summary>Reads every blob of the dataset through a node with the SDK (ranged 4 MiB, 4 at once) and checks its hash.</summary>
+    public async Task ReadDatasetAsync(NodeProcess node)
+    {
+        BlobContainerClient container = node.Client.GetBlobContainerClient(Dataset.Container);
+        foreach ((string name, string sha) in Dataset.Sha256)
         {
-            foreach (NodeProcess n in nodes)
-            {
-                if ((await n.StatusAsync().ConfigureAwait(false)).LiveMembers != nodes.Count) return false;
-            }
-            return true;
-        }, TimeSpan.FromSeconds(30), $"{nodes.Count} nodes to see each other").ConfigureAwait(false);
+            using var buffer = new MemoryStream();
+            await container.GetBlobClient(name).DownloadToAsync(buffer, new BlobDownloadToOptions { TransferOptions = Parallel4 }).ConfigureAwait(false);
+            Assert.True(sha == Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray())), $"{name} through {node.Id} has wrong bytes");
+        }
     }
 
     public async Task DisposeAsync() => await Azurite.DisposeAsync().ConfigureAwait(false);

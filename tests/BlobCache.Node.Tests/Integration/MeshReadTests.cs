@@ -23,7 +23,7 @@ public sealed class MeshReadTests(MeshFixture fixture) : MeshReadTestsBase(fixtu
             NodeProcess node = Nodes[i % Nodes.Count];
             BlobClient blob = node.Client.GetBlobContainerClient(Dataset.Container).GetBlobClient(name);
             using var buffer = new MemoryStream();
-            await blob.DownloadToAsync(buffer, new BlobDownloadToOptions { TransferOptions = Parallel4 });
+            await blob.DownloadToAsync(buffer, new BlobDownloadToOptions { TransferOptions = MeshFixture.Parallel4 });
             Assert.Equal(Fixture.Dataset.Sha256[name], Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray())));
         }));
         long expected = (Fixture.Dataset.Lengths[name] + ChunkSize - 1) / ChunkSize, gets = await TotalBlobGetsAsync();

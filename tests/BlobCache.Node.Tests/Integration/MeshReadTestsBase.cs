@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using BlobCache.Node.Hosting;
@@ -25,24 +24,8 @@ public abstract class MeshReadTestsBase(MeshFixture fixture, string transport) :
         foreach (NodeProcess n in Nodes) await n.DisposeAsync();
     }
 
-    protected static readonly StorageTransferOptions Parallel4 = new()
-    {
-        InitialTransferSize = ChunkSize,
-        MaximumTransferSize = ChunkSize,
-        MaximumConcurrency = 4,
-    };
-
     /// <summary>Reads every blob of the dataset through a node with the SDK (ranged, parallel) and checks its hash.</summary>
-    protected async Task ReadAllAsync(NodeProcess node)
-    {
-        BlobContainerClient container = node.Client.GetBlobContainerClient(Dataset.Container);
-        foreach ((string name, string sha) in Fixture.Dataset.Sha256)
-        {
-            using var buffer = new MemoryStream();
-            await container.GetBlobClient(name).DownloadToAsync(buffer, new BlobDownloadToOptions { TransferOptions = Parallel4 });
-            Assert.True(sha == Convert.ToHexStringLower(SHA256.HashData(buffer.ToArray())), $"{name} through {node.Id} has wrong bytes");
-        }
-    }
+    protected Task ReadAllAsync(NodeProcess node) => Fixture.ReadDatasetAsync(node);
 
     protected async Task<long> TotalBlobGetsAsync()
     {

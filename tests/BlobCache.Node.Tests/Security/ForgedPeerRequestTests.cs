@@ -51,7 +51,7 @@ public sealed class ForgedPeerRequestTests(MeshFixture fixture) : IDisposable
         try
         {
             nodes.Add(NodeProcess.Start($"{prefix}-1", fixture.Azurite.ConnectionString, [nodes[0].GossipAddress], Args(1)));
-            await MeshFixture.WaitJoinedAsync(nodes);
+            await NodeProcess.WaitJoinedAsync(nodes);
             using HttpResponseMessage head = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{nodes[0].Endpoint}/{Dataset.Container}/{Blob}"));
             head.EnsureSuccessStatusCode();
             var chunk0 = new ChunkId(Azurite.Account, Dataset.Container, Blob, head.Headers.ETag!.ToString(), 0);
@@ -70,7 +70,7 @@ public sealed class ForgedPeerRequestTests(MeshFixture fixture) : IDisposable
                 Assert.Equal(0, await nodes[i].StopAsync(TimeSpan.FromSeconds(30))); // graceful: queued disk writes finish
                 await nodes[i].DisposeAsync();
                 nodes[i] = NodeProcess.Start($"{prefix}-{i}-again", fixture.Azurite.ConnectionString, [nodes[1 - i].GossipAddress], Args(i));
-                await MeshFixture.WaitJoinedAsync(nodes);
+                await NodeProcess.WaitJoinedAsync(nodes);
             }
             await ReadEverywhereAsync(nodes, expected, "after a restart");
         }
