@@ -57,6 +57,11 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
             // Throttled past this node's retries: the asker comes back to this owner later, not to Blob itself.
             return new(PeerServeStatus.Busy, e.Message, null);
         }
+        catch (PeerThrottledException e)
+        {
+            // This node asked the owner for the asker, and Blob throttles the owner: the asker backs off and asks it.
+            return new(PeerServeStatus.Busy, e.Message, null);
+        }
         catch (OriginException e)
         {
             logger.LogDebug("metadata request {Request} for {Peer} failed: {Message}", request, from, e.Message);

@@ -26,7 +26,11 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
             forPeer: asker != MetadataAsker.Reader, direct: asker == MetadataAsker.PeerDirect);
     }
 
-    /// <summary>The first answer a peer of <paramref name="route"/> gives that is younger than <paramref name="ttl"/>; null when none did (ask Blob).</summary>
+    /// <summary>
+    /// The first answer a peer of <paramref name="route"/> gives that is younger than <paramref name="ttl"/>; null when
+    /// none did (ask Blob). Throws <see cref="PeerThrottledException"/> when the route serves a peer and its owner says
+    /// Blob is throttling it (<see cref="MetadataStep.AnswerBusy"/>).
+    /// </summary>
     public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl)
     {
         MeshSnapshot view = mesh.Current;
@@ -55,6 +59,7 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
             {
                 logger.LogDebug("asking {Peer} about {Key}: {Error}", peer.Id, key, e.Message);
                 d = route.OnThrottled(RouteClock.Now);
+                if (d.Step == MetadataStep.AnswerBusy) throw; // the peer this node serves backs off, not this node
                 continue;
             }
             catch (Exception e) when (e is PeerTransferException or OperationCanceledException)

@@ -148,9 +148,40 @@ public sealed partial class DataSimulation
     private void MetadataAnswerArrived(MetadataLookup l, long ask, bool answered)
     {
         if (l.Ask != ask) return;
-        MetadataDecision next = answered ? l.Route.OnAnswer(_cluster.Now, answered: true) : l.Route.OnThrottled(_cluster.Now);
-        if (next.Step == MetadataStep.Done) FinishLookup(l, served: true, l.AnswerFetchedAt);
-        else Carry(l, next);
+        if (answered)
+        {
+            l.Route.OnAnswer(_cluster.Now, answered: true);
+            FinishLookup(l, served: true, l.AnswerFetchedAt);
+            return;
+        }
+        MetadataDecision next = l.Route.OnThrottled(_cluster.Now);
+        // The peers waiting on this lookup hear "busy" at once and back off themselves, as a node answers a peer
+        // (its lookup for a peer ends in AnswerBusy; the node's own reader's lookup is another flight there).
+        RefuseRequesters(l);
+        if (next.Step != MetadataStep.AnswerBusy) Carry(l, next);
+        else if (l.Waiters > 0) ReplanForOwnReads(l);
+        else
+        {
+            l.Ask = 0;
+            _lookups.Release(l.Node, l.Key, l.Id);
+        }
+    }
+
+    private void RefuseRequesters(MetadataLookup l)
+    {
+        foreach ((int requester, long ask) in l.Requesters)
+        {
+            if (_lookups[requester].Ask == ask) Enqueue(_cluster.Now + Latency(l.Node, _lookups[requester].Node), new DataEvent(DataEventKind.MetadataRefused, requester, ask));
+        }
+        l.Requesters.Clear();
+    }
+
+    /// <summary>A lookup planned for a peer that the node's own reads joined: they go on as the node's reader would, from its route's start.</summary>
+    private void ReplanForOwnReads(MetadataLookup l)
+    {
+        int member = MemberOf(l.Node);
+        l.Route = MetadataRoute.Plan(_metadata, MetadataKeyOf(l.Key), member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(l.Node)]);
+        Carry(l, l.Route.Start(_cluster.Now));
     }
 
     private void MetadataDeadlinePassed(MetadataLookup l, long ask)
@@ -203,18 +234,18 @@ public sealed partial class DataSimulation
             else if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.Key));
             else FailNextRead(l.Node);
         }
-        if (_cluster.Nodes[l.Node].IsRunning)
+        if (!_cluster.Nodes[l.Node].IsRunning) l.Requesters.Clear();
+        else if (!served) RefuseRequesters(l);
+        else
         {
             long answerFetchedAt = d.MetadataFetchedAt(l.Key);
             foreach ((int requester, long ask) in l.Requesters)
             {
                 MetadataLookup r = _lookups[requester];
-                if (r.Ask != ask) continue;
-                if (served) Answer(l.Node, r, ask, answerFetchedAt);
-                else Enqueue(_cluster.Now + Latency(l.Node, r.Node), new DataEvent(DataEventKind.MetadataRefused, r.Id, ask));
+                if (r.Ask == ask) Answer(l.Node, r, ask, answerFetchedAt);
             }
+            l.Requesters.Clear();
         }
-        l.Requesters.Clear();
         _lookups.Release(l.Node, l.Key, l.Id);
     }
 

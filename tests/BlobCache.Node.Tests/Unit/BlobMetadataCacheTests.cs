@@ -307,4 +307,20 @@ public sealed class BlobMetadataCacheTests
         Assert.Single(peers.Asked.Distinct()); // the same owner three times, never the second owner or Blob
         Assert.Equal(3, peers.Asks);
     }
+
+    [Fact]
+    public async Task A_node_asking_a_throttled_owner_for_a_peer_answers_the_peer_busy_at_once_and_asks_no_one_else()
+    {
+        var origin = new ScriptedOrigin();
+        var peers = new ScriptedPeers { Throttled = 1000 };
+        var cache = CacheOver(origin, new ManualTime(), peers);
+        var serve = new PeerMetadataServe(cache, null, "acct", null, null, NullLogger.Instance);
+
+        // Asked as a deputy (not direct): this node asks the owner, which says Blob is throttling it.
+        PeerMetadataOutcome answer = await serve.ServeAsync(new BlobCache.Store.ChunkId("acct", "cont", "b", "", 0), direct: false, "asker", null, default)
+            .AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(PeerServeStatus.Busy, answer.Status);
+        Assert.Equal((1, 0), (peers.Asks, origin.Lookups)); // the asker backs off and asks the owner itself
+    }
 }
