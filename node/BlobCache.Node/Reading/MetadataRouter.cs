@@ -31,7 +31,7 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
     /// none did (ask Blob). Throws <see cref="PeerThrottledException"/> when the route serves a peer and its owner says
     /// Blob is throttling it (<see cref="MetadataStep.AnswerBusy"/>).
     /// </summary>
-    public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl)
+    public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl, bool withContent = false)
     {
         MeshSnapshot view = mesh.Current;
         for (MetadataDecision d = route.Start(RouteClock.Now); d.Step == MetadataStep.AskPeer;)
@@ -47,7 +47,7 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
             using var timeout = new CancellationTokenSource(deadline);
             try
             {
-                AgedAnswer<TValue> answer = await source.FromPeerAsync(peer, key, d.Direct, deadline, timeout.Token).ConfigureAwait(false);
+                AgedAnswer<TValue> answer = await source.FromPeerAsync(peer, key, d.Direct, withContent, deadline, timeout.Token).ConfigureAwait(false);
                 if (answer.Age < ttl)
                 {
                     metrics.AnsweredByPeer();

@@ -27,6 +27,11 @@ internal sealed class ChunkFetch
     public int NamedCount;
     /// <summary>Times Blob refused this fetch's GET (503): the node's backoff retries it up to its limit.</summary>
     public int OriginRetries;
+    /// <summary>Peers' metadata lookups this node answers with the chunk (a one-chunk file's bytes with its properties) once it has it.</summary>
+    public readonly List<(int Lookup, long Ask)> MetadataRequesters = [];
+    /// <summary>Requests this fetch sent to peers; of its local reads, the cold ones and the peer requests their properties cost.</summary>
+    public int PeerAsks, ColdReaders;
+    public long ColdPriorAsks;
 
     public void Reset(int node, int chunk, ulong key)
     {
@@ -40,5 +45,8 @@ internal sealed class ChunkFetch
         NamedCount = 0;
         OriginRetries = 0;
         Requesters.Clear();
+        MetadataRequesters.Clear();
+        PeerAsks = ColdReaders = 0;
+        ColdPriorAsks = 0;
     }
 }

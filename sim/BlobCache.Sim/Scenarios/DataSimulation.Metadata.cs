@@ -22,6 +22,32 @@ public sealed partial class DataSimulation
     public int MetadataMaxRequestsPerSecondAtOneNode { get; private set; }
     /// <summary>The oldest properties a read went on with: how long before the read Blob gave them.</summary>
     public long MetadataMaxAgeMicros { get; private set; }
+    /// <summary>Reads that held neither their file's properties nor its bytes, and of those the ones that asked a peer.</summary>
+    public long ColdReads { get; private set; }
+    public long ColdReadsViaPeers { get; private set; }
+    /// <summary>Requests the reading nodes themselves sent to peers for their cold reads (properties and bytes), and the most for one.</summary>
+    public long ColdReadPeerRequests { get; private set; }
+    public long ColdReadMaxPeerRequests { get; private set; }
+
+    private void CountColdRead(long peerRequests)
+    {
+        ColdReads++;
+        if (peerRequests > 0) ColdReadsViaPeers++;
+        ColdReadPeerRequests += peerRequests;
+        ColdReadMaxPeerRequests = Math.Max(ColdReadMaxPeerRequests, peerRequests);
+    }
+
+    /// <summary>
+    /// A read of <paramref name="chunk"/> waits for its file's properties. One that holds no bytes of a one-chunk file
+    /// asks for them with the properties, as the node's read does (<see cref="OneChunkBlob"/>).
+    /// </summary>
+    private void WaitForProperties(int node, int file, int chunk)
+    {
+        bool cold = !NodeOf(node).Has(chunk);
+        MetadataLookup l = LookupOf(node, file, forPeer: false, direct: false, wantsContent: cold);
+        l.Waiters++;
+        if (cold) l.ColdWaiters++;
+    }
 
     /// <summary>A read goes on with the node's entry for <paramref name="key"/>: how stale it may be, the bound a reader can see.</summary>
     private void NoteAgeOfMetadata(NodeData d, int key)
@@ -51,11 +77,12 @@ public sealed partial class DataSimulation
     /// A peer's request joins it unless the lookup is on a longer path than the request allows (see
     /// <see cref="AsksFartherThan"/>): then the lookup starts over on the request's path.
     /// </summary>
-    private MetadataLookup LookupOf(int node, int key, bool forPeer, bool direct)
+    private MetadataLookup LookupOf(int node, int key, bool forPeer, bool direct, bool wantsContent = false)
     {
         MetadataLookup l = _lookups.GetOrStart(node, key, out bool started);
         if (started) l.Reset(node, key);
         else if (!forPeer || !AsksFartherThan(l.Route.Current, direct)) return l;
+        l.WantsContent |= wantsContent && !IsListingPage(key) && OneChunkBlob.Fits(FileBytes(key), _chunkBytes);
         RefreshPlacement(force: false);
         int member = MemberOf(node);
         l.Route = MetadataRoute.Plan(_metadata, MetadataKeyOf(key), member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(node)], forPeer, direct);
@@ -80,6 +107,7 @@ public sealed partial class DataSimulation
         switch (decision.Step)
         {
             case MetadataStep.AskPeer:
+                l.PeerAsks++;
                 int peer = NodeOfMember(decision.Member);
                 if (peer >= 0) Enqueue(Math.Max(_cluster.Now, decision.NotBefore) + Latency(l.Node, peer), new DataEvent(DataEventKind.MetadataRequest, l.Id, l.Ask));
                 else AwaitDeadline(l);
@@ -114,10 +142,10 @@ public sealed partial class DataSimulation
         CountServed(peer);
         if (MetadataFresh(peer, asker.Key, forPeer: true, asked.Direct))
         {
-            Answer(peer, asker, ask, _nodes[peer].MetadataFetchedAt(asker.Key));
+            AnswerOrSend(peer, asker, ask, _nodes[peer].MetadataFetchedAt(asker.Key));
             return;
         }
-        LookupOf(peer, asker.Key, forPeer: true, asked.Direct).Requesters.Add((asker.Id, ask));
+        LookupOf(peer, asker.Key, forPeer: true, asked.Direct, asker.WantsContent).Requesters.Add((asker.Id, ask));
         AwaitDeadline(asker);
     }
 
@@ -139,6 +167,51 @@ public sealed partial class DataSimulation
     {
         asker.AnswerFetchedAt = fetchedAt;
         Enqueue(_cluster.Now + Latency(from, asker.Node), new DataEvent(DataEventKind.MetadataAnswered, asker.Id, ask));
+    }
+
+    /// <summary>
+    /// Answers with the properties, and the file's bytes when the asker wants them and <see cref="OneChunkBlob.Content"/>
+    /// says so: held, or (asked as the owner) filled first by the node's own fetch, which then sends them.
+    /// </summary>
+    private void AnswerOrSend(int from, MetadataLookup asker, long ask, long fetchedAt)
+    {
+        int chunk = IsListingPage(asker.Key) ? -1 : FirstChunkOf(asker.Key);
+        OwnerAction action = chunk < 0 ? OwnerAction.NotHere
+            : OneChunkBlob.Content(asker.WantsContent, FileBytes(asker.Key), _chunkBytes, NodeOf(from).Has(chunk), asker.Route.Current.Direct);
+        asker.AnswerFetchedAt = fetchedAt;
+        switch (action)
+        {
+            case OwnerAction.Send:
+                SendWithProperties(from, asker, ask, chunk);
+                break;
+            case OwnerAction.Fill:
+                AwaitDeadline(asker);
+                FetchOf(from, chunk, forPeer: true).MetadataRequesters.Add((asker.Id, ask));
+                break;
+            default:
+                Answer(from, asker, ask, fetchedAt);
+                break;
+        }
+    }
+
+    /// <summary>The properties and the chunk go out together; an answer that would come past the ask's deadline is given up on.</summary>
+    private void SendWithProperties(int from, MetadataLookup asker, long ask, int chunk)
+    {
+        NodeOf(from).Touch(chunk);
+        long arrival = Send(from, asker.Node, ObjectBytes(chunk));
+        if (arrival <= asker.Route.Current.Deadline) Enqueue(arrival, new DataEvent(DataEventKind.MetadataAnsweredWithContent, asker.Id, ask));
+        else AwaitDeadline(asker);
+    }
+
+    /// <summary>A peer's answer came with the file's bytes: the node keeps them (a holder from now on), then goes on as with any answer.</summary>
+    private void ContentArrived(MetadataLookup l, long ask)
+    {
+        if (l.Ask != ask) return;
+        int chunk = FirstChunkOf(l.Key);
+        Evictions += NodeOf(l.Node).Add(chunk);
+        _nodes[NodeOfMember(l.Route.Current.Member)].Recent.Add(_chunkKeys[chunk], MemberOf(l.Node));
+        l.ContentCame = true;
+        MetadataAnswerArrived(l, ask, answered: true);
     }
 
     /// <summary>
@@ -231,7 +304,9 @@ public sealed partial class DataSimulation
         for (int i = 0; i < l.Waiters; i++)
         {
             if (IsListingPage(l.Key)) PageLookedUp(l.Node, l.Key, served);
-            else if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.Key));
+            else if (served)
+                Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Ask: i < l.ColdWaiters ? 1 + l.PeerAsks : 0, Peer: l.Key,
+                    Source: l.ContentCame ? Source.Peer : Source.Local));
             else FailNextRead(l.Node);
         }
         if (!_cluster.Nodes[l.Node].IsRunning) l.Requesters.Clear();
@@ -242,7 +317,7 @@ public sealed partial class DataSimulation
             foreach ((int requester, long ask) in l.Requesters)
             {
                 MetadataLookup r = _lookups[requester];
-                if (r.Ask == ask) Answer(l.Node, r, ask, answerFetchedAt);
+                if (r.Ask == ask) AnswerOrSend(l.Node, r, ask, answerFetchedAt);
             }
             l.Requesters.Clear();
         }

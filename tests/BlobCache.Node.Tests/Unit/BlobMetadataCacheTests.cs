@@ -136,14 +136,14 @@ public sealed class BlobMetadataCacheTests
         public (MetadataRouter Router, IMetadataPeerClient Client) Wiring =>
             (new MetadataRouter(this, "self", new MetadataRouting(), new MetadataMetrics(new System.Diagnostics.Metrics.Meter("test")), NullLogger.Instance), this);
 
-        public Task<AgedAnswer<BlobLookup>> AskBlobAsync(MemberMeta peer, string container, string blob, bool direct, TimeSpan timeout, CancellationToken cancellationToken)
+        public Task<PeerBlobAnswer> AskBlobAsync(MemberMeta peer, string container, string blob, bool direct, bool withContent, TimeSpan timeout, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Asks);
             lock (Asked) Asked.Add(peer.Id);
-            if (Interlocked.Decrement(ref Throttled) >= 0) return Task.FromException<AgedAnswer<BlobLookup>>(new PeerThrottledException($"{peer.Id}: throttled"));
+            if (Interlocked.Decrement(ref Throttled) >= 0) return Task.FromException<PeerBlobAnswer>(new PeerThrottledException($"{peer.Id}: throttled"));
             return Answer is { } a
-                ? Task.FromResult(new AgedAnswer<BlobLookup>(new BlobLookup(a.Kind, a.Info), a.Age))
-                : Task.FromException<AgedAnswer<BlobLookup>>(new PeerTransferException($"{peer.Id} is down"));
+                ? Task.FromResult(new PeerBlobAnswer(new AgedAnswer<BlobLookup>(new BlobLookup(a.Kind, a.Info), a.Age), null))
+                : Task.FromException<PeerBlobAnswer>(new PeerTransferException($"{peer.Id} is down"));
         }
 
         public Task<AgedAnswer<PassThroughResult>> AskPassThroughAsync(MemberMeta peer, PassThroughKey key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
@@ -317,7 +317,7 @@ public sealed class BlobMetadataCacheTests
         var serve = new PeerMetadataServe(cache, null, "acct", null, null, NullLogger.Instance);
 
         // Asked as a deputy (not direct): this node asks the owner, which says Blob is throttling it.
-        PeerMetadataOutcome answer = await serve.ServeAsync(new BlobCache.Store.ChunkId("acct", "cont", "b", "", 0), direct: false, "asker", null, default)
+        PeerMetadataOutcome answer = await serve.ServeAsync(new BlobCache.Store.ChunkId("acct", "cont", "b", "", 0), direct: false, withContent: false, "asker", null, default)
             .AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal(PeerServeStatus.Busy, answer.Status);
