@@ -13,6 +13,16 @@ public static class OneChunkBlob
     public static bool Fits(long blobLength, long chunkSize) => blobLength > 0 && blobLength <= chunkSize;
 
     /// <summary>
+    /// Most bytes a metadata answer carries: the answer is due within the metadata peer deadline, fill from Blob
+    /// included, whatever the chunk size (up to 64 MiB). A bigger one-chunk blob still lives with its properties; its
+    /// reader asks the same owner for it, which then has the properties already.
+    /// </summary>
+    public const int MaxCarriedBytes = 1 << 20;
+
+    /// <summary>Whether a metadata answer may carry the bytes of a blob of <paramref name="blobLength"/> bytes.</summary>
+    public static bool Carried(long blobLength, long chunkSize) => Fits(blobLength, Math.Min(chunkSize, MaxCarriedBytes));
+
+    /// <summary>
     /// The rendezvous key a chunk is placed by: a one-chunk blob's is its blob key (<paramref name="blobKey"/>, the
     /// metadata route's key), any other chunk's its own (<paramref name="chunkKey"/>).
     /// </summary>
@@ -21,13 +31,14 @@ public static class OneChunkBlob
 
     /// <summary>
     /// What a node answering a metadata lookup does about the blob's bytes, which the asker wants
-    /// (<paramref name="wanted"/>) for a blob of <paramref name="blobLength"/> bytes: send them when it
+    /// (<paramref name="wanted"/>) for a blob of <paramref name="blobLength"/> bytes (at most one chunk and
+    /// <see cref="MaxCarriedBytes"/>): send them when it
     /// <paramref name="held"/> them; fill them from Blob first when it was asked as an owner (<paramref name="direct"/>,
     /// as the chunk's owners fill for the region); otherwise answer the properties alone (the asker reads the chunk).
     /// </summary>
     public static OwnerAction Content(bool wanted, long blobLength, long chunkSize, bool held, bool direct)
     {
-        if (!wanted || !Fits(blobLength, chunkSize)) return OwnerAction.NotHere;
+        if (!wanted || !Carried(blobLength, chunkSize)) return OwnerAction.NotHere;
         return OwnerPolicy.Decide(held, fill: direct, sending: 0, maxSending: 1);
     }
 }

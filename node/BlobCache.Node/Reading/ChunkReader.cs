@@ -83,6 +83,7 @@ public sealed class ChunkReader : IDisposable
     /// </summary>
     public void KeepFromPeer(in ChunkId id, ChunkBuffer chunk)
     {
+        if (_store.Contains(id)) return;
         _prefetched.Remember(id, ReadSource.Peer);
         _store.Put(id, chunk);
     }

@@ -198,10 +198,8 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
     private static async ValueTask<ChunkBuffer?> ReceiveContentAsync(MemberMeta peer, Connection c, int expected, CancellationToken token)
     {
         await ReceiveExactlyAsync(c.Stream, c.Answer, token).ConfigureAwait(false);
-        (TcpStatus status, _, int length, ulong checksum) = TcpFrames.ReadAnswer(c.Answer);
-        if (status == TcpStatus.NotFound && length == 0) return null;
-        if (status != TcpStatus.Ok || expected <= 0) throw new PeerTransferException($"{peer.Id} sent a metadata answer's bytes as {status} of {length} bytes");
-        if (ReceivedChunk.CheckAnnounced(peer.Id, length, expected) is { } wrong) throw new PeerTransferException(wrong);
+        if (TcpFrames.ReadContentAnswer(c.Answer, expected, out int length, out ulong checksum) is { } wrong) throw new PeerTransferException($"{peer.Id} sent {wrong}");
+        if (length == 0) return null;
         ChunkBuffer chunk = ChunkBuffer.Rent(expected);
         try
         {

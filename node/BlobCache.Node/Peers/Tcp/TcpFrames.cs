@@ -206,6 +206,20 @@ public static class TcpFrames
     public static (TcpStatus Status, byte Source, int Length, ulong Checksum) ReadAnswer(ReadOnlySpan<byte> from) =>
         ((TcpStatus)from[0], from[1], BinaryPrimitives.ReadInt32LittleEndian(from[4..]), BinaryPrimitives.ReadUInt64LittleEndian(from[8..]));
 
+    /// <summary>
+    /// Reads the second answer that follows an Ok answer to a content request: null when it is sound, with
+    /// <paramref name="length"/> bytes to follow (0: none come) and their checksum; else what is wrong. Bytes may come
+    /// only when the properties just received make the blob one chunk (<paramref name="expected"/>, its length; 0 when
+    /// it is not), and exactly that many: a peer never chooses how much this node reads or keeps.
+    /// </summary>
+    public static string? ReadContentAnswer(ReadOnlySpan<byte> answer, int expected, out int length, out ulong checksum)
+    {
+        (TcpStatus status, _, length, checksum) = ReadAnswer(answer);
+        if (status == TcpStatus.NotFound && length == 0) return null;
+        if (status != TcpStatus.Ok || expected <= 0) return $"bytes with properties as {status} of {length} bytes";
+        return length == expected ? null : $"bytes with properties of {length} bytes, expected {expected}";
+    }
+
     /// <summary>Where the owner found a chunk, as one byte on the wire and as the word the rest of the node uses.</summary>
     public static string SourceName(byte source) => source switch { 0 => "memory", 1 => "disk", _ => "blob" };
 }

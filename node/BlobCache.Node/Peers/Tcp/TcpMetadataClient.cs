@@ -32,7 +32,7 @@ public sealed class TcpMetadataClient(TcpChunkPeerClient client, string account)
         int ContentLength(byte[] body)
         {
             if (PeerMetadata.TryDecode(body, out answer) is { } malformed) throw new PeerTransferException($"{peer.Id} sent blob properties with {malformed}");
-            return answer is { Kind: PeerMetadataKind.Found, Info: { } info } && OneChunkBlob.Fits(info.Length, client.ChunkSize) ? (int)info.Length : 0;
+            return answer is { Kind: PeerMetadataKind.Found, Info: { } info } && OneChunkBlob.Carried(info.Length, client.ChunkSize) ? (int)info.Length : 0;
         }
         (byte[] body, ChunkBuffer? content) = await client.AskMetadataAsync(peer, new ChunkId(account, container, blob, "", TcpFrames.MetadataOfBlob), direct, timeout,
             cancellationToken, withContent ? ContentLength : null).ConfigureAwait(false);
