@@ -29,9 +29,10 @@ internal sealed class ChunkFetch
     public int OriginRetries;
     /// <summary>Peers' metadata lookups this node answers with the chunk (a one-chunk file's bytes with its properties) once it has it.</summary>
     public readonly List<(int Lookup, long Ask)> MetadataRequesters = [];
-    /// <summary>Requests this fetch sent to peers; of its local reads, the cold ones and the peer requests their properties cost.</summary>
-    public int PeerAsks, ColdReaders;
-    public long ColdPriorAsks;
+    /// <summary>Requests this fetch sent to peers.</summary>
+    public int PeerAsks;
+    /// <summary>Of its local reads, the cold ones (neither properties nor bytes held), each with the peer requests its properties cost.</summary>
+    public readonly List<long> ColdReaders = [];
 
     public void Reset(int node, int chunk, ulong key)
     {
@@ -46,7 +47,7 @@ internal sealed class ChunkFetch
         OriginRetries = 0;
         Requesters.Clear();
         MetadataRequesters.Clear();
-        PeerAsks = ColdReaders = 0;
-        ColdPriorAsks = 0;
+        PeerAsks = 0;
+        ColdReaders.Clear();
     }
 }

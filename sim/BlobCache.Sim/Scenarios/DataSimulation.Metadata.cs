@@ -203,13 +203,15 @@ public sealed partial class DataSimulation
         else AwaitDeadline(asker);
     }
 
-    /// <summary>A peer's answer came with the file's bytes: the node keeps them (a holder from now on), then goes on as with any answer.</summary>
+    /// <summary>
+    /// A peer's answer came with the file's bytes: the node keeps them, then goes on as with any answer. The sender does
+    /// not name it as a holder, as a node's metadata answer does not.
+    /// </summary>
     private void ContentArrived(MetadataLookup l, long ask)
     {
         if (l.Ask != ask) return;
         int chunk = FirstChunkOf(l.Key);
         Evictions += NodeOf(l.Node).Add(chunk);
-        _nodes[NodeOfMember(l.Route.Current.Member)].Recent.Add(_chunkKeys[chunk], MemberOf(l.Node));
         l.ContentCame = true;
         MetadataAnswerArrived(l, ask, answered: true);
     }

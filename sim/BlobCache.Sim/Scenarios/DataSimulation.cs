@@ -237,9 +237,7 @@ public sealed partial class DataSimulation
         }
         ChunkFetch f = FetchOf(node, chunk, forPeer: false);
         f.LocalReaders++;
-        if (coldAsks < 0) return;
-        f.ColdReaders++;
-        f.ColdPriorAsks += coldAsks;
+        if (coldAsks >= 0) f.ColdReaders.Add(coldAsks);
     }
 
     private void Complete(int node)
@@ -365,8 +363,7 @@ public sealed partial class DataSimulation
         NodeData d = _nodes[f.Node];
         f.Ask = 0; // whatever of this fetch is still queued (a deadline, a late transfer) is stale now
         Evictions += d.Add(f.Chunk);
-        for (int i = 0; i < f.ColdReaders; i++) CountColdRead(f.PeerAsks);
-        ColdReadPeerRequests += f.ColdPriorAsks;
+        foreach (long asked in f.ColdReaders) CountColdRead(asked + f.PeerAsks);
         for (int i = 0; i < f.LocalReaders; i++)
         {
             _bytes[(int)how] += ObjectBytes(f.Chunk);
