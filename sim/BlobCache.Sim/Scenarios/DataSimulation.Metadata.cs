@@ -82,7 +82,8 @@ public sealed partial class DataSimulation
         MetadataLookup l = _lookups.GetOrStart(node, key, out bool started);
         if (started) l.Reset(node, key);
         else if (!forPeer || !AsksFartherThan(l.Route.Current, direct)) return l;
-        l.WantsContent |= wantsContent && !IsListingPage(key) && OneChunkBlob.Carried(FileBytes(key), _chunkBytes);
+        // Bytes come with properties only where chunks go through the mesh (a baseline reads every chunk from Blob).
+        l.WantsContent |= wantsContent && _w.ChunksViaMesh && !IsListingPage(key) && OneChunkBlob.Carried(FileBytes(key), _chunkBytes);
         RefreshPlacement(force: false);
         int member = MemberOf(node);
         l.Route = MetadataRoute.Plan(_metadata, MetadataKeyOf(key), member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(node)], forPeer, direct);
