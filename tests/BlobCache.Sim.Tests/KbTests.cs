@@ -37,6 +37,18 @@ public class KbTests
     }
 
     [Fact]
+    public void A_cold_read_of_a_small_object_is_one_peer_request_for_properties_and_bytes_together()
+    {
+        Scenario s = Kb();
+        SimReport report = new ScenarioRunner(s, seed: 5).Run();
+        DataReport d = Assert.IsType<DataReport>(report.Data);
+        Assert.Equal(d.ReadsTotal, d.ReadsDone);
+        Assert.True(d.ColdReads > d.ReadsTotal / 2, $"only {d.ColdReads} of {d.ReadsTotal} reads were cold: the test would mean little");
+        Assert.Equal(1.0, d.PeerRequestsPerColdRead);
+        Assert.Equal(1, d.MaxPeerRequestsPerColdRead);
+    }
+
+    [Fact]
     public void One_seed_gives_one_trace_digest_for_kb()
     {
         Scenario s = Kb() with { Duration = 12 };

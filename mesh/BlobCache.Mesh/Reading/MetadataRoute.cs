@@ -12,6 +12,11 @@ public enum MetadataStep : byte
     AskBlob,
     /// <summary>A peer answered.</summary>
     Done,
+    /// <summary>
+    /// This route serves a peer, and the owner it asked says Blob is throttling it: tell the peer so at once. The
+    /// peer backs off and asks the owner itself; this node backing off instead would keep it waiting for nothing.
+    /// </summary>
+    AnswerBusy,
 }
 
 /// <summary>
@@ -48,6 +53,7 @@ public struct MetadataRoute
 
     private Steps _steps;
     private int _count, _next, _throttledRetries;
+    private bool _forPeer;
     private long _deadlineMicros, _throttledSince, _throttleWaitMicros, _throttleBackoffMicros;
     private MetadataDecision _current;
 
@@ -61,7 +67,7 @@ public struct MetadataRoute
         var route = new MetadataRoute
         {
             _deadlineMicros = settings.PeerDeadlineMicros, _throttledSince = -1, _throttleWaitMicros = settings.ThrottleWaitMicros,
-            _throttleBackoffMicros = settings.ThrottleBackoffMicros,
+            _throttleBackoffMicros = settings.ThrottleBackoffMicros, _forPeer = forPeer,
         };
         if (!settings.Enabled || (forPeer && direct)) return route;
         Span<int> owners = stackalloc int[2];
@@ -119,11 +125,14 @@ public struct MetadataRoute
     /// backoff for up to <see cref="MetadataRouting.ThrottleWaitMicros"/>: each of its lookups is one request to
     /// Blob, where every asker going to Blob itself would be one each (the simulator's fallback storm: more requests
     /// through the mesh than direct, under a throttling account). A deputy's refusal sends the asker to the owner.
+    /// Only the node whose own reader asked backs off: a route planned for a peer ends in
+    /// <see cref="MetadataStep.AnswerBusy"/>, so a deputy never holds its asker through a wait the asker makes anyway.
     /// </summary>
     public MetadataDecision OnThrottled(long now)
     {
         if (_current.Step != MetadataStep.AskPeer) return _current;
         if (!_current.Direct) return OnAnswer(now, answered: false);
+        if (_forPeer) return _current = _current with { Step = MetadataStep.AnswerBusy };
         if (_throttledSince < 0) _throttledSince = now;
         if (now - _throttledSince >= _throttleWaitMicros) return OnAnswer(now, answered: false);
         long at = now + (_throttleBackoffMicros << Math.Min(_throttledRetries++, 4));

@@ -247,7 +247,8 @@ public sealed class BlobEndpoint(IBlobOrigin origin, BlobMetadataCache metadata,
         // At most two passes: the second after learning that a cached ETag was stale.
         for (int pass = 0; pass < 2; pass++)
         {
-            BlobInfo? info = await metadata.GetAsync(container, blob, ct).ConfigureAwait(false);
+            // A read of the bytes asks for them with the properties (one round trip for a one-chunk blob); a HEAD does not.
+            BlobInfo? info = await metadata.GetAsync(container, blob, ct, forRead: !isHead && propertiesOnly == BlobAnswer.Properties).ConfigureAwait(false);
             ReadVerdict verdict = conditions.Check(info);
             if (verdict == ReadVerdict.Failed && pass == 0 && info is not null && conditions.IfMatch is not null)
             {

@@ -14,7 +14,7 @@ namespace BlobCache.Node.Hosting;
 /// <summary>Everything the local endpoint answers, in one place: probes, metrics, status, warm-up, and the Blob API.</summary>
 internal sealed record LocalEndpointRoutes(
     NodeOptions Options, IBlobOrigin Origin, GossipHost Gossip, ChunkStore Store, NodeMetrics Metrics,
-    BlobEndpoint Blobs, WarmUp Warm, GossipKeyFile? KeyFile, Func<long> UdpFramesDropped, Func<long> UdpUnauthenticated)
+    BlobEndpoint Blobs, WarmUp Warm, GossipKeyFile? KeyFile, Func<long> UdpFramesDropped, Func<long> UdpUnauthenticated, MetadataMetrics? MetadataMetrics = null)
 {
     public void Map(WebApplication app, EndpointAccess access)
     {
@@ -34,7 +34,7 @@ internal sealed record LocalEndpointRoutes(
             string text = $"joined={joined.ToString().ToLowerInvariant()} origin={(originUp ? "up" : "down")}\n";
             await (joined && originUp ? Results.Text(text) : Results.Text(text, statusCode: 503)).ExecuteAsync(context).ConfigureAwait(false);
         }).RequireLocalPort(httpPort);
-        app.MapGet("/status", context => Results.Json(StatusReport.Build(Options, Gossip, Store, Metrics, UdpFramesDropped(), KeyFile, UdpUnauthenticated()),
+        app.MapGet("/status", context => Results.Json(StatusReport.Build(Options, Gossip, Store, Metrics, UdpFramesDropped(), KeyFile, UdpUnauthenticated(), MetadataMetrics),
             StatusJson.Default.StatusReport).ExecuteAsync(context)).RequireLocalPort(httpPort);
         app.MapPost("/warm", (HttpContext context) => WarmEndpoint.HandleAsync(context, Warm, Origin)).RequireLocalPort(httpPort);
         // Everything else is the Blob API; "{**path}" also takes names with dots, which the default fallback skips.

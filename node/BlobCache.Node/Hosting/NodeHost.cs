@@ -240,7 +240,7 @@ public sealed class NodeHost : IAsyncDisposable
             client = new TcpMetadataClient(tcp, _origin.AccountName);
             router = new MetadataRouter(_gossip, options.NodeId, routing, _metadataMetrics, _loggers.CreateLogger("blobcache.metadata"));
         }
-        _metadata = new BlobMetadataCache(_origin, ttl, router: router, peers: client, metrics: _metadataMetrics);
+        _metadata = new BlobMetadataCache(_origin, ttl, router: router, peers: client, metrics: _metadataMetrics, content: _reader);
         _passThrough = _origin is IOriginPassThrough passThrough ? new PassThroughCache(passThrough, ttl, router: router, peers: client, metrics: _metadataMetrics) : null;
     }
 
@@ -309,7 +309,7 @@ public sealed class NodeHost : IAsyncDisposable
         _app = _teardown.PushAsync(builder.Build());
         var blobs = new BlobEndpoint(_origin, _metadata, _reader, _metrics, _options.AccountAliases, _loggers.CreateLogger<BlobEndpoint>(), _access) { PassThrough = _passThrough };
         var warm = new WarmUp(_reader, _origin, _gossip, _peers, TimeSpan.FromMilliseconds(_options.PeerTimeoutMs), _loggers.CreateLogger("blobcache.warm"));
-        new LocalEndpointRoutes(_options, _origin, _gossip, _store, _metrics, blobs, warm, _keyFile, UdpFramesDropped, () => _udpServer.UnauthenticatedConnections)
+        new LocalEndpointRoutes(_options, _origin, _gossip, _store, _metrics, blobs, warm, _keyFile, UdpFramesDropped, () => _udpServer.UnauthenticatedConnections, _metadataMetrics)
             .Map(_app, _access);
         PeerPorts.Map(_app, _options.GrpcPort);
     }

@@ -20,10 +20,10 @@ public sealed record StatusReport(
     string PeerTransport, long UdpFramesDropped,
     long GossipPacketsUnauthenticated, long UdpConnectionsUnauthenticated, StatusKeyring? GossipKeyring,
     StatusGossipTransfers? GossipTransfers = null,
-    int PeerSendMaxConcurrency = 0, int PeerSending = 0, long PeerHandoffs = 0, long PeerBusyAnswers = 0)
+    int PeerSendMaxConcurrency = 0, int PeerSending = 0, long PeerHandoffs = 0, long PeerBusyAnswers = 0, long PeerRequests = 0, StatusMetadata? Metadata = null)
 {
     public static StatusReport Build(NodeOptions options, GossipHost gossip, ChunkStore store, NodeMetrics metrics, long udpFramesDropped = 0,
-        GossipKeyFile? keys = null, long udpUnauthenticated = 0)
+        GossipKeyFile? keys = null, long udpUnauthenticated = 0, MetadataMetrics? metadata = null)
     {
         MeshSnapshot mesh = gossip.Current;
         ChunkStoreStats s = store.Stats;
@@ -33,9 +33,16 @@ public sealed record StatusReport(
             s.MemoryBytes, s.MemoryChunks, s.DiskBytes, s.DiskChunks, s.MemoryEvictions, s.DiskEvictions, s.CorruptFiles, s.DiskWriteErrors, s.DiskWritesDropped,
             metrics.OriginErrors, gossip.DroppedPackets, options.PeerTransport.ToString().ToLowerInvariant(), udpFramesDropped,
             gossip.UnauthenticatedPackets, udpUnauthenticated, keys is null ? null : StatusKeyring.Of(keys), StatusGossipTransfers.Of(gossip),
-            metrics.PeerSendMaxConcurrency, metrics.PeerSending, metrics.PeerHandoffs, metrics.PeerBusyAnswers);
+            metrics.PeerSendMaxConcurrency, metrics.PeerSending, metrics.PeerHandoffs, metrics.PeerBusyAnswers, metrics.PeerRequests,
+            metadata is null ? null : new StatusMetadata(metadata.FromPeers, metadata.FromBlob, metadata.Served, metadata.ContentServed));
     }
 }
+
+/// <summary>
+/// Blob property lookups past this node's cache by who answered, and peers' metadata requests this node answered
+/// (<see cref="ContentServed"/>: those whose answer carried a one-chunk blob's bytes).
+/// </summary>
+public sealed record StatusMetadata(long LookupsFromPeers, long LookupsFromBlob, long Served, long ContentServed);
 
 /// <summary>
 /// How gossip left this node: datagrams, state transfers by stream (joins and push-pulls too big for a datagram),

@@ -1,4 +1,5 @@
 using System.Net;
+using BlobCache.Mesh.Reading;
 using BlobCache.Node.Origin;
 using BlobCache.Node.Reading;
 using BlobCache.Node.Telemetry;
@@ -7,22 +8,26 @@ using Microsoft.Extensions.Logging;
 
 namespace BlobCache.Node.Peers;
 
-/// <summary>How a peer's metadata request ended: <see cref="Answer"/> encoded (<see cref="PeerServeStatus.Ok"/>), or why not, in words.</summary>
-public readonly record struct PeerMetadataOutcome(PeerServeStatus Status, string Message, byte[]? Answer);
+/// <summary>
+/// How a peer's metadata request ended: <see cref="Answer"/> encoded (<see cref="PeerServeStatus.Ok"/>), with the blob's
+/// bytes when asked for and here (<see cref="Content"/>: the transport sends it, then releases it), or why not, in words.
+/// </summary>
+public readonly record struct PeerMetadataOutcome(PeerServeStatus Status, string Message, byte[]? Answer, ChunkBuffer? Content = null, ReadSource ContentSource = default);
 
 /// <summary>
 /// The owner's side of a metadata request, whatever carries it: check the names, admit it under the same bounds as
 /// chunk requests (--max-peer-requests, --peer-rate-limit), and answer from this node's own metadata path
-/// (<see cref="BlobMetadataCache.AnswerPeerAsync"/>: its cache, its owners, or Blob).
+/// (<see cref="BlobMetadataCache.AnswerPeerAsync"/>: its cache, its owners, or Blob). A request for a blob's bytes too
+/// gets them from <paramref name="content"/> when the blob is one chunk, as <see cref="OneChunkBlob.Content"/> decides.
 /// </summary>
 public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCache? passThrough, string account, PeerAdmission? admission, MetadataMetrics? metrics,
-    ILogger logger)
+    ILogger logger, ChunkReader? content = null)
 {
     /// <summary>
     /// Answers <paramref name="request"/>: a blob's properties (index <see cref="Tcp.TcpFrames.MetadataOfBlob"/>) or a
     /// passed-through read (<see cref="Tcp.TcpFrames.MetadataPassThrough"/>, its key in the etag field).
     /// </summary>
-    public async ValueTask<PeerMetadataOutcome> ServeAsync(ChunkId request, bool direct, string from, IPAddress? address, CancellationToken cancellationToken)
+    public async ValueTask<PeerMetadataOutcome> ServeAsync(ChunkId request, bool direct, bool withContent, string from, IPAddress? address, CancellationToken cancellationToken)
     {
         PassThroughRead? read = null;
         if (request.Index == Tcp.TcpFrames.MetadataPassThrough)
@@ -40,9 +45,12 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
         try
         {
             byte[]? encoded;
+            (ChunkBuffer Chunk, ReadSource Source)? bytes = null;
             if (read is null)
             {
-                encoded = (await metadata.AnswerPeerAsync(request.Container, request.Blob, direct, cancellationToken).ConfigureAwait(false)).Encode();
+                PeerMetadata answer = await metadata.AnswerPeerAsync(request.Container, request.Blob, direct, cancellationToken, withContent).ConfigureAwait(false);
+                encoded = answer.Encode();
+                if (encoded is not null && withContent) bytes = await ContentAsync(request, answer, direct, from, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -50,11 +58,17 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
                 encoded = PeerPassThrough.Encode(a.Value, a.Age);
             }
             metrics?.ServedPeer();
-            return encoded is not null ? new(PeerServeStatus.Ok, "", encoded) : new(PeerServeStatus.OriginFailed, "the answer does not fit a metadata answer", null);
+            if (bytes is not null) metrics?.ServedContent();
+            return encoded is not null ? new(PeerServeStatus.Ok, "", encoded, bytes?.Chunk, bytes?.Source ?? default) : new(PeerServeStatus.OriginFailed, "the answer does not fit a metadata answer", null);
         }
         catch (OriginException e) when (e.Status is 503 or 429)
         {
             // Throttled past this node's retries: the asker comes back to this owner later, not to Blob itself.
+            return new(PeerServeStatus.Busy, e.Message, null);
+        }
+        catch (PeerThrottledException e)
+        {
+            // This node asked the owner for the asker, and Blob throttles the owner: the asker backs off and asks it.
             return new(PeerServeStatus.Busy, e.Message, null);
         }
         catch (OriginException e)
@@ -65,6 +79,28 @@ public sealed class PeerMetadataServe(BlobMetadataCache metadata, PassThroughCac
         finally
         {
             admission?.Exit();
+        }
+    }
+
+    /// <summary>
+    /// The bytes of the blob <paramref name="answer"/> describes, when it is one chunk and this node holds it or, asked
+    /// as its owner (<paramref name="direct"/>), fills it; null otherwise, or when the fill failed (the properties still
+    /// go, and the asker reads the chunk the usual way).
+    /// </summary>
+    private async ValueTask<(ChunkBuffer Chunk, ReadSource Source)?> ContentAsync(ChunkId request, PeerMetadata answer, bool direct, string from, CancellationToken cancellationToken)
+    {
+        if (content is null || answer is not { Kind: PeerMetadataKind.Found, Info: { } info }) return null;
+        var id = new ChunkId(account, request.Container, request.Blob, info.ETag, 0);
+        OwnerAction action = OneChunkBlob.Content(wanted: true, info.Length, content.ChunkSize, held: content.Store.Contains(id), direct);
+        if (action is not (OwnerAction.Send or OwnerAction.Fill)) return null;
+        try
+        {
+            return await content.ServePeerAsync(id, info.Length, fill: action == OwnerAction.Fill, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OriginException or BlobChangedException)
+        {
+            logger.LogDebug("the bytes of {Chunk} for {Peer} with its properties: {Message}", id, from, e.Message);
+            return null;
         }
     }
 }

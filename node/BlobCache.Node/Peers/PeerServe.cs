@@ -16,7 +16,10 @@ public enum PeerServeStatus : byte { Ok, BlobChanged, OriginFailed, NotFound, In
 public readonly record struct PeerServeOutcome(PeerServeStatus Status, string Message, ChunkBuffer? Chunk, ReadSource Source, PeerHolders Holders = default)
 {
     /// <summary>The source as the framed transports send it: 0 memory, 1 disk, 2 Blob.</summary>
-    public byte SourceCode => Source switch { ReadSource.Memory => 0, ReadSource.Disk => 1, _ => 2 };
+    public byte SourceCode => CodeOf(Source);
+
+    /// <summary>A source as the framed transports send it.</summary>
+    public static byte CodeOf(ReadSource source) => source switch { ReadSource.Memory => 0, ReadSource.Disk => 1, _ => 2 };
 }
 
 /// <summary>

@@ -73,6 +73,22 @@ public sealed class ChunkReader : IDisposable
 
     public int ReadAheadChunks => _options.ReadAheadChunks;
 
+    /// <summary>The rendezvous key chunk <paramref name="id"/> is placed by: a one-chunk blob's lives with its properties (<see cref="OneChunkBlob"/>).</summary>
+    public ulong PlacementKey(in ChunkId id, long blobLength) =>
+        OneChunkBlob.Fits(blobLength, ChunkSize) ? StableHash.BlobKey(id.Container, id.Blob) : id.Hash;
+
+    /// <summary>
+    /// Keeps a chunk that came with its blob's properties from the metadata owner (checked by the transport, as any
+    /// received chunk): the reader that then finds it is counted as reading it from a peer. The caller keeps its reference.
+    /// </summary>
+    public void KeepFromPeer(in ChunkId id, ChunkBuffer chunk)
+    {
+        if (_store.Contains(id)) return;
+        // Held for the reader too, as a chunk read ahead is: the memory tier may let it go before that reader comes.
+        if (chunk.TryAddRef()) _prefetched.Remember(id, ReadSource.Peer, chunk);
+        _store.Put(id, chunk);
+    }
+
     /// <summary>Length of chunk <paramref name="index"/> of a blob of <paramref name="blobLength"/> bytes.</summary>
     public long ChunkLength(long blobLength, long index) => Math.Min(ChunkSize, blobLength - index * ChunkSize);
 
@@ -331,7 +347,7 @@ public sealed class ChunkReader : IDisposable
     private async Task<Filled> FetchAsync(ChunkId id, long blobLength)
     {
         MeshSnapshot mesh = _mesh.Current;
-        ChunkRoute route = ChunkRoute.Plan(_routing, id.Hash, mesh.Self, mesh.Placement.ForRegion(mesh.Region), PooledPlacements(mesh));
+        ChunkRoute route = ChunkRoute.Plan(_routing, PlacementKey(id, blobLength), mesh.Self, mesh.Placement.ForRegion(mesh.Region), PooledPlacements(mesh));
         RouteDecision step = route.Start(Now);
         while (step.Step == RouteStep.AskPeer)
         {

@@ -29,8 +29,11 @@ public interface ILookupSource<TKey, TValue>
     /// <summary>The key's place on the rendezvous ring, which decides its owner.</summary>
     ulong RouteKey(TKey key);
 
-    /// <summary>One peer's answer; throws <see cref="Peers.PeerTransferException"/> when it failed or refused, or on <paramref name="cancellationToken"/>.</summary>
-    Task<AgedAnswer<TValue>> FromPeerAsync(Protocol.Gossip.MemberMeta peer, TKey key, bool direct, TimeSpan timeout, CancellationToken cancellationToken);
+    /// <summary>
+    /// One peer's answer; throws <see cref="Peers.PeerTransferException"/> when it failed or refused, or on <paramref name="cancellationToken"/>.
+    /// <paramref name="withContent"/>: the asker will read the resource's bytes next, which the source may ask the peer for too (and keep).
+    /// </summary>
+    Task<AgedAnswer<TValue>> FromPeerAsync(Protocol.Gossip.MemberMeta peer, TKey key, bool direct, bool withContent, TimeSpan timeout, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -70,8 +73,11 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
 
     public TimeSpan Ttl => ttl;
 
-    /// <summary>The answer for <paramref name="asker"/>, and how long ago Blob gave it.</summary>
-    public async ValueTask<AgedAnswer<TValue>> GetAsync(TKey key, MetadataAsker asker, CancellationToken cancellationToken)
+    /// <summary>
+    /// The answer for <paramref name="asker"/>, and how long ago Blob gave it. <paramref name="withContent"/>: the asker
+    /// reads the resource's bytes next, so a lookup this starts asks a peer for them too (a background refresh never does).
+    /// </summary>
+    public async ValueTask<AgedAnswer<TValue>> GetAsync(TKey key, MetadataAsker asker, CancellationToken cancellationToken, bool withContent = false)
     {
         if (ttl > TimeSpan.Zero && _entries.TryGetValue(key, out Entry? e))
         {
@@ -79,12 +85,12 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
             if (now < e.Expires)
             {
                 if (now < e.RefreshFrom) return Aged(e, now);
-                if (asker != MetadataAsker.Reader) return await FreshForPeerAsync(key, asker, e, cancellationToken).ConfigureAwait(false);
+                if (asker != MetadataAsker.Reader) return await FreshForPeerAsync(key, asker, e, withContent, cancellationToken).ConfigureAwait(false);
                 RefreshInBackground(key, asker, e);
                 return Aged(e, now);
             }
         }
-        Entry got = await Flight(key, asker, seen: null).WaitAsync(cancellationToken).ConfigureAwait(false);
+        Entry got = await Flight(key, asker, seen: null, withContent).WaitAsync(cancellationToken).ConfigureAwait(false);
         return Aged(got, _time.GetTimestamp());
     }
 
@@ -95,12 +101,12 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
     /// its TTL; past it, the failure (an answer older than the TTL would only send the peer on to the next place, and
     /// that to Blob, the request this node just failed to get answered).
     /// </summary>
-    private async ValueTask<AgedAnswer<TValue>> FreshForPeerAsync(TKey key, MetadataAsker asker, Entry cached, CancellationToken cancellationToken)
+    private async ValueTask<AgedAnswer<TValue>> FreshForPeerAsync(TKey key, MetadataAsker asker, Entry cached, bool withContent, CancellationToken cancellationToken)
     {
         Entry e;
         try
         {
-            e = await Flight(key, asker, seen: cached).WaitAsync(cancellationToken).ConfigureAwait(false);
+            e = await Flight(key, asker, seen: cached, withContent).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception failed) when (failed is not OperationCanceledException && _time.GetTimestamp() < cached.Expires)
         {
@@ -113,9 +119,10 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
 
     /// <summary>
     /// Joins (or starts) the one lookup of a key for this kind of asker, made because this node had <paramref name="seen"/>
-    /// (null: nothing) for it.
+    /// (null: nothing) for it. One that is joined asks for content as its starter did: a joiner that wanted content and
+    /// gets none reads the bytes the usual way.
     /// </summary>
-    private Task<Entry> Flight(TKey key, MetadataAsker asker, Entry? seen)
+    private Task<Entry> Flight(TKey key, MetadataAsker asker, Entry? seen, bool withContent)
     {
         MetadataRoute route = default;
         bool viaPeers = router is not null && ttl > TimeSpan.Zero && !_askBlobNext.ContainsKey(key)
@@ -123,7 +130,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         var flight = new FlightKey(key, viaPeers ? asker : MetadataAsker.PeerDirect, viaPeers);
         if (_flights.TryGetValue(flight, out Lazy<Task<Entry>>? running)) return running.Value;
         Lazy<Task<Entry>>? mine = null;
-        mine = new Lazy<Task<Entry>>(() => Fetch(flight, route, mine!, seen));
+        mine = new Lazy<Task<Entry>>(() => Fetch(flight, route, mine!, seen, withContent));
         // Only the stored Lazy is ever started, so a lookup cannot finish (and remove itself) before it is stored.
         return _flights.GetOrAdd(flight, mine).Value;
     }
@@ -142,7 +149,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
     {
         if (InFlight(key)) return;
         // A failed refresh leaves the entry to expire as usual; the next reader past the TTL asks (and sees the error).
-        _ = Flight(key, asker, seen).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        _ = Flight(key, asker, seen, withContent: false).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 
     /// <summary>Forgets a key, including an answer on its way; the next lookup asks Blob.</summary>
@@ -157,7 +164,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         }
     }
 
-    private async Task<Entry> Fetch(FlightKey flight, MetadataRoute route, Lazy<Task<Entry>> self, Entry? seen)
+    private async Task<Entry> Fetch(FlightKey flight, MetadataRoute route, Lazy<Task<Entry>> self, Entry? seen, bool withContent)
     {
         if (NewerThan(flight.Key, seen) is { } newer)
         {
@@ -167,7 +174,7 @@ public sealed class LookupCache<TKey, TValue>(ILookupSource<TKey, TValue> source
         Entry entry;
         try
         {
-            AgedAnswer<TValue>? answer = flight.ViaPeers ? await router!.AskAsync(source, flight.Key, route, ttl).ConfigureAwait(false) : null;
+            AgedAnswer<TValue>? answer = flight.ViaPeers ? await router!.AskAsync(source, flight.Key, route, ttl, withContent).ConfigureAwait(false) : null;
             long now = _time.GetTimestamp();
             if (answer is { } a)
             {

@@ -26,8 +26,12 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
             forPeer: asker != MetadataAsker.Reader, direct: asker == MetadataAsker.PeerDirect);
     }
 
-    /// <summary>The first answer a peer of <paramref name="route"/> gives that is younger than <paramref name="ttl"/>; null when none did (ask Blob).</summary>
-    public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl)
+    /// <summary>
+    /// The first answer a peer of <paramref name="route"/> gives that is younger than <paramref name="ttl"/>; null when
+    /// none did (ask Blob). Throws <see cref="PeerThrottledException"/> when the route serves a peer and its owner says
+    /// Blob is throttling it (<see cref="MetadataStep.AnswerBusy"/>).
+    /// </summary>
+    public async Task<AgedAnswer<TValue>?> AskAsync<TKey, TValue>(ILookupSource<TKey, TValue> source, TKey key, MetadataRoute route, TimeSpan ttl, bool withContent = false)
     {
         MeshSnapshot view = mesh.Current;
         for (MetadataDecision d = route.Start(RouteClock.Now); d.Step == MetadataStep.AskPeer;)
@@ -43,7 +47,7 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
             using var timeout = new CancellationTokenSource(deadline);
             try
             {
-                AgedAnswer<TValue> answer = await source.FromPeerAsync(peer, key, d.Direct, deadline, timeout.Token).ConfigureAwait(false);
+                AgedAnswer<TValue> answer = await source.FromPeerAsync(peer, key, d.Direct, withContent, deadline, timeout.Token).ConfigureAwait(false);
                 if (answer.Age < ttl)
                 {
                     metrics.AnsweredByPeer();
@@ -55,6 +59,7 @@ public sealed class MetadataRouter(IMeshView mesh, string selfId, MetadataRoutin
             {
                 logger.LogDebug("asking {Peer} about {Key}: {Error}", peer.Id, key, e.Message);
                 d = route.OnThrottled(RouteClock.Now);
+                if (d.Step == MetadataStep.AnswerBusy) throw; // the peer this node serves backs off, not this node
                 continue;
             }
             catch (Exception e) when (e is PeerTransferException or OperationCanceledException)

@@ -56,7 +56,8 @@ public sealed class PassThroughCache
 
         public ulong RouteKey(PassThroughKey key) => StableHash.Of(key.Text);
 
-        public Task<AgedAnswer<PassThroughResult>> FromPeerAsync(MemberMeta peer, PassThroughKey key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
+        public Task<AgedAnswer<PassThroughResult>> FromPeerAsync(MemberMeta peer, PassThroughKey key, bool direct, bool withContent, TimeSpan timeout,
+            CancellationToken cancellationToken) =>
             peers!.AskPassThroughAsync(peer, key, direct, timeout, cancellationToken);
     }
 }

@@ -90,7 +90,7 @@ public sealed class WarmUp(ChunkReader reader, IBlobOrigin origin, IMeshView mes
     private async Task<string> WarmOneAsync(ChunkId id, long blobLength, CancellationToken ct)
     {
         MeshSnapshot snapshot = mesh.Current;
-        int owner = snapshot.Placement.ForRegion(snapshot.Region).Owner(id.Hash);
+        int owner = snapshot.Placement.ForRegion(snapshot.Region).Owner(reader.PlacementKey(id, blobLength));
         MemberMeta? peer = owner >= 0 && owner != snapshot.Self ? snapshot.MetaOf(owner) : null;
         if (peer is not null)
         {

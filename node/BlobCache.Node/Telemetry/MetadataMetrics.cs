@@ -9,7 +9,7 @@ namespace BlobCache.Node.Telemetry;
 /// </summary>
 public sealed class MetadataMetrics
 {
-    private long _fromPeers, _fromBlob, _peerFailures, _served, _peakPerSecond;
+    private long _fromPeers, _fromBlob, _peerFailures, _served, _servedContent, _peakPerSecond;
     private long _windowStart = Stopwatch.GetTimestamp(), _windowCount;
     private readonly Lock _window = new();
 
@@ -23,6 +23,8 @@ public sealed class MetadataMetrics
         meter.CreateObservableCounter("blobcache_metadata_peer_failures", () => Volatile.Read(ref _peerFailures), "{request}",
             "Metadata requests to a peer that failed or timed out (the node then asked the next place)");
         meter.CreateObservableCounter("blobcache_metadata_served", () => Volatile.Read(ref _served), "{request}", "Metadata requests this node answered for peers");
+        meter.CreateObservableCounter("blobcache_metadata_content_served", () => Volatile.Read(ref _servedContent), "{request}",
+            "Answers to peers that carried a one-chunk blob's bytes with its properties");
         meter.CreateObservableGauge("blobcache_metadata_served_peak_per_second", () => Volatile.Read(ref _peakPerSecond), "{request}/s",
             "The most metadata requests this node answered for peers in one second since start (a hot key's load on its owner)");
     }
@@ -30,6 +32,7 @@ public sealed class MetadataMetrics
     public long FromPeers => Volatile.Read(ref _fromPeers);
     public long FromBlob => Volatile.Read(ref _fromBlob);
     public long Served => Volatile.Read(ref _served);
+    public long ContentServed => Volatile.Read(ref _servedContent);
     public long PeakServedPerSecond => Volatile.Read(ref _peakPerSecond);
 
     public void AnsweredByPeer() => Interlocked.Increment(ref _fromPeers);
@@ -37,6 +40,8 @@ public sealed class MetadataMetrics
     public void AnsweredByBlob() => Interlocked.Increment(ref _fromBlob);
 
     public void PeerFailed() => Interlocked.Increment(ref _peerFailures);
+
+    public void ServedContent() => Interlocked.Increment(ref _servedContent);
 
     public void ServedPeer()
     {

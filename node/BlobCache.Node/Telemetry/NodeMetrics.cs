@@ -18,7 +18,7 @@ public sealed class NodeMetrics : IDisposable
     private readonly long[] _reads = new long[SourceNames.Length];
     private readonly long[] _bytes = new long[SourceNames.Length];
     private long _blobGets, _peerServed, _peerServeMisses, _peerFailures, _originChanged, _originErrors;
-    private long _peerHandoffs, _peerBusyAnswers;
+    private long _peerHandoffs, _peerBusyAnswers, _peerRequests;
     private int _peerServing, _peerServingMax, _peerSending, _peerSendingMax;
     private readonly Histogram<double> _peerLatency;
     private readonly Counter<long> _readCounter, _byteCounter;
@@ -30,6 +30,8 @@ public sealed class NodeMetrics : IDisposable
         _peerLatency = _meter.CreateHistogram<double>("blobcache_peer_fetch_duration", "s", "Time to fetch one chunk from a peer");
         _meter.CreateObservableCounter("blobcache_blob_gets", () => Volatile.Read(ref _blobGets), "{request}", "Range GETs sent to Blob");
         _meter.CreateObservableCounter("blobcache_peer_served", () => Volatile.Read(ref _peerServed), "{chunk}", "Chunks this node served to peers");
+        _meter.CreateObservableCounter("blobcache_peer_requests", () => Volatile.Read(ref _peerRequests), "{request}",
+            "Chunk requests from peers this node took in (served, filled, missed or answered busy)");
         _meter.CreateObservableGauge("blobcache_hit_ratio", HitRatios, "1",
             "Share of chunk reads served by each tier since start (memory, disk, peer, peer_remote_region, blob)");
         _meter.CreateObservableGauge("blobcache_peer_serving", () => Volatile.Read(ref _peerServing), "{request}", "Peer requests being served now");
@@ -79,7 +81,11 @@ public sealed class NodeMetrics : IDisposable
     }
 
     /// <summary>A peer request began (balance with <see cref="PeerServeEnded"/>); tracks the most served at once.</summary>
-    public void PeerServeBegan() => RaiseHighWater(Interlocked.Increment(ref _peerServing), ref _peerServingMax);
+    public void PeerServeBegan()
+    {
+        Interlocked.Increment(ref _peerRequests);
+        RaiseHighWater(Interlocked.Increment(ref _peerServing), ref _peerServingMax);
+    }
 
     /// <summary>A chunk began going out to a peer (balance with <see cref="PeerSendEnded"/>); tracks the most at once.</summary>
     public void PeerSendBegan() => RaiseHighWater(Interlocked.Increment(ref _peerSending), ref _peerSendingMax);
@@ -114,6 +120,7 @@ public sealed class NodeMetrics : IDisposable
 
     public long BlobGets => Volatile.Read(ref _blobGets);
     public long PeerServedCount => Volatile.Read(ref _peerServed);
+    public long PeerRequests => Volatile.Read(ref _peerRequests);
     public long PeerFailures => Volatile.Read(ref _peerFailures);
     public long OriginErrors => Volatile.Read(ref _originErrors);
     public long ReadsFrom(ReadSource source) => Volatile.Read(ref _reads[(int)source]);

@@ -27,6 +27,12 @@ internal sealed class ChunkFetch
     public int NamedCount;
     /// <summary>Times Blob refused this fetch's GET (503): the node's backoff retries it up to its limit.</summary>
     public int OriginRetries;
+    /// <summary>Peers' metadata lookups this node answers with the chunk (a one-chunk file's bytes with its properties) once it has it.</summary>
+    public readonly List<(int Lookup, long Ask)> MetadataRequesters = [];
+    /// <summary>Requests this fetch sent to peers.</summary>
+    public int PeerAsks;
+    /// <summary>Of its local reads, the cold ones (neither properties nor bytes held), each with the peer requests its properties cost.</summary>
+    public readonly List<long> ColdReaders = [];
 
     public void Reset(int node, int chunk, ulong key)
     {
@@ -40,5 +46,8 @@ internal sealed class ChunkFetch
         NamedCount = 0;
         OriginRetries = 0;
         Requesters.Clear();
+        MetadataRequesters.Clear();
+        PeerAsks = 0;
+        ColdReaders.Clear();
     }
 }

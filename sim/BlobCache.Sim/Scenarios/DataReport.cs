@@ -45,5 +45,13 @@ public sealed record DataReport
     public int MetadataMaxRequestsPerSecondAtOneNode { get; init; }
     /// <summary>The oldest properties a read went on with, seconds since Blob gave them: at most the TTL (plus a peer's latency).</summary>
     public double MetadataMaxAgeSeconds { get; init; }
+    /// <summary>Reads that held neither their file's properties nor its bytes.</summary>
+    public long ColdReads { get; init; }
+    /// <summary>
+    /// Requests the reading node sent to peers per cold read that asked any (properties and bytes together; a node's
+    /// deputy asking the owner in turn is not the reader's), and the most one cold read sent.
+    /// </summary>
+    public double PeerRequestsPerColdRead { get; init; }
+    public long MaxPeerRequestsPerColdRead { get; init; }
     public double IdealSeconds { get; init; }
 }

@@ -22,6 +22,32 @@ public sealed partial class DataSimulation
     public int MetadataMaxRequestsPerSecondAtOneNode { get; private set; }
     /// <summary>The oldest properties a read went on with: how long before the read Blob gave them.</summary>
     public long MetadataMaxAgeMicros { get; private set; }
+    /// <summary>Reads that held neither their file's properties nor its bytes, and of those the ones that asked a peer.</summary>
+    public long ColdReads { get; private set; }
+    public long ColdReadsViaPeers { get; private set; }
+    /// <summary>Requests the reading nodes themselves sent to peers for their cold reads (properties and bytes), and the most for one.</summary>
+    public long ColdReadPeerRequests { get; private set; }
+    public long ColdReadMaxPeerRequests { get; private set; }
+
+    private void CountColdRead(long peerRequests)
+    {
+        ColdReads++;
+        if (peerRequests > 0) ColdReadsViaPeers++;
+        ColdReadPeerRequests += peerRequests;
+        ColdReadMaxPeerRequests = Math.Max(ColdReadMaxPeerRequests, peerRequests);
+    }
+
+    /// <summary>
+    /// A read of <paramref name="chunk"/> waits for its file's properties. One that holds no bytes of a one-chunk file
+    /// asks for them with the properties, as the node's read does (<see cref="OneChunkBlob"/>).
+    /// </summary>
+    private void WaitForProperties(int node, int file, int chunk)
+    {
+        bool cold = !NodeOf(node).Has(chunk);
+        MetadataLookup l = LookupOf(node, file, forPeer: false, direct: false, wantsContent: cold);
+        l.Waiters++;
+        if (cold) l.ColdWaiters++;
+    }
 
     /// <summary>A read goes on with the node's entry for <paramref name="key"/>: how stale it may be, the bound a reader can see.</summary>
     private void NoteAgeOfMetadata(NodeData d, int key)
@@ -51,11 +77,13 @@ public sealed partial class DataSimulation
     /// A peer's request joins it unless the lookup is on a longer path than the request allows (see
     /// <see cref="AsksFartherThan"/>): then the lookup starts over on the request's path.
     /// </summary>
-    private MetadataLookup LookupOf(int node, int key, bool forPeer, bool direct)
+    private MetadataLookup LookupOf(int node, int key, bool forPeer, bool direct, bool wantsContent = false)
     {
         MetadataLookup l = _lookups.GetOrStart(node, key, out bool started);
         if (started) l.Reset(node, key);
         else if (!forPeer || !AsksFartherThan(l.Route.Current, direct)) return l;
+        // Bytes come with properties only where chunks go through the mesh (a baseline reads every chunk from Blob).
+        l.WantsContent |= wantsContent && _w.ChunksViaMesh && !IsListingPage(key) && OneChunkBlob.Carried(FileBytes(key), _chunkBytes);
         RefreshPlacement(force: false);
         int member = MemberOf(node);
         l.Route = MetadataRoute.Plan(_metadata, MetadataKeyOf(key), member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(node)], forPeer, direct);
@@ -80,6 +108,7 @@ public sealed partial class DataSimulation
         switch (decision.Step)
         {
             case MetadataStep.AskPeer:
+                l.PeerAsks++;
                 int peer = NodeOfMember(decision.Member);
                 if (peer >= 0) Enqueue(Math.Max(_cluster.Now, decision.NotBefore) + Latency(l.Node, peer), new DataEvent(DataEventKind.MetadataRequest, l.Id, l.Ask));
                 else AwaitDeadline(l);
@@ -114,10 +143,10 @@ public sealed partial class DataSimulation
         CountServed(peer);
         if (MetadataFresh(peer, asker.Key, forPeer: true, asked.Direct))
         {
-            Answer(peer, asker, ask, _nodes[peer].MetadataFetchedAt(asker.Key));
+            AnswerOrSend(peer, asker, ask, _nodes[peer].MetadataFetchedAt(asker.Key));
             return;
         }
-        LookupOf(peer, asker.Key, forPeer: true, asked.Direct).Requesters.Add((asker.Id, ask));
+        LookupOf(peer, asker.Key, forPeer: true, asked.Direct, asker.WantsContent).Requesters.Add((asker.Id, ask));
         AwaitDeadline(asker);
     }
 
@@ -142,15 +171,93 @@ public sealed partial class DataSimulation
     }
 
     /// <summary>
+    /// Answers with the properties, and the file's bytes when the asker wants them and <see cref="OneChunkBlob.Content"/>
+    /// says so: held, or (asked as the owner) filled first by the node's own fetch, which then sends them.
+    /// </summary>
+    private void AnswerOrSend(int from, MetadataLookup asker, long ask, long fetchedAt)
+    {
+        int chunk = IsListingPage(asker.Key) ? -1 : FirstChunkOf(asker.Key);
+        OwnerAction action = chunk < 0 ? OwnerAction.NotHere
+            : OneChunkBlob.Content(asker.WantsContent, FileBytes(asker.Key), _chunkBytes, NodeOf(from).Has(chunk), asker.Route.Current.Direct);
+        asker.AnswerFetchedAt = fetchedAt;
+        switch (action)
+        {
+            case OwnerAction.Send:
+                SendWithProperties(from, asker, ask, chunk);
+                break;
+            case OwnerAction.Fill:
+                AwaitDeadline(asker);
+                FetchOf(from, chunk, forPeer: true).MetadataRequesters.Add((asker.Id, ask));
+                break;
+            default:
+                Answer(from, asker, ask, fetchedAt);
+                break;
+        }
+    }
+
+    /// <summary>The properties and the chunk go out together; an answer that would come past the ask's deadline is given up on.</summary>
+    private void SendWithProperties(int from, MetadataLookup asker, long ask, int chunk)
+    {
+        NodeOf(from).Touch(chunk);
+        long arrival = Send(from, asker.Node, ObjectBytes(chunk));
+        if (arrival <= asker.Route.Current.Deadline) Enqueue(arrival, new DataEvent(DataEventKind.MetadataAnsweredWithContent, asker.Id, ask));
+        else AwaitDeadline(asker);
+    }
+
+    /// <summary>
+    /// A peer's answer came with the file's bytes: the node keeps them, then goes on as with any answer. The sender does
+    /// not name it as a holder, as a node's metadata answer does not.
+    /// </summary>
+    private void ContentArrived(MetadataLookup l, long ask)
+    {
+        if (l.Ask != ask) return;
+        int chunk = FirstChunkOf(l.Key);
+        Evictions += NodeOf(l.Node).Add(chunk);
+        l.ContentCame = true;
+        MetadataAnswerArrived(l, ask, answered: true);
+    }
+
+    /// <summary>
     /// A peer answered with properties (<paramref name="answered"/>) or said its own lookup failed, which in the
     /// simulator is always Blob refusing it (throttling): done, the same owner again after a backoff, or the next place.
     /// </summary>
     private void MetadataAnswerArrived(MetadataLookup l, long ask, bool answered)
     {
         if (l.Ask != ask) return;
-        MetadataDecision next = answered ? l.Route.OnAnswer(_cluster.Now, answered: true) : l.Route.OnThrottled(_cluster.Now);
-        if (next.Step == MetadataStep.Done) FinishLookup(l, served: true, l.AnswerFetchedAt);
-        else Carry(l, next);
+        if (answered)
+        {
+            l.Route.OnAnswer(_cluster.Now, answered: true);
+            FinishLookup(l, served: true, l.AnswerFetchedAt);
+            return;
+        }
+        MetadataDecision next = l.Route.OnThrottled(_cluster.Now);
+        // The peers waiting on this lookup hear "busy" at once and back off themselves, as a node answers a peer
+        // (its lookup for a peer ends in AnswerBusy; the node's own reader's lookup is another flight there).
+        RefuseRequesters(l);
+        if (next.Step != MetadataStep.AnswerBusy) Carry(l, next);
+        else if (l.Waiters > 0) ReplanForOwnReads(l);
+        else
+        {
+            l.Ask = 0;
+            _lookups.Release(l.Node, l.Key, l.Id);
+        }
+    }
+
+    private void RefuseRequesters(MetadataLookup l)
+    {
+        foreach ((int requester, long ask) in l.Requesters)
+        {
+            if (_lookups[requester].Ask == ask) Enqueue(_cluster.Now + Latency(l.Node, _lookups[requester].Node), new DataEvent(DataEventKind.MetadataRefused, requester, ask));
+        }
+        l.Requesters.Clear();
+    }
+
+    /// <summary>A lookup planned for a peer that the node's own reads joined: they go on as the node's reader would, from its route's start.</summary>
+    private void ReplanForOwnReads(MetadataLookup l)
+    {
+        int member = MemberOf(l.Node);
+        l.Route = MetadataRoute.Plan(_metadata, MetadataKeyOf(l.Key), member, _cluster.Directory.IdHashOf(member), _regionPlacement[RegionOf(l.Node)]);
+        Carry(l, l.Route.Start(_cluster.Now));
     }
 
     private void MetadataDeadlinePassed(MetadataLookup l, long ask)
@@ -200,21 +307,23 @@ public sealed partial class DataSimulation
         for (int i = 0; i < l.Waiters; i++)
         {
             if (IsListingPage(l.Key)) PageLookedUp(l.Node, l.Key, served);
-            else if (served) Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Peer: l.Key));
+            else if (served)
+                Enqueue(_cluster.Now, new DataEvent(DataEventKind.ReadAfterHead, l.Node, Ask: i < l.ColdWaiters ? 1 + l.PeerAsks : 0, Peer: l.Key,
+                    Source: l.ContentCame ? Source.Peer : Source.Local));
             else FailNextRead(l.Node);
         }
-        if (_cluster.Nodes[l.Node].IsRunning)
+        if (!_cluster.Nodes[l.Node].IsRunning) l.Requesters.Clear();
+        else if (!served) RefuseRequesters(l);
+        else
         {
             long answerFetchedAt = d.MetadataFetchedAt(l.Key);
             foreach ((int requester, long ask) in l.Requesters)
             {
                 MetadataLookup r = _lookups[requester];
-                if (r.Ask != ask) continue;
-                if (served) Answer(l.Node, r, ask, answerFetchedAt);
-                else Enqueue(_cluster.Now + Latency(l.Node, r.Node), new DataEvent(DataEventKind.MetadataRefused, r.Id, ask));
+                if (r.Ask == ask) AnswerOrSend(l.Node, r, ask, answerFetchedAt);
             }
+            l.Requesters.Clear();
         }
-        l.Requesters.Clear();
         _lookups.Release(l.Node, l.Key, l.Id);
     }
 

@@ -50,24 +50,27 @@ public sealed partial class DataSimulation
         ReadObject(node, DrawObject(), checkedFile: -1);
     }
 
-    /// <summary>One object's read: its properties first (held, or just answered for <paramref name="checkedFile"/>), then its chunk.</summary>
-    private void ReadObject(int node, int obj, int checkedFile)
+    /// <summary>
+    /// One object's read: its properties first (held, or just answered for <paramref name="checkedFile"/>, with its
+    /// bytes when they came along: <paramref name="heldFrom"/>), then its chunk.
+    /// </summary>
+    private void ReadObject(int node, int obj, int checkedFile, Source heldFrom = Source.Local, long coldAsks = -1)
     {
         NodeData d = _nodes[node];
         if (!_cluster.Nodes[node].IsRunning) return;
         if (obj != checkedFile && !MetadataFresh(node, obj, forPeer: false, direct: false))
         {
-            LookupOf(node, obj, forPeer: false, direct: false).Waiters++;
+            WaitForProperties(node, obj, obj);
             return;
         }
         NoteAgeOfMetadata(d, obj);
         d.Reading++;
-        ReadChunk(node, obj);
+        ReadChunk(node, obj, heldFrom, coldAsks);
     }
 
     /// <summary>An object's size: 4 KiB to 256 KiB, by powers of two, fixed by its key (the same on every node and run).</summary>
     private long ObjectBytes(int chunk) =>
-        _w.ObjectKibMax == 0 ? _chunkBytes : (long)_w.ObjectKibMin << (10 + (int)(_chunkKeys[chunk] % (ulong)(SizeSteps + 1)));
+        _w.ObjectKibMax == 0 ? _chunkBytes : (long)_w.ObjectKibMin << (10 + (int)(ChunkHash(chunk) % (ulong)(SizeSteps + 1)));
 
     private int SizeSteps => System.Numerics.BitOperations.Log2((uint)(_w.ObjectKibMax / _w.ObjectKibMin));
 }

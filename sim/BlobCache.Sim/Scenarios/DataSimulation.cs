@@ -77,7 +77,9 @@ public sealed partial class DataSimulation
         for (int p = 0; p < workload.ListPages; p++) _pageKeys[p] = StableHash.Of($"dataset?restype=container&comp=list&maxresults=5000&marker=page-{p}");
         if (workload.Kind == "kb") BuildZipf();
         _chunkKeys = new ulong[workload.Chunks];
-        for (int c = 0; c < workload.Chunks; c++) _chunkKeys[c] = StableHash.ChunkKey(_fileKeys[FileOf(c)], c - FirstChunkOf(FileOf(c)));
+        // Placed as the node places them: a one-chunk file's chunk lives with its properties (OneChunkBlob).
+        for (int c = 0; c < workload.Chunks; c++)
+            _chunkKeys[c] = OneChunkBlob.PlacementKey(ChunkHash(c), _fileKeys[FileOf(c)], FileBytes(FileOf(c)), _chunkBytes);
         _start = Micros.From(TimeSpan.FromSeconds(workload.Start));
         Enqueue(_start, new DataEvent(DataEventKind.StartPhase));
     }
@@ -113,8 +115,8 @@ public sealed partial class DataSimulation
         {
             case DataEventKind.StartPhase: StartPhase(); break;
             case DataEventKind.NextRead: NextRead(e.Subject, checkedFile: -1); break;
-            case DataEventKind.ReadAfterHead when _w.Kind == "kb": ReadObject(e.Subject, e.Peer, checkedFile: e.Peer); break;
-            case DataEventKind.ReadAfterHead: NextRead(e.Subject, checkedFile: e.Peer); break;
+            case DataEventKind.ReadAfterHead when _w.Kind == "kb": ReadObject(e.Subject, e.Peer, checkedFile: e.Peer, e.Source, coldAsks: e.Ask - 1); break;
+            case DataEventKind.ReadAfterHead: NextRead(e.Subject, checkedFile: e.Peer, e.Source, coldAsks: e.Ask - 1); break;
             case DataEventKind.ListNext: ListNext(e.Subject); break;
             case DataEventKind.SmallObjectRead: SmallObjectRead(e.Subject); break;
             case DataEventKind.Request: RequestArrived(_fetches[e.Subject], e.Ask); break;
@@ -135,6 +137,7 @@ public sealed partial class DataSimulation
                 break;
             case DataEventKind.MetadataRequest: MetadataRequestArrived(_lookups[e.Subject], e.Ask); break;
             case DataEventKind.MetadataAnswered: MetadataAnswerArrived(_lookups[e.Subject], e.Ask, answered: true); break;
+            case DataEventKind.MetadataAnsweredWithContent: ContentArrived(_lookups[e.Subject], e.Ask); break;
             case DataEventKind.MetadataRefused: MetadataAnswerArrived(_lookups[e.Subject], e.Ask, answered: false); break;
             case DataEventKind.MetadataDeadline: MetadataDeadlinePassed(_lookups[e.Subject], e.Ask); break;
             case DataEventKind.SendDone: _nodes[e.Peer].Sending--; break;
@@ -200,34 +203,41 @@ public sealed partial class DataSimulation
     /// The node's next read. It needs the blob's properties first (held and not expired, or just answered for
     /// <paramref name="checkedFile"/>: with a TTL of 0 an answer serves the reads that waited for it, and no more).
     /// </summary>
-    private void NextRead(int node, int checkedFile)
+    private void NextRead(int node, int checkedFile, Source heldFrom = Source.Local, long coldAsks = -1)
     {
         NodeData d = _nodes[node];
         if (!_cluster.Nodes[node].IsRunning || d.Position >= d.End) return;
         int chunk = _order[d.Position];
         if (FileOf(chunk) != checkedFile && !MetadataFresh(node, FileOf(chunk), forPeer: false, direct: false))
         {
-            LookupOf(node, FileOf(chunk), forPeer: false, direct: false).Waiters++;
+            WaitForProperties(node, FileOf(chunk), chunk);
             return;
         }
         NoteAgeOfMetadata(d, FileOf(chunk));
         d.Position += d.Stride;
         d.Reading++;
-        ReadChunk(node, chunk);
+        ReadChunk(node, chunk, heldFrom, coldAsks);
     }
 
-    /// <summary>A read of one chunk (counted in <see cref="NodeData.Reading"/> already): from the node's cache, or fetched.</summary>
-    private void ReadChunk(int node, int chunk)
+    /// <summary>
+    /// A read of one chunk (counted in <see cref="NodeData.Reading"/> already): from the node's cache (where it may have
+    /// come <paramref name="heldFrom"/> a peer with its properties), or fetched. <paramref name="coldAsks"/>: the peer
+    /// requests this read's properties cost, when it held neither them nor the bytes (else -1).
+    /// </summary>
+    private void ReadChunk(int node, int chunk, Source heldFrom = Source.Local, long coldAsks = -1)
     {
         NodeData d = _nodes[node];
         if (d.Has(chunk))
         {
             d.Touch(chunk);
-            _bytes[(int)Source.Local] += ObjectBytes(chunk);
+            _bytes[(int)heldFrom] += ObjectBytes(chunk);
+            if (coldAsks >= 0) CountColdRead(coldAsks);
             Complete(node);
             return;
         }
-        FetchOf(node, chunk, forPeer: false).LocalReaders++;
+        ChunkFetch f = FetchOf(node, chunk, forPeer: false);
+        f.LocalReaders++;
+        if (coldAsks >= 0) f.ColdReaders.Add(coldAsks);
     }
 
     private void Complete(int node)
@@ -288,6 +298,7 @@ public sealed partial class DataSimulation
         switch (decision.Step)
         {
             case RouteStep.AskPeer:
+                f.PeerAsks++;
                 if (decision.Role == PeerRole.RegionOwner)
                 {
                     if (f.FirstOwner < 0) f.FirstOwner = decision.Member;
@@ -352,11 +363,20 @@ public sealed partial class DataSimulation
         NodeData d = _nodes[f.Node];
         f.Ask = 0; // whatever of this fetch is still queued (a deadline, a late transfer) is stale now
         Evictions += d.Add(f.Chunk);
+        foreach (long asked in f.ColdReaders) CountColdRead(asked + f.PeerAsks);
         for (int i = 0; i < f.LocalReaders; i++)
         {
             _bytes[(int)how] += ObjectBytes(f.Chunk);
             Complete(f.Node);
         }
+        if (_cluster.Nodes[f.Node].IsRunning)
+        {
+            foreach ((int lookup, long ask) in f.MetadataRequesters)
+            {
+                if (_lookups[lookup].Ask == ask) SendWithProperties(f.Node, _lookups[lookup], ask, f.Chunk);
+            }
+        }
+        f.MetadataRequesters.Clear();
         // The requesters' bytes came from Blob (or another region) just now, through this node.
         foreach ((int requester, long ask) in f.Requesters)
         {
@@ -407,12 +427,27 @@ public sealed partial class DataSimulation
         foreach ((int requester, long ask) in f.Requesters)
             Enqueue(_cluster.Now + Latency(f.Node, _fetches[requester].Node), new DataEvent(DataEventKind.Answer, requester, ask, Answer: PeerAnswer.Failed));
         f.Requesters.Clear();
+        // The properties still go, without the bytes (the asker reads the chunk itself).
+        foreach ((int lookup, long ask) in f.MetadataRequesters)
+        {
+            MetadataLookup l = _lookups[lookup];
+            if (l.Ask == ask) Answer(f.Node, l, ask, l.AnswerFetchedAt);
+        }
+        f.MetadataRequesters.Clear();
     }
 
     /// <summary>How long <paramref name="bytes"/> take at <paramref name="gbps"/>.</summary>
     private static long TransferMicros(long bytes, double gbps) => (long)(bytes * 8 / (gbps * 1e9) * Micros.PerSecond);
 
     private int FileOf(int chunk) => (int)((long)chunk * _w.Files / _w.Chunks);
+
+    /// <summary>The chunk's own key, which fixes a kb object's size (its placement key may be its file's).</summary>
+    private ulong ChunkHash(int chunk) => StableHash.ChunkKey(_fileKeys[FileOf(chunk)], chunk - FirstChunkOf(FileOf(chunk)));
+
+    private int ChunksOf(int file) => (file + 1 == _w.Files ? _w.Chunks : FirstChunkOf(file + 1)) - FirstChunkOf(file);
+
+    /// <summary>A file's length: a kb object's size, else its chunks of the workload's chunk size.</summary>
+    private long FileBytes(int file) => _w.Kind == "kb" ? ObjectBytes(FirstChunkOf(file)) : ChunksOf(file) * _chunkBytes;
 
     private int FirstChunkOf(int file) => (int)(((long)file * _w.Chunks + _w.Files - 1) / _w.Files);
 
@@ -466,8 +501,16 @@ public sealed partial class DataSimulation
     /// </summary>
     private void Transfer(int from, ChunkFetch f, Source source)
     {
-        NodeData s = _nodes[from], r = _nodes[f.Node];
-        long bytes = ObjectBytes(f.Chunk);
+        long arrival = Send(from, f.Node, ObjectBytes(f.Chunk));
+        // A transfer that would finish past the ask's deadline is one the reader gives up on.
+        if (arrival <= f.Route.Current.Deadline) Enqueue(arrival, new DataEvent(DataEventKind.Arrive, f.Id, f.Ask, from, source));
+        else AwaitDeadline(f);
+    }
+
+    /// <summary>Queues <paramref name="bytes"/> on both NICs (see <see cref="Transfer"/>); when they arrive.</summary>
+    private long Send(int from, int to, long bytes)
+    {
+        NodeData s = _nodes[from], r = _nodes[to];
         long transfer = bytes == _chunkBytes ? _transferMicros : TransferMicros(bytes, _w.NicGbps);
         long sent = Math.Max(_cluster.Now, s.EgressFree) + transfer;
         s.EgressFree = sent;
@@ -475,10 +518,7 @@ public sealed partial class DataSimulation
         s.Sending++;
         MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Sending);
         Enqueue(sent, new DataEvent(DataEventKind.SendDone, Peer: from));
-        long arrival = r.IngressFree + Latency(from, f.Node);
-        // A transfer that would finish past the ask's deadline is one the reader gives up on.
-        if (arrival <= f.Route.Current.Deadline) Enqueue(arrival, new DataEvent(DataEventKind.Arrive, f.Id, f.Ask, from, source));
-        else AwaitDeadline(f);
+        return r.IngressFree + Latency(from, to);
     }
 
     // ---------------------------------------------------------------- placement
@@ -565,6 +605,9 @@ public sealed partial class DataSimulation
             MetadataTimeouts = MetadataTimeouts,
             MetadataMaxRequestsPerSecondAtOneNode = MetadataMaxRequestsPerSecondAtOneNode,
             MetadataMaxAgeSeconds = Micros.ToSeconds(MetadataMaxAgeMicros),
+            ColdReads = ColdReads,
+            PeerRequestsPerColdRead = ColdReadsViaPeers == 0 ? 0 : ColdReadPeerRequests / (double)ColdReadsViaPeers,
+            MaxPeerRequestsPerColdRead = ColdReadMaxPeerRequests,
         };
     }
 
@@ -586,9 +629,12 @@ public sealed partial class DataSimulation
 
     public OriginReport OriginReport() => _origin.Report();
 
-    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline, ListNext, SmallObjectRead }
+    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline, ListNext, SmallObjectRead, MetadataAnsweredWithContent }
 
-    /// <summary>An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to.</summary>
+    /// <summary>
+    /// An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to
+    /// (of a ReadAfterHead: 1 + the peer requests a cold read's properties cost, 0 for a read that held them or its bytes).
+    /// </summary>
     private readonly record struct DataEvent(DataEventKind Kind, int Subject = 0, long Ask = 0, int Peer = 0, Source Source = Source.Local, PeerAnswer Answer = PeerAnswer.Chunk);
 
     /// <summary>Where a read's bytes came from, from the reader's point of view: own cache, a peer in its region, another region, or Blob.</summary>

@@ -24,6 +24,10 @@ internal sealed class MetadataLookup
     public int Retries;
     /// <summary>Peers' lookups that asked this node, each with the ask that is waiting.</summary>
     public readonly List<(int Lookup, long Ask)> Requesters = [];
+    /// <summary>Whether its asks want a one-chunk file's bytes with the properties (as the node's read does), and whether they came.</summary>
+    public bool WantsContent, ContentCame;
+    /// <summary>Requests this lookup sent to peers, and the waiting reads that held neither the properties nor the bytes.</summary>
+    public int PeerAsks, ColdWaiters;
 
     public void Reset(int node, int key)
     {
@@ -35,5 +39,7 @@ internal sealed class MetadataLookup
         Waiters = 0;
         Retries = 0;
         Requesters.Clear();
+        WantsContent = ContentCame = false;
+        PeerAsks = ColdWaiters = 0;
     }
 }

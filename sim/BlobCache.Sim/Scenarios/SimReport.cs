@@ -203,6 +203,9 @@ public sealed record SimReport
             w.WriteNumber("reads_total", d.ReadsTotal);
             w.WriteNumber("reads_failed", d.ReadsFailed);
             w.WriteNumber("list_pages_failed", d.ListPagesFailed);
+            w.WriteNumber("cold_reads", d.ColdReads);
+            w.WriteNumber("peer_requests_per_cold_read", Round(d.PeerRequestsPerColdRead));
+            w.WriteNumber("max_peer_requests_per_cold_read", d.MaxPeerRequestsPerColdRead);
             w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
             if (!double.IsNaN(d.IdealSeconds)) w.WriteNumber("ideal_seconds", Round(d.IdealSeconds));
             w.WriteStartObject("time_to_all_bytes_seconds");

@@ -9,7 +9,7 @@ public static class AllTargets
     [
         new GossipDecodeTarget(), new GossipStreamTarget(), new GossipReceiveTarget(), new UdpFramesTarget(), new GrpcFetchTarget(), new GrpcPieceTarget(),
         new RangeTarget(), new PathTarget(), new ListQueryTarget(), new OptionsTarget(),
-        new TcpFramesTarget(), new ConnectTokenTarget(), new GossipOpenTarget(), new RequestHeadTarget(), new ChunkedBodyTarget(), new PeerHoldersTarget(), new PeerMetadataTarget(), new PeerPassThroughTarget(),
+        new TcpFramesTarget(), new ConnectTokenTarget(), new GossipOpenTarget(), new RequestHeadTarget(), new ChunkedBodyTarget(), new PeerHoldersTarget(), new PeerMetadataTarget(), new PeerMetadataContentTarget(), new PeerPassThroughTarget(),
     ];
 
     public static FuzzTarget Create(string name) =>

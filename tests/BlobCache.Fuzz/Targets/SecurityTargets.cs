@@ -32,7 +32,8 @@ public sealed class TcpFramesTarget : FuzzTarget
             random.Next(3) == 0 ? long.MaxValue : random.NextInt64(1L << 40));
         string from = UdpFramesTarget.Text(random, 64);
         int n = random.Next(5) == 0
-            ? TcpFrames.WriteMetadataRequest(_scratch, random.Next(2) == 0 ? id with { ETag = "", Index = 0 } : id with { Container = "", Blob = "", Index = 1 }, random.Next(2) == 0, from)
+            ? TcpFrames.WriteMetadataRequest(_scratch, random.Next(2) == 0 ? id with { ETag = "", Index = 0 } : id with { Container = "", Blob = "", Index = 1 }, random.Next(2) == 0,
+                random.Next(2) == 0, from)
             : TcpFrames.WriteRequest(_scratch, id, blobLength, forged || random.Next(2) == 0, random.Next(2) == 0, from);
         // Sometimes a second request (or part of one) behind the first: only the first may be taken.
         int extra = random.Next(4) == 0 ? random.Next(64) : 0;
@@ -67,13 +68,14 @@ public sealed class TcpFramesTarget : FuzzTarget
         if (answer is PeerAnswer a && Owner.Check(a) is { } wrong) throw Violated($"a request for {f.Id} claiming {f.BlobLength} bytes: the owner {wrong}");
         if (f.Metadata && (f.Fill || f.WarmOnly || f.BlobLength != 0 || f.Id.Index is not (TcpFrames.MetadataOfBlob or TcpFrames.MetadataPassThrough)))
             throw Violated("a metadata request that names a chunk was accepted");
-        int n = f.Metadata ? TcpFrames.WriteMetadataRequest(_scratch, f.Id, f.Direct, f.From) : TcpFrames.WriteRequest(_scratch, f.Id, f.BlobLength, f.Fill, f.WarmOnly, f.From);
+        if (f.Content && (!f.Metadata || f.Id.Index != TcpFrames.MetadataOfBlob)) throw Violated("a request for bytes with anything but a blob's properties was accepted");
+        int n = f.Metadata ? TcpFrames.WriteMetadataRequest(_scratch, f.Id, f.Direct, f.Content, f.From) : TcpFrames.WriteRequest(_scratch, f.Id, f.BlobLength, f.Fill, f.WarmOnly, f.From);
         if (n != taken || !_scratch.AsSpan(0, n).SequenceEqual(input.AsSpan(0, n)))
             throw Violated($"a request decoded from {taken} bytes re-encodes to {n} different ones");
     }
 
     public override IReadOnlyList<byte[]> Dictionary =>
-        [[0, 0], [0xFF, 0xFF], [0, 0x40, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [1], [2], [3], [4], [12], [0xC0, 0x80], [0xED, 0xA0, 0x80]];
+        [[0, 0], [0xFF, 0xFF], [0, 0x40, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [1], [2], [3], [4], [12], [16], [20], [28], [0xC0, 0x80], [0xED, 0xA0, 0x80]];
 
     public override int MaxInputBytes => TcpFrames.MaxRequestBytes + 128;
 }

@@ -158,4 +158,17 @@ public class MetadataRouteTests
         d = route.OnThrottled(1_010); // past the wait: the second owner, at once
         Assert.Equal((owners[1], 1_010L), (d.Member, d.NotBefore));
     }
+
+    [Fact]
+    public void A_node_asking_a_throttled_owner_for_a_peer_answers_that_peer_busy_at_once_instead_of_backing_off_itself()
+    {
+        (RegionPlacement region, ulong[] ids) = RegionOf(20);
+        int[] owners = OwnersOf(region, 42);
+        int deputy = Enumerable.Range(0, 20).First(m => !owners.Contains(m));
+        MetadataRoute route = MetadataRoute.Plan(Settings, 42, deputy, ids[deputy], region, forPeer: true);
+        Assert.Equal((owners[0], true), (route.Start(0).Member, route.Current.Direct));
+        MetadataDecision d = route.OnThrottled(10);
+        Assert.Equal((MetadataStep.AnswerBusy, owners[0]), (d.Step, d.Member));
+        Assert.Equal(MetadataStep.AnswerBusy, route.OnAnswer(20, answered: true).Step); // ended: nothing after it changes it
+    }
 }

@@ -379,4 +379,57 @@ public sealed class MetadataThroughMeshTests(MeshFixture fixture, ITestOutputHel
         // itself would turn one refused request into one per asker, more load on an account already past its limit.
         Assert.Single(fromBlob, asked => asked > 0);
     }
+
+    /// <summary>What every node's /status says it did (read at once, where /metrics may answer from a scrape cache).</summary>
+    private readonly record struct Counts(double PeerRequests, double ContentServed, double[] Served, double[] LookupsFromBlob, double[] PeerReads)
+    {
+        public static async Task<Counts> OfAsync(List<NodeProcess> nodes)
+        {
+            BlobCache.Node.Hosting.StatusReport[] s = await Task.WhenAll(nodes.Select(n => n.StatusAsync()));
+            return new Counts(s.Sum(r => r.PeerRequests + r.Metadata!.Served), s.Sum(r => r.Metadata!.ContentServed), [.. s.Select(r => (double)r.Metadata!.Served)],
+                [.. s.Select(r => (double)r.Metadata!.LookupsFromBlob)], [.. s.Select(r => (double)r.ReadsBySource.GetValueOrDefault("peer"))]);
+        }
+    }
+
+    [Fact]
+    public async Task A_cold_read_of_a_4_KiB_blob_through_a_node_that_does_not_own_it_is_one_peer_request_and_one_HEAD_and_one_GET_at_its_owner()
+    {
+        const string container = "meta-small";
+        const int length = 4096;
+        List<NodeProcess> nodes = await StartAsync("ms", 3, "--metadata-ttl-seconds", "60", "--metadata-peer-timeout-ms", "5000");
+        const int reader = 0;
+        // A blob the reader owns costs no peer request at all: names are tried until another node owns one.
+        for (int i = 0; i < 20; i++)
+        {
+            string name = $"small/{i}.bin";
+            byte[] data = await UploadAsync(container, name, length, 100 + i);
+            Counts before = await Counts.OfAsync(nodes);
+            Assert.Equal(data, await Http.GetByteArrayAsync($"{nodes[reader].Endpoint}/{container}/{name}"));
+            Counts cold = await Counts.OfAsync(nodes);
+            if (cold.LookupsFromBlob[reader] > before.LookupsFromBlob[reader]) continue; // the reader owns it and asked Blob itself
+
+            int owner = Enumerable.Range(0, nodes.Count).MaxBy(k => cold.Served[k] - before.Served[k]);
+            Say($"a cold read of a {length}-byte blob through a non-owner: {cold.PeerRequests - before.PeerRequests} peer request(s), "
+                + $"{cold.ContentServed - before.ContentServed} answer(s) with its bytes; Blob saw {Heads(container, name)} HEAD(s), GETs per chunk {string.Join(',', GetsPerChunk(container, name).Values)}");
+            Assert.Equal(1, cold.PeerRequests - before.PeerRequests);
+            Assert.Equal(1, cold.ContentServed - before.ContentServed);
+            Assert.Equal(1, cold.PeerReads[reader] - before.PeerReads[reader]); // the bytes came from a peer, with the properties
+            Assert.Equal(1, Heads(container, name));
+            Assert.Equal(new Dictionary<long, int> { [0] = 1 }, GetsPerChunk(container, name));
+
+            // Warm within the TTL: no peer, no Blob.
+            Assert.Equal(data, await Http.GetByteArrayAsync($"{nodes[reader].Endpoint}/{container}/{name}"));
+            Assert.Equal(cold.PeerRequests, (await Counts.OfAsync(nodes)).PeerRequests);
+            // Another node's cold read: one peer request, which the owner answers from what it holds; Blob hears nothing.
+            int third = Enumerable.Range(0, nodes.Count).First(k => k != reader && k != owner);
+            Assert.Equal(data, await Http.GetByteArrayAsync($"{nodes[third].Endpoint}/{container}/{name}"));
+            Counts after = await Counts.OfAsync(nodes);
+            Assert.Equal(1, after.PeerRequests - cold.PeerRequests);
+            Assert.Equal(1, after.ContentServed - cold.ContentServed);
+            Assert.Equal(1, Heads(container, name));
+            Assert.Equal(new Dictionary<long, int> { [0] = 1 }, GetsPerChunk(container, name));
+            return;
+        }
+        Assert.Fail($"{nodes[reader].Id} owned all 20 blobs tried");
+    }
 }

@@ -136,14 +136,14 @@ public sealed class BlobMetadataCacheTests
         public (MetadataRouter Router, IMetadataPeerClient Client) Wiring =>
             (new MetadataRouter(this, "self", new MetadataRouting(), new MetadataMetrics(new System.Diagnostics.Metrics.Meter("test")), NullLogger.Instance), this);
 
-        public Task<AgedAnswer<BlobLookup>> AskBlobAsync(MemberMeta peer, string container, string blob, bool direct, TimeSpan timeout, CancellationToken cancellationToken)
+        public Task<PeerBlobAnswer> AskBlobAsync(MemberMeta peer, string container, string blob, bool direct, bool withContent, TimeSpan timeout, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Asks);
             lock (Asked) Asked.Add(peer.Id);
-            if (Interlocked.Decrement(ref Throttled) >= 0) return Task.FromException<AgedAnswer<BlobLookup>>(new PeerThrottledException($"{peer.Id}: throttled"));
+            if (Interlocked.Decrement(ref Throttled) >= 0) return Task.FromException<PeerBlobAnswer>(new PeerThrottledException($"{peer.Id}: throttled"));
             return Answer is { } a
-                ? Task.FromResult(new AgedAnswer<BlobLookup>(new BlobLookup(a.Kind, a.Info), a.Age))
-                : Task.FromException<AgedAnswer<BlobLookup>>(new PeerTransferException($"{peer.Id} is down"));
+                ? Task.FromResult(new PeerBlobAnswer(new AgedAnswer<BlobLookup>(new BlobLookup(a.Kind, a.Info), a.Age), null))
+                : Task.FromException<PeerBlobAnswer>(new PeerTransferException($"{peer.Id} is down"));
         }
 
         public Task<AgedAnswer<PassThroughResult>> AskPassThroughAsync(MemberMeta peer, PassThroughKey key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
@@ -306,5 +306,21 @@ public sealed class BlobMetadataCacheTests
         Assert.Equal(0, origin.Lookups);
         Assert.Single(peers.Asked.Distinct()); // the same owner three times, never the second owner or Blob
         Assert.Equal(3, peers.Asks);
+    }
+
+    [Fact]
+    public async Task A_node_asking_a_throttled_owner_for_a_peer_answers_the_peer_busy_at_once_and_asks_no_one_else()
+    {
+        var origin = new ScriptedOrigin();
+        var peers = new ScriptedPeers { Throttled = 1000 };
+        var cache = CacheOver(origin, new ManualTime(), peers);
+        var serve = new PeerMetadataServe(cache, null, "acct", null, null, NullLogger.Instance);
+
+        // Asked as a deputy (not direct): this node asks the owner, which says Blob is throttling it.
+        PeerMetadataOutcome answer = await serve.ServeAsync(new BlobCache.Store.ChunkId("acct", "cont", "b", "", 0), direct: false, withContent: false, "asker", null, default)
+            .AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(PeerServeStatus.Busy, answer.Status);
+        Assert.Equal((1, 0), (peers.Asks, origin.Lookups)); // the asker backs off and asks the owner itself
     }
 }

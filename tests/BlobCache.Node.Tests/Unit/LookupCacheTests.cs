@@ -18,7 +18,7 @@ public sealed class LookupCacheTests
 
         public ulong RouteKey(string key) => 0;
 
-        public Task<AgedAnswer<byte[]>> FromPeerAsync(MemberMeta peer, string key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
+        public Task<AgedAnswer<byte[]>> FromPeerAsync(MemberMeta peer, string key, bool direct, bool withContent, TimeSpan timeout, CancellationToken cancellationToken) =>
             throw new NotSupportedException();
     }
 
@@ -93,7 +93,7 @@ public sealed class LookupCacheTests
 
         public ulong RouteKey(string key) => 0;
 
-        public Task<AgedAnswer<string>> FromPeerAsync(MemberMeta peer, string key, bool direct, TimeSpan timeout, CancellationToken cancellationToken) =>
+        public Task<AgedAnswer<string>> FromPeerAsync(MemberMeta peer, string key, bool direct, bool withContent, TimeSpan timeout, CancellationToken cancellationToken) =>
             throw new NotSupportedException();
     }
 

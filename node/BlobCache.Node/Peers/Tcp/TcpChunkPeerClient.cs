@@ -46,14 +46,20 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         }
     }
 
+    /// <summary>The mesh's chunk size.</summary>
+    public int ChunkSize => chunkSize;
+
     private enum Ask : byte { Chunk, Fill, Warm, Metadata, MetadataDirect }
+
+    /// <summary>A peer's answer: for a metadata request, its body and the bytes that came with it (the caller releases them).</summary>
+    private readonly record struct Exchange(PeerReply Reply, byte Source, byte[]? Metadata = null, ChunkBuffer? Content = null);
 
     public async Task<PeerReply> AskAsync(MemberMeta peer, ChunkId id, long blobLength, bool fill, TimeSpan answerTimeout, CancellationToken cancellationToken) =>
         (await ExchangeAsync(peer, id, blobLength, fill ? Ask.Fill : Ask.Chunk, answerTimeout, cancellationToken).ConfigureAwait(false)).Reply;
 
     public async Task<string> WarmAsync(MemberMeta peer, ChunkId id, long blobLength, TimeSpan answerTimeout, CancellationToken cancellationToken)
     {
-        (PeerReply reply, byte source, _) = await ExchangeAsync(peer, id, blobLength, Ask.Warm, answerTimeout, cancellationToken).ConfigureAwait(false);
+        (PeerReply reply, byte source, _, _) = await ExchangeAsync(peer, id, blobLength, Ask.Warm, answerTimeout, cancellationToken).ConfigureAwait(false);
         if (reply.Answer != PeerAnswer.Chunk) throw new PeerTransferException($"{peer.Id} could not warm {id}: {reply.Answer} {reply.Message}");
         return TcpFrames.SourceName(source);
     }
@@ -61,19 +67,22 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
     /// <summary>
     /// Sends a metadata request (<see cref="TcpFrames.WriteMetadataRequest"/>) and returns the answer's body, checked
     /// against its checksum and bounded by <see cref="PeerPassThrough.MaxEncodedBytes"/>; the caller decodes it.
+    /// With <paramref name="contentLength"/> the request asks for the blob's bytes too, and the function, given the
+    /// body, says how long they must be (0: none may come); bytes that came are checked like any chunk
+    /// (<see cref="ReceivedChunk"/>) and are the caller's to release.
     /// Throws <see cref="PeerTransferException"/> when the peer failed, refused or broke the protocol.
     /// </summary>
-    public async Task<byte[]> AskMetadataAsync(MemberMeta peer, ChunkId request, bool direct, TimeSpan answerTimeout, CancellationToken cancellationToken)
+    public async Task<(byte[] Body, ChunkBuffer? Content)> AskMetadataAsync(MemberMeta peer, ChunkId request, bool direct, TimeSpan answerTimeout,
+        CancellationToken cancellationToken, Func<byte[], int>? contentLength = null)
     {
-        (PeerReply reply, _, byte[]? body) = await ExchangeAsync(peer, request, 0, direct ? Ask.MetadataDirect : Ask.Metadata, answerTimeout, cancellationToken)
-            .ConfigureAwait(false);
-        if (reply.Answer == PeerAnswer.Busy) throw new PeerThrottledException($"{peer.Id}: Blob is throttling it");
-        if (reply.Answer != PeerAnswer.Chunk || body is null) throw new PeerTransferException($"{peer.Id} did not answer a metadata request: {reply.Answer} {reply.Message}");
-        return body;
+        Exchange e = await ExchangeAsync(peer, request, 0, direct ? Ask.MetadataDirect : Ask.Metadata, answerTimeout, cancellationToken, contentLength).ConfigureAwait(false);
+        if (e.Reply.Answer == PeerAnswer.Busy) throw new PeerThrottledException($"{peer.Id}: Blob is throttling it");
+        if (e.Reply.Answer != PeerAnswer.Chunk || e.Metadata is null) throw new PeerTransferException($"{peer.Id} did not answer a metadata request: {e.Reply.Answer} {e.Reply.Message}");
+        return (e.Metadata, e.Content);
     }
 
-    private async Task<(PeerReply Reply, byte Source, byte[]? Metadata)> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, Ask ask,
-        TimeSpan answerTimeout, CancellationToken cancellationToken)
+    private async Task<Exchange> ExchangeAsync(MemberMeta peer, ChunkId id, long blobLength, Ask ask, TimeSpan answerTimeout, CancellationToken cancellationToken,
+        Func<byte[], int>? contentLength = null)
     {
         string address = peer.GrpcAddress;
         bool metadata = ask is Ask.Metadata or Ask.MetadataDirect, warmOnly = ask == Ask.Warm;
@@ -98,7 +107,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
             try
             {
                 CancellationToken token = c.Timer.Token;
-                await SendRequestAsync(c.Stream, id, blobLength, ask, token).ConfigureAwait(false);
+                await SendRequestAsync(c.Stream, id, blobLength, ask, contentLength is not null, token).ConfigureAwait(false);
                 c.Timer.CancelAfter(answerTimeout);
                 await ReceiveExactlyAsync(c.Stream, c.Answer.AsMemory(0, 1), token).ConfigureAwait(false);
                 answered = true;
@@ -114,7 +123,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                     {
                         await ReceiveExactlyAsync(c.Stream, text.AsMemory(0, length), token).ConfigureAwait(false);
                         keep = true;
-                        return (Answered(peer, status, text.AsSpan(0, length)), 0, default);
+                        return new Exchange(Answered(peer, status, text.AsSpan(0, length)), 0);
                     }
                     finally
                     {
@@ -124,14 +133,17 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 if (metadata)
                 {
                     byte[] answer = await ReceiveMetadataAsync(peer, c.Stream, length, checksum, token).ConfigureAwait(false);
+                    if (contentLength is not null) chunk = await ReceiveContentAsync(peer, c, contentLength(answer), token).ConfigureAwait(false);
                     keep = true;
-                    return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source, answer);
+                    ChunkBuffer? content = chunk;
+                    chunk = null;
+                    return new Exchange(new PeerReply(PeerAnswer.Chunk, null, default, ""), source, answer, content);
                 }
                 if (ReceivedChunk.CheckAnnounced(peer.Id, length, expected) is { } wrong) throw new PeerTransferException(wrong);
                 if (warmOnly)
                 {
                     keep = true;
-                    return (new PeerReply(PeerAnswer.Chunk, null, default, ""), source, default);
+                    return new Exchange(new PeerReply(PeerAnswer.Chunk, null, default, ""), source);
                 }
                 chunk = ChunkBuffer.Rent(expected);
                 await ReceiveExactlyAsync(c.Stream, chunk.WritableMemory, token).ConfigureAwait(false);
@@ -139,7 +151,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
                 ReceivedChunk.Verify(peer.Id, chunk, expected, expected, checksum);
                 ChunkBuffer done = chunk;
                 chunk = null;
-                return (PeerReply.Of(done), source, default);
+                return new Exchange(PeerReply.Of(done), source);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -177,6 +189,29 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         await ReceiveExactlyAsync(stream, body, token).ConfigureAwait(false);
         if (System.IO.Hashing.XxHash3.HashToUInt64(body) != checksum) throw new PeerTransferException($"{peer.Id} sent a metadata answer that fails its checksum");
         return body;
+    }
+
+    /// <summary>
+    /// The second answer after a content request's metadata: null when it says no bytes come, else the chunk of exactly
+    /// <paramref name="expected"/> bytes (the length the properties give; 0 when none may come) that match its checksum.
+    /// </summary>
+    private static async ValueTask<ChunkBuffer?> ReceiveContentAsync(MemberMeta peer, Connection c, int expected, CancellationToken token)
+    {
+        await ReceiveExactlyAsync(c.Stream, c.Answer, token).ConfigureAwait(false);
+        if (TcpFrames.ReadContentAnswer(c.Answer, expected, out int length, out ulong checksum) is { } wrong) throw new PeerTransferException($"{peer.Id} sent {wrong}");
+        if (length == 0) return null;
+        ChunkBuffer chunk = ChunkBuffer.Rent(expected);
+        try
+        {
+            await ReceiveExactlyAsync(c.Stream, chunk.WritableMemory, token).ConfigureAwait(false);
+            ReceivedChunk.Verify(peer.Id, chunk, expected, expected, checksum);
+            return chunk;
+        }
+        catch
+        {
+            chunk.Release();
+            throw;
+        }
     }
 
     /// <summary>An answer other than Ok, from its status and body: what the peer said, or a throw when it broke the protocol.</summary>
@@ -271,7 +306,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         }
     }
 
-    private async ValueTask SendRequestAsync(Stream stream, ChunkId id, long blobLength, Ask ask, CancellationToken token)
+    private async ValueTask SendRequestAsync(Stream stream, ChunkId id, long blobLength, Ask ask, bool content, CancellationToken token)
     {
         int size = TcpFrames.RequestBytes(id, selfId);
         if (size > TcpFrames.MaxRequestBytes) throw new PeerTransferException($"a request for {id} is too long for the tcp transport");
@@ -279,7 +314,7 @@ public sealed class TcpChunkPeerClient(string selfId, int chunkSize, PeerTls? tl
         try
         {
             int n = ask is Ask.Metadata or Ask.MetadataDirect
-                ? TcpFrames.WriteMetadataRequest(request, id, ask == Ask.MetadataDirect, selfId)
+                ? TcpFrames.WriteMetadataRequest(request, id, ask == Ask.MetadataDirect, content, selfId)
                 : TcpFrames.WriteRequest(request, id, blobLength, ask is Ask.Fill or Ask.Warm, ask == Ask.Warm, selfId);
             await stream.WriteAsync(request.AsMemory(0, n), token).ConfigureAwait(false);
         }

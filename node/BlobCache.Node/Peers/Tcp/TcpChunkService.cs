@@ -28,7 +28,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
     /// <summary>TLS records gathered per send under TLS: eight 16 KiB records, one buffer per connection.</summary>
     private const int WriteBatchBytes = 128 * 1024;
     private readonly PeerChunkHandler _handler = new(reader, metadata, origin.AccountName, metrics, admission, sends, logger);
-    private readonly PeerMetadataServe _metadata = new(metadata, passThrough, origin.AccountName, admission, metadataMetrics, logger);
+    private readonly PeerMetadataServe _metadata = new(metadata, passThrough, origin.AccountName, admission, metadataMetrics, logger, reader);
 
     public ConnectionDelegate Middleware(ConnectionDelegate next) => async connection =>
     {
@@ -208,7 +208,7 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
     {
         // Accepted at once, as for chunks: the requester's answer timeout covers only a peer that does not talk.
         await SendAcceptedAsync(output, closed).ConfigureAwait(false);
-        PeerMetadataOutcome m = await _metadata.ServeAsync(fetch.Id, fetch.Direct, fetch.From, from, closed).ConfigureAwait(false);
+        PeerMetadataOutcome m = await _metadata.ServeAsync(fetch.Id, fetch.Direct, fetch.Content, fetch.From, from, closed).ConfigureAwait(false);
         if (m.Status == PeerServeStatus.Busy)
         {
             // No holders: a metadata owner's "busy" says Blob is throttling it (MetadataRoute.OnThrottled).
@@ -222,8 +222,20 @@ public sealed class TcpChunkService(ChunkReader reader, BlobMetadataCache metada
             await ErrorAsync(output, StatusOf(m.Status), m.Message, closed).ConfigureAwait(false);
             return;
         }
-        TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, 0, answer.Length, System.IO.Hashing.XxHash3.HashToUInt64(answer));
-        await output.SendAsync(TcpFrames.AnswerBytes, answer, closed).ConfigureAwait(false);
+        try
+        {
+            TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, 0, answer.Length, System.IO.Hashing.XxHash3.HashToUInt64(answer));
+            await output.SendAsync(TcpFrames.AnswerBytes, answer, closed).ConfigureAwait(false);
+            if (!fetch.Content) return;
+            // The blob's bytes, or a second answer that says none come.
+            if (m.Content is { } chunk) TcpFrames.WriteAnswer(output.Header, TcpStatus.Ok, PeerServeOutcome.CodeOf(m.ContentSource), chunk.Length, chunk.Checksum);
+            else TcpFrames.WriteAnswer(output.Header, TcpStatus.NotFound, 0, 0, 0);
+            await output.SendAsync(TcpFrames.AnswerBytes, m.Content?.Memory ?? default, closed).ConfigureAwait(false);
+        }
+        finally
+        {
+            m.Content?.Release();
+        }
     }
 
     private static ValueTask SendAcceptedAsync(Answers output, CancellationToken closed)

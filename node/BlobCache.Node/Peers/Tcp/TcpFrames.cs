@@ -21,22 +21,26 @@ public enum TcpStatus : byte
 
 /// <summary>
 /// One decoded framed-TCP request: a chunk, or (<see cref="Metadata"/>) a blob's properties, which the peer answers
-/// from its cache or its owners, or only from its cache or Blob when <see cref="Direct"/> (<see cref="Mesh.Reading.MetadataRoute"/>).
+/// from its cache or its owners, or only from its cache or Blob when <see cref="Direct"/> (<see cref="Mesh.Reading.MetadataRoute"/>);
+/// with <see cref="Content"/> the asker also wants the blob's bytes if it is one chunk (<see cref="Mesh.Reading.OneChunkBlob"/>).
 /// </summary>
-public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmOnly, string From, bool Metadata = false, bool Direct = false);
+public sealed record TcpFetch(ChunkId Id, long BlobLength, bool Fill, bool WarmOnly, string From, bool Metadata = false, bool Direct = false, bool Content = false);
 
 /// <summary>
 /// The framed-TCP peer transport's wire format. It shares the gRPC port: a connection that opens with
 /// <see cref="Magic"/> is ours, anything else is HTTP/2. Then, per request on that connection, one at a time:
 /// <code>
-/// request:  u32 body length | u8 flags (1 fill, 2 warm-only, 4 metadata, 8 direct) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
-///           (a metadata request has no other flag than direct, length 0, and index 0 for a blob's properties (with an
-///           empty etag) or 1 for a passed-through read (no container or blob; the etag field holds its <see cref="Origin.PassThroughKey"/>))
+/// request:  u32 body length | u8 flags (1 fill, 2 warm-only, 4 metadata, 8 direct, 16 content) | i64 index | i64 blob length | 5 × (u16 length | UTF-8): account, container, blob, etag, from
+///           (a metadata request has no other flag than direct and content, length 0, and index 0 for a blob's properties (with an
+///           empty etag) or 1 for a passed-through read (no container or blob; the etag field holds its <see cref="Origin.PassThroughKey"/>);
+///           content, for a blob's properties only, asks for the blob's bytes too when it is one chunk)
 /// answer:   u8 'A' (sent as soon as the request is read, before any fill: a talking owner is working)
 ///           u8 status | u8 source | u16 0 | i32 length | u64 checksum     (little-endian)
 ///           then, when status is Ok and not warm-only, length bytes of chunk (of a metadata request: <see cref="PeerMetadata"/>,
 ///           its checksum XxHash3); when Busy, length bytes of holders
 ///           (<see cref="PeerHolders"/>); otherwise length bytes of UTF-8 error text
+///           after an Ok answer to a content request, a second answer: Ok with the chunk (length bytes, its checksum
+///           the chunk's), or NotFound with length 0 (no bytes: the blob is not one chunk, or the peer has not got them)
 /// </code>
 /// The chunk bytes are sent raw from the owner's pooled buffer and received straight into the requester's.
 /// </summary>
@@ -48,7 +52,7 @@ public static class TcpFrames
     /// <summary>Bigger requests are a broken peer: names are at most a few KiB.</summary>
     public const int MaxRequestBytes = 16 * 1024;
     public const int MaxErrorBytes = 1024;
-    private const byte FillFlag = 1, WarmFlag = 2, MetadataFlag = 4, DirectFlag = 8;
+    private const byte FillFlag = 1, WarmFlag = 2, MetadataFlag = 4, DirectFlag = 8, ContentFlag = 16;
     /// <summary>What a metadata request asks for, in its index field.</summary>
     public const long MetadataOfBlob = 0, MetadataPassThrough = 1;
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -63,10 +67,11 @@ public static class TcpFrames
 
     /// <summary>
     /// A metadata request: <paramref name="id"/> names a blob (index <see cref="MetadataOfBlob"/>, empty etag), or a
-    /// passed-through read (index <see cref="MetadataPassThrough"/>, its key in the etag field).
+    /// passed-through read (index <see cref="MetadataPassThrough"/>, its key in the etag field). <paramref name="content"/>:
+    /// the blob's bytes too, when it is one chunk (a blob's properties only).
     /// </summary>
-    public static int WriteMetadataRequest(Span<byte> to, ChunkId id, bool direct, string from) =>
-        WriteRequest(to, id, 0, (byte)(MetadataFlag | (direct ? DirectFlag : 0)), from);
+    public static int WriteMetadataRequest(Span<byte> to, ChunkId id, bool direct, bool content, string from) =>
+        WriteRequest(to, id, 0, (byte)(MetadataFlag | (direct ? DirectFlag : 0) | (content ? ContentFlag : 0)), from);
 
     private static int WriteRequest(Span<byte> to, ChunkId id, long blobLength, byte flags, string from)
     {
@@ -128,7 +133,8 @@ public static class TcpFrames
             long index = BinaryPrimitives.ReadInt64LittleEndian(b[1..]);
             long blobLength = BinaryPrimitives.ReadInt64LittleEndian(b[9..]);
             bool metadata = (flags & MetadataFlag) != 0;
-            if (metadata ? (flags & ~(MetadataFlag | DirectFlag)) != 0 : (flags & ~(FillFlag | WarmFlag)) != 0)
+            bool content = (flags & ContentFlag) != 0;
+            if (metadata ? (flags & ~(MetadataFlag | DirectFlag | ContentFlag)) != 0 || (content && index != MetadataOfBlob) : (flags & ~(FillFlag | WarmFlag)) != 0)
             {
                 // Strict, so one request has one encoding (the magic's version names any future flag).
                 error = $"unknown request flags 0x{flags:X2}";
@@ -158,7 +164,7 @@ public static class TcpFrames
                 return false;
             }
             fetch = new TcpFetch(new ChunkId(account, container, blob, etag, index), blobLength, (flags & FillFlag) != 0, (flags & WarmFlag) != 0, from,
-                metadata, (flags & DirectFlag) != 0);
+                metadata, (flags & DirectFlag) != 0, content);
         }
         finally
         {
@@ -199,6 +205,20 @@ public static class TcpFrames
 
     public static (TcpStatus Status, byte Source, int Length, ulong Checksum) ReadAnswer(ReadOnlySpan<byte> from) =>
         ((TcpStatus)from[0], from[1], BinaryPrimitives.ReadInt32LittleEndian(from[4..]), BinaryPrimitives.ReadUInt64LittleEndian(from[8..]));
+
+    /// <summary>
+    /// Reads the second answer that follows an Ok answer to a content request: null when it is sound, with
+    /// <paramref name="length"/> bytes to follow (0: none come) and their checksum; else what is wrong. Bytes may come
+    /// only when the properties just received make the blob one chunk (<paramref name="expected"/>, its length; 0 when
+    /// it is not), and exactly that many: a peer never chooses how much this node reads or keeps.
+    /// </summary>
+    public static string? ReadContentAnswer(ReadOnlySpan<byte> answer, int expected, out int length, out ulong checksum)
+    {
+        (TcpStatus status, _, length, checksum) = ReadAnswer(answer);
+        if (status == TcpStatus.NotFound && length == 0) return null;
+        if (status != TcpStatus.Ok || expected <= 0) return $"bytes with properties as {status} of {length} bytes";
+        return length == expected ? null : $"bytes with properties of {length} bytes, expected {expected}";
+    }
 
     /// <summary>Where the owner found a chunk, as one byte on the wire and as the word the rest of the node uses.</summary>
     public static string SourceName(byte source) => source switch { 0 => "memory", 1 => "disk", _ => "blob" };
