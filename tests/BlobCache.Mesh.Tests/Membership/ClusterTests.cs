@@ -24,6 +24,26 @@ public class ClusterTests
         Assert.Equal(0, Clusters.CountEvents(cluster, MemberEventKind.Dead));
     }
 
+    /// <summary>
+    /// A small fleet starting at once (the bench's 32 processes, a job's first pods): each joiner gets the seed's full
+    /// view of the moment and does not re-gossip it, so members that joined in the same instant learn of each other
+    /// only by the seed's few alive rumours. Without an early exchange a missed one waits for the 30 s push-pull.
+    /// </summary>
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(2UL)]
+    [InlineData(3UL)]
+    [InlineData(4UL)]
+    [InlineData(5UL)]
+    public void Thirty_two_nodes_joining_one_seed_at_once_hold_exact_views_within_five_seconds_under_LAN_timings(ulong seed)
+    {
+        var cluster = new SimCluster(seed, MeshConfig.Default);
+        cluster.AddNode();
+        for (int i = 1; i < 32; i++) cluster.AddNode(0, i % 3, [0]);
+        Assert.True(cluster.RunUntil(cluster.IsConverged, TimeSpan.FromSeconds(5)),
+            $"views still differ 5 s after the start: {string.Join(", ", cluster.Nodes.Select(n => n.Swim.View.AliveCount).Where(c => c != 32).Select(c => $"{c} live"))}");
+    }
+
     [Fact]
     public void A_crash_is_detected_by_every_member_within_the_suspicion_bound()
     {
