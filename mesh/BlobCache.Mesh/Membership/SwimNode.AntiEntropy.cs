@@ -10,7 +10,9 @@ public sealed partial class SwimNode
     private int _pushPullTimer; // the live push-pull timer's number: an earlier one, superseded, is ignored when it fires
     private long _pushPullDue;
     private bool _viewsDiffer; // the last push-pull found our view and a peer's apart: exchange again soon
-    private const int JoinSettleRounds = 5; // gossip rounds after a join before the exchange that catches concurrent joiners
+    private const int JoinSettleExchanges = 4; // exchanges after a whole-view join: about 1, 2, 4 and 8 s later
+    private const int JoinSettleRounds = 5; // gossip rounds before the first of them
+    private int _settleExchanges; // of those, still to come
 
     private long PushPullPeriod()
     {
@@ -44,8 +46,15 @@ public sealed partial class SwimNode
     private void OnPushPullTimer(long now, int timer)
     {
         if (timer != _pushPullTimer) return;
-        SchedulePushPull(now + PushPullPeriod());
+        SchedulePushPull(now + (_settleExchanges > 0 ? SettleGap() : PushPullPeriod()));
         if (!_leaving) PushPullWithRandomMember();
+    }
+
+    /// <summary>The gap before the next exchange after a whole-view join: doubling from a few gossip rounds.</summary>
+    private long SettleGap()
+    {
+        int done = JoinSettleExchanges - _settleExchanges--;
+        return (JoinSettleRounds * _gossipInterval << done) + _random.NextInt64(_gossipInterval);
     }
 
     private void PushPullWithRandomMember()
@@ -117,10 +126,14 @@ public sealed partial class SwimNode
             // a gossip interval keeps a fleet's joiners from all asking at one instant).
             sample = pp.Digest.Length == 0;
             if (sample) SchedulePushPull(now + 1 + _random.NextInt64(_gossipInterval));
-            // A whole view, but of the moment it was sent: members joining in the same instant are in neither it nor,
-            // for certain, the few alive rumours that reach us (those who got them in their own join views spread
-            // none). One exchange a few gossip rounds on, once the mesh has heard of them, fills the gap.
-            else SchedulePushPull(now + JoinSettleRounds * _gossipInterval + _random.NextInt64(_gossipInterval));
+            // A whole view, but of the moment it was sent: members joining in the same instant, or on their next
+            // join attempt, are in neither it nor, for certain, the few alive rumours that reach us (those who got
+            // them in their own join views spread none). A few exchanges at doubling gaps fill that in.
+            else
+            {
+                _settleExchanges = JoinSettleExchanges;
+                SchedulePushPull(now + SettleGap());
+            }
         }
         // What a joiner pulls, the mesh knows: it spreads none of it (a fleet of joiners re-gossiping the whole
         // membership each would swamp gossip), only what it learns from then on.
