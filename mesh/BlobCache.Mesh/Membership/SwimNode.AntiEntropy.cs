@@ -10,7 +10,7 @@ public sealed partial class SwimNode
     private int _pushPullTimer; // the live push-pull timer's number: an earlier one, superseded, is ignored when it fires
     private long _pushPullDue;
     private bool _viewsDiffer; // the last push-pull found our view and a peer's apart: exchange again soon
-    private const int JoinSettleExchanges = 4; // exchanges after a whole-view join: about 1, 2, 4 and 8 s later
+    private const int JoinSettleExchanges = 4; // exchanges after a whole-view join: about 1, 3, 7 and 15 s later
     private const int JoinSettleRounds = 5; // gossip rounds before the first of them
     private int _settleExchanges; // of those, still to come
 
