@@ -75,7 +75,7 @@ public sealed class ChunkReader : IDisposable
 
     /// <summary>The rendezvous key chunk <paramref name="id"/> is placed by: a one-chunk blob's lives with its properties (<see cref="OneChunkBlob"/>).</summary>
     public ulong PlacementKey(in ChunkId id, long blobLength) =>
-        OneChunkBlob.Fits(blobLength, ChunkSize) ? StableHash.BlobKey(id.Container, id.Blob) : id.Hash;
+        OneChunkBlob.PlacementKey(id.Hash, StableHash.BlobKey(id.Container, id.Blob), blobLength, ChunkSize);
 
     /// <summary>
     /// Keeps a chunk that came with its blob's properties from the metadata owner (checked by the transport, as any
@@ -101,6 +101,17 @@ public sealed class ChunkReader : IDisposable
     {
         for (int attempt = 0; attempt < 4; attempt++)
         {
+            // The first reader of a chunk read ahead takes the read-ahead's reference (which outlives the memory tier's
+            // eviction of the chunk) and is counted where the read-ahead got it.
+            if (countRead && _prefetched.TryTake(id, out ReadSource aheadFrom, out ChunkBuffer kept))
+            {
+                if (kept.Length == ChunkLength(blobLength, id.Index))
+                {
+                    _metrics.ChunkRead(aheadFrom);
+                    return (kept, aheadFrom);
+                }
+                kept.Release();
+            }
             bool found = TryGetStored(id, blobLength, out ChunkBuffer? hit, out ChunkTier tier, memoryOnly: true);
             if (!found && tier == ChunkTier.Disk)
             {
@@ -112,31 +123,14 @@ public sealed class ChunkReader : IDisposable
             if (found)
             {
                 ReadSource source = tier == ChunkTier.Memory ? ReadSource.Memory : ReadSource.Disk;
-                if (!countRead) return (hit!, source);
-                // The first reader of a chunk read ahead is counted where the read-ahead got it.
-                if (_prefetched.TryTake(id, out ReadSource fetchedFrom, out ChunkBuffer held))
-                {
-                    source = fetchedFrom;
-                    held.Release();
-                }
-                _metrics.ChunkRead(source);
+                if (countRead) _metrics.ChunkRead(source);
                 return (hit!, source);
-            }
-            // Read ahead and since evicted from memory: the read-ahead's reference is this reader's.
-            if (countRead && _prefetched.TryTake(id, out ReadSource aheadFrom, out ChunkBuffer kept))
-            {
-                if (kept.Length == ChunkLength(blobLength, id.Index))
-                {
-                    _metrics.ChunkRead(aheadFrom);
-                    return (kept, aheadFrom);
-                }
-                kept.Release();
             }
             Filled? f = await JoinAsync(_reads, id, () => FetchAsync(id, blobLength), cancellationToken, counted: countRead).ConfigureAwait(false);
             if (f is { } got)
             {
                 if (!countRead) return (got.Chunk, got.Source);
-                // This reader is the first: a source the read-ahead remembered is already counted here.
+                // This reader joined a read-ahead's flight and is counted here: the reference the flight kept for it goes.
                 if (_prefetched.TryTake(id, out _, out ChunkBuffer held)) held.Release();
                 _metrics.ChunkRead(got.Source);
                 return (got.Chunk, got.Source);
