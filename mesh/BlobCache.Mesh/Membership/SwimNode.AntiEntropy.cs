@@ -12,7 +12,7 @@ public sealed partial class SwimNode
     private bool _viewsDiffer; // the last push-pull found our view and a peer's apart: exchange again soon
     private const int JoinSettleExchanges = 4; // exchanges after a whole-view join: about 1, 3, 7 and 15 s later
     private const int JoinSettleRounds = 5; // gossip rounds before the first of them
-    private int _settleExchanges; // of those, still to come
+    private int _settleExchanges; // of those, still to come (the next one scheduled included)
 
     private long PushPullPeriod()
     {
@@ -46,16 +46,13 @@ public sealed partial class SwimNode
     private void OnPushPullTimer(long now, int timer)
     {
         if (timer != _pushPullTimer) return;
-        SchedulePushPull(now + (_settleExchanges > 0 ? SettleGap() : PushPullPeriod()));
+        if (_settleExchanges > 0) _settleExchanges--; // this one
+        SchedulePushPull(now + (_settleExchanges > 0 ? SettleGap(JoinSettleExchanges - _settleExchanges) : PushPullPeriod()));
         if (!_leaving) PushPullWithRandomMember();
     }
 
-    /// <summary>The gap before the next exchange after a whole-view join: doubling from a few gossip rounds.</summary>
-    private long SettleGap()
-    {
-        int done = JoinSettleExchanges - _settleExchanges--;
-        return (JoinSettleRounds * _gossipInterval << done) + _random.NextInt64(_gossipInterval);
-    }
+    /// <summary>The gap before the next exchange after a whole-view join, <paramref name="done"/> of them done: doubling from a few gossip rounds.</summary>
+    private long SettleGap(int done) => (JoinSettleRounds * _gossipInterval << done) + _random.NextInt64(_gossipInterval);
 
     private void PushPullWithRandomMember()
     {
@@ -132,7 +129,7 @@ public sealed partial class SwimNode
             else
             {
                 _settleExchanges = JoinSettleExchanges;
-                SchedulePushPull(now + SettleGap());
+                SchedulePushPull(now + SettleGap(0));
             }
         }
         // What a joiner pulls, the mesh knows: it spreads none of it (a fleet of joiners re-gossiping the whole
