@@ -75,6 +75,35 @@ public class ClusterTests
         Assert.Equal(0, Clusters.CountEvents(cluster, MemberEventKind.Dead, m => !victimMembers.Contains(m)));
     }
 
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(2UL)]
+    [InlineData(3UL)]
+    public void Members_that_heard_a_suspicion_before_probing_the_crashed_suspect_confirm_it_with_their_own_failed_probes(ulong seed)
+    {
+        // No push-pull within the run (and the joins' settle exchanges over): a state exchange showing the member suspect
+        // confirms too, and this is about probes.
+        SimCluster cluster = Clusters.Converged(32, seed, MeshConfig.Default with { PushPullInterval = TimeSpan.FromMinutes(10) });
+        cluster.RunFor(TimeSpan.FromSeconds(20));
+        SimNode crashed = cluster.Nodes[31];
+        long crashedAt = cluster.Now;
+        cluster.Crash(31);
+        // Every member hears one accuser at once, before any probe of its own has failed: confirmations can then only
+        // come from probes of a member already suspect.
+        var rumour = new Gossip
+        {
+            SourceId = cluster.Nodes[0].Swim.Id,
+            Updates = [new MemberUpdate(UpdateKind.Suspect, crashed.Swim.Id, crashed.Swim.Incarnation, cluster.Nodes[0].Swim.Id, null)],
+        };
+        for (int i = 0; i < 31; i++) Assert.True(cluster.InjectPacket(i, GossipCodec.Encode(rumour)));
+
+        (long min, long max) = cluster.Config.SuspicionTimeouts(32);
+        Assert.True(cluster.RunUntil(() => cluster.EveryoneSeesDown(31), TimeSpan.FromSeconds(60)), "not every member marked the crashed node dead");
+        TimeSpan took = Micros.ToTimeSpan(cluster.Now - crashedAt);
+        // Unconfirmed, the suspicion runs its longest timeout (36 s here); two confirmations bring it to the shortest (6 s).
+        Assert.True(took < Micros.ToTimeSpan(min) + TimeSpan.FromSeconds(4), $"dead everywhere after {took}, the shortest timeout is {Micros.ToTimeSpan(min)}, the longest {Micros.ToTimeSpan(max)}");
+    }
+
     [Fact]
     public void A_false_suspicion_is_refuted_with_a_higher_incarnation()
     {
