@@ -104,9 +104,9 @@ public static class MembershipBench
             int victim = n - 1 - k;
             await Task.Delay(TimeSpan.FromMilliseconds(phase.Next(1000)));
             Step($"{name}: kill -9 of member {victim}");
-            (double[] times, int by) = await KillAsync(name, cluster, victim, Enumerable.Range(0, n - k).Where(i => i != victim).ToArray());
+            double[] times = await KillAsync(name, cluster, victim, Enumerable.Range(0, n - k).Where(i => i != victim).ToArray());
             detections.AddRange(times);
-            declared += by;
+            declared += times.Length;
         }
         double[] detect = detections.Order().ToArray();
 
@@ -125,8 +125,8 @@ public static class MembershipBench
             Percentile(detect, 0.5), Percentile(detect, 0.99), detect.Length > 0 ? detect[^1] : double.NaN, declared, pauseDeaths.ToArray());
     }
 
-    /// <summary>Kills <paramref name="victim"/>; how long each of <paramref name="observers"/> took to declare it dead, and how many did.</summary>
-    private static async Task<(double[] Seconds, int DeclaredBy)> KillAsync(string name, IMemberCluster cluster, int victim, int[] observers)
+    /// <summary>Kills <paramref name="victim"/>; how long each of <paramref name="observers"/> that declared it dead took, sorted.</summary>
+    private static async Task<double[]> KillAsync(string name, IMemberCluster cluster, int victim, int[] observers)
     {
         long killedAt = Stopwatch.GetTimestamp();
         cluster.Kill(victim);
@@ -142,7 +142,7 @@ public static class MembershipBench
         double[] seconds = observers.Select(o => cluster.DeathsOf(victim).Where(d => d.Observer == o).Select(d => Stopwatch.GetElapsedTime(killedAt, d.At).TotalSeconds).DefaultIfEmpty(double.NaN).Min())
             .Where(double.IsFinite).Order().ToArray();
         if (seconds.Length > 0) Step($"{name}: member {victim} declared dead by {seconds.Length} after {seconds[0]:F2} s (first), {Percentile(seconds, 0.5):F2} s (median), {seconds[^1]:F2} s (last)");
-        return (seconds, seconds.Length);
+        return seconds;
     }
 
     private static double Percentile(double[] sorted, double q) =>
