@@ -122,43 +122,43 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
             FlushLocked();
             PublishLocked(force: true);
         }
-        _receiveLoop = Task.Run(ReceiveLoop);
-        _timerLoop = Task.Run(TimerLoop);
+        // Threads of their own, blocked in the kernel between datagrams and deadlines: an idle node's cost is its
+        // wake-ups, and a wait on the thread pool costs each one a timer or poller thread's wake-up and a hop to a
+        // worker besides.
+        _receiveLoop = Task.Factory.StartNew(ReceiveLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _timerLoop = Task.Factory.StartNew(TimerLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         _logger.LogInformation("gossip on udp {Address} (state transfers on tcp) as {Id} in {Region}/{Zone}, seeds: {Seeds}",
             Self.GossipAddress, Self.Id, Self.Region, Self.Zone, _options.Seeds.Count == 0 ? "none (first node)" : string.Join(",", _options.Seeds));
     }
 
     internal static string BindAddress(string host) => host is "*" or "::" ? "0.0.0.0" : IPAddress.TryParse(host, out _) ? host : "0.0.0.0";
 
-    private async Task ReceiveLoop()
+    private void ReceiveLoop()
     {
         byte[] buffer = new byte[65536];
         EndPoint any = new IPEndPoint(IPAddress.Any, 0);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult r;
+            EndPoint from = any; // the receive puts the sender's address in its place
+            int received;
             try
             {
-                r = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
+                received = _socket.ReceiveFrom(buffer, SocketFlags.None, ref from);
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
             {
                 continue; // an ICMP "port unreachable" from a dead peer, or an oversized datagram
             }
-            catch (ObjectDisposedException)
+            catch (Exception e) when (e is ObjectDisposedException or SocketException && _stop.IsCancellationRequested)
             {
-                return;
+                return; // DisposeAsync closed the socket under the blocked receive
             }
             Interlocked.Increment(ref _received);
-            if (!TryOpen(buffer.AsMemory(0, r.ReceivedBytes), r.RemoteEndPoint, out ReadOnlyMemory<byte> packet)) continue;
+            if (!TryOpen(buffer.AsMemory(0, received), from, out ReadOnlyMemory<byte> packet)) continue;
             if (!GossipCodec.TryDecode(packet, WireLimits.Default, out GossipMessage? message, out string? error))
             {
                 long dropped = Interlocked.Increment(ref _dropped);
-                if (dropped <= 10 || dropped % 1000 == 0) _logger.LogWarning("dropped a gossip packet from {From}: {Error} ({Dropped} so far)", r.RemoteEndPoint, error, dropped);
+                if (dropped <= 10 || dropped % 1000 == 0) _logger.LogWarning("dropped a gossip packet from {From}: {Error} ({Dropped} so far)", from, error, dropped);
                 continue;
             }
             lock (_gate)
@@ -213,7 +213,11 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     private readonly SemaphoreSlim _wake = new(0, 1);
     private long _timerWakesAt = long.MinValue;
 
-    private async Task TimerLoop()
+    /// <summary>Times the timer loop woke, and of those the times a deadline was due (read under no lock: for tests).</summary>
+    internal long TimerWakes { get; private set; }
+    internal long TimerWakesWithWork { get; private set; }
+
+    private void TimerLoop()
     {
         try
         {
@@ -223,19 +227,35 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
                 lock (_gate)
                 {
                     long now = Now;
-                    if (_node.NextDue <= now) _node.Tick(now);
+                    TimerWakes++;
+                    if (_node.NextDue <= now)
+                    {
+                        _node.Tick(now);
+                        TimerWakesWithWork++;
+                    }
                     FlushLocked();
                     PublishLocked(force: false);
                     _timerWakesAt = NextWakeLocked();
-                    long micros = Math.Clamp(_timerWakesAt - now, (long)MinTimerSleep.TotalMicroseconds, (long)MaxTimerSleep.TotalMicroseconds);
-                    sleep = TimeSpan.FromMicroseconds(micros);
+                    sleep = TimerSleep(_timerWakesAt - now);
                 }
-                await _wake.WaitAsync(sleep, _stop.Token).ConfigureAwait(false);
+                _wake.Wait(sleep, _stop.Token);
             }
         }
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>
+    /// How long to sleep for a deadline <paramref name="micros"/> away. A wait counts whole milliseconds and its timer
+    /// may fire a little early, so the exact figure woke the loop just before the deadline, then again for the rest:
+    /// two or three wake-ups for one deadline, half of an idle node's. Rounded up and a millisecond more, the loop
+    /// wakes once, at most two milliseconds late, which nothing in the protocol (200 ms rounds, 1 s probes) notices.
+    /// </summary>
+    internal static TimeSpan TimerSleep(long micros)
+    {
+        long ms = (Math.Max(micros, 0) + 999) / 1000 + 1;
+        return TimeSpan.FromMilliseconds(Math.Clamp(ms, (long)MinTimerSleep.TotalMilliseconds, (long)MaxTimerSleep.TotalMilliseconds));
     }
 
     /// <summary>When the timer must run next: the node's next deadline, or the end of a pending snapshot's debounce.</summary>
