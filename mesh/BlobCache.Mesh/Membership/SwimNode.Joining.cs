@@ -8,6 +8,7 @@ public sealed partial class SwimNode
 {
     private string[] _seeds = [];
     private int _joinAttempts, _joinedVia = -1;
+    private int _unansweredJoins; // join requests sent since the last answer (or the start)
     private bool _bootstrapping; // joined through seeds and not yet holding a view pulled from the mesh
 
     /// <summary>
@@ -18,8 +19,16 @@ public sealed partial class SwimNode
     {
         if (_joinAttempts++ == 0 && _seeds.Length > 1) _joinAttempts += _random.Next(_seeds.Length);
         Send(-1, _seeds[(_joinAttempts - 1) % _seeds.Length], MakeRequest(join: true));
-        Schedule(now + _joinRetryInterval, SwimTimerKind.JoinRetry);
+        Schedule(now + JoinRetryGap(_unansweredJoins++), SwimTimerKind.JoinRetry);
     }
+
+    /// <summary>
+    /// How long to wait for a seed's answer after <paramref name="unanswered"/> earlier requests went unanswered: a
+    /// gossip interval at first, doubling up to the join retry interval. Pods of a fleet start together, seeds among
+    /// them, so a joiner's first request often reaches a seed that is not listening yet; a fixed 2 s retry made the
+    /// whole fleet wait for it. One datagram per retry, and a seed answers at once, so the early retries cost little.
+    /// </summary>
+    private long JoinRetryGap(int unanswered) => Math.Min(_joinRetryInterval, _gossipInterval << Math.Min(unanswered, 20));
 
     private void OnJoinRetry(long now)
     {

@@ -56,7 +56,7 @@ public sealed class GossipHost : IMeshView, IAsyncDisposable
     /// <summary>
     /// Join retries logged as information before one is a warning (and then every this many). Nodes of a rollout
     /// start together, so a seed is often not listening yet for the first attempts: that is a normal start. A join
-    /// nobody has answered for this long (30 s at the default retry interval) is something to look at.
+    /// nobody has answered for this long (about 25 s at the default intervals) is something to look at.
     /// </summary>
     internal const int JoinRetriesBeforeWarning = 15;
 

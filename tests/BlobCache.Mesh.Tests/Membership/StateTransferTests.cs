@@ -128,6 +128,28 @@ public class StateTransferTests
     }
 
     [Fact]
+    public void A_joiner_whose_seed_does_not_answer_asks_again_within_a_gossip_interval_then_backs_off_to_the_retry_interval()
+    {
+        // Pods start together: the seed may not be listening for the first request, and the fleet should not wait 2 s for it.
+        var self = new MemberMeta("joiner", "10.0.0.2:7946", "", "", "r", "z", 100, 1);
+        var node = new SwimNode(MeshConfig.Default, self, new MemberDirectory(), 1);
+        node.Start(0, ["10.0.0.1:7946"]);
+        var sent = new List<long>();
+        for (long now = 0; now <= 8 * Micros.PerSecond; now += 10_000)
+        {
+            node.Tick(now);
+            if (node.Outbox.Any(o => o.Message is PushPull { Join: true })) sent.Add(now);
+            node.Outbox.Clear();
+        }
+        long[] gaps = sent.Zip(sent.Skip(1), (a, b) => b - a).ToArray();
+        long interval = Micros.From(MeshConfig.Default.GossipInterval), cap = Micros.From(MeshConfig.Default.JoinRetryInterval);
+        Assert.True(gaps.Length >= 5, $"join requests at {string.Join(", ", sent)} µs");
+        // Within a timer step (10 ms) of a gossip interval doubling: 200, 400, 800, 1,600 ms, then the 2 s retry interval.
+        for (int i = 0; i < gaps.Length; i++)
+            Assert.InRange(gaps[i], Math.Min(cap, interval << i), Math.Min(cap, interval << i) + 10_000);
+    }
+
+    [Fact]
     public void A_view_that_differs_in_one_member_gets_only_that_members_bucket_from_a_push_pull()
     {
         // Two real-node-like members with their own directories, both told of the same 200 members.
