@@ -8,7 +8,7 @@ public sealed partial class SwimNode
 {
     private string[] _seeds = [];
     private int _joinAttempts, _joinedVia = -1;
-    private int _unansweredJoins; // join requests sent since the last answer (or the start)
+    private int _unansweredJoins; // join requests sent so far: a node sends them only until a seed answers
     private bool _bootstrapping; // joined through seeds and not yet holding a view pulled from the mesh
 
     /// <summary>

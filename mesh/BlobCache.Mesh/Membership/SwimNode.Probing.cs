@@ -81,8 +81,9 @@ public sealed partial class SwimNode
         // the longest timeout (17 s instead of 6 at 32 members).
         if (e.State is not (MemberState.Alive or MemberState.Suspect) || e.Incarnation != probe.Incarnation) return;
         HandleSuspect(now, _directory.Rumour(UpdateKind.Suspect, probe.Target, e.Incarnation, Self));
-        // Nobody else hears of a suspicion kept by its accuser, so tell the suspect now.
-        if (!GossipsSuspicions) TellSuspect(probe.Target);
+        // Nobody else hears of a suspicion kept by its accuser, so tell the suspect now, once: a suspect we probe
+        // again already had it with the ping.
+        if (!GossipsSuspicions && e.State == MemberState.Alive) TellSuspect(probe.Target);
     }
 
     /// <summary>
