@@ -22,6 +22,8 @@ public class InputTests
     [InlineData("""{ "name": "x", "bootstrap": "fleet", "duration": 30, "start_seconds": 60 }""", "start_seconds must be")]
     [InlineData("""{ "name": "x", "workload": { "kind": "epoch", "chunks": 4, "files": 5 } }""", "files must be")]
     [InlineData("""{ "name": "x", "workload": { "kind": "epoch", "origin": { "blob_requests_per_second": -1 } } }""", "origin")]
+    [InlineData("""{ "name": "x", "workload": { "kind": "epoch", "host": { "cores": 0 } } }""", "host: cores")]
+    [InlineData("""{ "name": "x", "workload": { "kind": "epoch", "host": { "node_ms_per_mib": -1 } } }""", "host: CPU costs")]
     [InlineData("""{ "name": "x", """, "not valid")]
     public void A_bad_scenario_file_is_rejected_with_a_message_that_names_the_problem(string json, string expected)
     {

@@ -17,6 +17,9 @@ public sealed class Azurite : IAsyncDisposable
     private readonly System.Text.StringBuilder _log = new();
 
     public int Port { get; private set; }
+
+    /// <summary>The emulator's process (0 before it starts): what its CPU time is read from.</summary>
+    public int Pid => _process?.Id ?? 0;
     public string ConnectionString => ConnectionStringFor(Port);
     public BlobServiceClient Client => new(ConnectionString);
 

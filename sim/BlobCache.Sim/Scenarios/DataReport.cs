@@ -54,4 +54,6 @@ public sealed record DataReport
     public double PeerRequestsPerColdRead { get; init; }
     public long MaxPeerRequestsPerColdRead { get; init; }
     public double IdealSeconds { get; init; }
+    /// <summary>On a shared host (<see cref="DataWorkload.Host"/>): CPU placed on its cores over the run's length, in cores; else NaN.</summary>
+    public double HostCoresBusy { get; init; } = double.NaN;
 }

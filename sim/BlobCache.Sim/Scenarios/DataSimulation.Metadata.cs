@@ -269,7 +269,7 @@ public sealed partial class DataSimulation
 
     /// <summary>
     /// A HEAD of the lookup's blob, or a LIST of its page (which names no blob, so only the account's budget applies);
-    /// the answer or refusal comes back after the origin's latency.
+    /// the answer or refusal comes back after the origin's latency (and, on a shared host, its CPU).
     /// </summary>
     private void AskOrigin(MetadataLookup l)
     {
@@ -279,7 +279,7 @@ public sealed partial class DataSimulation
             ? _origin.Request(_cluster.Now, OriginRequestKind.List, blob: 0, obj, RegionOf(l.Node), bytes: 0)
             : _origin.Request(_cluster.Now, OriginRequestKind.Head, obj, obj, RegionOf(l.Node), bytes: 0);
         bool served = verdict == OriginVerdict.Served;
-        Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id, l.Ask));
+        Enqueue(OriginAnsweredAt(bytes: 0), new DataEvent(served ? DataEventKind.HeadServed : DataEventKind.HeadRefused, l.Id, l.Ask));
     }
 
     /// <summary>Blob answered the HEAD or LIST, or refused it: asked again after the node's backoff, or the lookup fails.</summary>

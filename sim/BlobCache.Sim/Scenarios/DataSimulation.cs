@@ -13,7 +13,8 @@ namespace BlobCache.Sim.Scenarios;
 /// owners in pooled regions, Blob), and every peer asked answers through the node's own <see cref="OwnerPolicy"/>
 /// with its own transfer count and its own <see cref="RecentHolders"/>. What is simulated is only what a real mesh
 /// has around that logic: transfer times from NIC bandwidth and latency, Blob's latency and bandwidth, each node's
-/// CLOCK cache, and crashed peers that answer nothing (the route gives up on them at its deadline). Runs in the
+/// CLOCK cache, crashed peers that answer nothing (the route gives up on them at its deadline), and, for a
+/// calibration run on one machine (<see cref="DataWorkload.Host"/>), the cores its processes share. Runs in the
 /// same virtual time as the membership, interleaved event by event.
 /// Every request to Blob goes through a <see cref="SimulatedOrigin"/> with the account's limits: a node needs a
 /// blob's properties before reading it and learns them through the mesh or from Blob (DataSimulation.Metadata.cs);
@@ -54,6 +55,10 @@ public sealed partial class DataSimulation
     private readonly long _start;
     private long _finishedAt = -1;
     private readonly long[] _bytes = new long[4];
+    // A calibration run's one machine: its cores, and when the origin's one thread is next free.
+    private readonly SharedHost? _host;
+    private readonly SharedCores? _cores;
+    private long _originFreeAt;
 
     public DataSimulation(DataWorkload workload, SimCluster cluster, int regions, ulong seed)
     {
@@ -69,6 +74,8 @@ public sealed partial class DataSimulation
         _blobMicros = _originLatencyMicros + TransferMicros(_chunkBytes, workload.BlobGbps);
         _metadataTtlMicros = (long)(workload.MetadataTtlSeconds * Micros.PerSecond);
         _origin = new SimulatedOrigin(workload.Origin);
+        _host = workload.Host;
+        if (_host is not null) _cores = new SharedCores(_host.Cores);
         string name = workload.Kind == "stampede" ? "model" : "shards";
         _fileKeys = new ulong[workload.Files];
         for (int f = 0; f < workload.Files; f++)
@@ -141,6 +148,7 @@ public sealed partial class DataSimulation
             case DataEventKind.MetadataRefused: MetadataAnswerArrived(_lookups[e.Subject], e.Ask, answered: false); break;
             case DataEventKind.MetadataDeadline: MetadataDeadlinePassed(_lookups[e.Subject], e.Ask); break;
             case DataEventKind.SendDone: _nodes[e.Peer].Sending--; break;
+            case DataEventKind.ReadServed: Complete(e.Subject); break;
         }
     }
 
@@ -232,12 +240,24 @@ public sealed partial class DataSimulation
             d.Touch(chunk);
             _bytes[(int)heldFrom] += ObjectBytes(chunk);
             if (coldAsks >= 0) CountColdRead(coldAsks);
-            Complete(node);
+            Served(node, ObjectBytes(chunk));
             return;
         }
         ChunkFetch f = FetchOf(node, chunk, forPeer: false);
         f.LocalReaders++;
         if (coldAsks >= 0) f.ColdReaders.Add(coldAsks);
+    }
+
+    /// <summary>A read's bytes handed to its reader: at once, or on a shared host once the node has sent them and the reader taken them.</summary>
+    private void Served(int node, long bytes)
+    {
+        if (_cores is null)
+        {
+            Complete(node);
+            return;
+        }
+        long sent = _cores.Run(_cluster.Now, _host!.NodeMicros(bytes)), taken = _cores.Run(_cluster.Now, _host.ReaderMicros(bytes));
+        Enqueue(Math.Max(sent, taken), new DataEvent(DataEventKind.ReadServed, node));
     }
 
     private void Complete(int node)
@@ -367,7 +387,7 @@ public sealed partial class DataSimulation
         for (int i = 0; i < f.LocalReaders; i++)
         {
             _bytes[(int)how] += ObjectBytes(f.Chunk);
-            Complete(f.Node);
+            Served(f.Node, ObjectBytes(f.Chunk));
         }
         if (_cluster.Nodes[f.Node].IsRunning)
         {
@@ -398,10 +418,24 @@ public sealed partial class DataSimulation
         if (verdict == OriginVerdict.Served)
         {
             BlobGets++;
-            long took = bytes == _chunkBytes ? _blobMicros : _originLatencyMicros + TransferMicros(bytes, _w.BlobGbps);
-            Enqueue(_cluster.Now + took, new DataEvent(DataEventKind.BlobDone, f.Id, f.Ask));
+            long took = _cluster.Now + (bytes == _chunkBytes ? _blobMicros : _originLatencyMicros + TransferMicros(bytes, _w.BlobGbps));
+            // On a shared host the node's CPU takes the bytes in once the origin's thread has sent them.
+            if (_cores is not null) took = Math.Max(took, _cores.Run(OriginAnsweredAt(bytes), _host!.NodeMicros(bytes)));
+            Enqueue(took, new DataEvent(DataEventKind.BlobDone, f.Id, f.Ask));
         }
-        else Enqueue(_cluster.Now + _originLatencyMicros, new DataEvent(DataEventKind.BlobRefused, f.Id, f.Ask));
+        else Enqueue(OriginAnsweredAt(bytes: 0), new DataEvent(DataEventKind.BlobRefused, f.Id, f.Ask));
+    }
+
+    /// <summary>
+    /// When the origin's answer of <paramref name="bytes"/> is out: its latency on; on a shared host also its one
+    /// thread, which takes requests one after another, each on a core it shares with the nodes and readers.
+    /// </summary>
+    private long OriginAnsweredAt(long bytes)
+    {
+        long at = _cluster.Now + _originLatencyMicros;
+        if (_cores is null) return at;
+        _originFreeAt = _cores.Run(Math.Max(_cluster.Now, _originFreeAt), _host!.OriginMicros(bytes));
+        return Math.Max(at, _originFreeAt);
     }
 
     private void BlobRefused(ChunkFetch f, long ask)
@@ -517,8 +551,15 @@ public sealed partial class DataSimulation
         r.IngressFree = Math.Max(r.IngressFree + transfer, sent);
         s.Sending++;
         MaxOwnerConcurrency = Math.Max(MaxOwnerConcurrency, s.Sending);
+        long arrival = r.IngressFree + Latency(from, to);
+        if (_cores is not null)
+        {
+            // On a shared host each end spends its CPU on the bytes: the sender's slot is taken until it has.
+            long sentCpu = _cores.Run(_cluster.Now, _host!.NodeMicros(bytes)), takenCpu = _cores.Run(_cluster.Now, _host.NodeMicros(bytes));
+            arrival = Math.Max(arrival, Math.Max(sentCpu, takenCpu));
+        }
         Enqueue(sent, new DataEvent(DataEventKind.SendDone, Peer: from));
-        return r.IngressFree + Latency(from, to);
+        return arrival;
     }
 
     // ---------------------------------------------------------------- placement
@@ -599,6 +640,7 @@ public sealed partial class DataSimulation
             ListPagesFailed = ListPagesFailed,
             TimeToAllBytes = TimeToAllBytes(),
             CompletionSeconds = _finishedAt < 0 ? -1 : Micros.ToSeconds(_finishedAt - _start),
+            HostCoresBusy = _cores is null || _finishedAt <= _start ? double.NaN : _cores.BusyMicros / (double)(_finishedAt - _start),
             IdealSeconds = idealSeconds,
             MetadataViaMesh = _metadata.Enabled,
             MetadataPeerRequests = MetadataPeerRequests,
@@ -629,7 +671,7 @@ public sealed partial class DataSimulation
 
     public OriginReport OriginReport() => _origin.Report();
 
-    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline, ListNext, SmallObjectRead, MetadataAnsweredWithContent }
+    private enum DataEventKind : byte { StartPhase, NextRead, Request, Answer, Deadline, Arrive, BlobDone, SendDone, BlobRefused, BlobRetry, HeadServed, HeadRefused, HeadRetry, ReadAfterHead, MetadataRequest, MetadataAnswered, MetadataRefused, MetadataDeadline, ListNext, SmallObjectRead, MetadataAnsweredWithContent, ReadServed }
 
     /// <summary>
     /// An event of the data plane: <paramref name="Subject"/> is a node (NextRead) or a fetch, <paramref name="Ask"/> the fetch's ask it belongs to

@@ -209,6 +209,11 @@ public sealed record DataWorkload
     public int ObjectKibMax { get; init; }
     /// <summary>The storage account's limits (defaults: Azure's published targets; 0 = unlimited).</summary>
     public OriginLimits Origin { get; init; } = OriginLimits.Azure;
+    /// <summary>
+    /// One machine under every node, the origin and the readers (a calibration run on loopback), with the CPU each
+    /// costs. Absent: every node has a machine of its own, and only networks and Blob take time.
+    /// </summary>
+    public SharedHost? Host { get; init; }
 
     public void Validate()
     {
@@ -240,6 +245,7 @@ public sealed record DataWorkload
             Check(ObjectKibMin >= 1 && ObjectKibMax >= ObjectKibMin && ((long)ObjectKibMax << 10) <= (long)ChunkMib << 20
                   && System.Numerics.BitOperations.IsPow2(ObjectKibMax / ObjectKibMin) && ObjectKibMax % ObjectKibMin == 0,
                 "object_kib_min..object_kib_max must be a power-of-two range within one chunk");
+        Host?.Validate();
         try
         {
             Origin.Validate();
@@ -262,4 +268,40 @@ public sealed record DataWorkload
         Enabled = MetadataViaMesh && MetadataTtlSeconds > 0,
         PeerDeadlineMicros = PeerTimeoutMs * Micros.PerMillisecond,
     };
+}
+
+/// <summary>
+/// What a workload costs the CPU of one shared machine (<see cref="DataWorkload.Host"/>), from measurements of the
+/// real processes on it (docs/simulator.md, calibration). The origin is one thread, as the emulator is: its
+/// requests take their CPU one after another.
+/// </summary>
+public sealed record SharedHost
+{
+    public int Cores { get; init; } = 2;
+    /// <summary>The origin's CPU per request, whatever it sends, and per MiB it sends.</summary>
+    public double OriginRequestMs { get; init; }
+    public double OriginMsPerMib { get; init; }
+    /// <summary>
+    /// A node's CPU per request it handles and per MiB it moves: a chunk received from Blob or a peer, sent to a peer,
+    /// served to its reader (each end of a transfer counted at its own node).
+    /// </summary>
+    public double NodeRequestMs { get; init; }
+    public double NodeMsPerMib { get; init; }
+    /// <summary>The reading client's CPU per MiB it receives from its node.</summary>
+    public double ReaderMsPerMib { get; init; }
+
+    public void Validate()
+    {
+        if (Cores is < 1 or > 1024) throw new ArgumentException("workload: host: cores must be 1..1024");
+        if (OriginRequestMs < 0 || OriginMsPerMib < 0 || NodeRequestMs < 0 || NodeMsPerMib < 0 || ReaderMsPerMib < 0)
+            throw new ArgumentException("workload: host: CPU costs must not be negative");
+    }
+
+    public long OriginMicros(long bytes) => Ms(OriginRequestMs + OriginMsPerMib * bytes / 1048576.0);
+
+    public long NodeMicros(long bytes) => Ms(NodeRequestMs + NodeMsPerMib * bytes / 1048576.0);
+
+    public long ReaderMicros(long bytes) => Ms(ReaderMsPerMib * bytes / 1048576.0);
+
+    private static long Ms(double milliseconds) => (long)Math.Round(milliseconds * Micros.PerMillisecond);
 }

@@ -208,6 +208,7 @@ public sealed record SimReport
             w.WriteNumber("max_peer_requests_per_cold_read", d.MaxPeerRequestsPerColdRead);
             w.WriteNumber("completion_seconds", Round(d.CompletionSeconds));
             if (!double.IsNaN(d.IdealSeconds)) w.WriteNumber("ideal_seconds", Round(d.IdealSeconds));
+            if (!double.IsNaN(d.HostCoresBusy)) w.WriteNumber("host_cores_busy", Round(d.HostCoresBusy));
             w.WriteStartObject("time_to_all_bytes_seconds");
             w.WriteNumber("p50", Round(d.TimeToAllBytes.P50));
             w.WriteNumber("p99", Round(d.TimeToAllBytes.P99));

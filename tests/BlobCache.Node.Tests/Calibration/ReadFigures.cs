@@ -32,6 +32,10 @@ public readonly record struct ReadFigures(long BlobGets, long BytesLocal, long B
         return new ReadFigures(gets, local, elsewhere, seconds);
     }
 
+    /// <summary>What a mesh did between two readings of its counters, over <paramref name="seconds"/>.</summary>
+    public ReadFigures Since(ReadFigures before, double seconds) =>
+        new(BlobGets - before.BlobGets, BytesLocal - before.BytesLocal, BytesElsewhere - before.BytesElsewhere, seconds);
+
     /// <summary>A simulated run's figures.</summary>
     public static ReadFigures Of(DataReport d) =>
         new(d.BlobGets, d.BytesLocal, d.BytesPeer + d.BytesPeerRemoteRegion + d.BytesBlob, d.CompletionSeconds);
