@@ -48,7 +48,7 @@ public class SharedHostTests
         long readMib = (s.BytesLocal + s.BytesPeer + s.BytesPeerRemoteRegion + s.BytesBlob) >> 20;
         double floorSeconds = readMib * (3 + 4) / 1000.0 / 2;
         Assert.True(s.CompletionSeconds >= floorSeconds, $"{s.CompletionSeconds:F2} s on a shared host, below the {floorSeconds:F2} s its readers' CPU alone takes on two cores");
-        Assert.True(s.CompletionSeconds > 2 * a.CompletionSeconds, $"{s.CompletionSeconds:F2} s shared against {a.CompletionSeconds:F2} s on a machine each");
+        Assert.True(s.CompletionSeconds > a.CompletionSeconds, $"{s.CompletionSeconds:F2} s shared against {a.CompletionSeconds:F2} s on a machine each");
         Assert.InRange(s.HostCoresBusy, 1.0, 2.0);
     }
 

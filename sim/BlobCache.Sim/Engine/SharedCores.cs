@@ -24,14 +24,15 @@ public sealed class SharedCores
     /// <summary>Runs <paramref name="workMicros"/> of CPU that is ready at <paramref name="ready"/>; returns when it is done.</summary>
     public long Run(long ready, long workMicros)
     {
-        int chosen = -1;
-        for (int i = 0; i < _freeAt.Length; i++)
+        int chosen = 0;
+        bool idle = _freeAt[0] <= ready;
+        for (int i = 1; i < _freeAt.Length; i++)
         {
-            if (_freeAt[i] <= ready)
-            {
-                if (chosen < 0 || _freeAt[chosen] > ready || _freeAt[i] > _freeAt[chosen]) chosen = i;
-            }
-            else if (chosen < 0 || (_freeAt[chosen] > ready && _freeAt[i] < _freeAt[chosen])) chosen = i;
+            bool alsoIdle = _freeAt[i] <= ready;
+            bool better = alsoIdle
+                ? !idle || _freeAt[i] > _freeAt[chosen] // idle the shortest time
+                : !idle && _freeAt[i] < _freeAt[chosen]; // none idle: free the soonest
+            if (better) (chosen, idle) = (i, alsoIdle);
         }
         long done = Math.Max(ready, _freeAt[chosen]) + Math.Max(0, workMicros);
         _freeAt[chosen] = done;

@@ -554,7 +554,8 @@ public sealed partial class DataSimulation
         long arrival = r.IngressFree + Latency(from, to);
         if (_cores is not null)
         {
-            // On a shared host each end spends its CPU on the bytes: the sender's slot is taken until it has.
+            // On a shared host each end spends its CPU on the bytes before they are in. The sender's slot stays the
+            // network send's: a socket write completes once the kernel holds the bytes.
             long sentCpu = _cores.Run(_cluster.Now, _host!.NodeMicros(bytes)), takenCpu = _cores.Run(_cluster.Now, _host.NodeMicros(bytes));
             arrival = Math.Max(arrival, Math.Max(sentCpu, takenCpu));
         }
