@@ -11,9 +11,11 @@ namespace BlobCache.Node.Reading;
 /// <item>a reference to it, so a memory tier that evicts it before its reader comes (its small queue can be smaller
 /// than a read-ahead window) does not make the reader fetch it a second time.</item>
 /// </list>
-/// A fixed ring of slots under a lock: the oldest entry is forgotten first and its reference given back, so the
-/// chunks held outside the memory tier are at most <see cref="Capacity"/>. Remembering and taking allocate
-/// nothing; a lookup costs nothing while the ring is empty.
+/// A fixed set of slots under a lock: a new entry takes a free slot, and only when none is free is the oldest entry
+/// forgotten and its reference given back, so the chunks held outside the memory tier are at most
+/// <see cref="Capacity"/>. Readers take their chunks in any order, and a slot reused in turn would drop a chunk
+/// whose reader is still coming while other slots stand empty (that reader then reads it from Blob a second time).
+/// Remembering and taking allocate nothing; a lookup costs nothing while the set is empty.
 /// </summary>
 internal sealed class PrefetchedChunks : IDisposable
 {
@@ -24,8 +26,10 @@ internal sealed class PrefetchedChunks : IDisposable
     private readonly ReadSource[] _sources = new ReadSource[Capacity];
     private readonly ChunkBuffer?[] _held = new ChunkBuffer?[Capacity];
     private readonly bool[] _used = new bool[Capacity];
+    private readonly long[] _rememberedAt = new long[Capacity]; // a sequence number: the smallest is the oldest
     private readonly Lock _gate = new();
-    private int _next, _count;
+    private long _sequence;
+    private int _count;
 
     /// <summary>
     /// Notes where the fetch of <paramref name="id"/> got it and keeps <paramref name="held"/>, a reference the caller
@@ -40,12 +44,12 @@ internal sealed class PrefetchedChunks : IDisposable
             int slot = IndexOf(id);
             if (slot < 0)
             {
-                slot = _next;
-                _next = (_next + 1) % Capacity;
+                slot = FreeOrOldest();
                 displaced = _used[slot] ? Forget(slot) : null;
                 _count++;
             }
             else displaced = _held[slot];
+            _rememberedAt[slot] = ++_sequence;
             _ids[slot] = id;
             _sources[slot] = source;
             _held[slot] = held;
@@ -99,6 +103,17 @@ internal sealed class PrefetchedChunks : IDisposable
         _ids[slot] = default;
         _count--;
         return held;
+    }
+
+    private int FreeOrOldest()
+    {
+        int oldest = 0;
+        for (int i = 0; i < Capacity; i++)
+        {
+            if (!_used[i]) return i;
+            if (_rememberedAt[i] < _rememberedAt[oldest]) oldest = i;
+        }
+        return oldest;
     }
 
     private int IndexOf(in ChunkId id)

@@ -37,6 +37,26 @@ public sealed class PrefetchedChunksTests
     }
 
     [Fact]
+    public void A_chunk_whose_reader_has_not_come_yet_stays_held_while_slots_taken_by_other_readers_are_free()
+    {
+        using var ring = new PrefetchedChunks();
+        ChunkBuffer[] chunks = [.. Enumerable.Range(0, PrefetchedChunks.Capacity + 1).Select(_ => ChunkBuffer.Rent(16))];
+        ring.Remember(Id(0), ReadSource.Blob, chunks[0]);
+        ring.Remember(Id(1), ReadSource.Blob, chunks[1]);
+        // Chunk 1's reader comes first (readers run at their own pace); chunk 0's is still on its way.
+        Assert.True(ring.TryTake(Id(1), out _, out ChunkBuffer taken));
+        taken.Release();
+        for (int i = 2; i < chunks.Length; i++) ring.Remember(Id(i), ReadSource.Blob, chunks[i]);
+
+        Assert.True(ring.Contains(Id(0)));
+        Assert.False(IsReleased(chunks[0]));
+        // Now the set is full: the next entry gives back the oldest, chunk 0.
+        ring.Remember(Id(99), ReadSource.Blob, ChunkBuffer.Rent(16));
+        Assert.False(ring.Contains(Id(0)));
+        Assert.True(IsReleased(chunks[0]));
+    }
+
+    [Fact]
     public void The_first_reader_takes_the_held_reference_with_the_source_and_a_second_finds_nothing()
     {
         using var ring = new PrefetchedChunks();
