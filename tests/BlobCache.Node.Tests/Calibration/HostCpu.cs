@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using BlobCache.Testing;
 
 namespace BlobCache.Node.Tests.Calibration;
 
@@ -10,25 +10,13 @@ namespace BlobCache.Node.Tests.Calibration;
 /// </summary>
 public readonly record struct HostCpu(double Origin, double Nodes, double Readers)
 {
+    // This process alone for the readers: the nodes are its children, and ProcessCpu would count them again.
     public static HostCpu Take(int originPid, IEnumerable<int> nodePids) =>
-        new(Seconds(originPid), nodePids.Sum(Seconds), Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
+        new(ProcessCpu.Seconds(originPid), nodePids.Sum(ProcessCpu.Seconds), Environment.CpuUsage.TotalTime.TotalSeconds);
 
     public static HostCpu operator -(HostCpu a, HostCpu b) => new(a.Origin - b.Origin, a.Nodes - b.Nodes, a.Readers - b.Readers);
 
     public double Total => Origin + Nodes + Readers;
-
-    private static double Seconds(int pid)
-    {
-        try
-        {
-            using Process p = Process.GetProcessById(pid);
-            return p.TotalProcessorTime.TotalSeconds;
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            return 0; // gone, or never started
-        }
-    }
 
     /// <summary>One line: each part's CPU seconds, and how many cores were busy on average over <paramref name="wallSeconds"/>.</summary>
     public string Describe(double wallSeconds) => string.Create(CultureInfo.InvariantCulture,

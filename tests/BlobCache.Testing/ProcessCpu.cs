@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace BlobCache.LoadTests;
+namespace BlobCache.Testing;
 
 /// <summary>CPU time of a process and its direct children (nginx's workers), read from /proc.</summary>
 public static class ProcessCpu
